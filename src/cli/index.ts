@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+import { registerPreload } from './preload.js';
+import { registerServe } from './serve.js';
+import { EXIT } from './run.js';
+
+const program = new Command('seckill')
+  .description('Flash-sale inventory deduction that never oversells.')
+  .showHelpAfterError('(run with --help for usage and examples)')
+  .exitOverride();
+
+registerPreload(program);
+registerServe(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version exit 0; every parse error is a usage error.
+    process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else {
+    // A flag's own parser refused its value (see config.ts).
+    process.stderr.write(`seckill: ${(error as Error).message}\n`);
+    process.exitCode = EXIT.USAGE;
+  }
+}

@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { intOption, loadConnections } from '../config.js';
+import { startGateway } from '../gateway/server.js';
+import { connectRedis } from '../redis/connection.js';
+import { openMysql } from '../store/mysql.js';
+import { connectionFlags } from './common.js';
+import { runAction } from './run.js';
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  bodyLimit: number;
+  rate: number;
+  burst: number;
+  admissionFactor: number;
+  ticketChunk: number;
+  soldOutTtl: number;
+  shutdownTimeout: number;
+  json?: boolean;
+  redisUrl?: string;
+  mysqlUrl?: string;
+}
+
+const serve = async (flags: ServeFlags): Promise<void> => {
+  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const redis = await connectRedis(redisUrl);
+  // Subscriber mode needs its own connection; it queues while offline so a
+  // reconnect re-subscribes.
+  const subscriber = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
+  const mysql = await openMysql(mysqlUrl);
+  const gateway = await startGateway(
+    { redis, subscriber, mysql },
+    {
+      host: flags.host,
+      port: flags.port,
+      bodyLimit: flags.bodyLimit,
+      rate: flags.rate,
+      burst: flags.burst,
+      admissionFactor: flags.admissionFactor,
+      ticketChunk: flags.ticketChunk,
+      soldOutTtlMs: flags.soldOutTtl,
+    },
+  );
+  const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
+  process.stdout.write(`${line}\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${signal}: finishing in-flight requests\n`);
+    const force = setTimeout(() => gateway.server.closeAllConnections(), flags.shutdownTimeout).unref();
+    await gateway.close();
+    clearTimeout(force);
+    await Promise.allSettled([redis.quit(), subscriber.quit(), mysql.end()]);
+    process.stderr.write('stopped\n');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+};
+
+export const registerServe = (program: Command): void => {
+  connectionFlags(
+    program
+      .command('serve')
+      .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
+      .option('--host <addr>', 'address to listen on', '127.0.0.1')
+      .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
+      .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)
+      .option('--rate <n>', 'token bucket: requests per second this process admits', intOption('--rate', 1), 100_000)
+      .option('--burst <n>', 'token bucket: burst size', intOption('--burst', 1), 20_000)
+      .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
+      .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
+      .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
+      .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seckill serve --port 8080
+  $ REDIS_URL=redis://10.0.0.5:6379 seckill serve --rate 50000 --burst 5000
+  $ curl -s -XPOST localhost:8080/reserve -d '{"sku":"phone-1","userId":"u1","requestId":"r1"}'
+
+Answers: 201 reserved; 409 limit or duplicate (with the existing orderId);
+410 sold out or ended; 403 not started; 404 unknown sku; 429 admission refused;
+400 bad input; 413 body too large; 503 Redis down (retry with the same requestId).
+SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0.`,
+    )
+    .action(runAction(serve));
+};

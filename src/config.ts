@@ -1,0 +1,58 @@
+/**
+ * Env vars and flags → one typed, validated config. Flags win over env vars;
+ * a bad value stops the command with a message that names it (exit code 2).
+ */
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG';
+}
+
+export interface Connections {
+  redisUrl: string;
+  mysqlUrl: string;
+}
+
+export const DEFAULTS = {
+  redisUrl: 'redis://127.0.0.1:6379',
+  mysqlUrl: 'mysql://root@127.0.0.1:3306/seckill',
+} as const;
+
+const checkUrl = (name: string, value: string, protocols: string[]): string => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: ${JSON.stringify(value)} (expected e.g. ${protocols[0]}//127.0.0.1)`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.join(' or ')}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+};
+
+export const loadConnections = (flags: { redisUrl?: string; mysqlUrl?: string }, env = process.env): Connections => ({
+  redisUrl: checkUrl('REDIS_URL', flags.redisUrl ?? env.REDIS_URL ?? DEFAULTS.redisUrl, ['redis:', 'rediss:']),
+  mysqlUrl: checkUrl('MYSQL_URL', flags.mysqlUrl ?? env.MYSQL_URL ?? DEFAULTS.mysqlUrl, ['mysql:']),
+});
+
+/** Parses a whole number flag within bounds, naming the flag when it is not one. */
+export const intOption =
+  (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: string): number => {
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+
+/** Parses an ISO 8601 time flag to ms since epoch. */
+export const timeOption =
+  (flag: string) =>
+  (raw: string): number => {
+    const ms = Date.parse(raw);
+    if (Number.isNaN(ms)) {
+      throw new ConfigError(`${flag} must be an ISO 8601 time such as 2026-11-11T00:00:00Z, got ${JSON.stringify(raw)}`);
+    }
+    return ms;
+  };

@@ -1,0 +1,32 @@
+import type { IncomingMessage } from 'node:http';
+
+export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
+
+/**
+ * Reads a request body of at most `limit` bytes. A declared Content-Length
+ * over the limit is refused before a byte is read; a chunked body is refused
+ * as soon as it passes the limit. Nothing over the limit is ever buffered or
+ * parsed.
+ */
+export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResult> | BodyResult => {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return { ok: false, tooLarge: true };
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        resolve({ ok: false, tooLarge: true });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', reject);
+  });
+};

@@ -1,0 +1,43 @@
+/**
+ * The Redis key schema: the only place that spells a key.
+ *
+ * Every key of a SKU carries the hash tag `{sku}`, so that one script call
+ * touches a single Redis Cluster slot. SKU ids are validated before they get
+ * here (see `sale/validation.ts`), so they never contain `{` or `}`.
+ */
+
+const PREFIX = 'seckill';
+
+export const skuKeys = (sku: string) => {
+  const tag = `${PREFIX}:{${sku}}`;
+  return {
+    /** integer: units still on sale */
+    stock: `${tag}:stock`,
+    /** hash: initial, limit, startsAt, endsAt (ms since epoch, 0 = open), released */
+    meta: `${tag}:meta`,
+    /** hash: userId → orderId of the user's live reservation */
+    holders: `${tag}:holders`,
+    /** hash: requestId → orderId, the idempotency record */
+    requests: `${tag}:requests`,
+    /** hash: orderId → JSON reservation record (see sale/reservation.ts) */
+    reservations: `${tag}:reservations`,
+    /** stream: one entry per reservation, read by the relay */
+    outbox: `${tag}:outbox`,
+    /** integer: admission tickets handed to server processes so far */
+    admitted: `${tag}:admitted`,
+  };
+};
+
+export type SkuKeys = ReturnType<typeof skuKeys>;
+
+/** Every key of a SKU, for reset and for before/after snapshots. */
+export const allSkuKeys = (sku: string): string[] => Object.values(skuKeys(sku));
+
+/** Set of every SKU ever preloaded, so relay and reconcile can find them. */
+export const SKU_INDEX_KEY = `${PREFIX}:skus`;
+
+/**
+ * Pub/sub channel that keeps each process's local sold-out flag in step.
+ * Messages are `SOLD_OUT <sku>` and `ON_SALE <sku>`.
+ */
+export const STOCK_EVENTS_CHANNEL = `${PREFIX}:stock-events`;

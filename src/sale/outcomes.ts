@@ -1,0 +1,30 @@
+/**
+ * Outcome names returned by the Lua scripts. The same list lives in
+ * lua/includes/outcomes.lua; test/sale/outcomes.test.ts keeps them equal.
+ */
+export const Outcome = {
+  OK: 'OK',
+  SOLD_OUT: 'SOLD_OUT',
+  LIMIT: 'LIMIT',
+  DUPLICATE: 'DUPLICATE',
+  NOT_STARTED: 'NOT_STARTED',
+  ENDED: 'ENDED',
+  NOT_LOADED: 'NOT_LOADED',
+  RELEASED: 'RELEASED',
+  ALREADY_RELEASED: 'ALREADY_RELEASED',
+  NOT_FOUND: 'NOT_FOUND',
+} as const;
+
+export type ReserveOutcome =
+  | typeof Outcome.OK
+  | typeof Outcome.SOLD_OUT
+  | typeof Outcome.LIMIT
+  | typeof Outcome.DUPLICATE
+  | typeof Outcome.NOT_STARTED
+  | typeof Outcome.ENDED
+  | typeof Outcome.NOT_LOADED;
+
+export type ReleaseOutcome =
+  | typeof Outcome.RELEASED
+  | typeof Outcome.ALREADY_RELEASED
+  | typeof Outcome.NOT_FOUND;

@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis';
+import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { defineScript, type ScriptCall } from '../redis/scripts.js';
+import { newOrderId } from './ids.js';
+import type { ReleaseOutcome, ReserveOutcome } from './outcomes.js';
+
+export interface BuyRequest {
+  sku: string;
+  userId: string;
+  qty: number;
+  /** idempotency key chosen by the buyer's client; retries reuse it */
+  requestId?: string;
+}
+
+export interface ReserveResult {
+  outcome: ReserveOutcome;
+  /** the new order (OK), the earlier one (DUPLICATE, LIMIT), else null */
+  orderId: string | null;
+  /** stock left after the call (OK, SOLD_OUT), else null */
+  remaining: number | null;
+}
+
+export interface ReleaseResult {
+  outcome: ReleaseOutcome;
+  remaining: number | null;
+}
+
+/** What reserve.lua writes for each reservation, and the outbox event body. */
+export interface ReservationRecord {
+  orderId: string;
+  sku: string;
+  userId: string;
+  qty: number;
+  requestId: string;
+  createdAt: number;
+  /** set by release.lua */
+  releasedAt?: number;
+  reason?: string;
+}
+
+/**
+ * The two atomic steps of a sale, as typed calls over reserve.lua and
+ * release.lua. Every call is one Redis round trip.
+ */
+export class Reservations {
+  private readonly reserveScript: ScriptCall;
+  private readonly releaseScript: ScriptCall;
+
+  constructor(private readonly redis: Redis) {
+    this.reserveScript = defineScript(redis, 'reserve', 6);
+    this.releaseScript = defineScript(redis, 'release', 4);
+  }
+
+  async reserve(request: BuyRequest, now = Date.now()): Promise<ReserveResult> {
+    const k = skuKeys(request.sku);
+    const [outcome, orderId, remaining] = (await this.reserveScript(
+      [k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox],
+      [
+        request.sku,
+        request.userId,
+        request.qty,
+        request.requestId ?? '',
+        newOrderId(request.sku, now),
+        now,
+        STOCK_EVENTS_CHANNEL,
+      ],
+    )) as [ReserveOutcome, string, number];
+    return { outcome, orderId: orderId === '' ? null : orderId, remaining: remaining < 0 ? null : remaining };
+  }
+
+  async release(sku: string, orderId: string, reason: string, now = Date.now()): Promise<ReleaseResult> {
+    const k = skuKeys(sku);
+    const [outcome, remaining] = (await this.releaseScript(
+      [k.stock, k.meta, k.holders, k.reservations],
+      [orderId, reason, now, sku, STOCK_EVENTS_CHANNEL],
+    )) as [ReleaseOutcome, number];
+    return { outcome, remaining: remaining < 0 ? null : remaining };
+  }
+
+  async get(sku: string, orderId: string): Promise<ReservationRecord | null> {
+    const raw = await this.redis.hget(skuKeys(sku).reservations, orderId);
+    return raw === null ? null : (JSON.parse(raw) as ReservationRecord);
+  }
+}

@@ -1,0 +1,56 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { SkuDefinition } from '../sale/catalog.js';
+
+export interface InventoryRow {
+  sku: string;
+  initialStock: number;
+  stock: number;
+  limit: number;
+  startsAt: number | null;
+  endsAt: number | null;
+}
+
+const toMs = (value: Date | null): number | null => (value === null ? null : value.getTime());
+const toDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+export const getInventory = async (pool: Pool, sku: string): Promise<InventoryRow | null> => {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT sku, initial_stock, stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ?',
+    [sku],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    sku: row.sku,
+    initialStock: row.initial_stock,
+    stock: row.stock,
+    limit: row.per_user_limit,
+    startsAt: toMs(row.starts_at),
+    endsAt: toMs(row.ends_at),
+  };
+};
+
+export const countOrders = async (pool: Pool, sku: string): Promise<number> => {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
+  return Number(rows[0]!.n);
+};
+
+/** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders. */
+export const replaceInventory = async (pool: Pool, def: SkuDefinition): Promise<void> => {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    await conn.query('DELETE FROM orders WHERE sku = ?', [def.sku]);
+    await conn.query(
+      `REPLACE INTO inventory (sku, initial_stock, stock, per_user_limit, starts_at, ends_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      [def.sku, def.stock, def.stock, def.limit, toDate(def.startsAt), toDate(def.endsAt)],
+    );
+    await conn.commit();
+  } catch (error) {
+    await conn.rollback();
+    throw error;
+  } finally {
+    conn.release();
+  }
+};

@@ -1,0 +1,32 @@
+import mysql, { type Pool } from 'mysql2/promise';
+import { ensureSchema } from './schema.js';
+
+/**
+ * Opens a pool on the database named in the URL, creating the database and
+ * the schema first when they are missing.
+ */
+export const openMysql = async (url: string, options: { connectionLimit?: number } = {}): Promise<Pool> => {
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'seckill';
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    throw new Error(`MYSQL_URL names database ${JSON.stringify(database)}: use letters, digits and _ only`);
+  }
+  const base = { host: parsed.hostname, port: Number(parsed.port || 3306), user: decodeURIComponent(parsed.username || 'root'), password: decodeURIComponent(parsed.password) };
+  try {
+    const admin = await mysql.createConnection({ ...base, connectTimeout: 3_000 });
+    await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
+    await admin.end();
+  } catch (error) {
+    throw new Error(`cannot reach MySQL at ${parsed.hostname}:${base.port}: ${(error as Error).message}`);
+  }
+  const pool = mysql.createPool({
+    ...base,
+    database,
+    connectionLimit: options.connectionLimit ?? 10,
+    connectTimeout: 3_000,
+    timezone: 'Z',
+    dateStrings: false,
+  });
+  await ensureSchema(pool);
+  return pool;
+};

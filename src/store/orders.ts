@@ -1,0 +1,43 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+
+export type OrderStatus = 'PENDING' | 'PAID' | 'CANCELLED';
+
+export interface OrderRow {
+  orderId: string;
+  sku: string;
+  userId: string;
+  qty: number;
+  requestId: string;
+  status: OrderStatus;
+  reason: string | null;
+  createdAt: number;
+  payDeadline: number;
+  paidAt: number | null;
+  cancelledAt: number | null;
+}
+
+const ORDER_COLUMNS = 'order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, paid_at, cancelled_at';
+
+const toOrder = (row: RowDataPacket): OrderRow => ({
+  orderId: row.order_id,
+  sku: row.sku,
+  userId: row.user_id,
+  qty: row.qty,
+  requestId: row.request_id,
+  status: row.status,
+  reason: row.reason,
+  createdAt: (row.created_at as Date).getTime(),
+  payDeadline: (row.pay_deadline as Date).getTime(),
+  paidAt: row.paid_at ? (row.paid_at as Date).getTime() : null,
+  cancelledAt: row.cancelled_at ? (row.cancelled_at as Date).getTime() : null,
+});
+
+export const findOrder = async (pool: Pool, orderId: string): Promise<OrderRow | null> => {
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE order_id = ?`, [orderId]);
+  return rows[0] ? toOrder(rows[0]) : null;
+};
+
+export const ordersOfSku = async (pool: Pool, sku: string): Promise<OrderRow[]> => {
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE sku = ?`, [sku]);
+  return rows.map(toOrder);
+};
