@@ -1,0 +1,150 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { skuKeys } from '../../src/redis/keys.js';
+import { Reservations, type ReserveResult } from '../../src/sale/reservations.js';
+import { newRedis, preloadSku, uniqueSku } from '../helpers.js';
+
+const redis = newRedis();
+const reservations = new Reservations(redis);
+afterAll(() => redis.quit());
+
+const count = (results: ReserveResult[], outcome: string) => results.filter((r) => r.outcome === outcome).length;
+
+describe('reserve.lua', () => {
+  it('never sells more than the stock: 20,000 concurrent buyers over 8 connections, 1,000 units', async () => {
+    const sku = uniqueSku('oversell');
+    await preloadSku(redis, { sku, stock: 1_000 });
+    const connections = Array.from({ length: 8 }, () => newRedis());
+    const clients = connections.map((c) => new Reservations(c));
+    const results = await Promise.all(
+      Array.from({ length: 20_000 }, (_, i) => clients[i % clients.length]!.reserve({ sku, userId: `user-${i}`, qty: 1, requestId: `req-${i}` })),
+    );
+    await Promise.all(connections.map((c) => c.quit()));
+
+    expect(count(results, 'OK')).toBe(1_000);
+    expect(count(results, 'SOLD_OUT')).toBe(19_000);
+    const k = skuKeys(sku);
+    expect(await redis.get(k.stock)).toBe('0');
+    expect(await redis.xlen(k.outbox)).toBe(1_000);
+    expect(await redis.hlen(k.reservations)).toBe(1_000);
+    const holders = await redis.hgetall(k.holders);
+    expect(Object.keys(holders)).toHaveLength(1_000);
+    const orderIds = results.filter((r) => r.outcome === 'OK').map((r) => r.orderId);
+    expect(new Set(orderIds).size).toBe(1_000);
+    expect(new Set(Object.values(holders))).toEqual(new Set(orderIds));
+  });
+
+  it('writes an outbox entry carrying everything the order consumer needs', async () => {
+    const sku = uniqueSku('outbox');
+    await preloadSku(redis, { sku, stock: 5, limit: 2 });
+    const r = await reservations.reserve({ sku, userId: 'alice', qty: 2, requestId: 'r-1' }, 1_700_000_000_000);
+    const [[, fields]] = (await redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
+    expect(fields![0]).toBe('event');
+    expect(JSON.parse(fields![1]!)).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: 1_700_000_000_000 });
+    expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields![1]!));
+  });
+
+  it('lets one user hold one order: 50 concurrent calls → one OK, 49 LIMIT carrying that order id', async () => {
+    const sku = uniqueSku('limit');
+    await preloadSku(redis, { sku, stock: 100 });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: `r-${i}` })));
+    const ok = results.filter((r) => r.outcome === 'OK');
+    expect(ok).toHaveLength(1);
+    const limited = results.filter((r) => r.outcome === 'LIMIT');
+    expect(limited).toHaveLength(49);
+    for (const r of limited) expect(r.orderId).toBe(ok[0]!.orderId);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('99');
+  });
+
+  it('answers one request id sent 50 times with one order id, and sells once', async () => {
+    const sku = uniqueSku('idem');
+    await preloadSku(redis, { sku, stock: 100 });
+    const results = await Promise.all(Array.from({ length: 50 }, () => reservations.reserve({ sku, userId: 'carol', qty: 1, requestId: 'same' })));
+    expect(count(results, 'OK')).toBe(1);
+    expect(count(results, 'DUPLICATE')).toBe(49);
+    expect(new Set(results.map((r) => r.orderId)).size).toBe(1);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('99');
+    expect(await redis.xlen(skuKeys(sku).outbox)).toBe(1);
+  });
+
+  it('keeps request ids per user: the same id from another user is a new request', async () => {
+    const sku = uniqueSku('idem-user');
+    await preloadSku(redis, { sku, stock: 10 });
+    const a = await reservations.reserve({ sku, userId: 'u1', qty: 1, requestId: 'r' });
+    const b = await reservations.reserve({ sku, userId: 'u2', qty: 1, requestId: 'r' });
+    expect([a.outcome, b.outcome]).toEqual(['OK', 'OK']);
+    expect(a.orderId).not.toBe(b.orderId);
+  });
+
+  it('sells several units at once, and sells nothing when fewer are left than asked for', async () => {
+    const sku = uniqueSku('qty');
+    await preloadSku(redis, { sku, stock: 5, limit: 3 });
+    expect(await reservations.reserve({ sku, userId: 'a', qty: 3 })).toMatchObject({ outcome: 'OK', remaining: 2 });
+    expect(await reservations.reserve({ sku, userId: 'b', qty: 3 })).toEqual({ outcome: 'SOLD_OUT', orderId: null, remaining: 2 });
+    expect(await redis.get(skuKeys(sku).stock)).toBe('2');
+    expect(await redis.hexists(skuKeys(sku).holders, 'b')).toBe(0);
+    expect(await reservations.reserve({ sku, userId: 'c', qty: 2 })).toMatchObject({ outcome: 'OK', remaining: 0 });
+    expect(await reservations.reserve({ sku, userId: 'd', qty: 1 })).toEqual({ outcome: 'SOLD_OUT', orderId: null, remaining: 0 });
+    expect(await redis.xlen(skuKeys(sku).outbox)).toBe(2);
+  });
+
+  it('refuses a quantity over the per-user limit without selling', async () => {
+    const sku = uniqueSku('over-limit');
+    await preloadSku(redis, { sku, stock: 10, limit: 2 });
+    expect(await reservations.reserve({ sku, userId: 'a', qty: 3 })).toEqual({ outcome: 'LIMIT', orderId: null, remaining: null });
+    expect(await redis.get(skuKeys(sku).stock)).toBe('10');
+  });
+
+  it('answers NOT_LOADED for a SKU never preloaded, writing nothing', async () => {
+    const sku = uniqueSku('unknown');
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1, requestId: 'r' })).outcome).toBe('NOT_LOADED');
+    expect(await redis.exists(...Object.values(skuKeys(sku)))).toBe(0);
+  });
+
+  it('honours the sale window: NOT_STARTED before it, ENDED after it, OK inside', async () => {
+    const sku = uniqueSku('window');
+    const startsAt = Date.parse('2030-01-01T00:00:00Z');
+    const endsAt = startsAt + 3_600_000;
+    await preloadSku(redis, { sku, stock: 10, startsAt, endsAt });
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, startsAt - 1)).outcome).toBe('NOT_STARTED');
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, endsAt)).outcome).toBe('ENDED');
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, startsAt)).outcome).toBe('OK');
+    expect(await redis.get(skuKeys(sku).stock)).toBe('9');
+  });
+});
+
+describe('release.lua', () => {
+  it('returns the stock once; a second call is a no-op and says so; the holding is cleared', async () => {
+    const sku = uniqueSku('release');
+    await preloadSku(redis, { sku, stock: 3, limit: 2 });
+    const r = await reservations.reserve({ sku, userId: 'dave', qty: 2, requestId: 'r' });
+    expect(r.remaining).toBe(1);
+
+    const results = await Promise.all(Array.from({ length: 20 }, () => reservations.release(sku, r.orderId!, 'TEST')));
+    expect(results.filter((x) => x.outcome === 'RELEASED')).toEqual([{ outcome: 'RELEASED', remaining: 3 }]);
+    expect(results.filter((x) => x.outcome === 'ALREADY_RELEASED')).toHaveLength(19);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('3');
+    expect(await redis.hexists(skuKeys(sku).holders, 'dave')).toBe(0);
+    expect(await reservations.get(sku, r.orderId!)).toMatchObject({ reason: 'TEST', userId: 'dave', qty: 2 });
+
+    // The user may buy again, and the old request id still names the old order.
+    expect((await reservations.reserve({ sku, userId: 'dave', qty: 1, requestId: 'r2' })).outcome).toBe('OK');
+    expect(await reservations.reserve({ sku, userId: 'dave', qty: 1, requestId: 'r' })).toMatchObject({ outcome: 'DUPLICATE', orderId: r.orderId });
+  });
+
+  it('answers NOT_FOUND for an order id it never reserved, changing nothing', async () => {
+    const sku = uniqueSku('release-unknown');
+    await preloadSku(redis, { sku, stock: 3 });
+    expect(await reservations.release(sku, `${sku}.nope`, 'TEST')).toEqual({ outcome: 'NOT_FOUND', remaining: null });
+    expect(await redis.get(skuKeys(sku).stock)).toBe('3');
+  });
+
+  it('does not clear a newer holding of the same user', async () => {
+    const sku = uniqueSku('release-newer');
+    await preloadSku(redis, { sku, stock: 3 });
+    const first = await reservations.reserve({ sku, userId: 'erin', qty: 1 });
+    await reservations.release(sku, first.orderId!, 'TEST');
+    const second = await reservations.reserve({ sku, userId: 'erin', qty: 1 });
+    expect(await reservations.release(sku, first.orderId!, 'TEST')).toMatchObject({ outcome: 'ALREADY_RELEASED' });
+    expect(await redis.hget(skuKeys(sku).holders, 'erin')).toBe(second.orderId);
+  });
+});
