@@ -1,12 +1,14 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { intOption, loadConnections } from '../config.js';
 import { startGateway } from '../gateway/server.js';
+import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
 import { connectionFlags } from './common.js';
 import { runAction } from './run.js';
 
 interface ServeFlags {
+  strategy: StrategyName;
   host: string;
   port: number;
   bodyLimit: number;
@@ -31,6 +33,7 @@ const serve = async (flags: ServeFlags): Promise<void> => {
   const gateway = await startGateway(
     { redis, subscriber, mysql },
     {
+      strategy: flags.strategy,
       host: flags.host,
       port: flags.port,
       bodyLimit: flags.bodyLimit,
@@ -65,6 +68,9 @@ export const registerServe = (program: Command): void => {
     program
       .command('serve')
       .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
+      .addOption(
+        new Option('--strategy <name>', 'how a buy is answered: seckill, or a baseline/ceiling for bench').choices(STRATEGY_NAMES).default('seckill'),
+      )
       .option('--host <addr>', 'address to listen on', '127.0.0.1')
       .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
       .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)

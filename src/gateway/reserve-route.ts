@@ -1,37 +1,39 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Outcome } from '../sale/outcomes.js';
-import type { Reservations } from '../sale/reservations.js';
-import type { AdmissionTickets, SoldOutFlags, TicketAnswer, TokenBucket } from './admission.js';
 import { readBody } from './body.js';
-import { cannedError, errorBody, type ErrorCode, sendJson, STATUS } from './errors.js';
+import type { ErrorLog } from './error-log.js';
+import { cannedError, errorBody, sendJson, STATUS } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { parseReserveBody } from './reserve-request.js';
-import type { ErrorLog } from './error-log.js';
+import type { ReserveStrategy } from './strategies/strategy.js';
 
 export interface ReserveRouteDeps {
-  reservations: Reservations;
-  soldOut: SoldOutFlags;
-  bucket: TokenBucket;
-  tickets: AdmissionTickets;
+  strategy: ReserveStrategy;
   metrics: GatewayMetrics;
   errors: ErrorLog;
   bodyLimit: number;
 }
 
 /**
- * `POST /reserve`: the admission layers, cheapest first, then one atomic
- * reserve.lua call. Only an admitted, valid request reaches Redis, and it
- * does so in a single round trip.
+ * `POST /reserve`: body limit (before parsing) → validation → the strategy
+ * (for seckill: admission layers, then one reserve.lua call) → the answer.
  */
-export const createReserveRoute = (deps: ReserveRouteDeps) => {
-  const { reservations, soldOut, bucket, tickets, metrics, errors, bodyLimit } = deps;
+export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit }: ReserveRouteDeps) => {
+  // The same few refusals go out thousands of times a second: built once.
   const tooLarge = cannedError('BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
-  const soldOutAnswer = cannedError('SOLD_OUT', 'sold out');
-  const rateLimited = cannedError('RATE_LIMITED', 'too many requests to this server, try again shortly');
-  const admissionClosed = cannedError('ADMISSION_CLOSED', 'this sale admits no more buyers for now, try again shortly');
-  const unknownSku = cannedError('UNKNOWN_SKU', 'no sale is loaded for this sku');
-  const ended = cannedError('ENDED', 'the sale has ended');
-  const notStarted = cannedError('NOT_STARTED', 'the sale has not started yet');
+  const canned = {
+    SOLD_OUT: cannedError('SOLD_OUT', 'sold out'),
+    RATE_LIMITED: cannedError('RATE_LIMITED', 'too many requests to this server, try again shortly'),
+    ADMISSION_CLOSED: cannedError('ADMISSION_CLOSED', 'this sale admits no more buyers for now, try again shortly'),
+    NOT_LOADED: cannedError('UNKNOWN_SKU', 'no sale is loaded for this sku'),
+    ENDED: cannedError('ENDED', 'the sale has ended'),
+    NOT_STARTED: cannedError('NOT_STARTED', 'the sale has not started yet'),
+    LIMIT: cannedError('LIMIT', 'qty is over the per-user limit of this sale'),
+  };
+  const dependencyDown = cannedError(
+    strategy.dependency === 'mysql' ? 'MYSQL_DOWN' : 'REDIS_DOWN',
+    'stock service unavailable, retry with the same requestId',
+  );
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -39,68 +41,39 @@ export const createReserveRoute = (deps: ReserveRouteDeps) => {
       metrics.countOutcome(outcome);
       metrics.latency.observe((performance.now() - started) / 1000);
     };
-    const refuse = (code: ErrorCode, send: (res: ServerResponse) => void) => {
-      send(res);
-      done(code);
-    };
 
     const body = await readBody(req, bodyLimit);
     if (!body.ok) {
-      // Close the connection: the rest of an oversized body is not read.
+      // The rest of an oversized body is never read: close the connection.
       res.setHeader('connection', 'close');
-      return refuse('BODY_TOO_LARGE', tooLarge);
+      tooLarge(res);
+      return done('BODY_TOO_LARGE');
     }
     const parsed = parseReserveBody(body.text);
     if (!parsed.ok) {
       sendJson(res, STATUS.BAD_REQUEST, errorBody('BAD_REQUEST', parsed.message));
       return done('BAD_REQUEST');
     }
-    const request = parsed.request;
-    const now = Date.now();
-    if (soldOut.isSoldOut(request.sku, now)) return refuse('SOLD_OUT', soldOutAnswer);
-    if (!bucket.take()) return refuse('RATE_LIMITED', rateLimited);
 
+    let result;
     try {
-      const ticket = tickets.admit(request.sku, now);
-      const admitted: TicketAnswer = typeof ticket === 'string' ? ticket : await ticket;
-      if (admitted === 'CLOSED') return refuse('ADMISSION_CLOSED', admissionClosed);
-      if (admitted === 'NOT_LOADED') return refuse('UNKNOWN_SKU', unknownSku);
-
-      const result = await reservations.reserve(request, now);
-      switch (result.outcome) {
-        case Outcome.OK:
-          sendJson(res, 201, `{"orderId":"${result.orderId}","remaining":${result.remaining}}`);
-          if (result.remaining === 0) soldOut.set(request.sku);
-          return done(Outcome.OK);
-        case Outcome.DUPLICATE:
-          sendJson(res, STATUS.DUPLICATE, errorBody('DUPLICATE', 'this request id was answered before', { orderId: result.orderId }));
-          return done(Outcome.DUPLICATE);
-        case Outcome.LIMIT:
-          sendJson(
-            res,
-            STATUS.LIMIT,
-            result.orderId === null
-              ? errorBody('LIMIT', 'qty is over the per-user limit of this sale')
-              : errorBody('LIMIT', 'this user already holds an order for this sku', { orderId: result.orderId }),
-          );
-          return done(Outcome.LIMIT);
-        case Outcome.SOLD_OUT:
-          // Only "nothing left" sells out locally; two left while three were
-          // asked for is a refusal of this request, not of the SKU.
-          if (result.remaining === 0) soldOut.set(request.sku);
-          return refuse('SOLD_OUT', soldOutAnswer);
-        case Outcome.ENDED:
-          return refuse('ENDED', ended);
-        case Outcome.NOT_STARTED:
-          return refuse('NOT_STARTED', notStarted);
-        case Outcome.NOT_LOADED:
-          return refuse('UNKNOWN_SKU', unknownSku);
-      }
+      result = await strategy.reserve(parsed.request, Date.now());
     } catch (error) {
-      errors.report('redis', error);
-      metrics.dependencyErrors.labels('redis').inc();
-      sendJson(res, STATUS.REDIS_DOWN, errorBody('REDIS_DOWN', 'stock service unavailable, retry with the same requestId'));
-      return done('REDIS_DOWN');
+      errors.report(strategy.dependency, error);
+      metrics.dependencyErrors.labels(strategy.dependency).inc();
+      dependencyDown(res);
+      return done(strategy.dependency === 'mysql' ? 'MYSQL_DOWN' : 'REDIS_DOWN');
     }
+    const { outcome, orderId } = result;
+    if (outcome === Outcome.OK) {
+      sendJson(res, 201, `{"orderId":"${orderId}","remaining":${result.remaining}}`);
+    } else if (outcome === Outcome.DUPLICATE) {
+      sendJson(res, STATUS.DUPLICATE, errorBody('DUPLICATE', 'this request id was answered before', { orderId }));
+    } else if (outcome === Outcome.LIMIT && orderId !== null) {
+      sendJson(res, STATUS.LIMIT, errorBody('LIMIT', 'this user already holds an order for this sku', { orderId }));
+    } else {
+      canned[outcome](res);
+    }
+    done(outcome);
   };
 };

@@ -9,8 +9,12 @@ import { sendError, sendJson } from './errors.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';
 import { createReserveRoute } from './reserve-route.js';
+import { ceilingStrategy } from './strategies/ceiling.js';
+import { seckillStrategy } from './strategies/seckill.js';
+import type { ReserveStrategy, StrategyName } from './strategies/strategy.js';
 
 export interface GatewayOptions {
+  strategy: StrategyName;
   host: string;
   port: number;
   /** largest request body accepted, bytes */
@@ -42,6 +46,17 @@ export interface Gateway {
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})$/;
 
+const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy): ReserveStrategy => {
+  switch (name) {
+    case 'seckill':
+      return seckill();
+    case 'ceiling':
+      return ceilingStrategy();
+    default:
+      throw new Error(`strategy ${name} is not built yet`);
+  }
+};
+
 export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): Promise<Gateway> => {
   const metrics = createGatewayMetrics();
   const errors = new ErrorLog();
@@ -50,15 +65,10 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs);
   await followStockEvents(deps.subscriber, soldOut, tickets);
 
-  const reserve = createReserveRoute({
-    reservations,
-    soldOut,
-    bucket: new TokenBucket(options.rate, options.burst),
-    tickets,
-    metrics,
-    errors,
-    bodyLimit: options.bodyLimit,
-  });
+  const strategy = chooseStrategy(options.strategy, () =>
+    seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(options.rate, options.burst), tickets }),
+  );
+  const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit });
   const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors });
 
   const health = async (res: ServerResponse) => {

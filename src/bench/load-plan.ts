@@ -1,0 +1,62 @@
+/** What the load process is asked to send, and what it reports back. Crosses a process boundary (IPC). */
+
+export interface TrafficMix {
+  /** SKUs buyers ask for, with relative weights */
+  skus: { sku: string; weight: number }[];
+  /** distinct buyers in the population (user ids u0 … u{n-1}) */
+  buyers: number;
+  /** units per request */
+  qty: number;
+  /** share of requests that resend an earlier request id of the same buyer (a client retry) */
+  retries: number;
+  /** share of requests from buyers who already bought, with a new request id (hammering past the limit) */
+  hammer: number;
+  /** share of requests for a SKU that was never loaded */
+  unknownSku: number;
+  /** share of requests with a malformed body */
+  badBody: number;
+}
+
+export interface LoadPlan {
+  url: string;
+  connections: number;
+  /** stop after this many requests … */
+  amount: number;
+  /** … or after this many seconds, whichever comes first */
+  durationSec: number;
+  seed: number;
+  traffic: TrafficMix;
+}
+
+/** One 201 or 409 answer that carried an order id. */
+export interface Answer {
+  sku: string;
+  userId: string;
+  requestId: string;
+  status: number;
+  orderId: string;
+}
+
+export interface TimelinePoint {
+  /** seconds since the load started */
+  second: number;
+  /** answers in this second by outcome (OK, SOLD_OUT, LIMIT, …) */
+  outcomes: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  durationMs: number;
+  rps: number;
+  latency: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number };
+  /** every answer by outcome code: OK, SOLD_OUT, LIMIT, DUPLICATE, RATE_LIMITED, … */
+  outcomes: Record<string, number>;
+  errors: number;
+  timeouts: number;
+  answers: Answer[];
+  /** ms since the load started of the first SOLD_OUT answer, per SKU */
+  firstSoldOutMs: Record<string, number>;
+  timeline: TimelinePoint[];
+}

@@ -1,0 +1,69 @@
+import type { TrafficMix } from './load-plan.js';
+
+/** A small seeded PRNG (mulberry32): the same seed sends the same traffic. */
+export const seededRandom = (seed: number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+};
+
+export interface BuyAttempt {
+  sku: string;
+  userId: string;
+  requestId: string;
+  body: string;
+}
+
+/**
+ * Generates one buy request after another from the buyer population: most
+ * are first attempts of a random buyer, some are the bots and retries the
+ * mix asks for. Bodies are distinct, as real buyers' are.
+ */
+export const createTraffic = (mix: TrafficMix, seed: number) => {
+  const random = seededRandom(seed);
+  const totalWeight = mix.skus.reduce((sum, s) => sum + s.weight, 0);
+  const attempts = new Map<number, number>();
+  const sent: BuyAttempt[] = [];
+  let serial = 0;
+
+  const pickSku = () => {
+    let r = random() * totalWeight;
+    for (const s of mix.skus) if ((r -= s.weight) < 0) return s.sku;
+    return mix.skus[mix.skus.length - 1]!.sku;
+  };
+  const body = (sku: string, userId: string, requestId: string) =>
+    `{"sku":"${sku}","userId":"${userId}","qty":${mix.qty},"requestId":"${requestId}"}`;
+
+  const fresh = (user: number, sku: string): BuyAttempt => {
+    const n = (attempts.get(user) ?? 0) + 1;
+    attempts.set(user, n);
+    const userId = `u${user}`;
+    const requestId = `${userId}-r${n}`;
+    const attempt = { sku, userId, requestId, body: body(sku, userId, requestId) };
+    // Keep a bounded sample to retry from.
+    if (sent.length < 10_000) sent.push(attempt);
+    else sent[Math.floor(random() * sent.length)] = attempt;
+    return attempt;
+  };
+
+  return (): BuyAttempt => {
+    const r = random();
+    let edge = mix.retries;
+    if (r < edge && sent.length > 0) return sent[Math.floor(random() * sent.length)]!;
+    if (r < (edge += mix.hammer) && sent.length > 0) {
+      const earlier = sent[Math.floor(random() * sent.length)]!;
+      return fresh(Number(earlier.userId.slice(1)), earlier.sku);
+    }
+    if (r < (edge += mix.unknownSku)) {
+      const userId = `u${serial++}`;
+      return { sku: 'no-such-sku', userId, requestId: `${userId}-x`, body: body('no-such-sku', userId, `${userId}-x`) };
+    }
+    if (r < (edge += mix.badBody)) return { sku: '', userId: '', requestId: '', body: '{"sku": "broken' };
+    return fresh(Math.floor(random() * mix.buyers), pickSku());
+  };
+};
