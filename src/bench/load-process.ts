@@ -41,7 +41,6 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         url: plan.url,
         connections: plan.connections,
         amount: plan.amount,
-        duration: plan.durationSec,
         timeout: 10,
         requests: [
           {
@@ -103,6 +102,9 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         });
       },
     );
+    // autocannon ignores `duration` when `amount` is set: stop it ourselves.
+    const stopAt = setTimeout(() => instance.stop(), plan.durationSec * 1000);
+    instance.once('done', () => clearTimeout(stopAt));
     process.once('SIGTERM', () => instance.stop());
   });
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerKafka } from './kafka.js';
 import { registerPreload } from './preload.js';
 import { registerServe } from './serve.js';
 import { EXIT } from './run.js';
@@ -10,6 +11,7 @@ const program = new Command('seckill')
 
 registerPreload(program);
 registerServe(program);
+registerKafka(program);
 
 try {
   await program.parseAsync(process.argv);

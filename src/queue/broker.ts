@@ -5,14 +5,15 @@
  * is given and nothing here starts or stops anything.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const KAFKA_VERSION = '4.4.0';
+const KAFKA_VERSION = '4.4.0';
 export const DEFAULT_PORT = 9092;
 const HOST = '127.0.0.1';
 const START_DEADLINE_MS = 60_000;
@@ -72,9 +73,9 @@ const paths = (opts: BrokerOptions) => {
 type Paths = ReturnType<typeof paths>;
 
 /** Runs a command to completion; its output is kept for the error message, not shown. */
-const run = (cmd: string, args: string[], cwd?: string): Promise<string> =>
+const run = (cmd: string, args: string[]): Promise<string> =>
   new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -94,7 +95,7 @@ export const ensureKafkaJars = async (onProgress: Progress = () => {}, env = pro
   const cache = resolve(env.SECKILL_CACHE ?? join(homedir(), '.cache', 'seckill', `kafka-${KAFKA_VERSION}`));
   const jars = join(cache, 'jars');
   if (existsSync(jars)) return jars;
-  const partial = join(cache, `jars.partial-${process.pid}`);
+  const partial = join(cache, `jars.partial-${randomBytes(4).toString('hex')}`);
   await mkdir(cache, { recursive: true });
   onProgress(`fetching Kafka ${KAFKA_VERSION} jars from Maven Central into ${jars} (once)`);
   const started = Date.now();
@@ -144,9 +145,9 @@ const portFromConfig = async (config: string): Promise<number> => {
   return match ? Number(match[1]) : DEFAULT_PORT;
 };
 
-/** The recorded pid, if that process is still alive and still a Kafka broker (not a reused pid). */
-const livePid = async (pidFile: string): Promise<number | null> => {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+/** The recorded pid, if that process is alive and still the broker of this dir (not a reused pid). */
+const livePid = async (p: Paths): Promise<number | null> => {
+  const pid = Number((await readFile(p.pidFile, 'utf8').catch(() => '')).trim());
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
   try {
     process.kill(pid, 0);
@@ -155,7 +156,7 @@ const livePid = async (pidFile: string): Promise<number | null> => {
   }
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
   // No /proc (macOS): trust the signal check. An exited child not yet reaped has an empty cmdline.
-  return cmdline === null || cmdline.includes('kafka.Kafka') ? pid : null;
+  return cmdline === null || cmdline.includes(p.config) ? pid : null;
 };
 
 /**
@@ -164,7 +165,7 @@ const livePid = async (pidFile: string): Promise<number | null> => {
  * once the node has started, and the broker list is empty until the node is
  * registered and unfenced. Kept byte-level so kafkajs stays in src/queue/kafka.ts.
  */
-export const brokerAnswers = (port: number, host = HOST, timeoutMs = 1_000): Promise<boolean> =>
+const brokerAnswers = (port: number, host = HOST, timeoutMs = 1_000): Promise<boolean> =>
   new Promise((done) => {
     const clientId = Buffer.from('seckill-probe');
     const request = Buffer.alloc(4 + 2 + 2 + 4 + 2 + clientId.length + 4 + 1);
@@ -193,7 +194,18 @@ export const brokerAnswers = (port: number, host = HOST, timeoutMs = 1_000): Pro
     });
   });
 
-const tail = async (file: string, lines = 20): Promise<string> => (await readFile(file, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-lines).join('\n');
+/**
+ * The last lines of a log from a byte offset (this run's part) that say what
+ * went wrong: errors, warnings and their causes without the stack frames; the
+ * plain tail when there are none.
+ */
+const tail = async (file: string, fromByte = 0, lines = 20): Promise<string> => {
+  const all = (await readFile(file).catch(() => Buffer.alloc(0))).subarray(fromByte).toString().trimEnd().split('\n');
+  const telling = all.filter((line) => / (ERROR|WARN|FATAL) |^Caused by|^\S+(Exception|Error)\b/.test(line));
+  return (telling.length > 0 ? telling : all).slice(-lines).join('\n');
+};
+
+const sizeOf = async (file: string): Promise<number> => (await stat(file).catch(() => null))?.size ?? 0;
 
 const external = (env: NodeJS.ProcessEnv): string | undefined => env.KAFKA_BROKERS || undefined;
 
@@ -206,7 +218,7 @@ export const brokerStatus = async (opts: BrokerOptions = {}): Promise<BrokerStat
     return { running: await brokerAnswers(Number(port), host), pid: null, address: given, dir: p.dir, logFile: p.logFile, external: given };
   }
   const port = await portFromConfig(p.config);
-  const pid = await livePid(p.pidFile);
+  const pid = await livePid(p);
   const running = pid !== null && (await brokerAnswers(port));
   return { running, pid, address: `${HOST}:${port}`, dir: p.dir, logFile: p.logFile };
 };
@@ -234,7 +246,7 @@ export const startBroker = async (opts: BrokerOptions = {}): Promise<StartResult
     return { ...(await brokerStatus(opts)), alreadyRunning: true, readyMs: 0 };
   }
 
-  const existing = await livePid(p.pidFile);
+  const existing = await livePid(p);
   if (existing !== null) {
     const runningPort = await portFromConfig(p.config);
     if (runningPort !== port) {
@@ -258,6 +270,8 @@ export const startBroker = async (opts: BrokerOptions = {}): Promise<StartResult
 
   onProgress(`starting Kafka ${KAFKA_VERSION} on ${HOST}:${port} (controller ${port + 1}), log ${p.logFile}`);
   const out = openSync(p.outFile, 'a');
+  // Both logs are appended to across runs; a failure report shows only this run's part.
+  const logFrom = { log: await sizeOf(p.logFile), out: await sizeOf(p.outFile) };
   const launched = Date.now();
   const child = spawn('java', ['-Xmx512m', '-Xms256m', ...java, 'kafka.Kafka', p.config], { cwd: p.dir, detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
@@ -268,23 +282,25 @@ export const startBroker = async (opts: BrokerOptions = {}): Promise<StartResult
   child.unref();
   await writeFile(p.pidFile, `${pid}\n`);
 
-  await waitUntilAnswers(port, pid, p, onProgress);
+  await waitUntilAnswers(port, pid, p, onProgress, logFrom);
   const readyMs = Date.now() - launched;
   onProgress(`answering after ${(readyMs / 1000).toFixed(1)} s (pid ${pid})`);
   return { ...(await brokerStatus(opts)), alreadyRunning: false, readyMs };
 };
 
-const waitUntilAnswers = async (port: number, pid: number, p: Paths, onProgress: Progress): Promise<void> => {
-  onProgress(`waiting for ${HOST}:${port} to answer a metadata request (up to ${START_DEADLINE_MS / 1000} s)`);
+const waitUntilAnswers = async (port: number, pid: number, p: Paths, onProgress: Progress, logFrom = { log: 0, out: 0 }): Promise<void> => {
   const deadline = Date.now() + START_DEADLINE_MS;
+  let said = false;
   while (!(await brokerAnswers(port))) {
-    if ((await livePid(p.pidFile)) !== pid) {
+    if (!said) onProgress(`waiting for ${HOST}:${port} to answer a metadata request (up to ${START_DEADLINE_MS / 1000} s)`);
+    said = true;
+    if ((await livePid(p)) !== pid) {
       await rm(p.pidFile, { force: true });
-      const output = await tail(p.outFile, 10);
-      throw new BrokerError(`the broker (pid ${pid}) exited while starting. Last lines of ${p.logFile}:\n${await tail(p.logFile)}${output ? `\n${p.outFile}:\n${output}` : ''}`);
+      const output = await tail(p.outFile, logFrom.out, 10);
+      throw new BrokerError(`the broker (pid ${pid}) exited while starting. Last lines of ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}${output ? `\n${p.outFile}:\n${output}` : ''}`);
     }
     if (Date.now() > deadline) {
-      throw new BrokerError(`the broker (pid ${pid}) did not answer on ${HOST}:${port} within ${START_DEADLINE_MS / 1000} s; it is left running, see ${p.logFile}:\n${await tail(p.logFile)}`);
+      throw new BrokerError(`the broker (pid ${pid}) did not answer on ${HOST}:${port} within ${START_DEADLINE_MS / 1000} s; it is left running, see ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -308,7 +324,7 @@ export const stopBroker = async (opts: BrokerOptions = {}): Promise<{ wasRunning
     return { wasRunning: false, pid: null, external: given };
   }
   const p = paths(opts);
-  const pid = await livePid(p.pidFile);
+  const pid = await livePid(p);
   if (pid === null) {
     await rm(p.pidFile, { force: true });
     onProgress(`not running (${p.dir})`);
@@ -318,7 +334,7 @@ export const stopBroker = async (opts: BrokerOptions = {}): Promise<{ wasRunning
   let signal: NodeJS.Signals = 'SIGTERM';
   signalIfAlive(pid, signal);
   const deadline = Date.now() + STOP_DEADLINE_MS;
-  while ((await livePid(p.pidFile)) === pid) {
+  while ((await livePid(p)) === pid) {
     if (signal === 'SIGTERM' && Date.now() > deadline) {
       onProgress(`pid ${pid} still alive after ${STOP_DEADLINE_MS / 1000} s: SIGKILL`);
       signal = 'SIGKILL';

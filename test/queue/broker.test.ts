@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers.js';
+
+/**
+ * The local broker runner, through the built CLI (`npm test` builds first) as
+ * an operator would use it. Its own port and state dir, so it does not collide
+ * with a broker the rest of the suite runs on 9092.
+ */
+const PORT = 19092;
+const DIR = '.seckill/kafka-test-broker';
+const ADDRESS = `127.0.0.1:${PORT}`;
+// The runner must start its own broker even where the suite is pointed at a cluster.
+const { KAFKA_BROKERS: _given, ...env } = process.env;
+
+const seckillKafka = async <T>(...args: string[]): Promise<T> => {
+  const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'kafka', ...args, '--dir', DIR, '--json'], { env });
+  return JSON.parse(stdout) as T;
+};
+
+interface Status {
+  running: boolean;
+  pid: number | null;
+  address: string;
+}
+
+const portAccepts = (port: number): Promise<boolean> =>
+  new Promise((done) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+
+/** Alive and not a zombie: an exited broker whose parent (often init) has not reaped it yet has stopped. */
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return !existsSync(`/proc/${pid}/stat`) || !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+};
+
+describe('seckill kafka start|status|stop (local KRaft broker)', () => {
+  let started: Status & { alreadyRunning: boolean; readyMs: number };
+
+  beforeAll(async () => {
+    // A broker left by an aborted earlier run would make "started" read "already running".
+    await seckillKafka('stop');
+    // The first run on a machine also fetches the jars (~15 s from Maven Central).
+    started = await seckillKafka('start', '--port', String(PORT));
+  }, 180_000);
+
+  afterAll(async () => {
+    await seckillKafka('stop');
+  }, 60_000);
+
+  it('starts a broker that answers only once it is ready: a kafkajs producer and consumer pass one message on a fresh topic', async () => {
+    expect(started).toMatchObject({ running: true, alreadyRunning: false, address: ADDRESS });
+    expect(started.readyMs).toBeLessThan(60_000);
+
+    const kafka = new Kafka({ clientId: 'broker-test', brokers: [ADDRESS], logLevel: logLevel.NOTHING });
+    const topic = `t-broker-${randomBytes(4).toString('hex')}`;
+    const admin = kafka.admin();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    // A short fetch wait: disconnect waits for the fetch in flight (5 s by default).
+    const consumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
+    try {
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const received: string[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void received.push(message.value?.toString() ?? '') });
+      await producer.connect();
+      await producer.send({ topic, messages: [{ key: 'sku-1', value: 'order-1' }] });
+      await waitFor(() => received.length > 0, 30_000, `the consumer to receive the message on ${topic}`);
+      expect(received).toEqual(['order-1']);
+    } finally {
+      await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+    }
+  });
+
+  it('a second start says already running and leaves the same process in place', async () => {
+    const again = await seckillKafka<Status & { alreadyRunning: boolean }>('start', '--port', String(PORT));
+    expect(again).toMatchObject({ running: true, alreadyRunning: true, pid: started.pid });
+  });
+
+  it('status reports the running broker with its pid and address', async () => {
+    expect(await seckillKafka<Status>('status')).toMatchObject({ running: true, pid: started.pid, address: ADDRESS });
+  });
+
+  it('stop ends the process and closes the port; stopping again says it was not running', async () => {
+    expect(await seckillKafka('stop')).toMatchObject({ wasRunning: true, pid: started.pid });
+    expect(isAlive(started.pid!)).toBe(false);
+    await waitFor(async () => !(await portAccepts(PORT)), 10_000, `port ${PORT} to close`);
+    expect(await seckillKafka('status')).toMatchObject({ running: false, pid: null });
+    expect(await seckillKafka('stop')).toMatchObject({ wasRunning: false });
+  });
+});
