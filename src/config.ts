@@ -56,3 +56,25 @@ export const timeOption =
     }
     return ms;
   };
+
+export type QueueKind = 'kafka' | 'redis';
+
+export interface QueueConfig {
+  queue: QueueKind;
+  kafkaBrokers: string[];
+  partitions: number;
+  replicationFactor: number;
+}
+
+export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
+
+/** KAFKA_BROKERS: comma-separated host:port list. */
+export const loadKafkaBrokers = (flag: string | undefined, env = process.env): string[] => {
+  const raw = flag ?? env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS;
+  const brokers = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  for (const b of brokers) {
+    if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(b)) throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got ${JSON.stringify(raw)}`);
+  }
+  if (brokers.length === 0) throw new ConfigError('KAFKA_BROKERS is empty');
+  return brokers;
+};

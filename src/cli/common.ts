@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { intOption, loadKafkaBrokers, type QueueConfig, type QueueKind } from '../config.js';
 
 /** The connection flags every command that touches storage takes. */
 export const connectionFlags = (command: Command): Command =>
@@ -6,3 +7,56 @@ export const connectionFlags = (command: Command): Command =>
     .option('--redis-url <url>', 'Redis address (env REDIS_URL, default redis://127.0.0.1:6379)')
     .option('--mysql-url <url>', 'MySQL address and database (env MYSQL_URL, default mysql://root@127.0.0.1:3306/seckill)')
     .option('--json', 'print one JSON object on stdout, for machines');
+
+/** Flags of the pipeline processes (relay, consume). */
+export const pipelineFlags = (command: Command): Command =>
+  connectionFlags(command)
+    .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'))
+    .option('--kafka-brokers <list>', 'Kafka bootstrap servers, host:port,… (env KAFKA_BROKERS, default 127.0.0.1:9092)')
+    .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), 3)
+    .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), 1)
+    .option('--batch-size <n>', 'outbox entries read at a time', intOption('--batch-size', 1, 10_000), 500)
+    .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
+    .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
+
+export interface PipelineFlags {
+  queue: QueueKind;
+  kafkaBrokers?: string;
+  partitions: number;
+  replicationFactor: number;
+  batchSize: number;
+  claimAfter: number;
+  metricsPort: number;
+  json?: boolean;
+  redisUrl?: string;
+  mysqlUrl?: string;
+}
+
+export const queueConfig = (flags: PipelineFlags): QueueConfig => ({
+  queue: flags.queue,
+  kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers),
+  partitions: flags.partitions,
+  replicationFactor: flags.replicationFactor,
+});
+
+/** Log line of a long-running process: time first, on stderr. */
+export const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+/** Runs `stop` once on SIGTERM or SIGINT, then exits 0. */
+export const onShutdown = (stop: () => Promise<void>): void => {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logLine(`${signal}: stopping`);
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logLine(`unclean stop: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+};

@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { registerKafka } from './kafka.js';
 import { registerPreload } from './preload.js';
 import { registerServe } from './serve.js';
+import { registerRelay } from './relay.js';
+import { registerConsume } from './consume.js';
 import { EXIT } from './run.js';
 
 const program = new Command('seckill')
@@ -11,6 +13,8 @@ const program = new Command('seckill')
 
 registerPreload(program);
 registerServe(program);
+registerRelay(program);
+registerConsume(program);
 registerKafka(program);
 
 try {

@@ -41,3 +41,6 @@ export const SKU_INDEX_KEY = `${PREFIX}:skus`;
  * Messages are `SOLD_OUT <sku>` and `ON_SALE <sku>`.
  */
 export const STOCK_EVENTS_CHANNEL = `${PREFIX}:stock-events`;
+
+/** Stream of dead letters when the queue is Redis (`--queue redis`); with Kafka it is a topic. */
+export const DEAD_LETTER_STREAM = `${PREFIX}:dead-letters`;

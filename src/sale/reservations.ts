@@ -33,6 +33,8 @@ export interface ReservationRecord {
   qty: number;
   requestId: string;
   createdAt: number;
+  /** set by mark-persisted.lua once the order is in MySQL */
+  persistedAt?: number;
   /** set by release.lua */
   releasedAt?: number;
   reason?: string;
@@ -45,10 +47,12 @@ export interface ReservationRecord {
 export class Reservations {
   private readonly reserveScript: ScriptCall;
   private readonly releaseScript: ScriptCall;
+  private readonly markPersistedScript: ScriptCall;
 
   constructor(private readonly redis: Redis) {
     this.reserveScript = defineScript(redis, 'reserve', 6);
     this.releaseScript = defineScript(redis, 'release', 4);
+    this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
   }
 
   async reserve(request: BuyRequest, now = Date.now()): Promise<ReserveResult> {
@@ -75,6 +79,12 @@ export class Reservations {
       [orderId, reason, now, sku, STOCK_EVENTS_CHANNEL],
     )) as [ReleaseOutcome, number];
     return { outcome, remaining: remaining < 0 ? null : remaining };
+  }
+
+  /** Marks the orders of one SKU as written to MySQL; returns how many were newly marked. */
+  async markPersisted(sku: string, orderIds: string[], now = Date.now()): Promise<number> {
+    if (orderIds.length === 0) return 0;
+    return Number(await this.markPersistedScript([skuKeys(sku).reservations], [now, ...orderIds]));
   }
 
   async get(sku: string, orderId: string): Promise<ReservationRecord | null> {

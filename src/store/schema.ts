@@ -29,9 +29,12 @@ const STATEMENTS = [
      pay_deadline  DATETIME(3)  NOT NULL,
      paid_at       DATETIME(3)  NULL,
      cancelled_at  DATETIME(3)  NULL,
+     -- 1 once a cancelled order's unit is back on sale in Redis (release.lua ran)
+     released_to_sale TINYINT   NOT NULL DEFAULT 0,
      live_user     VARCHAR(64) AS (IF(status = 'CANCELLED', NULL, user_id)) PERSISTENT,
      UNIQUE KEY one_live_order_per_user (sku, live_user),
      KEY pending_by_deadline (status, pay_deadline),
+     KEY cancelled_awaiting_release (status, released_to_sale),
      CONSTRAINT qty_positive CHECK (qty > 0)
    ) ENGINE=InnoDB`,
 ];

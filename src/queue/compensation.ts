@@ -1,0 +1,53 @@
+import type { Pool } from 'mysql2/promise';
+import type { Reservations } from '../sale/reservations.js';
+import { findOrder } from '../store/orders.js';
+import { parseDeadLetter } from './dead-letter.js';
+import type { PipelineMetrics } from './metrics.js';
+import { retryUntilDone } from './retry.js';
+import { TOPICS, type ReceivedBatch, type Subscription, type Transport } from './transport.js';
+
+export const COMPENSATION_GROUP = 'seckill-compensation';
+
+export interface CompensationDeps {
+  transport: Transport;
+  mysql: Pool;
+  reservations: Reservations;
+  metrics: PipelineMetrics;
+  log: (line: string) => void;
+}
+
+/**
+ * Compensation: for each dead-lettered order, return its stock to sale
+ * (release.lua: stock back, holding cleared, the reservation shown cancelled
+ * with the reason). Never for an order that is live in MySQL: a message
+ * that reused a live order's id must not release that order's unit.
+ * release.lua is idempotent, so a redelivered dead letter changes nothing.
+ */
+export const handleDeadLetters = (deps: CompensationDeps) => async (batch: ReceivedBatch): Promise<void> => {
+  const { mysql, reservations, metrics, log } = deps;
+  for (const raw of batch.values) {
+    const letter = parseDeadLetter(raw);
+    const event = letter?.event;
+    if (!letter || !event) {
+      // Not an order (poison): there is no stock to return. Counted, kept in the DLQ.
+      metrics.releases.labels('dead-letter', 'NOTHING_TO_RELEASE').inc();
+      continue;
+    }
+    const outcome = await retryUntilDone(
+      batch,
+      async () => {
+        const order = await findOrder(mysql, event.orderId);
+        if (order !== null && order.status !== 'CANCELLED') return 'ORDER_IS_LIVE';
+        return (await reservations.release(event.sku, event.orderId, `DEAD_LETTER:${letter.reason}`)).outcome;
+      },
+      (error) => {
+        metrics.retries.labels('compensation').inc();
+        log(`compensation for ${event.orderId} failed, will retry: ${(error as Error).message}`);
+      },
+    );
+    metrics.releases.labels('dead-letter', outcome).inc();
+  }
+};
+
+export const startCompensation = (deps: CompensationDeps): Promise<Subscription> =>
+  deps.transport.subscribe(TOPICS.deadLetters, COMPENSATION_GROUP, handleDeadLetters(deps));

@@ -1,0 +1,99 @@
+/**
+ * The Kafka adapter: the only module that imports kafkajs (in maintenance
+ * mode upstream), so the client can be swapped by rewriting this file alone.
+ */
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
+
+export interface KafkaOptions {
+  brokers: string[];
+  clientId: string;
+  partitions: number;
+  replicationFactor: number;
+}
+
+const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: number; log: { message: string } }) => {
+  const name = level === logLevel.ERROR ? 'error' : 'warn';
+  process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
+};
+
+export const connectKafka = async (options: KafkaOptions): Promise<Transport> => {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogger,
+    retry: { retries: 8, initialRetryTime: 200 },
+  });
+
+  const admin = kafka.admin();
+  await admin.connect();
+  const existing = new Set(await admin.listTopics());
+  const missing = Object.values(TOPICS).filter((t) => !existing.has(t));
+  if (missing.length > 0) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+    });
+  }
+
+  let producer: Promise<Producer> | null = null;
+  const getProducer = () =>
+    (producer ??= (async () => {
+      // Idempotent: a retried send after a lost ack is written once.
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await p.connect();
+      return p;
+    })());
+
+  const consumers: Consumer[] = [];
+
+  const subscribe = async (topic: Topic, group: string, handler: BatchHandler): Promise<Subscription> => {
+    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
+    consumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+        if (batch.messages.length === 0) return;
+        await handler({
+          values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
+          keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
+          heartbeat,
+          isRunning: () => isRunning() && !isStale(),
+        });
+        // Only now, after the handler's effects are durable, move the group on.
+        const next = (BigInt(batch.lastOffset()) + 1n).toString();
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+      },
+    });
+    return { stop: () => consumer.stop() };
+  };
+
+  const lag = async (topic: Topic, group: string): Promise<number> => {
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+    const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+    let total = 0n;
+    for (const p of ends) {
+      const low = BigInt(p.low);
+      const at = done.get(p.partition) ?? -1n;
+      total += BigInt(p.high) - (at < low ? low : at);
+    }
+    return Number(total);
+  };
+
+  return {
+    publish: async (topic: Topic, envelopes: Envelope[]) => {
+      await (await getProducer()).send({ topic, acks: -1, messages: envelopes });
+    },
+    subscribe,
+    lag,
+    close: async () => {
+      await Promise.allSettled(consumers.map((c) => c.disconnect()));
+      if (producer) await (await producer).disconnect();
+      await admin.disconnect();
+    },
+  };
+};

@@ -1,0 +1,54 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type LagReading = { topic: string; group: string; messages: number };
+
+/**
+ * Metrics of the relay and consumer processes (the gateway has its own).
+ * `readLag` is asked for queue lag at each scrape.
+ */
+export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = async () => []) => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
+  const r = [registry];
+  return {
+    registry,
+    relayed: new Counter({ name: 'seckill_relay_messages_total', help: 'Outbox entries delivered to the queue', registers: r }),
+    persisted: new Counter({ name: 'seckill_orders_persisted_total', help: 'Orders written to MySQL', registers: r }),
+    duplicates: new Counter({ name: 'seckill_orders_duplicate_total', help: 'Redelivered orders that changed nothing', registers: r }),
+    batchSize: new Histogram({ name: 'seckill_consumer_batch_size', help: 'Orders per MySQL transaction', buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2000], registers: r }),
+    deadLetters: new Counter({ name: 'seckill_dead_letters_total', help: 'Messages sent to the dead-letter queue, by reason', labelNames: ['reason'], registers: r }),
+    releases: new Counter({ name: 'seckill_releases_total', help: 'release.lua calls by why and outcome', labelNames: ['why', 'outcome'], registers: r }),
+    retries: new Counter({ name: 'seckill_consumer_retries_total', help: 'Failed attempts to apply a batch (MySQL or Redis down)', labelNames: ['stage'], registers: r }),
+    lag: new Gauge({
+      name: 'seckill_queue_lag',
+      help: 'Messages waiting for a group',
+      labelNames: ['topic', 'group'],
+      registers: r,
+      async collect() {
+        for (const { topic, group, messages } of await readLag()) this.labels(topic, group).set(messages);
+      },
+    }),
+  };
+};
+
+export type PipelineMetrics = ReturnType<typeof createPipelineMetrics>;
+
+/** Serves GET /metrics on its own port (0 = none). */
+export const serveMetrics = (registry: Registry, port: number, host = '127.0.0.1'): Promise<Server | null> => {
+  if (port === 0) return Promise.resolve(null);
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(text);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+};

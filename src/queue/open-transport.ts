@@ -1,0 +1,21 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { QueueConfig } from '../config.js';
+import { connectKafka } from './kafka.js';
+import { redisTransport } from './redis-streams.js';
+import type { Transport } from './transport.js';
+
+export interface StreamOptions {
+  batchSize: number;
+  claimAfterMs: number;
+}
+
+/** The Redis-streams side: the outbox (always) and, with `--queue redis`, the whole queue. */
+export const openStreams = (redis: Redis, options: StreamOptions): Transport =>
+  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, consumer: `${hostname()}-${process.pid}` });
+
+/** The queue orders travel on between relay and consumers. */
+export const openQueue = (config: QueueConfig, redis: Redis, streams: StreamOptions, clientId: string): Promise<Transport> =>
+  config.queue === 'redis'
+    ? Promise.resolve(openStreams(redis, streams))
+    : connectKafka({ brokers: config.kafkaBrokers, clientId, partitions: config.partitions, replicationFactor: config.replicationFactor });

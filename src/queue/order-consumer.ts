@@ -1,0 +1,80 @@
+import type { Pool } from 'mysql2/promise';
+import { parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
+import type { Reservations } from '../sale/reservations.js';
+import { applyOrderBatch } from '../store/order-batch.js';
+import { deadLetterOf, type DeadLetter } from './dead-letter.js';
+import type { PipelineMetrics } from './metrics.js';
+import { retryUntilDone } from './retry.js';
+import { TOPICS, type ReceivedBatch, type Subscription, type Transport } from './transport.js';
+
+export const ORDER_CONSUMER_GROUP = 'seckill-orders';
+
+export interface OrderConsumerDeps {
+  transport: Transport;
+  mysql: Pool;
+  reservations: Reservations;
+  metrics: PipelineMetrics;
+  payTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+/**
+ * Turns a batch of order events into orders of record:
+ * 1. messages that are not valid order events become dead letters;
+ * 2. the rest go to MySQL in one transaction (idempotent by order id), retried
+ *    with backoff while MySQL is down: nothing is acknowledged meanwhile;
+ * 3. what MySQL refused becomes dead letters (compensation releases them);
+ * 4. the reservations are marked persisted in Redis;
+ * then the transport acknowledges the batch. A crash anywhere redelivers the
+ * batch, and every step is idempotent, so it changes nothing twice.
+ */
+export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: ReceivedBatch): Promise<void> => {
+  const { transport, mysql, reservations, metrics, payTimeoutMs, log } = deps;
+  const letters: DeadLetter[] = [];
+  const events: OrderEvent[] = [];
+  for (const raw of batch.values) {
+    const parsed = parseOrderEvent(raw);
+    if (parsed.ok) events.push(parsed.event);
+    else letters.push(deadLetterOf(parsed.reason, null, raw));
+  }
+
+  const outcome = await retryUntilDone(batch, () => applyOrderBatch(mysql, events, payTimeoutMs), (error, attempt) => {
+    metrics.retries.labels('mysql').inc();
+    log(`order batch of ${events.length} not applied (attempt ${attempt}), will retry: ${(error as Error).message}`);
+  });
+  for (const r of outcome.rejected) letters.push(deadLetterOf(r.reason, r.event, null));
+
+  if (letters.length > 0) {
+    await retryUntilDone(
+      batch,
+      () => transport.publish(TOPICS.deadLetters, letters.map((l) => ({ key: l.event?.sku ?? '', value: JSON.stringify(l) }))),
+      (error) => {
+        metrics.retries.labels('dead-letter').inc();
+        log(`dead letters not sent, will retry: ${(error as Error).message}`);
+      },
+    );
+    for (const l of letters) metrics.deadLetters.labels(l.reason).inc();
+  }
+
+  const bySku = new Map<string, string[]>();
+  for (const e of [...outcome.applied, ...outcome.duplicates]) {
+    const ids = bySku.get(e.sku) ?? [];
+    ids.push(e.orderId);
+    bySku.set(e.sku, ids);
+  }
+  await retryUntilDone(
+    batch,
+    () => Promise.all([...bySku].map(([sku, ids]) => reservations.markPersisted(sku, ids))),
+    (error) => {
+      metrics.retries.labels('redis').inc();
+      log(`reservations not marked persisted, will retry: ${(error as Error).message}`);
+    },
+  );
+
+  metrics.batchSize.observe(batch.values.length);
+  metrics.persisted.inc(outcome.applied.length);
+  metrics.duplicates.inc(outcome.duplicates.length);
+};
+
+export const startOrderConsumer = (deps: OrderConsumerDeps): Promise<Subscription> =>
+  deps.transport.subscribe(TOPICS.orders, ORDER_CONSUMER_GROUP, handleOrderBatch(deps));

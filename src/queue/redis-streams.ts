@@ -1,0 +1,160 @@
+import type { Redis } from 'ioredis';
+import { DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
+import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
+
+export interface StreamReaderOptions {
+  /** entries per read */
+  count: number;
+  /** an entry another reader took and has not acknowledged for this long is taken over (its reader died) */
+  claimAfterMs: number;
+  /** pause when every stream was empty */
+  idleMs: number;
+  /** name of this reader within its group */
+  consumer: string;
+}
+
+interface Source {
+  stream: string;
+  /** the message key handed to the handler (the SKU for an outbox) */
+  key: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Reads Redis streams with a consumer group, one stream at a time (so it
+ * works on Redis Cluster, where one command may not span slots):
+ * - its own unacknowledged entries first (a handler that failed),
+ * - then entries of readers that died (XAUTOCLAIM after `claimAfterMs`),
+ * - then new ones.
+ * An entry is acknowledged and deleted only after the handler resolved, so
+ * delivery is at least once and delivered entries do not pile up.
+ */
+const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[]>, handler: BatchHandler, options: StreamReaderOptions): Subscription => {
+  let running = true;
+  const known = new Set<string>();
+  const retryOwn = new Set<string>();
+
+  const ensureGroup = async (stream: string) => {
+    if (known.has(stream)) return;
+    try {
+      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+    }
+    known.add(stream);
+    retryOwn.add(stream); // after a restart, our own pending entries come first
+  };
+
+  const handle = async (source: Source, entries: [string, string[]][]): Promise<void> => {
+    if (entries.length === 0) return;
+    await handler({
+      values: entries.map(([, fields]) => fields[1] ?? ''),
+      keys: entries.map(() => source.key),
+      heartbeat: async () => {},
+      isRunning: () => running,
+    });
+    const ids = entries.map(([id]) => id);
+    await redis.multi().xack(source.stream, group, ...ids).xdel(source.stream, ...ids).exec();
+  };
+
+  const readOnce = async (source: Source): Promise<number> => {
+    await ensureGroup(source.stream);
+    const c = options.consumer;
+    if (retryOwn.has(source.stream)) {
+      const mine = (await redis.xreadgroup('GROUP', group, c, 'COUNT', options.count, 'STREAMS', source.stream, '0')) as [string, [string, string[]][]][] | null;
+      const entries = (mine?.[0]?.[1] ?? []).filter(([, fields]) => fields !== null);
+      if (entries.length === 0) retryOwn.delete(source.stream);
+      await handle(source, entries);
+      return entries.length;
+    }
+    const [, claimed] = (await redis.xautoclaim(source.stream, group, c, options.claimAfterMs, '0-0', 'COUNT', options.count)) as [string, [string, string[]][]];
+    const live = claimed.filter(([, fields]) => fields !== null);
+    if (live.length > 0) {
+      await handle(source, live);
+      return live.length;
+    }
+    const fresh = (await redis.xreadgroup('GROUP', group, c, 'COUNT', options.count, 'STREAMS', source.stream, '>')) as [string, [string, string[]][]][] | null;
+    const entries = fresh?.[0]?.[1] ?? [];
+    await handle(source, entries);
+    return entries.length;
+  };
+
+  const loop = (async () => {
+    let list: Source[] = [];
+    let listedAt = 0;
+    while (running) {
+      try {
+        if (Date.now() - listedAt > 1_000) {
+          list = await sources();
+          listedAt = Date.now();
+        }
+        let read = 0;
+        for (const source of list) {
+          if (!running) break;
+          try {
+            read += await readOnce(source);
+          } catch (error) {
+            // The handler failed (or Redis did): the entries stay pending and
+            // are read again from this reader's own list.
+            retryOwn.add(source.stream);
+            if (running) process.stderr.write(`${new Date().toISOString()} stream ${source.stream}: ${(error as Error).message}\n`);
+            await sleep(options.idleMs * 5);
+          }
+        }
+        if (read === 0) await sleep(options.idleMs);
+      } catch (error) {
+        process.stderr.write(`${new Date().toISOString()} stream reader: ${(error as Error).message}\n`);
+        await sleep(options.idleMs * 5);
+      }
+    }
+  })();
+
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+};
+
+const outboxSources = (redis: Redis) => async (): Promise<Source[]> =>
+  (await redis.smembers(SKU_INDEX_KEY)).map((sku) => ({ stream: skuKeys(sku).outbox, key: sku }));
+
+const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_STREAM, key: '' }];
+
+/**
+ * Redis streams as the queue: the SKUs' outbox streams are the orders
+ * "topic", one more stream holds dead letters. Used by `--queue redis`, and by
+ * the relay on its reading side.
+ */
+export const redisTransport = (redis: Redis, options: StreamReaderOptions): Transport => {
+  const sourcesOf = (topic: Topic) => (topic === TOPICS.orders ? outboxSources(redis) : deadLetterSources);
+  const streamOf = (topic: Topic, key: string) => (topic === TOPICS.orders ? skuKeys(key).outbox : DEAD_LETTER_STREAM);
+  const subscriptions: Subscription[] = [];
+  return {
+    publish: async (topic: Topic, envelopes: Envelope[]) => {
+      // One command per entry (auto-pipelined): entries of different SKUs live in different cluster slots.
+      await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', 'event', e.value)));
+    },
+    subscribe: async (topic, group, handler) => {
+      const subscription = readStreams(redis, group, sourcesOf(topic), handler, options);
+      subscriptions.push(subscription);
+      return subscription;
+    },
+    lag: async (topic, group) => {
+      let total = 0;
+      for (const { stream } of await sourcesOf(topic)()) {
+        const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as (string | number)[][];
+        for (const g of groups) {
+          const info = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
+          if (info.name === group) total += Number(info.lag ?? 0) + Number(info.pending ?? 0);
+        }
+      }
+      return total;
+    },
+    close: async () => {
+      await Promise.all(subscriptions.map((s) => s.stop()));
+    },
+  };
+};

@@ -1,0 +1,20 @@
+import type { PipelineMetrics } from './metrics.js';
+import { TOPICS, type Subscription, type Transport } from './transport.js';
+
+export const RELAY_GROUP = 'seckill-relay';
+
+/**
+ * The outbox relay: reads the SKUs' outbox streams (a Redis consumer group)
+ * and produces each entry to Kafka, keyed by SKU. An entry is acknowledged
+ * and trimmed only after Kafka acknowledged it (acks from all in-sync
+ * replicas), and the entries of a relay that died are claimed by the next:
+ * at least once, never zero. Duplicates are the consumer's to absorb.
+ */
+export const startRelay = (outbox: Transport, kafka: Transport, metrics: PipelineMetrics): Promise<Subscription> =>
+  outbox.subscribe(TOPICS.orders, RELAY_GROUP, async (batch) => {
+    await kafka.publish(
+      TOPICS.orders,
+      batch.values.map((value, i) => ({ key: batch.keys[i]!, value })),
+    );
+    metrics.relayed.inc(batch.values.length);
+  });
