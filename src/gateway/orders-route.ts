@@ -1,10 +1,12 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'mysql2/promise';
-import { skuOfOrderId } from '../sale/ids.js';
-import type { Reservations } from '../sale/reservations.js';
-import { findOrder } from '../store/orders.js';
-import { sendError, sendJson } from './errors.js';
+import { skuOfOrderId, USER_ID_PATTERN } from '../sale/ids.js';
+import type { Reservations, ReservationRecord } from '../sale/reservations.js';
+import { findOrder, type OrderRow } from '../store/orders.js';
+import { payOrder } from '../store/payments.js';
+import { readBody } from './body.js';
 import type { ErrorLog } from './error-log.js';
+import { sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface OrdersRouteDeps {
@@ -12,70 +14,119 @@ export interface OrdersRouteDeps {
   mysql: Pool;
   metrics: GatewayMetrics;
   errors: ErrorLog;
+  bodyLimit: number;
 }
 
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const orderView = (order: OrderRow) => ({
+  orderId: order.orderId,
+  sku: order.sku,
+  userId: order.userId,
+  qty: order.qty,
+  status: order.status.toLowerCase(),
+  reason: order.reason,
+  createdAt: iso(order.createdAt),
+  payDeadline: iso(order.payDeadline),
+  paidAt: iso(order.paidAt),
+  cancelledAt: iso(order.cancelledAt),
+});
+
+const reservationView = (record: ReservationRecord) => ({
+  orderId: record.orderId,
+  sku: record.sku,
+  userId: record.userId,
+  qty: record.qty,
+  status: record.releasedAt === undefined ? 'reserved' : 'cancelled',
+  reason: record.reason ?? null,
+  createdAt: iso(record.createdAt),
+});
+
+class DependencyDown extends Error {
+  constructor(
+    readonly dependency: 'redis' | 'mysql',
+    readonly cause: unknown,
+  ) {
+    super(`${dependency} unavailable`);
+  }
+}
+
+const from = <T>(dependency: 'redis' | 'mysql', p: Promise<T>): Promise<T> =>
+  p.catch((error: unknown) => {
+    throw new DependencyDown(dependency, error);
+  });
+
 /**
- * `GET /orders/:orderId`: MySQL is the record once the consumer has written
- * the order; before that the Redis reservation says it is reserved, or that
- * it was released (and why).
+ * `GET /orders/:id` and `POST /orders/:id/pay`. MySQL is the record once the
+ * consumer has written the order; before that, the Redis reservation says it
+ * is reserved, or that it was released and why.
  */
-export const createOrdersRoute = ({ reservations, mysql, metrics, errors }: OrdersRouteDeps) => {
-  const dependencyDown = (res: ServerResponse, dependency: 'redis' | 'mysql', error: unknown) => {
-    errors.report(dependency, error);
-    metrics.dependencyErrors.labels(dependency).inc();
-    sendError(res, dependency === 'redis' ? 'REDIS_DOWN' : 'MYSQL_DOWN', `${dependency} unavailable, try again shortly`);
+export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLimit }: OrdersRouteDeps) => {
+  const answerDown = (res: ServerResponse, error: unknown) => {
+    if (!(error instanceof DependencyDown)) throw error;
+    errors.report(error.dependency, error.cause);
+    metrics.dependencyErrors.labels(error.dependency).inc();
+    sendError(res, error.dependency === 'redis' ? 'REDIS_DOWN' : 'MYSQL_DOWN', `${error.dependency} unavailable, try again shortly`);
+  };
+
+  const lookup = async (orderId: string, sku: string) => {
+    const order = await from('mysql', findOrder(mysql, orderId));
+    if (order) return { order, record: null };
+    return { order: null, record: await from('redis', reservations.get(sku, orderId)) };
   };
 
   const getOrder = async (orderId: string, res: ServerResponse): Promise<void> => {
     const sku = skuOfOrderId(orderId);
     if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
-    let order;
     try {
-      order = await findOrder(mysql, orderId);
+      const { order, record } = await lookup(orderId, sku);
+      if (order) return sendJson(res, 200, JSON.stringify(orderView(order)));
+      if (record) return sendJson(res, 200, JSON.stringify(reservationView(record)));
+      sendError(res, 'NOT_FOUND', 'no such order');
     } catch (error) {
-      return dependencyDown(res, 'mysql', error);
+      answerDown(res, error);
     }
-    if (order) {
-      const { orderId: id, sku: s, userId, qty, reason } = order;
-      return sendJson(
-        res,
-        200,
-        JSON.stringify({
-          orderId: id,
-          sku: s,
-          userId,
-          qty,
-          status: order.status.toLowerCase(),
-          reason,
-          createdAt: new Date(order.createdAt).toISOString(),
-          payDeadline: new Date(order.payDeadline).toISOString(),
-          paidAt: order.paidAt && new Date(order.paidAt).toISOString(),
-          cancelledAt: order.cancelledAt && new Date(order.cancelledAt).toISOString(),
-        }),
-      );
-    }
-    let record;
-    try {
-      record = await reservations.get(sku, orderId);
-    } catch (error) {
-      return dependencyDown(res, 'redis', error);
-    }
-    if (!record) return sendError(res, 'NOT_FOUND', 'no such order');
-    const released = record.releasedAt !== undefined;
-    return sendJson(
-      res,
-      200,
-      JSON.stringify({
-        orderId,
-        sku,
-        userId: record.userId,
-        qty: record.qty,
-        status: released ? 'cancelled' : 'reserved',
-        reason: record.reason ?? null,
-        createdAt: new Date(record.createdAt).toISOString(),
-      }),
-    );
   };
 
-  return { getOrder };
+  const pay = async (orderId: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readBody(req, bodyLimit);
+    if (!body.ok) {
+      res.setHeader('connection', 'close');
+      return sendError(res, 'BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
+    }
+    let userId: unknown;
+    try {
+      const parsed = JSON.parse(body.text) as unknown;
+      const keys = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.keys(parsed) : null;
+      if (keys === null || keys.length !== 1 || keys[0] !== 'userId') return sendError(res, 'BAD_REQUEST', 'body must be {"userId": "..."}');
+      userId = (parsed as { userId: unknown }).userId;
+    } catch {
+      return sendError(res, 'BAD_REQUEST', 'body must be JSON: {"userId": "..."}');
+    }
+    if (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId)) return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    const sku = skuOfOrderId(orderId);
+    if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
+    try {
+      const result = await from('mysql', payOrder(mysql, orderId, userId));
+      if (result.ok) return sendJson(res, 200, JSON.stringify({ ...orderView(result.order), alreadyPaid: result.alreadyPaid }));
+      if (result.code !== 'NOT_FOUND') {
+        const message = {
+          WRONG_USER: 'this order belongs to another user',
+          CANCELLED: `this order was cancelled (${result.order?.reason ?? 'no reason'})`,
+          PAYMENT_LATE: 'the payment deadline has passed',
+        }[result.code];
+        return sendError(res, result.code, message);
+      }
+      // Not in MySQL yet: reserved and on its way, or released, or unknown.
+      const record = await from('redis', reservations.get(sku, orderId));
+      if (record === null) return sendError(res, 'NOT_FOUND', 'no such order');
+      if (record.userId !== userId) return sendError(res, 'WRONG_USER', 'this order belongs to another user');
+      if (record.releasedAt !== undefined) return sendError(res, 'CANCELLED', `this order was cancelled (${record.reason ?? 'no reason'})`);
+      sendError(res, 'NOT_CONFIRMED', 'the order is reserved and being confirmed: pay again in a moment');
+    } catch (error) {
+      answerDown(res, error);
+    }
+  };
+
+  return { getOrder, pay };
 };

@@ -44,7 +44,7 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const ORDER_PATH = /^\/orders\/([^/]{1,200})$/;
+const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 
 const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy): ReserveStrategy => {
   switch (name) {
@@ -69,7 +69,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(options.rate, options.burst), tickets }),
   );
   const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit });
-  const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors });
+  const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit });
 
   const health = async (res: ServerResponse) => {
     const check = (p: Promise<unknown>) =>
@@ -98,6 +98,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       return void res.end(await metrics.registry.metrics());
     }
     const order = ORDER_PATH.exec(path);
+    if (order && order[2]) return method === 'POST' ? orders.pay(order[1]!, req, res) : allow('POST');
     if (order) return method === 'GET' ? orders.getOrder(order[1]!, res) : allow('GET');
     sendError(res, 'NOT_FOUND', `no route ${path}`);
   };

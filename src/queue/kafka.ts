@@ -2,7 +2,7 @@
  * The Kafka adapter: the only module that imports kafkajs (in maintenance
  * mode upstream), so the client can be swapped by rewriting this file alone.
  */
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
 
 export interface KafkaOptions {
@@ -11,6 +11,8 @@ export interface KafkaOptions {
   partitions: number;
   replicationFactor: number;
 }
+
+const PUBLISH_CHUNK = 500;
 
 const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: number; log: { message: string } }) => {
   const name = level === logLevel.ERROR ? 'error' : 'warn';
@@ -40,8 +42,15 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   let producer: Promise<Producer> | null = null;
   const getProducer = () =>
     (producer ??= (async () => {
-      // Idempotent: a retried send after a lost ack is written once.
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      // Idempotent: a retried send after a lost ack is written once. It
+      // retries without end (kafkajs warns otherwise): the callers hold their
+      // batch unacknowledged meanwhile, which is the safe place to wait.
+      const p = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+      });
       await p.connect();
       return p;
     })());
@@ -86,7 +95,11 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
 
   return {
     publish: async (topic: Topic, envelopes: Envelope[]) => {
-      await (await getProducer()).send({ topic, acks: -1, messages: envelopes });
+      const p = await getProducer();
+      // Chunks keep one produce request under the broker's message size limit (1 MB by default).
+      for (let i = 0; i < envelopes.length; i += PUBLISH_CHUNK) {
+        await p.send({ topic, acks: -1, messages: envelopes.slice(i, i + PUBLISH_CHUNK) });
+      }
     },
     subscribe,
     lag,
