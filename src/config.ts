@@ -64,6 +64,7 @@ export interface QueueConfig {
   kafkaBrokers: string[];
   partitions: number;
   replicationFactor: number;
+  topicPrefix: string;
 }
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';

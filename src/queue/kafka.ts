@@ -10,6 +10,8 @@ export interface KafkaOptions {
   clientId: string;
   partitions: number;
   replicationFactor: number;
+  /** prepended to every topic and consumer group name, so several sales (or test runs) can share a cluster */
+  topicPrefix: string;
 }
 
 const PUBLISH_CHUNK = 500;
@@ -28,10 +30,11 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
     retry: { retries: 8, initialRetryTime: 200 },
   });
 
+  const name = (topic: Topic) => `${options.topicPrefix}${topic}`;
   const admin = kafka.admin();
   await admin.connect();
   const existing = new Set(await admin.listTopics());
-  const missing = Object.values(TOPICS).filter((t) => !existing.has(t));
+  const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
   if (missing.length > 0) {
     await admin.createTopics({
       waitForLeaders: true,
@@ -58,10 +61,10 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   const consumers: Consumer[] = [];
 
   const subscribe = async (topic: Topic, group: string, handler: BatchHandler): Promise<Subscription> => {
-    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
+    const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
     consumers.push(consumer);
     await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.subscribe({ topic: name(topic), fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -82,7 +85,10 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   };
 
   const lag = async (topic: Topic, group: string): Promise<number> => {
-    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(name(topic)),
+      admin.fetchOffsets({ groupId: `${options.topicPrefix}${group}`, topics: [name(topic)] }),
+    ]);
     const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
     let total = 0n;
     for (const p of ends) {
@@ -98,7 +104,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
       const p = await getProducer();
       // Chunks keep one produce request under the broker's message size limit (1 MB by default).
       for (let i = 0; i < envelopes.length; i += PUBLISH_CHUNK) {
-        await p.send({ topic, acks: -1, messages: envelopes.slice(i, i + PUBLISH_CHUNK) });
+        await p.send({ topic: name(topic), acks: -1, messages: envelopes.slice(i, i + PUBLISH_CHUNK) });
       }
     },
     subscribe,

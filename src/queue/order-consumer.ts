@@ -2,6 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import { parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
 import type { Reservations } from '../sale/reservations.js';
 import { applyOrderBatch } from '../store/order-batch.js';
+import { crashPoint } from './crash-points.js';
 import { deadLetterOf, type DeadLetter } from './dead-letter.js';
 import type { PipelineMetrics } from './metrics.js';
 import { retryUntilDone } from './retry.js';
@@ -42,6 +43,7 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
     metrics.retries.labels('mysql').inc();
     log(`order batch of ${events.length} not applied (attempt ${attempt}), will retry: ${(error as Error).message}`);
   });
+  crashPoint('consumer:after-commit');
   for (const r of outcome.rejected) letters.push(deadLetterOf(r.reason, r.event, null));
 
   if (letters.length > 0) {

@@ -1,3 +1,4 @@
+import { crashPoint } from './crash-points.js';
 import type { PipelineMetrics } from './metrics.js';
 import { TOPICS, type Subscription, type Transport } from './transport.js';
 
@@ -12,9 +13,11 @@ export const RELAY_GROUP = 'seckill-relay';
  */
 export const startRelay = (outbox: Transport, kafka: Transport, metrics: PipelineMetrics): Promise<Subscription> =>
   outbox.subscribe(TOPICS.orders, RELAY_GROUP, async (batch) => {
+    crashPoint('relay:after-read');
     await kafka.publish(
       TOPICS.orders,
       batch.values.map((value, i) => ({ key: batch.keys[i]!, value })),
     );
+    crashPoint('relay:after-publish');
     metrics.relayed.inc(batch.values.length);
   });
