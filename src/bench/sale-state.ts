@@ -1,0 +1,53 @@
+import type { Answer } from './load-plan.js';
+
+/**
+ * Everything the invariant checker looks at, read from Redis and MySQL once
+ * the pipeline has drained, plus what the buyers were answered. Plain data,
+ * so the checker is a pure function and can be tested on doctored state.
+ */
+export interface OrderFact {
+  orderId: string;
+  userId: string;
+  qty: number;
+  status: 'PENDING' | 'PAID' | 'CANCELLED';
+  reason: string | null;
+}
+
+export interface ReservationFact {
+  orderId: string;
+  userId: string;
+  qty: number;
+  persisted: boolean;
+  released: boolean;
+  reason: string | null;
+}
+
+export interface SkuState {
+  sku: string;
+  initialStock: number;
+  /** most units one user may hold */
+  limit: number;
+  mysqlStock: number;
+  /** null when the strategy does not use Redis (the MySQL baselines, the ceiling) */
+  redisStock: number | null;
+  orders: OrderFact[];
+  /** Redis reservation records; empty for strategies that do not use Redis */
+  reservations: ReservationFact[];
+  /** true when the scenario admitted more distinct buyers than units: nothing may be left unsold */
+  expectSellOut: boolean;
+}
+
+export interface SaleState {
+  /** 'seckill' checks Redis too; the baselines are checked on MySQL alone */
+  usesRedis: boolean;
+  skus: SkuState[];
+  /** every 201 and every 409 that carried an order id, in the order received */
+  answers: Answer[];
+}
+
+export interface InvariantResult {
+  name: string;
+  ok: boolean;
+  /** what broke, with the offending ids (at most a few), or a one-line summary when ok */
+  detail: string;
+}
