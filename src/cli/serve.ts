@@ -17,6 +17,7 @@ interface ServeFlags {
   admissionFactor: number;
   ticketChunk: number;
   soldOutTtl: number;
+  payTimeout: number;
   shutdownTimeout: number;
   json?: boolean;
   redisUrl?: string;
@@ -42,6 +43,7 @@ const serve = async (flags: ServeFlags): Promise<void> => {
       admissionFactor: flags.admissionFactor,
       ticketChunk: flags.ticketChunk,
       soldOutTtlMs: flags.soldOutTtl,
+      payTimeoutMs: flags.payTimeout * 1000,
     },
   );
   const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
@@ -79,6 +81,7 @@ export const registerServe = (program: Command): void => {
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
       .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
       .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
+      .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), 900)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
   )
     .addHelpText(

@@ -10,6 +10,7 @@ import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';
 import { createReserveRoute } from './reserve-route.js';
 import { ceilingStrategy } from './strategies/ceiling.js';
+import { mysqlStrategy } from './strategies/mysql.js';
 import { seckillStrategy } from './strategies/seckill.js';
 import type { ReserveStrategy, StrategyName } from './strategies/strategy.js';
 
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   ticketChunk: number;
   /** how long a local sold-out flag (or a closed admission cap) is trusted */
   soldOutTtlMs: number;
+  /** payment deadline of orders the MySQL baselines write themselves */
+  payTimeoutMs: number;
 }
 
 export interface GatewayDeps {
@@ -46,14 +49,15 @@ export interface Gateway {
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 
-const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy): ReserveStrategy => {
+const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysql: Pool, payTimeoutMs: number): ReserveStrategy => {
   switch (name) {
     case 'seckill':
       return seckill();
     case 'ceiling':
       return ceilingStrategy();
-    default:
-      throw new Error(`strategy ${name} is not built yet`);
+    case 'mysql-update':
+    case 'mysql-for-update':
+      return mysqlStrategy(name, mysql, payTimeoutMs);
   }
 };
 
@@ -65,8 +69,11 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs);
   await followStockEvents(deps.subscriber, soldOut, tickets);
 
-  const strategy = chooseStrategy(options.strategy, () =>
-    seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(options.rate, options.burst), tickets }),
+  const strategy = chooseStrategy(
+    options.strategy,
+    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(options.rate, options.burst), tickets }),
+    deps.mysql,
+    options.payTimeoutMs,
   );
   const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit });
   const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit });
