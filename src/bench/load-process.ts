@@ -102,6 +102,8 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         });
       },
     );
+    const progress = setInterval(() => process.send!({ progress: { requests: count, seconds: (performance.now() - started) / 1000, outcomes } }), 1_000);
+    instance.once('done', () => clearInterval(progress));
     // autocannon ignores `duration` when `amount` is set: stop it ourselves.
     const stopAt = setTimeout(() => instance.stop(), plan.durationSec * 1000);
     instance.once('done', () => clearTimeout(stopAt));

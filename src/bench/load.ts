@@ -7,12 +7,19 @@ import type { LoadPlan, LoadResult } from './load-plan.js';
  * its result. A load that overruns its own duration by `graceSec` is killed:
  * load tests stop by themselves.
  */
-export const runLoad = (plan: LoadPlan, graceSec = 30): Promise<LoadResult> =>
+export interface LoadProgress {
+  requests: number;
+  seconds: number;
+  outcomes: Record<string, number>;
+}
+
+export const runLoad = (plan: LoadPlan, onProgress: (p: LoadProgress) => void = () => {}, graceSec = 30): Promise<LoadResult> =>
   new Promise((resolve, reject) => {
     const child = fork(new URL('../../dist/bench/load-process.js', import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const killer = setTimeout(() => child.kill('SIGKILL'), (plan.durationSec + graceSec) * 1000);
     let settled = false;
-    child.once('message', (message: { result?: LoadResult; error?: string }) => {
+    child.on('message', (message: { result?: LoadResult; error?: string; progress?: LoadProgress }) => {
+      if (message.progress) return onProgress(message.progress);
       settled = true;
       clearTimeout(killer);
       if (message.result) resolve(message.result);

@@ -2,10 +2,22 @@ import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 
-/** A scenario file (scenarios/*.json): the sale it describes. */
+/** A scenario file (scenarios/*.json): one sale, its crowd, and what to expect. */
 export interface Scenario {
   name: string;
-  skus: SkuDefinition[];
+  description: string;
+  skus: (SkuDefinition & { weight: number })[];
+  /** distinct buyers in the population */
+  buyers: number;
+  /** units per request */
+  qty: number;
+  /** shares of the traffic that are not honest first attempts (0–1 each) */
+  bots: { retries: number; hammer: number; unknownSku: number; badBody: number };
+  load: { connections: number; requests: number; durationSec: number };
+  /** null: nobody pays and nothing times out during the run */
+  payment: { payTimeoutSec: number; payShare: number } | null;
+  expect: { sellOut: boolean };
+  drainTimeoutSec: number;
 }
 
 export class ScenarioError extends Error {
@@ -14,40 +26,43 @@ export class ScenarioError extends Error {
 
 type Json = Record<string, unknown>;
 
-const fail = (file: string, field: string, problem: string): never => {
-  throw new ScenarioError(`${file}: ${field} ${problem}`);
-};
-
-const wholeNumber = (file: string, field: string, value: unknown, min: number): number => {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    fail(file, field, `must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
-  }
-  return value as number;
-};
-
-const time = (file: string, field: string, value: unknown): number | null => {
-  if (value === undefined || value === null) return null;
-  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) fail(file, field, `must be an ISO 8601 time, got ${JSON.stringify(value)}`);
-  return ms;
-};
-
-const parseSku = (file: string, field: string, raw: unknown): SkuDefinition => {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, field, 'must be an object');
-  const o = raw as Json;
-  if (typeof o.sku !== 'string' || !SKU_PATTERN.test(o.sku)) {
-    fail(file, `${field}.sku`, `must match ${SKU_PATTERN}, got ${JSON.stringify(o.sku)}`);
-  }
-  const def: SkuDefinition = {
-    sku: o.sku as string,
-    stock: wholeNumber(file, `${field}.stock`, o.stock, 0),
-    limit: wholeNumber(file, `${field}.limit`, o.limit ?? 1, 1),
-    startsAt: time(file, `${field}.startsAt`, o.startsAt),
-    endsAt: time(file, `${field}.endsAt`, o.endsAt),
+/** Reads fields of one JSON object, naming the file and field path in every error. */
+const reader = (file: string, path: string, raw: unknown, known: string[]) => {
+  const fail = (field: string, problem: string): never => {
+    throw new ScenarioError(`${file}: ${path}${path && field ? '.' : ''}${field} ${problem}`);
   };
-  if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) {
-    fail(file, `${field}.endsAt`, 'must be after startsAt');
-  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('', 'must be an object');
+  const o = raw as Json;
+  for (const key of Object.keys(o)) if (!known.includes(key)) fail(key, `is not a known field (known: ${known.join(', ')})`);
+  const number = (field: string, min: number, max: number, fallback?: number, whole = true): number => {
+    const v = o[field] ?? fallback;
+    if (typeof v !== 'number' || (whole && !Number.isSafeInteger(v)) || v < min || v > max) {
+      fail(field, `must be a ${whole ? 'whole ' : ''}number from ${min} to ${max}, got ${JSON.stringify(o[field])}`);
+    }
+    return v as number;
+  };
+  const time = (field: string): number | null => {
+    const v = o[field];
+    if (v === undefined || v === null) return null;
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    if (Number.isNaN(ms)) fail(field, `must be an ISO 8601 time, got ${JSON.stringify(v)}`);
+    return ms;
+  };
+  return { o, fail, number, time };
+};
+
+const parseSku = (file: string, path: string, raw: unknown) => {
+  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'weight', 'startsAt', 'endsAt']);
+  if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
+  const def = {
+    sku: r.o.sku as string,
+    stock: r.number('stock', 0, 1e9),
+    limit: r.number('limit', 1, 1e6, 1),
+    weight: r.number('weight', 0, 1e6, 1, false),
+    startsAt: r.time('startsAt'),
+    endsAt: r.time('endsAt'),
+  };
+  if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) r.fail('endsAt', 'must be after startsAt');
   return def;
 };
 
@@ -56,18 +71,45 @@ export const parseScenario = (file: string, text: string): Scenario => {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    return fail(file, 'file', `is not valid JSON: ${(error as Error).message}`);
+    throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(file, 'file', 'must hold a JSON object');
-  const o = raw as Json;
-  if (!Array.isArray(o.skus) || o.skus.length === 0) return fail(file, 'skus', 'must be a non-empty array');
-  const skus = o.skus.map((s, i) => parseSku(file, `skus[${i}]`, s));
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec']);
+  const o = top.o;
+  if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
+  const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
   const seen = new Set<string>();
   for (const s of skus) {
-    if (seen.has(s.sku)) fail(file, 'skus', `lists ${s.sku} twice`);
+    if (seen.has(s.sku)) top.fail('skus', `lists ${s.sku} twice`);
     seen.add(s.sku);
   }
-  return { name: typeof o.name === 'string' ? o.name : file, skus };
+  if (skus.every((s) => s.weight === 0)) top.fail('skus', 'must give at least one SKU a weight above 0');
+
+  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody']);
+  const share = (field: string) => bots.number(field, 0, 1, 0, false);
+  const botShares = { retries: share('retries'), hammer: share('hammer'), unknownSku: share('unknownSku'), badBody: share('badBody') };
+  if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');
+
+  const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec']);
+  const payment = o.payment === undefined || o.payment === null ? null : reader(file, 'payment', o.payment, ['payTimeoutSec', 'payShare']);
+  const expect = reader(file, 'expect', o.expect ?? {}, ['sellOut']);
+  if (expect.o.sellOut !== undefined && typeof expect.o.sellOut !== 'boolean') expect.fail('sellOut', 'must be true or false');
+
+  return {
+    name: typeof o.name === 'string' ? o.name : file,
+    description: typeof o.description === 'string' ? o.description : '',
+    skus,
+    buyers: top.number('buyers', 1, 1e9, 100_000),
+    qty: top.number('qty', 1, 10_000, 1),
+    bots: botShares,
+    load: {
+      connections: load.number('connections', 1, 10_000, 50),
+      requests: load.number('requests', 1, 1e8, 10_000),
+      durationSec: load.number('durationSec', 1, 600, 10),
+    },
+    payment: payment && { payTimeoutSec: payment.number('payTimeoutSec', 1, 86_400), payShare: payment.number('payShare', 0, 1, 1, false) },
+    expect: { sellOut: (expect.o.sellOut as boolean | undefined) ?? false },
+    drainTimeoutSec: top.number('drainTimeoutSec', 1, 3_600, 60),
+  };
 };
 
 export const loadScenario = (file: string): Scenario => {

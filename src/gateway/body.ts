@@ -3,14 +3,33 @@ import type { IncomingMessage } from 'node:http';
 export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
 
 /**
+ * The rest of a refused body is read and thrown away, up to this much, so
+ * that a client still sending can read its 413 instead of a reset
+ * connection; past it the connection is cut.
+ */
+const DISCARD_LIMIT = 1_048_576;
+
+const discardRest = (req: IncomingMessage, alreadyRead: number): void => {
+  let discarded = alreadyRead;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_LIMIT) req.destroy();
+  });
+  req.resume();
+};
+
+/**
  * Reads a request body of at most `limit` bytes. A declared Content-Length
  * over the limit is refused before a byte is read; a chunked body is refused
  * as soon as it passes the limit. Nothing over the limit is ever buffered or
- * parsed.
+ * parsed (the caller answers 413 and closes the connection).
  */
 export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResult> | BodyResult => {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return { ok: false, tooLarge: true };
+  if (declared !== undefined && Number(declared) > limit) {
+    discardRest(req, 0);
+    return { ok: false, tooLarge: true };
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -19,6 +38,7 @@ export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResul
       if (size > limit) {
         req.off('data', onData);
         req.off('end', onEnd);
+        discardRest(req, size);
         resolve({ ok: false, tooLarge: true });
         return;
       }

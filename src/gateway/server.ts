@@ -126,8 +126,13 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
 
   const close = () =>
     new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // Keep-alive connections with no request in flight would hold close() open.
+      // A connection answering its last request goes idle afterwards, not
+      // closed (keep-alive): sweep idle ones until the server has closed.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
       server.closeIdleConnections();
     });
 

@@ -68,7 +68,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         if (batch.messages.length === 0) return;
         await handler({
           values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
@@ -76,7 +76,9 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
           heartbeat,
           isRunning: () => isRunning() && !isStale(),
         });
-        // Only now, after the handler's effects are durable, move the group on.
+        // Only now, after the handler's effects are durable, move on: this
+        // consumer's position (resolveOffset), then the group's (commit).
+        resolveOffset(batch.lastOffset());
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
         await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
       },

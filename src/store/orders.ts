@@ -41,3 +41,9 @@ export const ordersOfSku = async (pool: Pool, sku: string): Promise<OrderRow[]> 
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE sku = ?`, [sku]);
   return rows.map(toOrder);
 };
+
+/** PENDING orders of some SKUs: the bench's paying buyers look here for what to pay. */
+export const pendingOrders = async (pool: Pool, skus: string[]): Promise<{ orderId: string; userId: string }[]> => {
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT order_id, user_id FROM orders WHERE sku IN (?) AND status = 'PENDING'`, [skus]);
+  return rows.map((r) => ({ orderId: r.order_id, userId: r.user_id }));
+};

@@ -1,0 +1,286 @@
+import type { InvariantResult, OrderFact, ReservationFact, SaleState, SkuState } from './sale-state.js';
+
+/** Enough ids to start digging from; a broken run can have thousands, and the detail must stay one readable line. */
+const MAX_IDS_SHOWN = 5;
+
+/** HTTP status of an accepted buy: the only answer that promises the buyer an order. */
+const CREATED = 201;
+
+/**
+ * Checks the drained sale against every invariant in DESIGN.md, in a fixed
+ * order so reports and CI logs line up run to run. Pure: the caller reads
+ * Redis and MySQL, this only judges.
+ */
+export function checkInvariants(state: SaleState): InvariantResult[] {
+  return [
+    everyCreatedHasOneOrder(state),
+    noUnansweredOrder(state),
+    noOversell(state),
+    stockConserved(state),
+    noDrift(state),
+    perUserLimit(state),
+    uniqueOrderIds(state),
+    idempotentAnswers(state),
+    soldOutWhenExpected(state),
+  ];
+}
+
+// ── the invariants ────────────────────────────────────────────────────────────
+
+function everyCreatedHasOneOrder(state: SaleState): InvariantResult {
+  const skus = skusByName(state);
+  const missing: string[] = [];
+  const severalRows: string[] = [];
+  const releasedTwice: string[] = [];
+  let withOrder = 0;
+  let withRelease = 0;
+  for (const [skuName, orderIds] of createdOrderIdsBySku(state)) {
+    const sku = skus.get(skuName);
+    const orderRows = countBy(sku?.orders ?? [], (order) => order.orderId);
+    // Without Redis there is no reservation to release, so a missing row cannot be excused.
+    const reservations = state.usesRedis ? (sku?.reservations ?? []) : [];
+    const releases = countBy(reservations.filter(isReleasedWithReason), (reservation) => reservation.orderId);
+    for (const orderId of orderIds) {
+      const rows = orderRows.get(orderId) ?? 0;
+      const released = releases.get(orderId) ?? 0;
+      if (rows > 1) severalRows.push(orderId);
+      else if (rows === 1) withOrder += 1;
+      else if (released === 1) withRelease += 1;
+      else if (released > 1) releasedTwice.push(orderId);
+      else missing.push(orderId);
+    }
+  }
+  return verdict(
+    'every-201-has-one-order',
+    [
+      { what: state.usesRedis ? 'answered 201 with neither an order nor a release' : 'answered 201 without an order', ids: missing },
+      { what: 'answered 201 with more than one order row', ids: severalRows },
+      { what: 'answered 201 and released more than once', ids: releasedTwice },
+    ],
+    `${withOrder + withRelease} answered 201: ${withOrder} with one order, ${withRelease} released with a reason`,
+  );
+}
+
+function noUnansweredOrder(state: SaleState): InvariantResult {
+  const created = createdOrderIdsBySku(state);
+  // A set, so an unanswered id written on two rows is named once (unique-order-ids reports the second row).
+  const unanswered = new Set<string>();
+  let orders = 0;
+  for (const sku of state.skus) {
+    const answered = created.get(sku.sku) ?? new Set<string>();
+    for (const order of sku.orders) {
+      orders += 1;
+      if (!answered.has(order.orderId)) unanswered.add(order.orderId);
+    }
+  }
+  return verdict(
+    'no-unanswered-order',
+    [{ what: 'orders in MySQL never answered 201', ids: [...unanswered] }],
+    `${orders} orders, all answered 201`,
+  );
+}
+
+function noOversell(state: SaleState): InvariantResult {
+  const oversold: string[] = [];
+  const negativeMysql: string[] = [];
+  const negativeRedis: string[] = [];
+  for (const sku of state.skus) {
+    const live = liveQty(sku);
+    if (live > sku.initialStock) oversold.push(`${sku.sku} (${live} live units > ${sku.initialStock} initial)`);
+    if (sku.mysqlStock < 0) negativeMysql.push(`${sku.sku} (MySQL stock ${sku.mysqlStock})`);
+    if (sku.redisStock !== null && sku.redisStock < 0) negativeRedis.push(`${sku.sku} (Redis stock ${sku.redisStock})`);
+  }
+  return verdict(
+    'no-oversell',
+    [
+      { what: 'SKUs sold past their initial stock', ids: oversold },
+      { what: 'SKUs with negative MySQL stock', ids: negativeMysql },
+      { what: 'SKUs with negative Redis stock', ids: negativeRedis },
+    ],
+    `${state.skus.length} SKUs, ${sumOver(state.skus, liveQty)} live units sold of ${sumOver(state.skus, (sku) => sku.initialStock)}`,
+  );
+}
+
+function stockConserved(state: SaleState): InvariantResult {
+  const unbalanced: string[] = [];
+  for (const sku of state.skus) {
+    const live = liveQty(sku);
+    if (sku.initialStock !== sku.mysqlStock + live) {
+      unbalanced.push(`${sku.sku} (initial ${sku.initialStock} != MySQL ${sku.mysqlStock} + live ${live})`);
+    }
+  }
+  return verdict(
+    'stock-conserved',
+    [{ what: 'SKUs whose initial stock is not MySQL stock plus live orders', ids: unbalanced }],
+    `${state.skus.length} SKUs, initial stock = MySQL stock + live orders`,
+  );
+}
+
+function noDrift(state: SaleState): InvariantResult {
+  const name = 'no-drift';
+  if (!state.usesRedis) return { name, ok: true, detail: 'not applicable: no Redis' };
+  const drifted: string[] = [];
+  const unread: string[] = [];
+  for (const sku of state.skus) {
+    if (sku.redisStock === null) {
+      unread.push(sku.sku);
+      continue;
+    }
+    const inFlight = inFlightQty(sku);
+    const drift = sku.redisStock + inFlight - sku.mysqlStock;
+    if (drift !== 0) {
+      drifted.push(`${sku.sku} (drift ${signed(drift)}: Redis ${sku.redisStock} + in-flight ${inFlight} vs MySQL ${sku.mysqlStock})`);
+    }
+  }
+  return verdict(
+    name,
+    [
+      { what: 'SKUs where Redis stock + in-flight != MySQL stock', ids: drifted },
+      { what: 'SKUs with no Redis stock read', ids: unread },
+    ],
+    `${state.skus.length} SKUs, drift 0 (${sumOver(state.skus, inFlightQty)} units in flight)`,
+  );
+}
+
+function perUserLimit(state: SaleState): InvariantResult {
+  const overLimit: string[] = [];
+  let holders = 0;
+  for (const sku of state.skus) {
+    for (const [userId, orders] of groupBy(sku.orders.filter(isLive), (order) => order.userId)) {
+      holders += 1;
+      const units = sumQty(orders);
+      if (orders.length > 1 || units > sku.limit) {
+        const orderIds = orders.map((order) => order.orderId).join(', ');
+        overLimit.push(`${userId} on ${sku.sku} (${orderIds}: ${units} units, limit ${sku.limit})`);
+      }
+    }
+  }
+  return verdict(
+    'per-user-limit',
+    [{ what: 'users with more than one live order or more units than the limit', ids: overLimit }],
+    `${holders} buyer-SKU pairs, each with one live order within the limit`,
+  );
+}
+
+function uniqueOrderIds(state: SaleState): InvariantResult {
+  const allOrders = state.skus.flatMap((sku) => sku.orders);
+  const rows = countBy(allOrders, (order) => order.orderId);
+  const repeated = [...rows].filter(([, count]) => count > 1).map(([orderId, count]) => `${orderId} (x${count})`);
+  return verdict(
+    'unique-order-ids',
+    [{ what: 'order ids on more than one MySQL row', ids: repeated }],
+    `${rows.size} order ids, all distinct`,
+  );
+}
+
+function idempotentAnswers(state: SaleState): InvariantResult {
+  const byRequest = groupBy(state.answers, (answer) => JSON.stringify([answer.sku, answer.userId, answer.requestId]));
+  const inconsistent: string[] = [];
+  let repeated = 0;
+  for (const answers of byRequest.values()) {
+    if (answers.length < 2) continue;
+    repeated += 1;
+    const orderIds = new Set(answers.map((answer) => answer.orderId));
+    if (orderIds.size > 1) {
+      const { sku, userId, requestId } = answers[0];
+      inconsistent.push(`${requestId} (${userId} on ${sku}: ${[...orderIds].join(', ')})`);
+    }
+  }
+  return verdict(
+    'idempotent-answers',
+    [{ what: 'request ids answered with different order ids', ids: inconsistent }],
+    `${repeated} request ids answered more than once, each with one order id`,
+  );
+}
+
+function soldOutWhenExpected(state: SaleState): InvariantResult {
+  const expected = state.skus.filter((sku) => sku.expectSellOut);
+  const leftOver = expected
+    .filter((sku) => sku.mysqlStock !== 0 || (sku.redisStock !== null && sku.redisStock !== 0))
+    .map((sku) => `${sku.sku} (MySQL ${sku.mysqlStock}, Redis ${sku.redisStock ?? 'n/a'} left)`);
+  return verdict(
+    'sold-out-when-expected',
+    [{ what: 'SKUs expected to sell out with stock left', ids: leftOver }],
+    expected.length === 0 ? 'no SKU expected to sell out' : `${expected.length} SKUs expected to sell out, all did`,
+  );
+}
+
+// ── helpers ───────────────────────────────────────────────────────────────────
+
+/** One clause of an invariant: what is wrong, and the ids it is wrong for (empty when it holds). */
+interface Breach {
+  what: string;
+  ids: string[];
+}
+
+function verdict(name: string, breaches: Breach[], okSummary: string): InvariantResult {
+  const broken = breaches.filter((breach) => breach.ids.length > 0);
+  if (broken.length === 0) return { name, ok: true, detail: okSummary };
+  const detail = broken.map((breach) => `${breach.ids.length} ${breach.what}: ${listIds(breach.ids)}`).join('; ');
+  return { name, ok: false, detail };
+}
+
+function listIds(ids: readonly string[]): string {
+  const shown = ids.slice(0, MAX_IDS_SHOWN).join(', ');
+  const hidden = ids.length - MAX_IDS_SHOWN;
+  return hidden > 0 ? `${shown} and ${hidden} more` : shown;
+}
+
+/**
+ * Order ids each SKU answered 201, deduplicated. Only 201s count: a 409 that
+ * carries an order id repeats an earlier 201 and promises nothing new.
+ */
+function createdOrderIdsBySku(state: SaleState): Map<string, Set<string>> {
+  const bySku = new Map<string, Set<string>>();
+  for (const answer of state.answers) {
+    if (answer.status !== CREATED) continue;
+    const orderIds = bySku.get(answer.sku) ?? new Set<string>();
+    orderIds.add(answer.orderId);
+    bySku.set(answer.sku, orderIds);
+  }
+  return bySku;
+}
+
+function skusByName(state: SaleState): Map<string, SkuState> {
+  return new Map(state.skus.map((sku) => [sku.sku, sku]));
+}
+
+const isLive = (order: OrderFact): boolean => order.status !== 'CANCELLED';
+
+// A release with no reason is a bug of its own: nobody could tell the buyer why the 201 came to nothing.
+const isReleasedWithReason = (reservation: ReservationFact): boolean =>
+  reservation.released && reservation.reason !== null && reservation.reason !== '';
+
+const isInFlight = (reservation: ReservationFact): boolean => !reservation.persisted && !reservation.released;
+
+const liveQty = (sku: SkuState): number => sumQty(sku.orders.filter(isLive));
+
+const inFlightQty = (sku: SkuState): number => sumQty(sku.reservations.filter(isInFlight));
+
+const sumQty = (items: readonly { qty: number }[]): number => sumOver(items, (item) => item.qty);
+
+function sumOver<T>(items: readonly T[], value: (item: T) => number): number {
+  return items.reduce((total, item) => total + value(item), 0);
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const k = key(item);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k) ?? [];
+    group.push(item);
+    groups.set(k, group);
+  }
+  return groups;
+}
+
+const signed = (n: number): string => (n > 0 ? `+${n}` : `${n}`);
