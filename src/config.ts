@@ -65,6 +65,7 @@ export interface QueueConfig {
   partitions: number;
   replicationFactor: number;
   topicPrefix: string;
+  sessionTimeoutMs: number;
 }
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';

@@ -1,20 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
 import { loadConnections } from '../src/config.js';
 import { allSkuKeys } from '../src/redis/keys.js';
 import { loadSkuIntoRedis, type SkuDefinition } from '../src/sale/catalog.js';
 import { replaceInventory } from '../src/store/inventory.js';
 import { openMysql } from '../src/store/mysql.js';
+import { TEST_DEFAULTS } from './test-env.js';
 
 /**
  * Shared by the tests: real Redis and MySQL at the addresses of REDIS_URL and
  * MYSQL_URL (defaults: the machine's own), SKU names of their own so that
  * test files can run in parallel.
  */
-export const connections = loadConnections({}, { ...process.env, MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/seckill_test' });
+export const connections = loadConnections({}, { ...process.env, ...TEST_DEFAULTS });
 
 export const uniqueSku = (label: string): string => `t-${label}-${randomBytes(4).toString('hex')}`;
 
@@ -46,35 +47,26 @@ export const snapshotSku = async (redis: Redis, sku: string): Promise<unknown> =
   return { keys, inventory, orders };
 };
 
-export interface RunningServer {
+export type RunningProcess = SeckillProcess;
+
+/** Starts a seckill command as its own process against the test databases and the test broker. */
+export const startSeckill = (command: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProcess> =>
+  startSeckillProcess(command, args, {
+    REDIS_URL: connections.redisUrl,
+    MYSQL_URL: connections.mysqlUrl,
+    KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS,
+    ...env,
+  });
+
+export interface RunningServer extends RunningProcess {
   url: string;
-  process: ChildProcess;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `seckill serve` as its own process on a free port (the built CLI: `npm test` builds first). */
-export const startServer = (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/seckill', 'serve', '--port', '0', '--json', ...args], {
-      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    child.once('exit', (code) => reject(new Error(`seckill serve exited ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => {
-      const { listening } = JSON.parse(line) as { listening: string };
-      resolve({
-        url: listening,
-        process: child,
-        stop: (signal = 'SIGTERM') => {
-          child.kill(signal);
-          return exited;
-        },
-      });
-    });
-  });
+/** Starts `seckill serve` on a free port. */
+export const startServer = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => {
+  const running = await startSeckill('serve', ['--port', '0', ...args], env);
+  return { ...running, url: running.ready.listening as string };
+};
 
 export const postJson = async (url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
   const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
@@ -89,3 +81,47 @@ export const waitFor = async (check: () => Promise<boolean> | boolean, timeoutMs
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+
+// --- raw HTTP for the gateway tests -----------------------------------------
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** the body as a JSON object, or null when it is not one */
+  body: Record<string, unknown> | null;
+}
+
+/**
+ * One request on a connection of its own (node:http), the body sent byte for
+ * byte as given. Unlike fetch it sends any method, header or invalid UTF-8,
+ * and it resolves on the answer even when the server closes right after it.
+ */
+export const sendHttp = (
+  url: string,
+  options: { method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; timeoutMs?: number } = {},
+): Promise<HttpAnswer> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: false, signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: Record<string, unknown> | null = null;
+          try {
+            const parsed: unknown = JSON.parse(text);
+            if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+          } catch {
+            // not JSON: body stays null, text says what came
+          }
+          resolve({ status: res.statusCode!, headers: res.headers, text, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });

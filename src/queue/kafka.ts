@@ -10,6 +10,8 @@ export interface KafkaOptions {
   clientId: string;
   partitions: number;
   replicationFactor: number;
+  /** how long the group waits for a consumer that stopped heartbeating (it died) before handing its partitions on */
+  sessionTimeoutMs: number;
   /** prepended to every topic and consumer group name, so several sales (or test runs) can share a cluster */
   topicPrefix: string;
 }
@@ -61,7 +63,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   const consumers: Consumer[] = [];
 
   const subscribe = async (topic: Topic, group: string, handler: BatchHandler): Promise<Subscription> => {
-    const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
+    const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
     consumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic: name(topic), fromBeginning: true });

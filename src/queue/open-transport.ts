@@ -18,4 +18,4 @@ export const openStreams = (redis: Redis, options: StreamOptions): Transport =>
 export const openQueue = (config: QueueConfig, redis: Redis, streams: StreamOptions, clientId: string): Promise<Transport> =>
   config.queue === 'redis'
     ? Promise.resolve(openStreams(redis, streams))
-    : connectKafka({ clientId, brokers: config.kafkaBrokers, partitions: config.partitions, replicationFactor: config.replicationFactor, topicPrefix: config.topicPrefix });
+    : connectKafka({ clientId, brokers: config.kafkaBrokers, partitions: config.partitions, replicationFactor: config.replicationFactor, topicPrefix: config.topicPrefix, sessionTimeoutMs: config.sessionTimeoutMs });

@@ -1,0 +1,89 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { RowDataPacket } from 'mysql2/promise';
+import { skuKeys } from '../../src/redis/keys.js';
+import { connections, newRedis, postJson, startSeckill, testMysql, type RunningProcess } from '../helpers.js';
+
+export interface Bought {
+  userId: string;
+  status: number;
+  orderId: string | null;
+}
+
+/** `buyers` distinct users each POST /reserve once, `concurrency` at a time. */
+export const buyMany = async (url: string, sku: string, buyers: number, concurrency = 100, userPrefix = 'u'): Promise<Bought[]> => {
+  const results: Bought[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < buyers) {
+        const userId = `${userPrefix}${next++}`;
+        const { status, body } = await postJson(`${url}/reserve`, { sku, userId, requestId: `${userId}-r1` });
+        results.push({ userId, status, orderId: (body.orderId as string | undefined) ?? null });
+      }
+    }),
+  );
+  return results;
+};
+
+export const ordersOf = async (sku: string): Promise<{ order_id: string; user_id: string; status: string; qty: number; reason: string | null }[]> => {
+  const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT order_id, user_id, status, qty, reason FROM orders WHERE sku = ?', [sku]);
+  return rows as { order_id: string; user_id: string; status: string; qty: number; reason: string | null }[];
+};
+
+export const mysqlStock = async (sku: string): Promise<number> => {
+  const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT stock FROM inventory WHERE sku = ?', [sku]);
+  return rows[0]!.stock as number;
+};
+
+const statsRedis = newRedis();
+export const redisStock = async (sku: string): Promise<number> => Number(await statsRedis.get(skuKeys(sku).stock));
+export const closeStats = () => statsRedis.quit();
+
+/** Relay and consumer for one queue kind, with a Kafka topic prefix of the test's own. */
+export const startPipeline = async (queue: 'kafka' | 'redis', prefix: string, consumeArgs: string[] = [], env: NodeJS.ProcessEnv = {}) => {
+  // Short session timeout and claim delay: a killed process's work moves on quickly.
+  const common = ['--queue', queue, '--topic-prefix', prefix, '--claim-after', '500', '--session-timeout', '6000'];
+  const processes: RunningProcess[] = [];
+  if (queue === 'kafka') processes.push(await startSeckill('relay', common, env));
+  processes.push(await startSeckill('consume', [...common, ...consumeArgs], env));
+  return { processes, stop: () => Promise.all(processes.map((p) => p.stop())) };
+};
+
+/**
+ * A TCP proxy in front of MySQL that a test can cut and restore, to make
+ * MySQL unreachable for a consumer without touching the real server.
+ */
+export const startMysqlProxy = async () => {
+  const target = new URL(connections.mysqlUrl);
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port || 3306), target.hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => {});
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  await listen();
+  const url = `mysql://root@127.0.0.1:${port}${target.pathname}`;
+  return {
+    url,
+    /** closes every connection through the proxy and refuses new ones */
+    cut: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server!.close(() => resolve());
+      }),
+    restore: listen,
+  };
+};

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { skuKeys } from '../../src/redis/keys.js';
+import { connectKafka } from '../../src/queue/kafka.js';
+import { TOPICS } from '../../src/queue/transport.js';
+import { Reservations } from '../../src/sale/reservations.js';
+import { newRedis, postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { TEST_DEFAULTS } from '../test-env.js';
+
+const TEST_KAFKA = TEST_DEFAULTS.KAFKA_BROKERS;
+import { buyMany, closeStats, mysqlStock, ordersOf, redisStock, startMysqlProxy, startPipeline } from './pipeline-helpers.js';
+
+const redis = newRedis();
+// Every process a test starts is stopped when it ends: a relay left running
+// would take the next test's outbox entries to its own topic.
+const running: { stop(): Promise<unknown> }[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()));
+});
+afterAll(() => Promise.all([redis.quit(), closeStats()]));
+
+const prefix = () => `t${randomBytes(3).toString('hex')}.`;
+
+const track = <T extends { stop(): Promise<unknown> }>(p: T): T => {
+  running.push(p);
+  return p;
+};
+
+/** Every 201 has exactly one order in MySQL, and no other order exists. */
+const expectOrdersMatchAnswers = async (sku: string, answers: { status: number; orderId: string | null }[]) => {
+  const sold = answers.filter((a) => a.status === 201).map((a) => a.orderId);
+  const orders = await ordersOf(sku);
+  expect(orders.map((o) => o.order_id).sort()).toEqual([...sold].sort());
+};
+
+describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queue) => {
+  it('turns 5,000 buyers of 1,000 units into exactly 1,000 orders: MySQL stock 0, Redis stock 0, every 201 has its order', async () => {
+    const sku = uniqueSku(`e2e-${queue}`);
+    await preloadSku(redis, { sku, stock: 1_000 });
+    const server = track(await startServer());
+    track(await startPipeline(queue, prefix()));
+
+    const answers = await buyMany(server.url, sku, 5_000, 100);
+    const statuses = answers.reduce<Record<number, number>>((n, a) => ({ ...n, [a.status]: (n[a.status] ?? 0) + 1 }), {});
+    expect(statuses).toEqual({ 201: 1_000, 410: 4_000 });
+
+    await waitFor(async () => (await ordersOf(sku)).length >= 1_000, 60_000, '1,000 orders in MySQL');
+    await expectOrdersMatchAnswers(sku, answers);
+    expect(await mysqlStock(sku)).toBe(0);
+    expect(await redisStock(sku)).toBe(0);
+    // Every reservation is marked persisted in Redis: nothing left in flight.
+    await waitFor(async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => JSON.parse(r).persistedAt), 10_000, 'reservations marked persisted');
+  });
+});
+
+/** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
+const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
+  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000 });
+  await kafka.publish(TOPICS.orders, messages);
+  await kafka.close();
+};
+
+/** The outbox event of an order, as reserve.lua wrote it. */
+const eventOf = async (sku: string, orderId: string) => (await redis.hget(skuKeys(sku).reservations, orderId))!;
+
+describe('exactly once in effect', () => {
+  it('applies an order produced twice once: one order, stock decremented once', async () => {
+    const sku = uniqueSku('dup');
+    await preloadSku(redis, { sku, stock: 10, limit: 2 });
+    const { orderId } = await new Reservations(redis).reserve({ sku, userId: 'alice', qty: 2 });
+    const p = prefix();
+    const event = await eventOf(sku, orderId!);
+    await produce(p, [{ key: sku, value: event }, { key: sku, value: event }]);
+    const pipeline = track(await startPipeline('kafka', p));
+    await waitFor(async () => (await ordersOf(sku)).length === 1, 30_000, 'the order').catch((e) => {
+      throw new Error(`${e.message}\n${pipeline.processes.map((x) => x.stderr()).join('\n')}`);
+    });
+    // Give a doubled apply every chance to show: the same message once more, then a marker order behind it.
+    const marker = await new Reservations(redis).reserve({ sku, userId: 'marker', qty: 1 });
+    await produce(p, [{ key: sku, value: event }, { key: sku, value: await eventOf(sku, marker.orderId!) }]);
+    await waitFor(async () => (await ordersOf(sku)).length === 2, 30_000, 'the marker order');
+    expect((await ordersOf(sku)).filter((o) => o.order_id === orderId)).toHaveLength(1);
+    expect(await mysqlStock(sku)).toBe(7);
+  });
+
+  it('survives a consumer killed after its transaction and before its offset commit: one order, stock once', async () => {
+    const sku = uniqueSku('crash-consumer');
+    await preloadSku(redis, { sku, stock: 10 });
+    const server = track(await startServer());
+    const p = prefix();
+    const crashing = track(await startPipeline('kafka', p, [], { SECKILL_CRASH_AT: 'consumer:after-commit' }));
+    const answers = await buyMany(server.url, sku, 3, 3);
+    // The consumer dies right after its first MySQL commit…
+    const consumer = crashing.processes.at(-1)!;
+    expect(await consumer.exited).toBe(null);
+    expect(consumer.stderr()).toContain('SECKILL_CRASH_AT=consumer:after-commit');
+    const committed = (await ordersOf(sku)).length;
+    expect(committed).toBeGreaterThan(0);
+    // …and the next one gets the same batch again, uncommitted.
+    track(await startPipeline('kafka', p));
+    await waitFor(async () => (await ordersOf(sku)).length === 3, 30_000, 'all 3 orders');
+    await crashing.stop();
+    await expectOrdersMatchAnswers(sku, answers);
+    expect(await mysqlStock(sku)).toBe(7);
+  });
+
+  it.each(['relay:after-read', 'relay:after-publish'])('loses and doubles nothing when the relay dies at %s: the next relay delivers', async (crashAt) => {
+    const sku = uniqueSku('crash-relay');
+    await preloadSku(redis, { sku, stock: 10 });
+    const server = track(await startServer());
+    const p = prefix();
+    const crashing = track(await startPipeline('kafka', p, [], { SECKILL_CRASH_AT: crashAt }));
+    const answers = await buyMany(server.url, sku, 4, 4);
+    const relay = crashing.processes[0]!;
+    expect(await relay.exited).toBe(null); // died by its own SIGKILL
+    await crashing.stop();
+    track(await startPipeline('kafka', p));
+    await waitFor(async () => (await ordersOf(sku)).length === 4, 30_000, 'all 4 orders');
+    await expectOrdersMatchAnswers(sku, answers);
+    expect(await mysqlStock(sku)).toBe(6);
+    expect(await redis.xlen(skuKeys(sku).outbox)).toBe(0); // delivered entries are trimmed
+  });
+});
+
+describe('dead letters and compensation', () => {
+  it('dead-letters a poison message and an order MySQL refuses; the refused unit returns to Redis once and is sold again', async () => {
+    const sku = uniqueSku('dlq');
+    await preloadSku(redis, { sku, stock: 2 });
+    const server = track(await startServer());
+    // Bob holds a live order the stock already counts, but Redis lost his holding (as after a restart without persistence).
+    await (await testMysql()).query(
+      `INSERT INTO orders (order_id, sku, user_id, qty, status, created_at, pay_deadline) VALUES (?, ?, 'bob', 1, 'PENDING', NOW(3), NOW(3) + INTERVAL 1 HOUR)`,
+      [`${sku}.earlierorder0000`, sku],
+    );
+    await (await testMysql()).query('UPDATE inventory SET stock = stock - 1 WHERE sku = ?', [sku]);
+    await redis.decr(skuKeys(sku).stock);
+    const p = prefix();
+    await produce(p, [
+      { key: sku, value: 'not json at all' },
+      { key: sku, value: JSON.stringify({ orderId: `${sku}.poisonorder0000`, sku, userId: 'eve', qty: -1, requestId: '', createdAt: 1 }) },
+    ]);
+    const pipeline = track(await startPipeline('kafka', p, ['--metrics-port', '0']));
+
+    const bob = await postJson(`${server.url}/reserve`, { sku, userId: 'bob' });
+    expect(bob.status).toBe(201);
+    const bobOrder = bob.body.orderId as string;
+    // The database refuses Bob's second live order: dead letter, stock back in Redis, reservation cancelled with the reason.
+    await waitFor(async () => (await new Reservations(redis).get(sku, bobOrder))?.releasedAt !== undefined, 30_000, "Bob's order released");
+    expect(await redisStock(sku)).toBe(1);
+    expect((await fetch(`${server.url}/orders/${bobOrder}`).then((r) => r.json())) as object).toMatchObject({
+      status: 'cancelled',
+      reason: 'DEAD_LETTER:USER_HOLDS_ORDER',
+    });
+    expect((await ordersOf(sku)).map((o) => o.order_id)).toEqual([`${sku}.earlierorder0000`]);
+
+    // The unit is sold again, to one later buyer, and reaches MySQL.
+    const later = await buyMany(server.url, sku, 2, 1, 'later');
+    expect(later.map((a) => a.status)).toEqual([201, 410]);
+    await waitFor(async () => (await ordersOf(sku)).length === 2, 30_000, 'the resold unit in MySQL');
+    expect(await mysqlStock(sku)).toBe(0);
+    expect(await redisStock(sku)).toBe(0);
+    expect(pipeline.processes.at(-1)!.stderr()).not.toContain('will retry');
+
+    // The dead-letter topic holds each refused message with its reason.
+    const letters: { reason: string; event: { orderId: string } | null; raw: string | null }[] = [];
+    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000 });
+    await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
+    await waitFor(() => letters.length >= 3, 30_000, 'three dead letters');
+    await kafka.close();
+    expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'NOT_JSON', 'USER_HOLDS_ORDER']);
+    expect(letters.find((l) => l.reason === 'NOT_JSON')!.raw).toBe('not json at all');
+    expect(letters.find((l) => l.reason === 'USER_HOLDS_ORDER')!.event!.orderId).toBe(bobOrder);
+  });
+});
+
+describe('MySQL down', () => {
+  it('drains the backlog once MySQL is reachable again, losing nothing and doubling nothing', async () => {
+    const sku = uniqueSku('mysql-down');
+    await preloadSku(redis, { sku, stock: 100 });
+    const server = track(await startServer());
+    const proxy = await startMysqlProxy();
+    const pipeline = track(await startPipeline('kafka', prefix(), [], { MYSQL_URL: proxy.url }));
+    await proxy.cut();
+
+    const answers = await buyMany(server.url, sku, 60, 20);
+    const consumer = pipeline.processes.at(-1)!;
+    await waitFor(() => consumer.stderr().includes('will retry'), 30_000, 'the consumer to notice MySQL is down');
+    expect(await ordersOf(sku)).toEqual([]);
+
+    await proxy.restore();
+    await waitFor(async () => (await ordersOf(sku)).length === 60, 60_000, 'the backlog to drain');
+    await expectOrdersMatchAnswers(sku, answers);
+    expect(await mysqlStock(sku)).toBe(40);
+    expect(await redisStock(sku)).toBe(40);
+  });
+});
+
+describe('payment', () => {
+  it('keeps paid orders, cancels unpaid ones past the deadline once (two sweepers), and resells their stock', async () => {
+    const sku = uniqueSku('pay');
+    await preloadSku(redis, { sku, stock: 3 });
+    const server = track(await startServer());
+    const p = prefix();
+    track(await startPipeline('kafka', p, ['--pay-timeout', '3', '--sweep-interval', '100']));
+    // A second consumer process in the same group: two sweepers race for the same expired orders.
+    track(await startSeckill('consume', ['--topic-prefix', p, '--pay-timeout', '3', '--sweep-interval', '100']));
+
+    const answers = await buyMany(server.url, sku, 3, 3);
+    const [paid, ...unpaid] = answers.map((a) => a as { userId: string; orderId: string });
+    await waitFor(async () => (await ordersOf(sku)).length === 3, 30_000, 'orders in MySQL');
+    const pay = await postJson(`${server.url}/orders/${paid!.orderId}/pay`, { userId: paid!.userId });
+    expect(pay.status).toBe(200);
+    expect((await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: paid!.userId })).status).toBe(403);
+
+    await waitFor(async () => (await ordersOf(sku)).filter((o) => o.status === 'CANCELLED').length === 2, 30_000, 'unpaid orders cancelled');
+    await waitFor(async () => (await redisStock(sku)) === 2, 10_000, 'stock back in Redis');
+    expect(await mysqlStock(sku)).toBe(2);
+    expect((await ordersOf(sku)).find((o) => o.order_id === paid!.orderId)!.status).toBe('PAID');
+    const late = await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: unpaid[0]!.userId });
+    expect(late).toMatchObject({ status: 409, body: { error: 'CANCELLED' } });
+
+    // Resold to later buyers, and no more than returned.
+    const later = await buyMany(server.url, sku, 5, 5, 'later');
+    expect(later.filter((a) => a.status === 201)).toHaveLength(2);
+    await waitFor(async () => (await ordersOf(sku)).length === 5, 30_000, 'resold orders in MySQL');
+    expect(await mysqlStock(sku)).toBe(0);
+    expect(await redisStock(sku)).toBe(0);
+  });
+});
