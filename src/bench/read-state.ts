@@ -64,3 +64,7 @@ export const isDrained = (state: SaleState, waitForPayments: boolean): boolean =
     const released = new Set(s.reservations.filter((r) => r.released).map((r) => r.orderId));
     return s.orders.every((o) => o.status !== 'CANCELLED' || released.has(o.orderId));
   });
+
+/** Units on sale in Redis across some SKUs: one cheap read, for sampling during a load. */
+export const totalRedisStock = async (redis: Redis, skus: string[]): Promise<number> =>
+  (await Promise.all(skus.map((sku) => redis.get(skuKeys(sku).stock)))).reduce((n, v) => n + Number(v ?? 0), 0);

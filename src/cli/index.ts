@@ -4,6 +4,7 @@ import { registerPreload } from './preload.js';
 import { registerServe } from './serve.js';
 import { registerRelay } from './relay.js';
 import { registerConsume } from './consume.js';
+import { registerBench } from './bench.js';
 import { EXIT } from './run.js';
 
 const program = new Command('seckill')
@@ -15,6 +16,7 @@ registerPreload(program);
 registerServe(program);
 registerRelay(program);
 registerConsume(program);
+registerBench(program);
 registerKafka(program);
 
 try {

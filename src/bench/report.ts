@@ -1,0 +1,65 @@
+import Table from 'cli-table3';
+import type { StrategyRun } from './strategy-run.js';
+
+export interface BenchReport {
+  scenario: string;
+  description: string;
+  date: string;
+  queue: string;
+  ok: boolean;
+  /** every invariant of every run, named `strategy: invariant` */
+  invariants: { name: string; ok: boolean; detail: string }[];
+  runs: StrategyRun[];
+}
+
+const ms = (v: number | null) => (v === null ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(0));
+const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
+
+/** The JSON for machines: one object; runs without their per-second series. */
+export const reportJson = (report: BenchReport): string =>
+  JSON.stringify({
+    ...report,
+    runs: report.runs.map(({ timeline: _t, stockTimeline: _s, invariants: _i, ...run }) => run),
+  });
+
+/** Outcome codes in a fixed, readable order; anything unexpected goes last. */
+const OUTCOME_ORDER = ['OK', 'SOLD_OUT', 'LIMIT', 'DUPLICATE', 'ADMISSION_CLOSED', 'RATE_LIMITED', 'UNKNOWN_SKU', 'BAD_REQUEST', 'ENDED', 'NOT_STARTED'];
+const outcomeText = (outcomes: Record<string, number>) =>
+  Object.entries(outcomes)
+    .sort(([a], [b]) => (OUTCOME_ORDER.indexOf(a) + 1 || 99) - (OUTCOME_ORDER.indexOf(b) + 1 || 99))
+    .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
+    .join('\n');
+
+/** The table a person reads: one column per strategy, ratios to the ceiling and to seckill. */
+export const reportTable = (report: BenchReport): string => {
+  const runs = report.runs;
+  const ceiling = runs.find((r) => r.strategy === 'ceiling');
+  const seckill = runs.find((r) => r.strategy === 'seckill');
+  const table = new Table({ head: ['', ...runs.map((r) => r.strategy)], style: { head: [], border: [] } });
+  const row = (label: string, cell: (r: StrategyRun) => string) => table.push([label, ...runs.map(cell)]);
+  row('requests/s', (r) => Math.round(r.rps).toLocaleString('en'));
+  if (ceiling) row('÷ ceiling', (r) => ratio(r.rps, ceiling.rps));
+  if (seckill) row('seckill ÷ this', (r) => ratio(seckill.rps, r.rps));
+  row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
+  row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
+  if (ceiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceiling.p99Ms));
+  row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
+  row('answers', (r) => outcomeText(r.outcomes));
+  row('units sold', (r) => r.sold.toLocaleString('en'));
+  row('stock left (MySQL)', (r) => r.stock.toLocaleString('en'));
+  row('sold out after', (r) => (r.sellOutMs === null ? '–' : `${ms(r.sellOutMs)} ms`));
+  row('drained after', (r) => `${ms(r.drainMs)} ms`);
+  row('drift', (r) => (r.drift === null ? '–' : String(r.drift)));
+  row('invariants', (r) => {
+    if (r.invariants.length === 0) return 'n/a (stores nothing)';
+    const broken = r.invariants.filter((i) => !i.ok);
+    return broken.length === 0 ? `all ${r.invariants.length} hold` : `BROKEN: ${broken.map((i) => i.name).join(', ')}`;
+  });
+  const broken = report.invariants.filter((i) => !i.ok).map((i) => `  ✗ ${i.name}: ${i.detail}`);
+  return [
+    `${report.scenario} — ${report.description}`,
+    `${report.date}, queue ${report.queue}`,
+    table.toString(),
+    report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
+  ].join('\n');
+};

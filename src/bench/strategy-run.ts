@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Pool } from 'mysql2/promise';
+import type { QueueKind } from '../config.js';
+import type { StrategyName } from '../gateway/strategies/strategy.js';
+import { loadSkuIntoRedis } from '../sale/catalog.js';
+import { replaceInventory, totalMysqlStock } from '../store/inventory.js';
+import { pendingOrders } from '../store/orders.js';
+import { checkInvariants } from './invariants.js';
+import { runLoad, type LoadProgress } from './load.js';
+import type { LoadResult, TimelinePoint } from './load-plan.js';
+import { startSeckillProcess, type SeckillProcess } from './processes.js';
+import { inFlightUnits, isDrained, readSaleState, totalRedisStock } from './read-state.js';
+import type { InvariantResult, SaleState } from './sale-state.js';
+import type { Scenario } from './scenario.js';
+
+export interface BenchContext {
+  redis: Redis;
+  mysql: Pool;
+  /** addresses handed to the processes bench starts */
+  env: { REDIS_URL: string; MYSQL_URL: string; KAFKA_BROKERS: string };
+  queue: QueueKind;
+  seed: number;
+  /** overrides of the scenario's load */
+  load: Partial<Scenario['load']>;
+  progress: (line: string) => void;
+}
+
+export interface StockPoint {
+  second: number;
+  redis: number | null;
+  mysql: number;
+}
+
+export interface StrategyRun {
+  strategy: StrategyName;
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  requests: number;
+  errors: number;
+  outcomes: Record<string, number>;
+  /** units in orders that are not cancelled */
+  sold: number;
+  /** MySQL stock at the end (all SKUs) */
+  stock: number;
+  /** Redis stock + in flight − MySQL stock, summed over SKUs; null without Redis */
+  drift: number | null;
+  /** ms from the start of the load to the first SOLD_OUT answer (first SKU to sell out); null if none did */
+  sellOutMs: number | null;
+  /** ms from the end of the load until everything was in MySQL (and paid or cancelled) */
+  drainMs: number;
+  drained: boolean;
+  invariants: InvariantResult[];
+  timeline: TimelinePoint[];
+  stockTimeline: StockPoint[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A deterministic share of orders is paid: the same orders in every run of a seed. */
+const isPayer = (orderId: string, share: number): boolean => {
+  let h = 2166136261;
+  for (let i = 0; i < orderId.length; i++) h = Math.imul(h ^ orderId.charCodeAt(i), 16777619);
+  return (h >>> 0) / 4_294_967_296 < share;
+};
+
+/** Puts the scenario's SKUs on sale afresh: orders, reservations, outbox and counters gone. */
+export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
+  for (const { weight: _weight, ...def } of scenario.skus) {
+    await replaceInventory(ctx.mysql, def);
+    await loadSkuIntoRedis(ctx.redis, def);
+  }
+};
+
+/**
+ * One strategy through one scenario: reset, start the server (and for
+ * seckill the relay and consumer), drive the load from its own process,
+ * wait for the drain, read the state, check every invariant, stop.
+ */
+export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName): Promise<StrategyRun> => {
+  await resetSale(ctx, scenario);
+  const usesRedis = strategy === 'seckill';
+  const skus = scenario.skus.map((s) => s.sku);
+  const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
+  // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
+  const topicPrefix = `bench-${Date.now()}-${randomBytes(2).toString('hex')}.`;
+  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix];
+  const processes: SeckillProcess[] = [];
+  const stopAll = () => Promise.all(processes.splice(0).map((p) => p.stop()));
+
+  try {
+    processes.push(await startSeckillProcess('serve', ['--port', '0', '--strategy', strategy, '--pay-timeout', payTimeout], ctx.env));
+    const url = processes[0]!.ready.listening as string;
+    if (usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
+    // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
+    if (usesRedis || scenario.payment) {
+      processes.push(await startSeckillProcess('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'], ctx.env));
+    }
+
+    const stockTimeline: StockPoint[] = [];
+    const paid = new Set<string>();
+    let started = Date.now();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const [redisStock, mysqlStock] = await Promise.all([usesRedis ? totalRedisStock(ctx.redis, skus) : null, totalMysqlStock(ctx.mysql, skus)]);
+        stockTimeline.push({ second: (Date.now() - started) / 1000, redis: redisStock, mysql: mysqlStock });
+        if (scenario.payment) await payOrders(url, ctx.mysql, skus, scenario.payment.payShare, paid);
+        await sleep(250);
+      }
+    })();
+
+    const load = { ...scenario.load, ...ctx.load };
+    started = Date.now();
+    let result: LoadResult;
+    try {
+      result = await runLoad(
+        {
+          url,
+          connections: load.connections,
+          amount: load.requests,
+          durationSec: load.durationSec,
+          seed: ctx.seed,
+          traffic: { skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })), buyers: scenario.buyers, qty: scenario.qty, ...scenario.bots },
+        },
+        (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
+      );
+    } catch (error) {
+      sampling = false;
+      await sampler;
+      throw error;
+    }
+
+    const loadEnded = Date.now();
+    const deadline = loadEnded + scenario.drainTimeoutSec * 1000;
+    let state: SaleState;
+    let drained: boolean;
+    for (;;) {
+      state = await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers);
+      drained = isDrained(state, scenario.payment !== null);
+      if (drained || Date.now() > deadline) break;
+      const inFlight = state.skus.reduce((n, s) => n + inFlightUnits(s), 0);
+      ctx.progress(`${strategy}: draining, ${inFlight} unit(s) on their way to MySQL`);
+      await sleep(100);
+    }
+    const drainMs = Date.now() - loadEnded;
+    sampling = false;
+    await sampler;
+
+    // The ceiling answers without storing anything: there is no sale to check.
+    const invariants = strategy === 'ceiling' ? [] : checkInvariants(state);
+    if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${scenario.drainTimeoutSec} s after the load ended` });
+    return {
+      strategy,
+      rps: result.rps,
+      p50Ms: result.latency.p50Ms,
+      p90Ms: result.latency.p90Ms,
+      p99Ms: result.latency.p99Ms,
+      maxMs: result.latency.maxMs,
+      requests: result.requests,
+      errors: result.errors + result.timeouts,
+      outcomes: result.outcomes,
+      sold: state.skus.reduce((n, s) => n + s.orders.filter((o) => o.status !== 'CANCELLED').reduce((m, o) => m + o.qty, 0), 0),
+      stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),
+      drift: usesRedis ? state.skus.reduce((n, s) => n + (s.redisStock ?? 0) + inFlightUnits(s) - s.mysqlStock, 0) : null,
+      sellOutMs: Object.values(result.firstSoldOutMs).length ? Math.min(...Object.values(result.firstSoldOutMs)) : null,
+      drainMs,
+      drained,
+      invariants,
+      timeline: result.timeline,
+      stockTimeline,
+    };
+  } finally {
+    await stopAll();
+  }
+};
+
+/** The paying buyers: pay their share of the PENDING orders, each once. */
+const payOrders = async (url: string, mysql: Pool, skus: string[], share: number, paid: Set<string>): Promise<void> => {
+  const due = (await pendingOrders(mysql, skus)).filter((o) => !paid.has(o.orderId) && isPayer(o.orderId, share));
+  await Promise.all(
+    due.map(async (o) => {
+      paid.add(o.orderId);
+      await fetch(`${url}/orders/${o.orderId}/pay`, { method: 'POST', body: JSON.stringify({ userId: o.userId }) });
+    }),
+  );
+};

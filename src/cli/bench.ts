@@ -1,0 +1,137 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { type Command, Option } from 'commander';
+import { reportHtml } from '../bench/html-report.js';
+import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
+import { loadScenario } from '../bench/scenario.js';
+import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
+import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
+import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
+import { startBroker } from '../queue/broker.js';
+import { connectRedis } from '../redis/connection.js';
+import { openMysql } from '../store/mysql.js';
+import { EXIT, runAction, UsageError } from './run.js';
+
+interface BenchFlags {
+  strategy: StrategyName;
+  compare?: string;
+  queue: QueueKind;
+  connections?: number;
+  requests?: number;
+  duration?: number;
+  seed: number;
+  json?: boolean;
+  html?: string;
+  redisUrl?: string;
+  mysqlUrl?: string;
+  kafkaBrokers?: string;
+}
+
+/** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
+const scenarioPath = (name: string): string => (existsSync(name) || name.includes('/') || name.endsWith('.json') ? name : `scenarios/${name}.json`);
+
+const strategiesOf = (flags: BenchFlags): StrategyName[] => {
+  if (flags.compare === undefined) return [flags.strategy];
+  const names = flags.compare.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(STRATEGY_NAMES as readonly string[]).includes(n)) throw new UsageError(`--compare: unknown strategy ${JSON.stringify(n)} (known: ${STRATEGY_NAMES.join(', ')})`);
+  }
+  return names as StrategyName[];
+};
+
+/** One progress line on stderr, rewritten in place on a terminal, at most one a second otherwise. */
+const progressLine = () => {
+  let last = 0;
+  return (line: string) => {
+    if (process.stderr.isTTY) return void process.stderr.write(`\r\x1b[K${line}`);
+    if (Date.now() - last < 1_000) return;
+    last = Date.now();
+    process.stderr.write(`${line}\n`);
+  };
+};
+
+const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
+  const scenario = loadScenario(scenarioPath(scenarioName));
+  const strategies = strategiesOf(flags);
+  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const kafkaBrokers = loadKafkaBrokers(flags.kafkaBrokers).join(',');
+  const progress = progressLine();
+  if (flags.queue === 'kafka' && strategies.includes('seckill') && !process.env.KAFKA_BROKERS && !flags.kafkaBrokers) {
+    await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
+  }
+  const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+  const mysql = await openMysql(mysqlUrl).catch((error) => {
+    redis.disconnect();
+    throw error;
+  });
+  const ctx: BenchContext = {
+    redis,
+    mysql,
+    env: { REDIS_URL: redisUrl, MYSQL_URL: mysqlUrl, KAFKA_BROKERS: kafkaBrokers },
+    queue: flags.queue,
+    seed: flags.seed,
+    load: {
+      ...(flags.connections !== undefined && { connections: flags.connections }),
+      ...(flags.requests !== undefined && { requests: flags.requests }),
+      ...(flags.duration !== undefined && { durationSec: flags.duration }),
+    },
+    progress,
+  };
+  const runs: StrategyRun[] = [];
+  try {
+    for (const strategy of strategies) runs.push(await runStrategy(ctx, scenario, strategy));
+  } finally {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    redis.disconnect();
+    await mysql.end();
+  }
+
+  const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));
+  const report: BenchReport = {
+    scenario: scenario.name,
+    description: scenario.description,
+    date: new Date().toISOString(),
+    queue: flags.queue,
+    ok: invariants.every((i) => i.ok),
+    invariants,
+    runs,
+  };
+  process.stdout.write(`${flags.json ? reportJson(report) : reportTable(report)}\n`);
+  if (flags.html) {
+    writeFileSync(flags.html, reportHtml(report));
+    process.stderr.write(`report written to ${flags.html}\n`);
+  }
+  return report.ok ? EXIT.OK : EXIT.INVARIANT;
+};
+
+export const registerBench = (program: Command): void => {
+  program
+    .command('bench')
+    .description('Run a flash-sale scenario end to end, check every invariant, and report throughput, latency and drift per strategy.')
+    .argument('<scenario>', 'a name from scenarios/ (e.g. flash-1000) or a path to a scenario file')
+    .addOption(new Option('--strategy <name>', 'how the server answers').choices(STRATEGY_NAMES).default('seckill'))
+    .option('--compare <list>', `several strategies in one run, e.g. ${STRATEGY_NAMES.join(',')}`)
+    .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox itself').choices(['kafka', 'redis']).default('kafka'))
+    .option('--connections <n>', "override the scenario's connections", intOption('--connections', 1, 10_000))
+    .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
+    .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
+    .option('--seed <n>', 'seed of the buyer traffic (same seed, same requests)', intOption('--seed', 0), 1)
+    .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--json', 'print one JSON object: ok, invariants, runs')
+    .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
+    .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
+    .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS; unset: a local broker is started)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seckill bench smoke
+  $ seckill bench flash-1000 --compare seckill,mysql-update,mysql-for-update,ceiling --html report.html
+  $ seckill bench contention --compare seckill,ceiling --duration 20 --json
+  $ seckill bench scenarios/bots.json --queue redis
+
+Each strategy runs on a fresh sale: preload, server (and relay and consumer),
+load from its own process, drain, invariant check. Exit code 1 names the
+broken invariant and the offending ids; 2 is a usage or set-up error.`,
+    )
+    .action(runAction(bench));
+};
