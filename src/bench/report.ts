@@ -40,6 +40,8 @@ export const reportTable = (report: BenchReport): string => {
   row('requests/s', (r) => Math.round(r.rps).toLocaleString('en'));
   if (ceiling) row('÷ ceiling', (r) => ratio(r.rps, ceiling.rps));
   if (seckill) row('seckill ÷ this', (r) => ratio(seckill.rps, r.rps));
+  row('answers/s after sell-out', (r) => (r.afterSellOutRps === null ? '–' : Math.round(r.afterSellOutRps).toLocaleString('en')));
+  if (ceiling) row('  ÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceiling.rps)));
   row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
   row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
   if (ceiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceiling.p99Ms));

@@ -50,6 +50,8 @@ export interface StrategyRun {
   drift: number | null;
   /** ms from the start of the load to the first SOLD_OUT answer (first SKU to sell out); null if none did */
   sellOutMs: number | null;
+  /** answers a second once the first SKU sold out (whole seconds after it, the last partial second left out); null if none did */
+  afterSellOutRps: number | null;
   /** ms from the end of the load until everything was in MySQL (and paid or cancelled) */
   drainMs: number;
   drained: boolean;
@@ -150,6 +152,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     sampling = false;
     await sampler;
 
+    const soldOutTimes = Object.values(result.firstSoldOutMs);
+    const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
     // The ceiling answers without storing anything: there is no sale to check.
     const invariants = strategy === 'ceiling' ? [] : checkInvariants(state);
     if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${scenario.drainTimeoutSec} s after the load ended` });
@@ -166,7 +170,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       sold: state.skus.reduce((n, s) => n + s.orders.filter((o) => o.status !== 'CANCELLED').reduce((m, o) => m + o.qty, 0), 0),
       stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),
       drift: usesRedis ? state.skus.reduce((n, s) => n + (s.redisStock ?? 0) + inFlightUnits(s) - s.mysqlStock, 0) : null,
-      sellOutMs: Object.values(result.firstSoldOutMs).length ? Math.min(...Object.values(result.firstSoldOutMs)) : null,
+      sellOutMs,
+      afterSellOutRps: sellOutMs === null ? null : rateAfter(result.timeline, sellOutMs),
       drainMs,
       drained,
       invariants,
@@ -176,6 +181,13 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   } finally {
     await stopAll();
   }
+};
+
+/** Mean answers a second over the whole seconds after `ms` (the last, partial, second left out). */
+const rateAfter = (timeline: TimelinePoint[], ms: number): number | null => {
+  const seconds = timeline.slice(Math.floor(ms / 1000) + 1, -1);
+  if (seconds.length === 0) return null;
+  return seconds.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0) / seconds.length;
 };
 
 /** The paying buyers: pay their share of the PENDING orders, each once. */

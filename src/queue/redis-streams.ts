@@ -21,6 +21,9 @@ interface Source {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The longest a quiet stream waits between reads: the delay before a new sale's first entry is relayed. */
+const MAX_QUIET_MS = 250;
+
 /**
  * Reads Redis streams with a consumer group, one stream at a time (so it
  * works on Redis Cluster, where one command may not span slots):
@@ -58,6 +61,14 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
     await redis.multi().xack(source.stream, group, ...ids).xdel(source.stream, ...ids).exec();
   };
 
+  /** When each stream is next worth reading, and when its stale entries are next worth claiming. */
+  const schedule = new Map<string, { readAt: number; backoffMs: number; claimAt: number }>();
+  const scheduleOf = (stream: string) => {
+    let entry = schedule.get(stream);
+    if (!entry) schedule.set(stream, (entry = { readAt: 0, backoffMs: 0, claimAt: 0 }));
+    return entry;
+  };
+
   const readOnce = async (source: Source): Promise<number> => {
     await ensureGroup(source.stream);
     const c = options.consumer;
@@ -68,11 +79,16 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
       await handle(source, entries);
       return entries.length;
     }
-    const [, claimed] = (await redis.xautoclaim(source.stream, group, c, options.claimAfterMs, '0-0', 'COUNT', options.count)) as [string, [string, string[]][]];
-    const live = claimed.filter(([, fields]) => fields !== null);
-    if (live.length > 0) {
-      await handle(source, live);
-      return live.length;
+    const when = scheduleOf(source.stream);
+    if (Date.now() >= when.claimAt) {
+      // Another reader's entries can only become claimable after claimAfterMs: no need to ask more often.
+      when.claimAt = Date.now() + Math.max(options.claimAfterMs / 4, options.idleMs);
+      const [, claimed] = (await redis.xautoclaim(source.stream, group, c, options.claimAfterMs, '0-0', 'COUNT', options.count)) as [string, [string, string[]][]];
+      const live = claimed.filter(([, fields]) => fields !== null);
+      if (live.length > 0) {
+        await handle(source, live);
+        return live.length;
+      }
     }
     const fresh = (await redis.xreadgroup('GROUP', group, c, 'COUNT', options.count, 'STREAMS', source.stream, '>')) as [string, [string, string[]][]][] | null;
     const entries = fresh?.[0]?.[1] ?? [];
@@ -92,8 +108,15 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
         let read = 0;
         for (const source of list) {
           if (!running) break;
+          const when = scheduleOf(source.stream);
+          if (Date.now() < when.readAt && !retryOwn.has(source.stream)) continue;
           try {
-            read += await readOnce(source);
+            const n = await readOnce(source);
+            read += n;
+            // A quiet stream (a SKU not on sale now) is read less and less often, up to
+            // MAX_QUIET_MS apart, so thousands of old SKUs cost little; a busy one at once.
+            when.backoffMs = n > 0 ? 0 : Math.min(MAX_QUIET_MS, Math.max(options.idleMs, when.backoffMs * 2));
+            when.readAt = Date.now() + when.backoffMs;
           } catch (error) {
             // The handler failed (or Redis did): the entries stay pending and
             // are read again from this reader's own list.
