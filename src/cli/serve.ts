@@ -1,28 +1,20 @@
 import { type Command, Option } from 'commander';
 import { intOption, loadConnections } from '../config.js';
-import { startGateway } from '../gateway/server.js';
-import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
+import { startGateway, type GatewayOptions } from '../gateway/server.js';
+import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
-import { connectionFlags } from './common.js';
+import { connectionFlags, onShutdown } from './common.js';
 import { runAction } from './run.js';
 
-interface ServeFlags {
-  strategy: StrategyName;
-  host: string;
-  port: number;
-  bodyLimit: number;
-  rate: number;
-  burst: number;
-  admissionFactor: number;
-  ticketChunk: number;
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs'> & {
   soldOutTtl: number;
   payTimeout: number;
   shutdownTimeout: number;
   json?: boolean;
   redisUrl?: string;
   mysqlUrl?: string;
-}
+};
 
 const serve = async (flags: ServeFlags): Promise<void> => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
@@ -31,38 +23,18 @@ const serve = async (flags: ServeFlags): Promise<void> => {
   // reconnect re-subscribes.
   const subscriber = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
   const mysql = await openMysql(mysqlUrl);
-  const gateway = await startGateway(
-    { redis, subscriber, mysql },
-    {
-      strategy: flags.strategy,
-      host: flags.host,
-      port: flags.port,
-      bodyLimit: flags.bodyLimit,
-      rate: flags.rate,
-      burst: flags.burst,
-      admissionFactor: flags.admissionFactor,
-      ticketChunk: flags.ticketChunk,
-      soldOutTtlMs: flags.soldOutTtl,
-      payTimeoutMs: flags.payTimeout * 1000,
-    },
-  );
+  const { soldOutTtl, payTimeout, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
+  const gateway = await startGateway({ redis, subscriber, mysql }, { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000 });
   const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
   process.stdout.write(`${line}\n`);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`${signal}: finishing in-flight requests\n`);
+  onShutdown(async () => {
+    // In-flight requests finish; past the timeout their connections are cut.
     const force = setTimeout(() => gateway.server.closeAllConnections(), flags.shutdownTimeout).unref();
     await gateway.close();
     clearTimeout(force);
     await Promise.allSettled([redis.quit(), subscriber.quit(), mysql.end()]);
-    process.stderr.write('stopped\n');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 };
 
 export const registerServe = (program: Command): void => {

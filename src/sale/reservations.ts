@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { newOrderId } from './ids.js';
+import type { OrderEvent } from './order-event.js';
 import type { ReleaseOutcome, ReserveOutcome } from './outcomes.js';
 
 export interface BuyRequest {
@@ -25,14 +26,8 @@ export interface ReleaseResult {
   remaining: number | null;
 }
 
-/** What reserve.lua writes for each reservation, and the outbox event body. */
-export interface ReservationRecord {
-  orderId: string;
-  sku: string;
-  userId: string;
-  qty: number;
-  requestId: string;
-  createdAt: number;
+/** What reserve.lua writes for each reservation: the order event, and what happened to it since. */
+export interface ReservationRecord extends OrderEvent {
   /** set by mark-persisted.lua once the order is in MySQL */
   persistedAt?: number;
   /** set by release.lua */
