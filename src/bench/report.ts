@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import type { DrainRate } from './drain-rate.js';
 import type { StrategyRun } from './strategy-run.js';
 
 export interface BenchReport {
@@ -10,6 +11,8 @@ export interface BenchReport {
   /** every invariant of every run, named `strategy: invariant` */
   invariants: { name: string; ok: boolean; detail: string }[];
   runs: StrategyRun[];
+  /** with --drain-rate: the pipeline's write rate into MySQL next to the raw ceiling */
+  drainRate: DrainRate | null;
 }
 
 const ms = (v: number | null) => (v === null ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(0));
@@ -58,10 +61,15 @@ export const reportTable = (report: BenchReport): string => {
     return broken.length === 0 ? `all ${r.invariants.length} hold` : `BROKEN: ${broken.map((i) => i.name).join(', ')}`;
   });
   const broken = report.invariants.filter((i) => !i.ok).map((i) => `  ✗ ${i.name}: ${i.detail}`);
+  const d = report.drainRate;
+  const drain = d
+    ? `drain rate (${d.orders.toLocaleString('en')} orders, batches of ${d.batchSize}): pipeline ${Math.round(d.pipelineRate).toLocaleString('en')} orders/s, raw INSERT+UPDATE loop ${Math.round(d.ceilingRate).toLocaleString('en')} orders/s, ratio ${d.ratio.toFixed(2)}`
+    : null;
   return [
     `${report.scenario} — ${report.description}`,
     `${report.date}, queue ${report.queue}`,
     table.toString(),
+    ...(drain ? [drain] : []),
     report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
   ].join('\n');
 };

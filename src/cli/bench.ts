@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { reportHtml } from '../bench/html-report.js';
 import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
+import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
 import { loadScenario } from '../bench/scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
@@ -24,6 +25,7 @@ interface BenchFlags {
   redisUrl?: string;
   mysqlUrl?: string;
   kafkaBrokers?: string;
+  drainRate?: number;
 }
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
@@ -77,8 +79,10 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     progress,
   };
   const runs: StrategyRun[] = [];
+  let drainRate: DrainRate | null = null;
   try {
     for (const strategy of strategies) runs.push(await runStrategy(ctx, scenario, strategy));
+    if (flags.drainRate) drainRate = await measureDrainRate(ctx, flags.drainRate);
   } finally {
     if (process.stderr.isTTY) process.stderr.write('\n');
     redis.disconnect();
@@ -94,6 +98,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     ok: invariants.every((i) => i.ok),
     invariants,
     runs,
+    drainRate,
   };
   process.stdout.write(`${flags.json ? reportJson(report) : reportTable(report)}\n`);
   if (flags.html) {
@@ -115,6 +120,7 @@ export const registerBench = (program: Command): void => {
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
     .option('--seed <n>', 'seed of the buyer traffic (same seed, same requests)', intOption('--seed', 0), 1)
+    .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object: ok, invariants, runs')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
@@ -128,6 +134,7 @@ Examples:
   $ seckill bench flash-1000 --compare seckill,mysql-update,mysql-for-update,ceiling --html report.html
   $ seckill bench contention --compare seckill,ceiling --duration 20 --json
   $ seckill bench scenarios/bots.json --queue redis
+  $ seckill bench smoke --drain-rate 50000
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
 load from its own process, drain, invariant check. Exit code 1 names the

@@ -44,9 +44,15 @@ export const startPipeline = async (queue: 'kafka' | 'redis', prefix: string, co
   // Short session timeout and claim delay: a killed process's work moves on quickly.
   const common = ['--queue', queue, '--topic-prefix', prefix, '--claim-after', '500', '--session-timeout', '6000'];
   const processes: RunningProcess[] = [];
-  if (queue === 'kafka') processes.push(await startSeckill('relay', common, env));
-  processes.push(await startSeckill('consume', [...common, ...consumeArgs], env));
-  return { processes, stop: () => Promise.all(processes.map((p) => p.stop())) };
+  const stop = () => Promise.all(processes.map((p) => p.stop()));
+  try {
+    if (queue === 'kafka') processes.push(await startSeckill('relay', common, env));
+    processes.push(await startSeckill('consume', [...common, ...consumeArgs], env));
+  } catch (error) {
+    await stop(); // a relay left running would take later tests' outbox entries
+    throw error;
+  }
+  return { processes, stop };
 };
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { skuKeys } from '../../src/redis/keys.js';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { connectKafka } from '../../src/queue/kafka.js';
 import { TOPICS } from '../../src/queue/transport.js';
 import { Reservations } from '../../src/sale/reservations.js';
@@ -17,6 +17,10 @@ const running: { stop(): Promise<unknown> }[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop()));
 });
+// Relays and consumers read the outbox of every SKU in the index: each test
+// starts with only its own SKUs there, so entries other tests left behind
+// (never relayed, by design of those tests) cannot reach its pipeline.
+beforeEach(() => redis.del(SKU_INDEX_KEY));
 afterAll(() => Promise.all([redis.quit(), closeStats()]));
 
 const prefix = () => `t${randomBytes(3).toString('hex')}.`;

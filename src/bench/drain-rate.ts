@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { Reservations } from '../sale/reservations.js';
+import { loadSkuIntoRedis } from '../sale/catalog.js';
+import { replaceInventory } from '../store/inventory.js';
+import type { BenchContext } from './strategy-run.js';
+import { startSeckillProcess, type SeckillProcess } from './processes.js';
+
+export interface DrainRate {
+  orders: number;
+  /** orders/s the pipeline (relay + consumer, or the consumer alone with --queue redis) wrote to MySQL */
+  pipelineRate: number;
+  /** orders/s of a bare loop of batched INSERT + UPDATE transactions against the same MySQL */
+  ceilingRate: number;
+  ratio: number;
+  batchSize: number;
+}
+
+const countOrders = async (mysql: Pool, sku: string): Promise<number> => {
+  const [rows] = await mysql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
+  return Number(rows[0]!.n);
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Fills one SKU's outbox with `orders` reservations, as a sale would, before any consumer runs. */
+const fillOutbox = async (redis: Redis, mysql: Pool, sku: string, orders: number): Promise<void> => {
+  const def = { sku, stock: orders, limit: 1, startsAt: null, endsAt: null };
+  await replaceInventory(mysql, def);
+  await loadSkuIntoRedis(redis, def);
+  const reservations = new Reservations(redis);
+  for (let i = 0; i < orders; i += 1_000) {
+    await Promise.all(Array.from({ length: Math.min(1_000, orders - i) }, (_, j) => reservations.reserve({ sku, userId: `d${i + j}`, qty: 1 })));
+  }
+};
+
+/**
+ * The pipeline's drain rate: a backlog of reservations (as after a
+ * sell-out) is written to MySQL by the real relay and consumer processes;
+ * the rate is taken from the first order written to the last. Next to it, the
+ * same MySQL doing nothing but batched INSERT + guarded UPDATE transactions
+ * of the consumer's batch size: the ceiling of any consumer.
+ */
+export const measureDrainRate = async (ctx: BenchContext, orders: number, batchSize = 500): Promise<DrainRate> => {
+  const sku = `drain-rate-${Date.now()}`;
+  ctx.progress(`drain rate: filling the outbox with ${orders.toLocaleString('en')} reservations`);
+  await fillOutbox(ctx.redis, ctx.mysql, sku, orders);
+
+  const common = ['--queue', ctx.queue, '--topic-prefix', `${sku}.`, '--batch-size', String(batchSize)];
+  const processes: SeckillProcess[] = [];
+  let pipelineRate: number;
+  try {
+    if (ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
+    processes.push(await startSeckillProcess('consume', [...common, '--no-sweeper'], ctx.env));
+    let first: { at: number; count: number } | null = null;
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const count = await countOrders(ctx.mysql, sku);
+      if (first === null && count > 0) first = { at: performance.now(), count };
+      if (count >= orders) break;
+      if (Date.now() > deadline) throw new Error(`drain rate: only ${count} of ${orders} orders written after 300 s`);
+      ctx.progress(`drain rate: ${count.toLocaleString('en')} of ${orders.toLocaleString('en')} orders in MySQL`);
+      await sleep(20);
+    }
+    pipelineRate = ((orders - first!.count) / (performance.now() - first!.at)) * 1000;
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+  }
+
+  const ceilingSku = `${sku}-raw`;
+  await replaceInventory(ctx.mysql, { sku: ceilingSku, stock: orders, limit: 1, startsAt: null, endsAt: null });
+  ctx.progress('drain rate: the raw INSERT + UPDATE loop');
+  const started = performance.now();
+  for (let i = 0; i < orders; i += batchSize) {
+    const n = Math.min(batchSize, orders - i);
+    const conn = await ctx.mysql.getConnection();
+    try {
+      await conn.beginTransaction();
+      await conn.query('INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, created_at, pay_deadline) VALUES ?', [
+        Array.from({ length: n }, (_, j) => [`${ceilingSku}.raw${String(i + j).padStart(12, '0')}`, ceilingSku, `r${i + j}`, 1, '', 'PENDING', new Date(), new Date()]),
+      ]);
+      await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [n, ceilingSku, n]);
+      await conn.commit();
+    } finally {
+      conn.release();
+    }
+  }
+  const ceilingRate = (orders / (performance.now() - started)) * 1000;
+  return { orders, pipelineRate, ceilingRate, ratio: pipelineRate / ceilingRate, batchSize };
+};
