@@ -31,6 +31,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     const outcomes: Record<string, number> = {};
     const answers: Answer[] = [];
     const firstSoldOutMs: Record<string, number> = {};
+    let lastOkAt: number | null = null;
     const perSecond: { outcomes: Record<string, number>; latencies: number[] }[] = [];
     let latencies = new Float64Array(1 << 16);
     let count = 0;
@@ -69,6 +70,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               const bucket = (perSecond[second] ??= { outcomes: {}, latencies: [] });
               bucket.outcomes[outcome] = (bucket.outcomes[outcome] ?? 0) + 1;
               bucket.latencies.push(latency);
+              if (status === 201) lastOkAt = Date.now();
               if (outcome === 'SOLD_OUT' && firstSoldOutMs[attempt.sku] === undefined) firstSoldOutMs[attempt.sku] = now - started;
               if (status === 201 || status === 409) {
                 const orderId = orderIdOf(body);
@@ -97,6 +99,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           errors: result.errors,
           timeouts: result.timeouts,
           answers,
+          lastOkAt,
           firstSoldOutMs,
           timeline,
         });

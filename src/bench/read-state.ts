@@ -17,7 +17,7 @@ export interface ReadTarget {
 const readReservations = async (redis: Redis, sku: string): Promise<ReservationFact[]> =>
   Object.values(await redis.hgetall(skuKeys(sku).reservations)).map((raw) => {
     const r = JSON.parse(raw) as ReservationRecord;
-    return { orderId: r.orderId, userId: r.userId, qty: r.qty, persisted: r.persistedAt !== undefined, released: r.releasedAt !== undefined, reason: r.reason ?? null };
+    return { orderId: r.orderId, userId: r.userId, qty: r.qty, persisted: r.persistedAt !== undefined, persistedAt: r.persistedAt, released: r.releasedAt !== undefined, reason: r.reason ?? null };
   });
 
 const readSku = async ({ redis, mysql, usesRedis }: ReadTarget, sku: string, expectSellOut: boolean): Promise<SkuState> => {

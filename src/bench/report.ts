@@ -53,7 +53,7 @@ export const reportTable = (report: BenchReport): string => {
   row('units sold', (r) => r.sold.toLocaleString('en'));
   row('stock left (MySQL)', (r) => r.stock.toLocaleString('en'));
   row('sold out after', (r) => (r.sellOutMs === null ? '–' : `${ms(r.sellOutMs)} ms`));
-  row('drained after', (r) => `${ms(r.drainMs)} ms`);
+  row('last order in MySQL', (r) => `${ms(r.drainMs)} ms after the last 201`);
   row('drift', (r) => (r.drift === null ? '–' : String(r.drift)));
   row('invariants', (r) => {
     if (r.invariants.length === 0) return 'n/a (stores nothing)';

@@ -18,6 +18,8 @@ export interface ReservationFact {
   userId: string;
   qty: number;
   persisted: boolean;
+  /** when it was written to MySQL (ms since epoch), if known */
+  persistedAt?: number;
   released: boolean;
   reason: string | null;
 }

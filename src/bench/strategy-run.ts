@@ -24,6 +24,8 @@ export interface BenchContext {
   /** overrides of the scenario's load */
   load: Partial<Scenario['load']>;
   progress: (line: string) => void;
+  /** a seckill server already running: nothing is reset or started, its sale is checked as it is */
+  target?: string;
 }
 
 export interface StockPoint {
@@ -52,7 +54,10 @@ export interface StrategyRun {
   sellOutMs: number | null;
   /** answers a second once the first SKU sold out (whole seconds after it, the last partial second left out); null if none did */
   afterSellOutRps: number | null;
-  /** ms from the end of the load until everything was in MySQL (and paid or cancelled) */
+  /**
+   * ms from the last 201 to the last order written to MySQL: how far the
+   * record trails the sale (0 for the baselines, which write it before answering)
+   */
   drainMs: number;
   drained: boolean;
   invariants: InvariantResult[];
@@ -83,7 +88,7 @@ export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<
  * wait for the drain, read the state, check every invariant, stop.
  */
 export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName): Promise<StrategyRun> => {
-  await resetSale(ctx, scenario);
+  if (!ctx.target) await resetSale(ctx, scenario);
   const usesRedis = strategy === 'seckill';
   const skus = scenario.skus.map((s) => s.sku);
   const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
@@ -94,11 +99,11 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   const stopAll = () => Promise.all(processes.splice(0).map((p) => p.stop()));
 
   try {
-    processes.push(await startSeckillProcess('serve', ['--port', '0', '--strategy', strategy, '--pay-timeout', payTimeout], ctx.env));
-    const url = processes[0]!.ready.listening as string;
-    if (usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
+    if (!ctx.target) processes.push(await startSeckillProcess('serve', ['--port', '0', '--strategy', strategy, '--pay-timeout', payTimeout], ctx.env));
+    const url = ctx.target ?? (processes[0]!.ready.listening as string);
+    if (!ctx.target && usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
     // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
-    if (usesRedis || scenario.payment) {
+    if (!ctx.target && (usesRedis || scenario.payment)) {
       processes.push(await startSeckillProcess('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'], ctx.env));
     }
 
@@ -148,7 +153,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       ctx.progress(`${strategy}: draining, ${inFlight} unit(s) on their way to MySQL`);
       await sleep(100);
     }
-    const drainMs = Date.now() - loadEnded;
+    const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
+    const drainMs = usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0;
     sampling = false;
     await sampler;
 

@@ -3,7 +3,8 @@ import { type Command, Option } from 'commander';
 import { reportHtml } from '../bench/html-report.js';
 import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
 import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
-import { loadScenario } from '../bench/scenario.js';
+import { runLoad } from '../bench/load.js';
+import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
 import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
@@ -26,6 +27,7 @@ interface BenchFlags {
   mysqlUrl?: string;
   kafkaBrokers?: string;
   drainRate?: number;
+  target?: string;
 }
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
@@ -54,10 +56,15 @@ const progressLine = () => {
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   const scenario = loadScenario(scenarioPath(scenarioName));
   const strategies = strategiesOf(flags);
+  if (flags.target !== undefined) {
+    // Someone else's sale: it is checked only against the Redis and MySQL it was said to use.
+    if (flags.compare !== undefined || flags.strategy !== 'seckill') throw new UsageError('--target benches the one server it names: no --strategy or --compare');
+    if (!flags.redisUrl || !flags.mysqlUrl) return loadOnly(flags.target, scenario, flags);
+  }
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const kafkaBrokers = loadKafkaBrokers(flags.kafkaBrokers).join(',');
   const progress = progressLine();
-  if (flags.queue === 'kafka' && strategies.includes('seckill') && !process.env.KAFKA_BROKERS && !flags.kafkaBrokers) {
+  if (!flags.target && flags.queue === 'kafka' && strategies.includes('seckill') && !process.env.KAFKA_BROKERS && !flags.kafkaBrokers) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
   }
   const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
@@ -77,6 +84,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
       ...(flags.duration !== undefined && { durationSec: flags.duration }),
     },
     progress,
+    ...(flags.target !== undefined && { target: flags.target }),
   };
   const runs: StrategyRun[] = [];
   let drainRate: DrainRate | null = null;
@@ -108,6 +116,27 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
   return report.ok ? EXIT.OK : EXIT.INVARIANT;
 };
 
+/** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
+const loadOnly = async (url: string, scenario: Scenario, flags: BenchFlags): Promise<number> => {
+  const load = { ...scenario.load, ...(flags.connections && { connections: flags.connections }), ...(flags.requests && { requests: flags.requests }), ...(flags.duration && { durationSec: flags.duration }) };
+  const progress = progressLine();
+  const result = await runLoad(
+    {
+      url,
+      connections: load.connections,
+      amount: load.requests,
+      durationSec: load.durationSec,
+      seed: flags.seed,
+      traffic: { skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })), buyers: scenario.buyers, qty: scenario.qty, ...scenario.bots },
+    },
+    (p) => progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
+  );
+  const { answers: _a, timeline: _t, ...figures } = result;
+  const summary = { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
+  process.stdout.write(`${flags.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2)}\n`);
+  return EXIT.OK;
+};
+
 export const registerBench = (program: Command): void => {
   program
     .command('bench')
@@ -120,6 +149,7 @@ export const registerBench = (program: Command): void => {
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
     .option('--seed <n>', 'seed of the buyer traffic (same seed, same requests)', intOption('--seed', 0), 1)
+    .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object: ok, invariants, runs')
