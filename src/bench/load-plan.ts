@@ -56,6 +56,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   answers: Answer[];
+  /** requests whose answer was never read (in flight when the load stopped, or timed out) */
+  unread: { sku: string; userId: string; requestId: string }[];
   /** wall-clock time (ms since epoch) of the last 201, or null if none */
   lastOkAt: number | null;
   /** ms since the load started of the first SOLD_OUT answer, per SKU */

@@ -32,6 +32,9 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     const answers: Answer[] = [];
     const firstSoldOutMs: Record<string, number> = {};
     let lastOkAt: number | null = null;
+    // Requests sent but not answered when the load stopped: autocannon cuts
+    // their connections, so their answers are never read.
+    const inFlight = new Set<Context>();
     const perSecond: { outcomes: Record<string, number>; latencies: number[] }[] = [];
     let latencies = new Float64Array(1 << 16);
     let count = 0;
@@ -52,11 +55,13 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               const attempt = next();
               context.attempt = attempt;
               context.sentAt = performance.now();
+              inFlight.add(context);
               return { ...req, body: attempt.body };
             },
             onResponse: (status, body, context: Context) => {
               const now = performance.now();
               const attempt = context.attempt!;
+              inFlight.delete(context);
               const latency = now - context.sentAt!;
               const outcome = outcomeOf(status, body);
               outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
@@ -99,6 +104,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           errors: result.errors,
           timeouts: result.timeouts,
           answers,
+          unread: [...inFlight].map(({ attempt }) => ({ sku: attempt!.sku, userId: attempt!.userId, requestId: attempt!.requestId })),
           lastOkAt,
           firstSoldOutMs,
           timeline,

@@ -34,17 +34,18 @@ const readSku = async ({ redis, mysql, usesRedis }: ReadTarget, sku: string, exp
     limit: row.limit,
     mysqlStock: row.stock,
     redisStock: redisStock === null ? null : Number(redisStock),
-    orders: orders.map((o) => ({ orderId: o.orderId, userId: o.userId, qty: o.qty, status: o.status, reason: o.reason })),
+    orders: orders.map((o) => ({ orderId: o.orderId, userId: o.userId, requestId: o.requestId, qty: o.qty, status: o.status, reason: o.reason })),
     reservations,
     expectSellOut,
   };
 };
 
 /** Reads Redis and MySQL into the plain state the invariant checker looks at. */
-export const readSaleState = async (target: ReadTarget, answers: Answer[]): Promise<SaleState> => ({
+export const readSaleState = async (target: ReadTarget, answers: Answer[], unread: SaleState['unread'] = []): Promise<SaleState> => ({
   usesRedis: target.usesRedis,
   skus: await Promise.all(target.skus.map((s) => readSku(target, s.sku, s.expectSellOut))),
   answers,
+  unread,
 });
 
 /** Units reserved in Redis but neither in MySQL nor released yet. */

@@ -7,6 +7,8 @@ export interface BenchReport {
   description: string;
   date: string;
   queue: string;
+  /** whether relay and consumer ran during the load or after it */
+  pipeline: string;
   ok: boolean;
   /** every invariant of every run, named `strategy: invariant` */
   invariants: { name: string; ok: boolean; detail: string }[];
@@ -67,7 +69,7 @@ export const reportTable = (report: BenchReport): string => {
     : null;
   return [
     `${report.scenario} — ${report.description}`,
-    `${report.date}, queue ${report.queue}`,
+    `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}`,
     table.toString(),
     ...(drain ? [drain] : []),
     report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),

@@ -8,6 +8,8 @@ import type { Answer } from './load-plan.js';
 export interface OrderFact {
   orderId: string;
   userId: string;
+  /** the buyer's idempotency key ('' when none was sent) */
+  requestId?: string;
   qty: number;
   status: 'PENDING' | 'PAID' | 'CANCELLED';
   reason: string | null;
@@ -45,6 +47,8 @@ export interface SaleState {
   skus: SkuState[];
   /** every 201 and every 409 that carried an order id, in the order received */
   answers: Answer[];
+  /** requests sent whose answer the load generator never read (cut when it stopped): an order may exist for them */
+  unread?: { sku: string; userId: string; requestId: string }[];
 }
 
 export interface InvariantResult {

@@ -24,6 +24,12 @@ export interface BenchContext {
   /** overrides of the scenario's load */
   load: Partial<Scenario['load']>;
   progress: (line: string) => void;
+  /**
+   * 'during': relay and consumer run alongside the load (one machine does it all);
+   * 'after': they start when the load ends, as if they had machines of their own
+   * and the queue held the peak meanwhile
+   */
+  pipeline: 'during' | 'after';
   /** a seckill server already running: nothing is reset or started, its sale is checked as it is */
   target?: string;
 }
@@ -101,11 +107,17 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   try {
     if (!ctx.target) processes.push(await startSeckillProcess('serve', ['--port', '0', '--strategy', strategy, '--pay-timeout', payTimeout], ctx.env));
     const url = ctx.target ?? (processes[0]!.ready.listening as string);
-    if (!ctx.target && usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
-    // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
-    if (!ctx.target && (usesRedis || scenario.payment)) {
-      processes.push(await startSeckillProcess('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'], ctx.env));
-    }
+    const startPipeline = async () => {
+      if (ctx.target) return;
+      if (usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
+      // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
+      if (usesRedis || scenario.payment) {
+        processes.push(await startSeckillProcess('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'], ctx.env));
+      }
+    };
+    // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
+    const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
+    if (!pipelineAfter) await startPipeline();
 
     const stockTimeline: StockPoint[] = [];
     const paid = new Set<string>();
@@ -142,11 +154,12 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     }
 
     const loadEnded = Date.now();
+    if (pipelineAfter) await startPipeline();
     const deadline = loadEnded + scenario.drainTimeoutSec * 1000;
     let state: SaleState;
     let drained: boolean;
     for (;;) {
-      state = await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers);
+      state = await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers, result.unread);
       drained = isDrained(state, scenario.payment !== null);
       if (drained || Date.now() > deadline) break;
       const inFlight = state.skus.reduce((n, s) => n + inFlightUnits(s), 0);

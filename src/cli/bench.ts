@@ -28,6 +28,7 @@ interface BenchFlags {
   kafkaBrokers?: string;
   drainRate?: number;
   target?: string;
+  pipeline: 'during' | 'after';
 }
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
@@ -84,6 +85,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
       ...(flags.duration !== undefined && { durationSec: flags.duration }),
     },
     progress,
+    pipeline: flags.pipeline,
     ...(flags.target !== undefined && { target: flags.target }),
   };
   const runs: StrategyRun[] = [];
@@ -103,6 +105,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     description: scenario.description,
     date: new Date().toISOString(),
     queue: flags.queue,
+    pipeline: flags.pipeline,
     ok: invariants.every((i) => i.ok),
     invariants,
     runs,
@@ -145,6 +148,11 @@ export const registerBench = (program: Command): void => {
     .addOption(new Option('--strategy <name>', 'how the server answers').choices(STRATEGY_NAMES).default('seckill'))
     .option('--compare <list>', `several strategies in one run, e.g. ${STRATEGY_NAMES.join(',')}`)
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox itself').choices(['kafka', 'redis']).default('kafka'))
+    .addOption(
+      new Option('--pipeline <when>', 'during: relay and consumer share the machine with the load; after: they start when it ends (the queue holds the peak)')
+        .choices(['during', 'after'])
+        .default('during'),
+    )
     .option('--connections <n>', "override the scenario's connections", intOption('--connections', 1, 10_000))
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))

@@ -287,3 +287,17 @@ describe('checkInvariants on a doctored sale', () => {
     expect(detail).not.toContain('ord-lost5');
   });
 });
+
+describe('an order whose answer the load generator never read', () => {
+  it('is not an unanswered order when its request was in flight as the load stopped, and is one otherwise', () => {
+    const state = cleanState();
+    const sku = state.skus[0]!;
+    sku.orders.push({ orderId: 'cut-off', userId: 'late', requestId: 'late-r1', qty: 1, status: 'PENDING', reason: null });
+    sku.mysqlStock -= 1;
+    const unanswered = () => checkInvariants(state).find((r) => r.name === 'no-unanswered-order')!;
+    expect(unanswered().ok).toBe(false);
+    state.unread = [{ sku: sku.sku, userId: 'late', requestId: 'late-r1' }];
+    expect(unanswered()).toMatchObject({ ok: true });
+    expect(unanswered().detail).toContain('1 sent while the load stopped');
+  });
+});
