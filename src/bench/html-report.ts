@@ -30,13 +30,16 @@ const lineChart = (title: string, unit: string, series: Series[], width = 560, h
   const grid = [0, 0.25, 0.5, 0.75, 1]
     .map((f) => `<line x1="${pad.left}" x2="${width - pad.right}" y1="${y(f * yMax)}" y2="${y(f * yMax)}" stroke="#e5e7eb"/><text x="${pad.left - 6}" y="${y(f * yMax) + 4}" text-anchor="end">${(f * yMax).toLocaleString('en')}</text>`)
     .join('');
+  const xTicks = [0, 0.25, 0.5, 0.75, 1]
+    .map((f) => `<text x="${x(f * xMax)}" y="${height - pad.bottom + 12}" text-anchor="middle">${(f * xMax).toFixed(xMax < 10 ? 1 : 0)}</text>`)
+    .join('');
   const lines = series
     .map((s) => `<polyline fill="none" stroke="${s.color}" stroke-width="1.8" points="${s.points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`)
     .join('');
   const legend = series.map((s, i) => `<text x="${pad.left + 8 + i * 110}" y="14" fill="${s.color}">■ ${escape(s.name)}</text>`).join('');
   return `<figure><figcaption>${escape(title)}</figcaption><svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-size="11" font-family="sans-serif">
-${grid}${lines}${legend}
-<text x="${width - pad.right}" y="${height - 6}" text-anchor="end">seconds since the load started</text><text x="4" y="${pad.top - 8}">${escape(unit)}</text></svg></figure>`;
+${grid}${xTicks}${lines}${legend}
+<text x="${width - pad.right}" y="${height - 2}" text-anchor="end">seconds since the load started</text><text x="4" y="${pad.top - 8}">${escape(unit)}</text></svg></figure>`;
 };
 
 const runCharts = (run: StrategyRun): string => {
