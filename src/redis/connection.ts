@@ -19,9 +19,15 @@ export const connectRedis = async (url: string, options: RedisOptions = {}): Pro
     retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
     ...options,
   });
-  // ioredis emits 'error' on every failed reconnect; callers count and log
-  // what matters, this only keeps node from treating it as unhandled.
-  redis.on('error', () => {});
+  // ioredis emits 'error' on every failed reconnect attempt: say so on
+  // stderr, at most every 5 s (commands that fail meanwhile are answered and
+  // counted by their callers).
+  let lastLogged = 0;
+  redis.on('error', (error: Error) => {
+    if (Date.now() - lastLogged < 5_000) return;
+    lastLogged = Date.now();
+    process.stderr.write(`${new Date().toISOString()} Redis ${redactUrl(url)}: ${error.message}\n`);
+  });
   try {
     await redis.connect();
   } catch (error) {
