@@ -5,18 +5,23 @@
 
   KEYS[1] {sku}:admitted   tickets handed out so far
   KEYS[2] {sku}:meta       initial, released
+  KEYS[3] {sku}:stock      units on sale
 
   ARGV[1] tickets wanted (the chunk size)
   ARGV[2] admission factor K
 
-  Returns the number of tickets granted (0 when the cap is reached), or -1
-  when the SKU was never preloaded.
+  Returns the number of tickets granted (0 when the cap is reached), -1
+  when the SKU was never preloaded, -2 when nothing is left on sale (the
+  buyer is told "sold out", not "try again").
 ]]
 local rcall = redis.call
 
 local meta = rcall('HMGET', KEYS[2], 'initial', 'released')
 if not meta[1] then
   return -1
+end
+if tonumber(rcall('GET', KEYS[3]) or '0') <= 0 then
+  return -2
 end
 local cap = tonumber(ARGV[2]) * (tonumber(meta[1]) + tonumber(meta[2] or '0'))
 local admitted = tonumber(rcall('GET', KEYS[1]) or '0')

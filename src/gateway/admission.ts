@@ -69,7 +69,7 @@ export class SoldOutFlags {
   }
 }
 
-export type TicketAnswer = 'ADMIT' | 'CLOSED' | 'NOT_LOADED';
+export type TicketAnswer = 'ADMIT' | 'CLOSED' | 'NOT_LOADED' | 'SOLD_OUT';
 
 interface TicketPool {
   available: number;
@@ -94,7 +94,7 @@ export class AdmissionTickets {
     private readonly chunk: number,
     private readonly closedTtlMs: number,
   ) {
-    this.takeTickets = defineScript(redis, 'take-tickets', 2);
+    this.takeTickets = defineScript(redis, 'take-tickets', 3);
   }
 
   /** 'ADMIT' synchronously while the process holds tickets; otherwise asks Redis for a chunk. */
@@ -130,11 +130,12 @@ export class AdmissionTickets {
   private async refill(sku: string, pool: TicketPool): Promise<TicketAnswer> {
     const k = skuKeys(sku);
     try {
-      const granted = Number(await this.takeTickets([k.admitted, k.meta], [this.chunk, this.factor]));
-      if (granted < 0) {
+      const granted = Number(await this.takeTickets([k.admitted, k.meta, k.stock], [this.chunk, this.factor]));
+      if (granted === -1) {
         this.pools.delete(sku);
         return 'NOT_LOADED';
       }
+      if (granted === -2) return 'SOLD_OUT';
       if (granted === 0) {
         pool.closedUntil = Date.now() + this.closedTtlMs;
         return 'CLOSED';

@@ -269,6 +269,12 @@ describe('seckill serve with the admission cap at 1 × stock (--admission-factor
     expect(await redis.get(skuKeys(sku).admitted)).toBe('2');
   });
 
+  it('answers 410 SOLD_OUT, not 429, for a SKU with nothing left, whose admission cap is 0', async () => {
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('s410zero'), stock: 0 });
+    expectError(await postJson(`${url}/reserve`, { sku, userId: 'u1' }), 410, 'SOLD_OUT');
+    expect(await redis.get(skuKeys(sku).admitted)).toBeNull();
+  });
+
   it('lets only K × stock of 30 concurrent distinct buyers reach Redis and never sells more than the stock', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('s429conc'), stock: 2, limit: 1 });
     const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => postJson(`${url}/reserve`, { sku, userId: `buyer-${i}` })));

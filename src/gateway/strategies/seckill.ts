@@ -28,6 +28,10 @@ export const seckillStrategy = (deps: {
       const admitted = typeof ticket === 'string' ? ticket : await ticket;
       if (admitted === 'CLOSED') return ADMISSION_REFUSED.ADMISSION_CLOSED;
       if (admitted === 'NOT_LOADED') return NOT_LOADED;
+      if (admitted === 'SOLD_OUT') {
+        soldOut.set(request.sku, now);
+        return SOLD_OUT;
+      }
       const result = await reservations.reserve(request, now);
       // Only "nothing left" sells out locally; two left while three were
       // asked for refuses this request, not the SKU.
