@@ -17,6 +17,7 @@ export const pipelineFlags = (command: Command): Command =>
     .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), 1)
     .option('--topic-prefix <prefix>', 'prefix of topic and consumer group names, to share a cluster (env SECKILL_TOPIC_PREFIX)')
     .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), 30_000)
+    .option('--concurrency <n>', 'batches one process handles at once (Redis queue: overlapping readers; Kafka: partitions)', intOption('--concurrency', 1, 64), 2)
     .option('--batch-size <n>', 'outbox entries read at a time', intOption('--batch-size', 1, 10_000), 500)
     .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
@@ -30,6 +31,7 @@ export interface PipelineFlags {
   sessionTimeout: number;
   batchSize: number;
   claimAfter: number;
+  concurrency: number;
   metricsPort: number;
   json?: boolean;
   redisUrl?: string;

@@ -23,7 +23,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
   const mysql = await openMysql(mysqlUrl);
-  const queue = await openQueue(config, redis, { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter }, 'seckill-consumer');
+  const queue = await openQueue(config, redis, { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency }, 'seckill-consumer');
   const metrics = createPipelineMetrics(async () => [
     { topic: TOPICS.orders, group: ORDER_CONSUMER_GROUP, messages: await queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) },
     { topic: TOPICS.deadLetters, group: COMPENSATION_GROUP, messages: await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP) },

@@ -5,6 +5,7 @@ import { registerServe } from './serve.js';
 import { registerRelay } from './relay.js';
 import { registerConsume } from './consume.js';
 import { registerBench } from './bench.js';
+import { registerReconcile } from './reconcile.js';
 import { EXIT } from './run.js';
 
 const program = new Command('seckill')
@@ -17,6 +18,7 @@ registerServe(program);
 registerRelay(program);
 registerConsume(program);
 registerBench(program);
+registerReconcile(program);
 registerKafka(program);
 
 try {

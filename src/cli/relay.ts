@@ -13,7 +13,7 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
   if (config.queue === 'redis') throw new UsageError('with --queue redis there is nothing to relay: `seckill consume --queue redis` reads the outbox itself');
   const { redisUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
-  const streamOptions = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter };
+  const streamOptions = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
   const outbox = openStreams(redis, streamOptions);
   const kafka = await openQueue(config, redis, streamOptions, 'seckill-relay');
   const metrics = createPipelineMetrics(async () => [{ topic: 'outbox', group: RELAY_GROUP, messages: await outbox.lag(TOPICS.orders, RELAY_GROUP) }]);

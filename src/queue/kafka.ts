@@ -12,6 +12,8 @@ export interface KafkaOptions {
   replicationFactor: number;
   /** how long the group waits for a consumer that stopped heartbeating (it died) before handing its partitions on */
   sessionTimeoutMs: number;
+  /** partitions one consumer handles at once (one SKU's orders stay in one partition, in order) */
+  concurrency: number;
   /** prepended to every topic and consumer group name, so several sales (or test runs) can share a cluster */
   topicPrefix: string;
 }
@@ -69,6 +71,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
     await consumer.subscribe({ topic: name(topic), fromBeginning: true });
     await consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: options.concurrency,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
         if (batch.messages.length === 0) return;

@@ -8,14 +8,16 @@ import type { Transport } from './transport.js';
 export interface StreamOptions {
   batchSize: number;
   claimAfterMs: number;
+  /** batches handled at once by this process */
+  concurrency: number;
 }
 
 /** The Redis-streams side: the outbox (always) and, with `--queue redis`, the whole queue. */
 export const openStreams = (redis: Redis, options: StreamOptions): Transport =>
-  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, consumer: `${hostname()}-${process.pid}` });
+  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency });
 
 /** The queue orders travel on between relay and consumers. */
 export const openQueue = (config: QueueConfig, redis: Redis, streams: StreamOptions, clientId: string): Promise<Transport> =>
   config.queue === 'redis'
     ? Promise.resolve(openStreams(redis, streams))
-    : connectKafka({ clientId, brokers: config.kafkaBrokers, partitions: config.partitions, replicationFactor: config.replicationFactor, topicPrefix: config.topicPrefix, sessionTimeoutMs: config.sessionTimeoutMs });
+    : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency });

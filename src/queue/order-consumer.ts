@@ -46,7 +46,8 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
   crashPoint('consumer:after-commit');
   for (const r of outcome.rejected) letters.push(deadLetterOf(r.reason, r.event, null));
 
-  if (letters.length > 0) {
+  const sendLetters = async () => {
+    if (letters.length === 0) return;
     await retryUntilDone(
       batch,
       () => transport.publish(TOPICS.deadLetters, letters.map((l) => ({ key: l.event?.sku ?? '', value: JSON.stringify(l) }))),
@@ -56,22 +57,21 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
       },
     );
     for (const l of letters) metrics.deadLetters.labels(l.reason).inc();
-  }
-
-  const bySku = new Map<string, string[]>();
-  for (const e of [...outcome.applied, ...outcome.duplicates]) {
-    const ids = bySku.get(e.sku) ?? [];
-    ids.push(e.orderId);
-    bySku.set(e.sku, ids);
-  }
-  await retryUntilDone(
-    batch,
-    () => Promise.all([...bySku].map(([sku, ids]) => reservations.markPersisted(sku, ids))),
-    (error) => {
-      metrics.retries.labels('redis').inc();
-      log(`reservations not marked persisted, will retry: ${(error as Error).message}`);
-    },
-  );
+  };
+  const markPersisted = () => {
+    const bySku = new Map<string, string[]>();
+    for (const e of [...outcome.applied, ...outcome.duplicates]) bySku.set(e.sku, [...(bySku.get(e.sku) ?? []), e.orderId]);
+    return retryUntilDone(
+      batch,
+      () => Promise.all([...bySku].map(([sku, ids]) => reservations.markPersisted(sku, ids))),
+      (error) => {
+        metrics.retries.labels('redis').inc();
+        log(`reservations not marked persisted, will retry: ${(error as Error).message}`);
+      },
+    );
+  };
+  // Independent, and both idempotent: done side by side.
+  await Promise.all([sendLetters(), markPersisted()]);
 
   metrics.batchSize.observe(batch.values.length);
   metrics.persisted.inc(outcome.applied.length);

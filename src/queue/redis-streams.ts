@@ -11,6 +11,11 @@ export interface StreamReaderOptions {
   idleMs: number;
   /** name of this reader within its group */
   consumer: string;
+  /**
+   * readers in this process: with two, one batch's Redis work (read,
+   * acknowledge) overlaps the next one's MySQL transaction
+   */
+  concurrency: number;
 }
 
 interface Source {
@@ -161,7 +166,10 @@ export const redisTransport = (redis: Redis, options: StreamReaderOptions): Tran
       await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', 'event', e.value)));
     },
     subscribe: async (topic, group, handler) => {
-      const subscription = readStreams(redis, group, sourcesOf(topic), handler, options);
+      const readers = Array.from({ length: options.concurrency }, (_, i) =>
+        readStreams(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }),
+      );
+      const subscription = { stop: async () => void (await Promise.all(readers.map((r) => r.stop()))) };
       subscriptions.push(subscription);
       return subscription;
     },

@@ -60,3 +60,9 @@ export const totalMysqlStock = async (pool: Pool, skus: string[]): Promise<numbe
   const [rows] = await pool.query<RowDataPacket[]>('SELECT COALESCE(SUM(stock), 0) AS n FROM inventory WHERE sku IN (?)', [skus]);
   return Number(rows[0]!.n);
 };
+
+/** Every SKU with an inventory row. */
+export const inventorySkus = async (pool: Pool): Promise<string[]> => {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT sku FROM inventory ORDER BY sku');
+  return rows.map((r) => r.sku as string);
+};

@@ -59,7 +59,7 @@ describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queu
 
 /** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
 const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
-  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000 });
+  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1 });
   await kafka.publish(TOPICS.orders, messages);
   await kafka.close();
 };
@@ -167,7 +167,7 @@ describe('dead letters and compensation', () => {
 
     // The dead-letter topic holds each refused message with its reason.
     const letters: { reason: string; event: { orderId: string } | null; raw: string | null }[] = [];
-    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000 });
+    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1 });
     await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
     await waitFor(() => letters.length >= 3, 30_000, 'three dead letters');
     await kafka.close();

@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { intOption, loadConnections } from '../config.js';
+import { knownSkus, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
+import { connectRedis } from '../redis/connection.js';
+import { SKU_PATTERN } from '../sale/ids.js';
+import { openMysql } from '../store/mysql.js';
+import { connectionFlags, logLine } from './common.js';
+import { EXIT, runAction, UsageError } from './run.js';
+
+interface ReconcileFlags {
+  sku?: string;
+  grace: number;
+  watch?: number;
+  json?: boolean;
+  redisUrl?: string;
+  mysqlUrl?: string;
+}
+
+export interface ReconcileReport {
+  ok: boolean;
+  skus: SkuDriftReport[];
+}
+
+const measure = async (source: DriftSource, flags: ReconcileFlags): Promise<ReconcileReport> => {
+  const skus = flags.sku !== undefined ? [flags.sku] : await knownSkus(source);
+  const reports: SkuDriftReport[] = [];
+  for (const sku of skus) {
+    const report = await reconcileSku(source, sku, flags.grace * 1000);
+    if (report === null) {
+      // Only a named SKU can be in neither store: the list comes from the stores.
+      if (flags.sku !== undefined) throw new UsageError(`SKU ${JSON.stringify(sku)} is neither in Redis nor in MySQL`);
+      continue;
+    }
+    reports.push(report);
+  }
+  return { ok: reports.every((r) => r.findings.length === 0), skus: reports };
+};
+
+const figure = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
+
+const reportTable = (report: ReconcileReport, graceSec: number): string => {
+  const lines = [`reconcile ${new Date().toISOString()} — Redis vs MySQL, grace ${graceSec} s`];
+  if (report.skus.length === 0) return [...lines, 'no SKU in Redis or MySQL'].join('\n');
+  const table = new Table({
+    head: ['sku', 'Redis stock', 'in flight', 'MySQL stock', 'live orders', 'live units', 'initial', 'drift', 'findings'],
+    style: { head: [], border: [] },
+  });
+  for (const s of report.skus) {
+    table.push([s.sku, figure(s.redisStock), figure(s.inFlight), figure(s.mysqlStock), figure(s.liveOrders), figure(s.liveUnits), figure(s.initialStock), figure(s.drift), String(s.findings.length)]);
+  }
+  lines.push(table.toString());
+  for (const s of report.skus) {
+    for (const f of s.findings) {
+      const more = f.count > f.ids.length && f.ids.length > 0 ? ` … and ${f.count - f.ids.length} more` : '';
+      const ids = f.ids.length > 0 ? `\n    ${f.ids.join(', ')}${more}` : '';
+      lines.push(`  ✗ ${s.sku} ${f.kind} (${f.count}): ${f.detail}${ids}`);
+    }
+  }
+  const found = report.skus.reduce((n, s) => n + s.findings.length, 0);
+  lines.push(report.ok ? `no drift, no orphans in ${report.skus.length} SKU(s)` : `${found} finding(s) in ${report.skus.filter((s) => s.findings.length > 0).length} of ${report.skus.length} SKU(s)`);
+  return lines.join('\n');
+};
+
+const print = (report: ReconcileReport, flags: ReconcileFlags) =>
+  process.stdout.write(`${flags.json ? JSON.stringify(report) : reportTable(report, flags.grace)}\n`);
+
+const reconcile = async (flags: ReconcileFlags): Promise<number> => {
+  if (flags.sku !== undefined && !SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
+  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const redis = await connectRedis(redisUrl);
+  const mysql = await openMysql(mysqlUrl).catch(async (error) => {
+    redis.disconnect();
+    throw error;
+  });
+  const source = { redis, mysql };
+  try {
+    if (flags.watch === undefined) {
+      const report = await measure(source, flags);
+      print(report, flags);
+      return report.ok ? EXIT.OK : EXIT.INVARIANT;
+    }
+    return await watch(source, flags, flags.watch);
+  } finally {
+    redis.disconnect();
+    await mysql.end();
+  }
+};
+
+/**
+ * One report per round until SIGINT or SIGTERM. A round that fails (a store
+ * briefly down) is logged and the next one tried: a watcher that dies on the
+ * first blip watches nothing. A usage error still ends it.
+ */
+const watch = async (source: DriftSource, flags: ReconcileFlags, everySec: number): Promise<number> => {
+  // Not onShutdown: that exits at once, and the connections are closed by the caller once the loop ends.
+  const stopped = new AbortController();
+  const stop = (signal: string) => {
+    if (!stopped.signal.aborted) logLine(`${signal}: stopping`);
+    stopped.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    while (!stopped.signal.aborted) {
+      try {
+        print(await measure(source, flags), flags);
+      } catch (error) {
+        if (error instanceof UsageError) throw error;
+        logLine(`reconcile round failed: ${(error as Error).message}`);
+      }
+      await sleep(everySec * 1000, undefined, { signal: stopped.signal }).catch(() => {}); // aborted: the loop ends
+    }
+    return EXIT.OK;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+};
+
+export const registerReconcile = (program: Command): void => {
+  connectionFlags(
+    program
+      .command('reconcile')
+      .description('Measure drift between Redis and MySQL and name orphaned reservations, orders and holdings. Read-only.')
+      .option('--sku <id>', 'check this SKU only (default: every SKU in the Redis SKU index or the MySQL inventory)')
+      .option('--grace <seconds>', 'a reservation neither persisted nor released is called stuck only when older than this', intOption('--grace', 0), 60)
+      .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1)),
+  )
+    .addHelpText(
+      'after',
+      `
+Figures per SKU: Redis stock, units in flight (reserved, neither persisted nor
+released), MySQL stock, live orders (not CANCELLED) and their units, initial
+stock, and drift = Redis stock + in flight − MySQL stock (0 when in step).
+
+Findings, each with the ids it concerns (the first 20, and a count):
+  SKU_NOT_IN_MYSQL / SKU_NOT_IN_REDIS   the SKU is in one store only
+  RESERVATION_WITHOUT_ORDER   unsettled past --grace, no order in MySQL
+  ORDER_NOT_MARKED_PERSISTED  in MySQL, reservation still in flight past --grace
+  PERSISTED_WITHOUT_ORDER     marked persisted, no order in MySQL
+  ORDER_UNKNOWN_TO_REDIS      a MySQL order without a Redis reservation
+  HOLDING_WITHOUT_LIVE_ORDER  a holding (userId/orderId) released, unknown or cancelled
+  CANCELLED_NOT_RELEASED      cancelled in MySQL, units not back on sale in Redis
+  DRIFT                       drift ≠ 0
+  STOCK_NOT_CONSERVED         initial stock ≠ MySQL stock + live units
+
+Exit code: 0 no finding, 1 findings, 2 usage or set-up error; with --watch,
+0 when stopped. It changes nothing. The two stores are not read as one
+snapshot: on a sale still running, a round may show a drift that has gone by
+the next; a drained sale gives the verdict.
+
+Examples:
+  $ seckill reconcile
+  $ seckill reconcile --sku phone-1 --json
+  $ seckill reconcile --sku phone-1 --grace 300
+  $ seckill reconcile --watch 10 --json >> drift.jsonl`,
+    )
+    .action(runAction(reconcile));
+};

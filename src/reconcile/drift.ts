@@ -1,0 +1,246 @@
+import type { Redis } from 'ioredis';
+import type { Pool } from 'mysql2/promise';
+import { inFlightUnits, readSaleState } from '../bench/read-state.js';
+import type { SkuState } from '../bench/sale-state.js';
+import { SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
+import { readRedisSku } from '../sale/catalog.js';
+import type { ReservationRecord } from '../sale/reservations.js';
+import { getInventory, inventorySkus } from '../store/inventory.js';
+
+/**
+ * What can be wrong between Redis (the sale) and MySQL (the record), found
+ * without changing anything. Each kind names a different repair, so each is
+ * reported on its own with the ids it concerns.
+ */
+export const FINDING_KINDS = [
+  /** the SKU is loaded in Redis but has no MySQL inventory row; ids: [sku] */
+  'SKU_NOT_IN_MYSQL',
+  /** the SKU has a MySQL inventory row but is not loaded in Redis (e.g. Redis restarted without persistence); ids: [sku] */
+  'SKU_NOT_IN_REDIS',
+  /** reserved longer than the grace period ago, neither persisted nor released, and no order in MySQL: stuck on its way */
+  'RESERVATION_WITHOUT_ORDER',
+  /** the order is in MySQL but its reservation was never marked persisted, past the grace period: counted twice in the drift */
+  'ORDER_NOT_MARKED_PERSISTED',
+  /** marked persisted in Redis, but MySQL has no order with that id */
+  'PERSISTED_WITHOUT_ORDER',
+  /** a MySQL order (any status) with no reservation record in Redis */
+  'ORDER_UNKNOWN_TO_REDIS',
+  /** a holders entry whose reservation is released or missing, or whose order is CANCELLED: the user is locked out; ids: `userId/orderId` */
+  'HOLDING_WITHOUT_LIVE_ORDER',
+  /** a CANCELLED MySQL order whose Redis reservation is not released: its units are not back on sale */
+  'CANCELLED_NOT_RELEASED',
+  /** Redis stock + units in flight ≠ MySQL stock; count: units off; no ids */
+  'DRIFT',
+  /** initial stock ≠ MySQL stock + units of live orders; count: units off; no ids */
+  'STOCK_NOT_CONSERVED',
+] as const;
+
+export type FindingKind = (typeof FINDING_KINDS)[number];
+
+/** Most ids a finding lists; `count` says how many there are in all. */
+export const MAX_IDS = 20;
+
+export interface Finding {
+  kind: FindingKind;
+  /** how many ids (or, for DRIFT and STOCK_NOT_CONSERVED, how many units) are concerned */
+  count: number;
+  /** the first MAX_IDS order ids (holdings: `userId/orderId`; missing SKUs: the SKU) */
+  ids: string[];
+  /** one line for a person */
+  detail: string;
+}
+
+/** The figures and findings of one SKU; a figure is null when its store does not have the SKU. */
+export interface SkuDriftReport {
+  sku: string;
+  redisStock: number | null;
+  /** units reserved in Redis that are neither persisted nor released */
+  inFlight: number | null;
+  mysqlStock: number | null;
+  /** MySQL orders not CANCELLED, and their units */
+  liveOrders: number | null;
+  liveUnits: number | null;
+  initialStock: number | null;
+  /** Redis stock + in flight − MySQL stock; 0 when the two stores agree */
+  drift: number | null;
+  findings: Finding[];
+}
+
+/**
+ * One SKU as reconcile sees it: readSaleState's view, plus what only
+ * reconcile needs (the holders hash, when the unsettled reservations were
+ * made), and which store has the SKU at all. Plain data, so `findDrift` is a
+ * pure function and can be tested on doctored state.
+ */
+export interface DriftInput {
+  /**
+   * Redis and MySQL as readSaleState reads them. When a store does not have
+   * the SKU, its side is empty and ignored: no orders and MySQL stock 0
+   * without MySQL, no reservations and Redis stock null without Redis.
+   */
+  state: SkuState;
+  inRedis: boolean;
+  inMysql: boolean;
+  /** the SKU's holders hash: userId → orderId */
+  holders: Record<string, string>;
+  /** orderId → when it was reserved (ms); needed for the unsettled reservations, an absent one is never judged stuck */
+  reservedAt: Record<string, number>;
+}
+
+const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.length): Finding => ({
+  kind,
+  count,
+  ids: ids.slice(0, MAX_IDS),
+  detail,
+});
+
+/**
+ * Compares the two stores of one SKU. `now` and `graceMs` decide when an
+ * unsettled reservation is old enough to be called stuck rather than on its
+ * way: the pipeline normally takes milliseconds, a dead consumer forever.
+ */
+export const findDrift = ({ state, inRedis, inMysql, holders, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
+  const orders = new Map(state.orders.map((o) => [o.orderId, o]));
+  const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
+  const live = state.orders.filter((o) => o.status !== 'CANCELLED');
+  const liveUnits = live.reduce((n, o) => n + o.qty, 0);
+  const redisStock = inRedis ? (state.redisStock ?? 0) : null;
+  // Without MySQL the reader does not read the reservations: in flight is unknown.
+  const inFlight = inRedis && inMysql ? inFlightUnits(state) : null;
+  const drift = inRedis && inMysql ? redisStock! + inFlight! - state.mysqlStock : null;
+  const findings: Finding[] = [];
+  const add = (kind: FindingKind, ids: string[], detail: string) => {
+    if (ids.length > 0) findings.push(finding(kind, ids, detail));
+  };
+
+  if (!inMysql) add('SKU_NOT_IN_MYSQL', [state.sku], 'loaded in Redis, but MySQL has no inventory row: nothing reserved can become an order');
+  if (!inRedis) add('SKU_NOT_IN_REDIS', [state.sku], 'MySQL has its inventory row, but Redis does not have it loaded: it cannot be sold');
+
+  if (inRedis && inMysql) {
+    const isStale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;
+    const unsettled = state.reservations.filter((r) => !r.persisted && !r.released && isStale(r.orderId));
+    const graceText = `${Math.round(graceMs / 1000)} s`;
+    add(
+      'RESERVATION_WITHOUT_ORDER',
+      unsettled.filter((r) => !orders.has(r.orderId)).map((r) => r.orderId),
+      `reserved over ${graceText} ago, neither persisted nor released, and no order in MySQL`,
+    );
+    add(
+      'ORDER_NOT_MARKED_PERSISTED',
+      unsettled.filter((r) => orders.has(r.orderId)).map((r) => r.orderId),
+      `in MySQL, but its reservation (over ${graceText} old) is still counted in flight`,
+    );
+    add(
+      'PERSISTED_WITHOUT_ORDER',
+      state.reservations.filter((r) => r.persisted && !orders.has(r.orderId)).map((r) => r.orderId),
+      'marked persisted in Redis, but MySQL has no such order',
+    );
+  }
+
+  if (inMysql) {
+    add(
+      'ORDER_UNKNOWN_TO_REDIS',
+      state.orders.filter((o) => !reservations.has(o.orderId)).map((o) => o.orderId),
+      'order in MySQL with no reservation record in Redis',
+    );
+  }
+
+  if (inRedis) {
+    add(
+      'HOLDING_WITHOUT_LIVE_ORDER',
+      Object.entries(holders)
+        .filter(([, orderId]) => {
+          const r = reservations.get(orderId);
+          return r === undefined || r.released || orders.get(orderId)?.status === 'CANCELLED';
+        })
+        .map(([userId, orderId]) => `${userId}/${orderId}`),
+      'the user holds an order that is released, unknown or cancelled, and cannot buy again',
+    );
+  }
+
+  if (inRedis && inMysql) {
+    add(
+      'CANCELLED_NOT_RELEASED',
+      state.orders.filter((o) => o.status === 'CANCELLED' && reservations.get(o.orderId)?.released === false).map((o) => o.orderId),
+      'cancelled in MySQL, but its units were never returned to sale in Redis',
+    );
+    if (drift !== 0) {
+      findings.push(finding('DRIFT', [], `Redis stock ${redisStock} + in flight ${inFlight} − MySQL stock ${state.mysqlStock} = ${drift}`, Math.abs(drift!)));
+    }
+  }
+
+  if (inMysql && state.initialStock !== state.mysqlStock + liveUnits) {
+    const off = state.initialStock - (state.mysqlStock + liveUnits);
+    findings.push(finding('STOCK_NOT_CONSERVED', [], `initial stock ${state.initialStock} ≠ MySQL stock ${state.mysqlStock} + live units ${liveUnits} (off by ${off})`, Math.abs(off)));
+  }
+
+  return {
+    sku: state.sku,
+    redisStock,
+    inFlight,
+    mysqlStock: inMysql ? state.mysqlStock : null,
+    liveOrders: inMysql ? live.length : null,
+    liveUnits: inMysql ? liveUnits : null,
+    initialStock: state.initialStock,
+    drift,
+    findings,
+  };
+};
+
+// --- reading the two stores -------------------------------------------------
+
+export interface DriftSource {
+  redis: Redis;
+  mysql: Pool;
+}
+
+/** Every SKU either store knows: the Redis SKU index and the MySQL inventory, sorted. */
+export const knownSkus = async ({ redis, mysql }: DriftSource): Promise<string[]> => {
+  const [indexed, inventory] = await Promise.all([redis.smembers(SKU_INDEX_KEY), inventorySkus(mysql)]);
+  return [...new Set([...indexed, ...inventory])].sort();
+};
+
+/**
+ * Reads one SKU from both stores; null when neither has it. Not one
+ * snapshot: while the pipeline runs, a round can catch an order between its
+ * MySQL commit and its persisted mark (a passing drift). The holders are read
+ * after the reservations, and a holding whose reservation appeared in between
+ * is left out rather than called unknown.
+ */
+export const readDriftInput = async (source: DriftSource, sku: string): Promise<DriftInput | null> => {
+  const { redis, mysql } = source;
+  const [row, cached] = await Promise.all([getInventory(mysql, sku), readRedisSku(redis, sku)]);
+  const inMysql = row !== null;
+  const inRedis = cached.loaded || cached.stock !== null;
+  if (!inMysql && !inRedis) return null;
+
+  const state: SkuState = inMysql
+    ? (await readSaleState({ redis, mysql, usesRedis: inRedis, skus: [{ sku, expectSellOut: false }] }, [])).skus[0]!
+    : { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [], expectSellOut: false };
+  if (!inRedis || !inMysql) return { state, inRedis, inMysql, holders: {}, reservedAt: {} };
+
+  const keys = skuKeys(sku);
+  const holders = await redis.hgetall(keys.holders);
+  const known = new Set(state.reservations.map((r) => r.orderId));
+  const unsettled = state.reservations.filter((r) => !r.persisted && !r.released).map((r) => r.orderId);
+  const late = [...new Set(Object.values(holders))].filter((id) => !known.has(id));
+  const ids = [...unsettled, ...late];
+  const records = ids.length === 0 ? [] : await redis.hmget(keys.reservations, ...ids);
+
+  const reservedAt: Record<string, number> = {};
+  const appeared = new Set<string>();
+  ids.forEach((orderId, i) => {
+    const raw = records[i];
+    if (raw === null || raw === undefined) return;
+    if (known.has(orderId)) reservedAt[orderId] = (JSON.parse(raw) as ReservationRecord).createdAt;
+    else appeared.add(orderId);
+  });
+  const judged = Object.fromEntries(Object.entries(holders).filter(([, orderId]) => !appeared.has(orderId)));
+  return { state, inRedis, inMysql, holders: judged, reservedAt };
+};
+
+/** Reads and compares one SKU; null when neither store has it. The clock is read after the stores, so nothing read is younger than `now`. */
+export const reconcileSku = async (source: DriftSource, sku: string, graceMs: number, clock: () => number = Date.now): Promise<SkuDriftReport | null> => {
+  const input = await readDriftInput(source, sku);
+  return input === null ? null : findDrift(input, clock(), graceMs);
+};
