@@ -1,0 +1,73 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { skuKeys } from '../../src/redis/keys.js';
+import { connections, newRedis, uniqueSku } from '../helpers.js';
+
+const redis = newRedis();
+afterAll(() => redis.quit());
+
+const seckill = async (...args: string[]): Promise<{ code: number; stderr: string }> => {
+  try {
+    const { stderr } = await promisify(execFile)(process.execPath, ['bin/seckill', ...args], {
+      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: '127.0.0.1:1' },
+      timeout: 30_000,
+    });
+    return { code: 0, stderr };
+  } catch (error) {
+    const e = error as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'seckill-scenarios-'));
+const sku = uniqueSku('bad-scenario');
+const scenarioFile = (name: string, content: string) => {
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, content);
+  return file;
+};
+const valid = { name: 'x', skus: [{ sku, stock: 10 }] };
+const variant = (patch: Record<string, unknown>) => JSON.stringify({ ...valid, ...patch });
+
+describe('a bad scenario file', () => {
+  it.each([
+    ['not JSON', '{"skus": [', 'is not valid JSON'],
+    ['no skus', JSON.stringify({ name: 'x' }), 'skus must be a non-empty array'],
+    ['a bad sku id', variant({ skus: [{ sku: 'a b', stock: 1 }] }), 'skus[0].sku must match'],
+    ['negative stock', variant({ skus: [{ sku, stock: -1 }] }), 'skus[0].stock must be a whole number'],
+    ['an unknown field', variant({ buyer: 5 }), 'buyer is not a known field'],
+    ['bot shares over 1', variant({ bots: { retries: 0.6, hammer: 0.6 } }), 'bots shares add up to more than 1'],
+    ['zero connections', variant({ load: { connections: 0 } }), 'load.connections must be a whole number from 1'],
+    ['a window that ends before it starts', variant({ skus: [{ sku, stock: 1, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }] }), 'skus[0].endsAt must be after startsAt'],
+    ['a sku listed twice', variant({ skus: [{ sku, stock: 1 }, { sku, stock: 2 }] }), `lists ${sku} twice`],
+  ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async (name, content, message) => {
+    const run = await seckill('bench', scenarioFile(name.replace(/\W+/g, '-'), content));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(await redis.exists(...Object.values(skuKeys(sku)))).toBe(0);
+  });
+});
+
+describe('bad flags', () => {
+  it.each([
+    [['serve', '--port', '70000'], '--port must be a whole number from 0 to 65535'],
+    [['serve', '--strategy', 'fastest'], "argument 'fastest' is invalid"],
+    [['serve', '--redis-url', 'http://127.0.0.1'], 'REDIS_URL must start with redis:'],
+    [['relay', '--queue', 'redis'], 'nothing to relay'],
+    [['consume', '--batch-size', '0'], '--batch-size must be a whole number from 1'],
+    [['consume', '--kafka-brokers', 'no port'], 'KAFKA_BROKERS must be host:port'],
+    [['bench', 'smoke', '--compare', 'seckill,fastest'], 'unknown strategy "fastest"'],
+    [['bench', 'no-such-scenario'], 'cannot read scenario'],
+    [['reconcile', '--grace', '-1'], '--grace'],
+    [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
+    [['nonsense'], "unknown command 'nonsense'"],
+  ])('%j: a message naming the problem and exit code 2', async (args, message) => {
+    const run = await seckill(...args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+  });
+});
