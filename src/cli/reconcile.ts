@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { intOption, loadConnections } from '../config.js';
-import { knownSkus, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
+import { knownSkus, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
+import { applyFixes, planFixes, planIsEmpty, type FixReport } from '../reconcile/fix.js';
+import { Reservations } from '../sale/reservations.js';
 import { connectRedis } from '../redis/connection.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { openMysql } from '../store/mysql.js';
@@ -11,6 +13,7 @@ import { EXIT, runAction, UsageError } from './run.js';
 
 interface ReconcileFlags {
   sku?: string;
+  fix?: boolean;
   grace: number;
   watch?: number;
   json?: boolean;
@@ -20,11 +23,42 @@ interface ReconcileFlags {
 
 export interface ReconcileReport {
   ok: boolean;
+  /** with --fix: what was repaired, per SKU, before the report was read */
+  fixed?: FixReport[];
   skus: SkuDriftReport[];
 }
 
+const skusOf = async (source: DriftSource, flags: ReconcileFlags) => (flags.sku !== undefined ? [flags.sku] : knownSkus(source));
+
+/** --fix: carries out the repairs reconcile can prove safe, SKU by SKU. */
+const repair = async (source: DriftSource, flags: ReconcileFlags): Promise<FixReport[]> => {
+  const reservations = new Reservations(source.redis);
+  const fixed: FixReport[] = [];
+  for (const sku of await skusOf(source, flags)) {
+    const input = await readDriftInput(source, sku);
+    if (input === null) continue;
+    const plan = planFixes(input, await reservations.queued(sku), Date.now(), flags.grace * 1000);
+    if (planIsEmpty(plan) && plan.refused.length === 0) continue;
+    await applyFixes(source, reservations, sku, plan);
+    fixed.push({ sku, ...plan });
+  }
+  return fixed;
+};
+
+const fixLines = (fixed: FixReport[]): string[] =>
+  fixed.flatMap((f) => {
+    const done = [
+      f.markPersisted.length && `marked ${f.markPersisted.length} persisted`,
+      f.release.length && `released ${f.release.length} cancelled order(s) (${f.release.reduce((n, r) => n + r.qty, 0)} units back on sale)`,
+      f.redrive.length && `re-drove ${f.redrive.length} stuck reservation(s) through the outbox`,
+      f.clearHoldings.length && `cleared ${f.clearHoldings.length} holding(s)`,
+    ].filter(Boolean);
+    const refused = f.refused.length ? [`  ! ${f.sku}: not released, it would put more units on sale than MySQL has: ${f.refused.slice(0, 20).join(', ')}`] : [];
+    return [...(done.length ? [`  fixed ${f.sku}: ${done.join('; ')}`] : []), ...refused];
+  });
+
 const measure = async (source: DriftSource, flags: ReconcileFlags): Promise<ReconcileReport> => {
-  const skus = flags.sku !== undefined ? [flags.sku] : await knownSkus(source);
+  const skus = await skusOf(source, flags);
   const reports: SkuDriftReport[] = [];
   for (const sku of skus) {
     const report = await reconcileSku(source, sku, flags.grace * 1000);
@@ -64,9 +98,10 @@ const reportTable = (report: ReconcileReport, graceSec: number): string => {
 };
 
 const print = (report: ReconcileReport, flags: ReconcileFlags) =>
-  process.stdout.write(`${flags.json ? JSON.stringify(report) : reportTable(report, flags.grace)}\n`);
+  process.stdout.write(`${flags.json ? JSON.stringify(report) : [...fixLines(report.fixed ?? []), reportTable(report, flags.grace)].join('\n')}\n`);
 
 const reconcile = async (flags: ReconcileFlags): Promise<number> => {
+  if (flags.fix && flags.watch !== undefined) throw new UsageError('--fix runs once: use it without --watch');
   if (flags.sku !== undefined && !SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl);
@@ -77,7 +112,8 @@ const reconcile = async (flags: ReconcileFlags): Promise<number> => {
   const source = { redis, mysql };
   try {
     if (flags.watch === undefined) {
-      const report = await measure(source, flags);
+      const fixed = flags.fix ? await repair(source, flags) : undefined;
+      const report = { ...(await measure(source, flags)), ...(fixed && { fixed }) };
       print(report, flags);
       return report.ok ? EXIT.OK : EXIT.INVARIANT;
     }
@@ -123,10 +159,11 @@ export const registerReconcile = (program: Command): void => {
   connectionFlags(
     program
       .command('reconcile')
-      .description('Measure drift between Redis and MySQL and name orphaned reservations, orders and holdings. Read-only.')
+      .description('Measure drift between Redis and MySQL, name orphaned reservations, orders and holdings, and (--fix) repair what can be proven safe.')
       .option('--sku <id>', 'check this SKU only (default: every SKU in the Redis SKU index or the MySQL inventory)')
       .option('--grace <seconds>', 'a reservation neither persisted nor released is called stuck only when older than this', intOption('--grace', 0), 60)
-      .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1)),
+      .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1))
+      .option('--fix', 'first repair what is provably safe (see below), then report what is left'),
   )
     .addHelpText(
       'after',
@@ -146,8 +183,17 @@ Findings, each with the ids it concerns (the first 20, and a count):
   DRIFT                       drift ≠ 0
   STOCK_NOT_CONSERVED         initial stock ≠ MySQL stock + live units
 
+--fix repairs, and never puts a unit on sale that MySQL does not have:
+  ORDER_NOT_MARKED_PERSISTED  → marked persisted
+  CANCELLED_NOT_RELEASED      → released (units MySQL already took back go on sale again)
+  RESERVATION_WITHOUT_ORDER   → its order event put in the outbox again (applied once by id)
+  HOLDING_WITHOUT_LIVE_ORDER  → cleared, so the user can buy again
+It leaves DRIFT from orders Redis does not know (a Redis restart without
+persistence) to a person: that needs the sale frozen and Redis reset from
+MySQL, which is not built yet. Running --fix twice changes nothing the second time.
+
 Exit code: 0 no finding, 1 findings, 2 usage or set-up error; with --watch,
-0 when stopped. It changes nothing. The two stores are not read as one
+0 when stopped. Without --fix it changes nothing. The two stores are not read as one
 snapshot: on a sale still running, a round may show a drift that has gone by
 the next; a drained sale gives the verdict.
 
@@ -155,7 +201,8 @@ Examples:
   $ seckill reconcile
   $ seckill reconcile --sku phone-1 --json
   $ seckill reconcile --sku phone-1 --grace 300
-  $ seckill reconcile --watch 10 --json >> drift.jsonl`,
+  $ seckill reconcile --watch 10 --json >> drift.jsonl
+  $ seckill reconcile --sku phone-1 --fix`,
     )
     .action(runAction(reconcile));
 };

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { intOption, loadConnections } from '../config.js';
+import { ConfigError, intOption, loadConnections } from '../config.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { connectRedis } from '../redis/connection.js';
@@ -7,24 +7,41 @@ import { openMysql } from '../store/mysql.js';
 import { connectionFlags, onShutdown } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs'> & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens'> & {
   soldOutTtl: number;
   payTimeout: number;
+  requireToken?: boolean;
+  tokenTtl: number;
   shutdownTimeout: number;
   json?: boolean;
   redisUrl?: string;
   mysqlUrl?: string;
 };
 
+/** Shorter secrets are refused: the HMAC is only as strong as the secret. */
+const MIN_SECRET_LENGTH = 16;
+
+const purchaseTokenOptions = (flags: ServeFlags, env = process.env): GatewayOptions['purchaseTokens'] => {
+  if (!flags.requireToken) return undefined;
+  const secret = env.SECKILL_SECRET ?? '';
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      `--require-token needs a secret of at least ${MIN_SECRET_LENGTH} characters in env SECKILL_SECRET (${secret ? `it has ${secret.length}` : 'it is not set'})`,
+    );
+  }
+  return { secret, ttlMs: flags.tokenTtl * 1000 };
+};
+
 const serve = async (flags: ServeFlags): Promise<void> => {
+  const purchaseTokens = purchaseTokenOptions(flags);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl);
   // Subscriber mode needs its own connection; it queues while offline so a
   // reconnect re-subscribes.
   const subscriber = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
   const mysql = await openMysql(mysqlUrl);
-  const { soldOutTtl, payTimeout, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
-  const gateway = await startGateway({ redis, subscriber, mysql }, { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000 });
+  const { soldOutTtl, payTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
+  const gateway = await startGateway({ redis, subscriber, mysql }, { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, purchaseTokens });
   const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
   process.stdout.write(`${line}\n`);
 
@@ -53,6 +70,8 @@ export const registerServe = (program: Command): void => {
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
       .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
       .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
+      .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')
+      .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)
       .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), 900)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
   )
@@ -63,10 +82,13 @@ Examples:
   $ seckill serve --port 8080
   $ REDIS_URL=redis://10.0.0.5:6379 seckill serve --rate 50000 --burst 5000
   $ curl -s -XPOST localhost:8080/reserve -d '{"sku":"phone-1","userId":"u1","requestId":"r1"}'
+  $ SECKILL_SECRET=$(openssl rand -hex 32) seckill serve --require-token --token-ttl 30
+  $ curl -s 'localhost:8080/sales/phone-1/token?userId=u1'    # then POST /reserve with {"token": ...}
 
 Answers: 201 reserved; 409 limit or duplicate (with the existing orderId);
-410 sold out or ended; 403 not started; 404 unknown sku; 429 admission refused;
-400 bad input; 413 body too large; 503 Redis down (retry with the same requestId).
+410 sold out or ended; 403 not started, or BAD_TOKEN (with --require-token);
+404 unknown sku; 429 admission refused; 400 bad input; 413 body too large;
+503 Redis down (retry with the same requestId).
 SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0.`,
     )
     .action(runAction(serve));

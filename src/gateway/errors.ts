@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 export const STATUS = {
   BAD_REQUEST: 400,
   NOT_STARTED: 403,
+  BAD_TOKEN: 403,
   WRONG_USER: 403,
   UNKNOWN_SKU: 404,
   NOT_FOUND: 404,

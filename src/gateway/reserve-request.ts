@@ -5,13 +5,16 @@ import type { BuyRequest } from '../sale/reservations.js';
 export const MAX_QTY = 10_000;
 
 const FIELDS = new Set(['sku', 'userId', 'qty', 'requestId']);
+/** With purchase tokens required (`serve --require-token`) the body also carries one. */
+const FIELDS_WITH_TOKEN = new Set([...FIELDS, 'token']);
 
-export type Parsed = { ok: true; request: BuyRequest } | { ok: false; message: string };
+/** `token` is the body's token when it is a string; anything else is left to fail verification. */
+export type Parsed = { ok: true; request: BuyRequest; token?: string } | { ok: false; message: string };
 
 const bad = (message: string): Parsed => ({ ok: false, message });
 
 /** Validates a `POST /reserve` body, once, at the edge. */
-export const parseReserveBody = (text: string): Parsed => {
+export const parseReserveBody = (text: string, withToken = false): Parsed => {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -20,7 +23,8 @@ export const parseReserveBody = (text: string): Parsed => {
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return bad('body must be a JSON object');
   const o = body as Record<string, unknown>;
-  for (const key in o) if (!FIELDS.has(key)) return bad(`unknown field ${JSON.stringify(key.slice(0, 64))}`);
+  const fields = withToken ? FIELDS_WITH_TOKEN : FIELDS;
+  for (const key in o) if (!fields.has(key)) return bad(`unknown field ${JSON.stringify(key.slice(0, 64))}`);
   const { sku, userId, qty = 1, requestId } = o;
   if (typeof sku !== 'string' || !SKU_PATTERN.test(sku)) return bad('sku must be 1-64 characters of A-Z a-z 0-9 _ -');
   if (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId)) return bad('userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
@@ -28,5 +32,6 @@ export const parseReserveBody = (text: string): Parsed => {
   if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
     return bad('requestId must be 1-64 characters of A-Z a-z 0-9 _ . : -');
   }
-  return { ok: true, request: requestId === undefined ? { sku, userId, qty } : { sku, userId, qty, requestId } };
+  const request: BuyRequest = requestId === undefined ? { sku, userId, qty } : { sku, userId, qty, requestId };
+  return withToken && typeof o.token === 'string' ? { ok: true, request, token: o.token } : { ok: true, request };
 };

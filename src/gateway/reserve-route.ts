@@ -4,6 +4,7 @@ import { readBody } from './body.js';
 import type { ErrorLog } from './error-log.js';
 import { cannedError, errorBody, sendJson, STATUS } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { PurchaseTokens } from './purchase-token.js';
 import { parseReserveBody } from './reserve-request.js';
 import type { ReserveStrategy } from './strategies/strategy.js';
 
@@ -12,13 +13,16 @@ export interface ReserveRouteDeps {
   metrics: GatewayMetrics;
   errors: ErrorLog;
   bodyLimit: number;
+  /** when set, a buy needs a valid purchase token for its sku and user */
+  tokens?: PurchaseTokens;
 }
 
 /**
- * `POST /reserve`: body limit (before parsing) → validation → the strategy
+ * `POST /reserve`: body limit (before parsing) → validation → the purchase
+ * token, when required (no Redis) → the strategy
  * (for seckill: admission layers, then one reserve.lua call) → the answer.
  */
-export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit }: ReserveRouteDeps) => {
+export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, tokens }: ReserveRouteDeps) => {
   // The same few refusals go out thousands of times a second: built once.
   const tooLarge = cannedError('BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
   const canned = {
@@ -30,6 +34,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit }: Res
     NOT_STARTED: cannedError('NOT_STARTED', 'the sale has not started yet'),
     LIMIT: cannedError('LIMIT', 'qty is over the per-user limit of this sale'),
   };
+  const badToken = cannedError('BAD_TOKEN', 'a valid purchase token for this sku and user is required: GET /sales/:sku/token?userId=…');
   const dependencyDown = cannedError(
     strategy.dependency === 'mysql' ? 'MYSQL_DOWN' : 'REDIS_DOWN',
     'stock service unavailable, retry with the same requestId',
@@ -49,10 +54,14 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit }: Res
       tooLarge(res);
       return done('BODY_TOO_LARGE');
     }
-    const parsed = parseReserveBody(body.text);
+    const parsed = parseReserveBody(body.text, tokens !== undefined);
     if (!parsed.ok) {
       sendJson(res, STATUS.BAD_REQUEST, errorBody('BAD_REQUEST', parsed.message));
       return done('BAD_REQUEST');
+    }
+    if (tokens && !tokens.verify(parsed.token, parsed.request.sku, parsed.request.userId)) {
+      badToken(res);
+      return done('BAD_TOKEN');
     }
 
     let result;

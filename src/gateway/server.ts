@@ -2,12 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
+import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
+import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
 import { Reservations } from '../sale/reservations.js';
 import { AdmissionTickets, followStockEvents, SoldOutFlags, TokenBucket } from './admission.js';
 import { ErrorLog } from './error-log.js';
 import { sendError, sendJson } from './errors.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';
+import { createPurchaseTokens, type PurchaseTokens } from './purchase-token.js';
 import { createReserveRoute } from './reserve-route.js';
 import { ceilingStrategy } from './strategies/ceiling.js';
 import { mysqlStrategy } from './strategies/mysql.js';
@@ -31,6 +34,8 @@ export interface GatewayOptions {
   soldOutTtlMs: number;
   /** payment deadline of orders the MySQL baselines write themselves */
   payTimeoutMs: number;
+  /** when set, `POST /reserve` needs a token from `GET /sales/:sku/token`; off by default */
+  purchaseTokens?: { secret: string; ttlMs: number };
 }
 
 export interface GatewayDeps {
@@ -48,6 +53,32 @@ export interface Gateway {
 }
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
+const TOKEN_PATH = /^\/sales\/([^/]{1,200})\/token$/;
+
+/** How long the token route trusts a SKU's sale window read from Redis. */
+const SALE_WINDOW_TTL_MS = 1_000;
+/** Distinct SKUs the window cache holds before it starts over: made-up SKU names must not grow it without end. */
+const SALE_WINDOW_CACHE_SIZE = 10_000;
+
+type SaleWindow = Pick<RedisSkuState, 'loaded' | 'startsAt' | 'endsAt'>;
+
+/**
+ * A SKU's sale window, read from Redis at most once a second per SKU per
+ * process: a crowd asking for tokens at the start of a sale shares one read.
+ */
+const cachedSaleWindows = (redis: Redis) => {
+  const cache = new Map<string, { readAt: number; window: Promise<SaleWindow> }>();
+  return (sku: string, now: number): Promise<SaleWindow> => {
+    const hit = cache.get(sku);
+    if (hit && now - hit.readAt < SALE_WINDOW_TTL_MS) return hit.window;
+    if (cache.size >= SALE_WINDOW_CACHE_SIZE) cache.clear();
+    const entry = { readAt: now, window: readRedisSku(redis, sku) };
+    cache.set(sku, entry);
+    // A failed read is not remembered: the next request asks Redis again.
+    entry.window.catch(() => cache.get(sku) === entry && cache.delete(sku));
+    return entry.window;
+  };
+};
 
 const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysql: Pool, payTimeoutMs: number): ReserveStrategy => {
   switch (name) {
@@ -75,7 +106,9 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     deps.mysql,
     options.payTimeoutMs,
   );
-  const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit });
+  const tokens: PurchaseTokens | undefined = options.purchaseTokens && createPurchaseTokens(options.purchaseTokens);
+  const saleWindow = cachedSaleWindows(deps.redis);
+  const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit, tokens });
   const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit });
 
   const health = async (res: ServerResponse) => {
@@ -87,6 +120,28 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     const [redis, mysql] = await Promise.all([check(deps.redis.ping()), check(deps.mysql.query('SELECT 1'))]);
     const ok = redis === 'up' && mysql === 'up';
     sendJson(res, ok ? 200 : 503, JSON.stringify({ ok, redis, mysql }));
+  };
+
+  /** `GET /sales/:sku/token?userId=U`: a purchase token, once the sale has started. */
+  const issueToken = async (sku: string, query: string, res: ServerResponse) => {
+    if (!tokens) return sendError(res, 'NOT_FOUND', 'purchase tokens are off on this server (seckill serve --require-token)');
+    if (!SKU_PATTERN.test(sku)) return sendError(res, 'BAD_REQUEST', 'sku must be 1-64 characters of A-Z a-z 0-9 _ -');
+    const userIds = new URLSearchParams(query).getAll('userId');
+    const userId = userIds.length === 1 ? userIds[0]! : '';
+    if (!USER_ID_PATTERN.test(userId)) return sendError(res, 'BAD_REQUEST', 'userId must be given once, 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    const now = Date.now();
+    let window: SaleWindow;
+    try {
+      window = await saleWindow(sku, now);
+    } catch (error) {
+      errors.report('redis', error);
+      metrics.dependencyErrors.labels('redis').inc();
+      return sendError(res, 'REDIS_DOWN', 'sale service unavailable, try again shortly');
+    }
+    if (!window.loaded) return sendError(res, 'UNKNOWN_SKU', 'no sale is loaded for this sku');
+    if (window.startsAt !== null && now < window.startsAt) return sendError(res, 'NOT_STARTED', 'the sale has not started yet');
+    if (window.endsAt !== null && now >= window.endsAt) return sendError(res, 'ENDED', 'the sale has ended');
+    sendJson(res, 200, JSON.stringify(tokens.issue(sku, userId)), { 'cache-control': 'no-store' });
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -104,6 +159,8 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return void res.end(await metrics.registry.metrics());
     }
+    const sale = TOKEN_PATH.exec(path);
+    if (sale) return method === 'GET' ? issueToken(sale[1]!, url.slice(path.length + 1), res) : allow('GET');
     const order = ORDER_PATH.exec(path);
     if (order && order[2]) return method === 'POST' ? orders.pay(order[1]!, req, res) : allow('POST');
     if (order) return method === 'GET' ? orders.getOrder(order[1]!, res) : allow('GET');

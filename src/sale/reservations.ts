@@ -43,11 +43,13 @@ export class Reservations {
   private readonly reserveScript: ScriptCall;
   private readonly releaseScript: ScriptCall;
   private readonly markPersistedScript: ScriptCall;
+  private readonly clearHoldingScript: ScriptCall;
 
   constructor(private readonly redis: Redis) {
     this.reserveScript = defineScript(redis, 'reserve', 6);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
+    this.clearHoldingScript = defineScript(redis, 'clear-holding', 1);
   }
 
   async reserve(request: BuyRequest, now = Date.now()): Promise<ReserveResult> {
@@ -80,6 +82,31 @@ export class Reservations {
   async markPersisted(sku: string, orderIds: string[], now = Date.now()): Promise<number> {
     if (orderIds.length === 0) return 0;
     return Number(await this.markPersistedScript([skuKeys(sku).reservations], [now, ...orderIds]));
+  }
+
+  /** Clears the user's holding if it still names `orderId`; true when it did. */
+  async clearHolding(sku: string, userId: string, orderId: string): Promise<boolean> {
+    return Number(await this.clearHoldingScript([skuKeys(sku).holders], [userId, orderId])) === 1;
+  }
+
+  /** Order ids waiting in the SKU's outbox (not yet delivered). */
+  async queued(sku: string): Promise<Set<string>> {
+    const entries = (await this.redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
+    return new Set(entries.map(([, fields]) => (JSON.parse(fields[1] ?? '{}') as Partial<OrderEvent>).orderId ?? ''));
+  }
+
+  /**
+   * Puts a reservation's order event in the outbox again, for the pipeline to
+   * deliver (the consumer applies an order id once, so a second delivery is
+   * harmless). False when there is no such reservation.
+   */
+  async redrive(sku: string, orderId: string): Promise<boolean> {
+    const record = await this.get(sku, orderId);
+    if (record === null) return false;
+    const { orderId: id, sku: s, userId, qty, requestId, createdAt } = record;
+    const event: OrderEvent = { orderId: id, sku: s, userId, qty, requestId, createdAt };
+    await this.redis.xadd(skuKeys(sku).outbox, '*', 'event', JSON.stringify(event));
+    return true;
   }
 
   async get(sku: string, orderId: string): Promise<ReservationRecord | null> {

@@ -8,7 +8,8 @@ import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { loadSkuIntoRedis } from '../../src/sale/catalog.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
-import { connections, newRedis, preloadSku, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { applyFixes, planFixes, planIsEmpty } from '../../src/reconcile/fix.js';
+import { connections, newRedis, preloadSku, snapshotSku, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 const redis = newRedis();
 const reservations = new Reservations(redis);
@@ -279,5 +280,88 @@ describe('seckill reconcile', () => {
     const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
     expect(rounds.length).toBeGreaterThanOrEqual(2);
     for (const round of rounds) expect(round).toMatchObject({ ok: false, skus: [{ sku, drift: 1, findings: [{ kind: 'DRIFT' }] }] });
+  });
+});
+
+/** What `seckill reconcile --sku S --fix --grace G` does, in process. */
+const fix = async (sku: string, graceMs = GRACE_MS) => {
+  const input = (await readDriftInput(source, sku))!;
+  const plan = planFixes(input, await reservations.queued(sku), Date.now(), graceMs);
+  await applyFixes(source, reservations, sku, plan);
+  return plan;
+};
+
+const fixedTwice = async (sku: string, graceMs = GRACE_MS) => {
+  const first = await fix(sku, graceMs);
+  const after = await snapshotSku(redis, sku);
+  const second = await fix(sku, graceMs);
+  expect(planIsEmpty(second)).toBe(true);
+  expect(await snapshotSku(redis, sku)).toEqual(after);
+  return first;
+};
+
+describe('reconcile --fix', () => {
+  it('marks an order MySQL holds as persisted, and a second run changes nothing (else its unit stays counted twice)', async () => {
+    const sku = uniqueSku('fix-mark');
+    await preloadSku(redis, { sku, stock: 10 });
+    const [orderId] = await reserve(sku, ['u1']);
+    await persist(sku, [orderId!], false);
+    expect((await fixedTwice(sku, 0)).markPersisted).toEqual([orderId]);
+    expect((await check(sku, 0)).findings).toEqual([]);
+  });
+
+  it('puts the units of a cancelled order back on sale in Redis once, and the user may buy again (else cancelled stock stays unsellable)', async () => {
+    const { sku, orderIds } = await cleanSale('fix-release');
+    // As a sweeper that died between MySQL and Redis leaves it.
+    await mysql.query(`UPDATE orders SET status = 'CANCELLED', reason = 'PAYMENT_TIMEOUT', cancelled_at = NOW(3) WHERE order_id = ?`, [orderIds[0]]);
+    await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('8');
+    expect((await fixedTwice(sku)).release.map((r) => r.orderId)).toEqual([orderIds[0]]);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('9');
+    expect(await redis.hexists(skuKeys(sku).holders, 'u1')).toBe(0);
+    expect((await check(sku)).findings).toEqual([]);
+    expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('OK');
+  });
+
+  it('never puts more units on sale than MySQL has: a cancelled order whose units MySQL did not take back is not released', async () => {
+    const { sku, orderIds } = await cleanSale('fix-no-create');
+    await mysql.query(`UPDATE orders SET status = 'CANCELLED', reason = 'BROKEN' WHERE order_id = ?`, [orderIds[0]]);
+    const plan = await fixedTwice(sku);
+    expect(plan.release).toEqual([]);
+    expect(plan.refused).toEqual([orderIds[0]]);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('8');
+  });
+
+  it('hands a stuck reservation to the pipeline again, once (else an order with no outbox entry is never written)', async () => {
+    const sku = uniqueSku('fix-redrive');
+    await preloadSku(redis, { sku, stock: 10 });
+    const [orderId] = await reserve(sku, ['u1']);
+    await redis.del(skuKeys(sku).outbox); // its entry was lost
+    expect((await fixedTwice(sku, 0)).redrive).toEqual([orderId]);
+    const entries = (await redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, f]) => JSON.parse(f[1]!).orderId)).toEqual([orderId]);
+  });
+
+  it('clears a holding whose reservation was released, so the user can buy again', async () => {
+    const sku = uniqueSku('fix-holding');
+    await preloadSku(redis, { sku, stock: 10 });
+    const [orderId] = await reserve(sku, ['u1']);
+    await reservations.release(sku, orderId!, 'TEST');
+    await redis.hset(skuKeys(sku).holders, 'u1', orderId!);
+    expect((await fixedTwice(sku)).clearHoldings).toEqual([{ userId: 'u1', orderId }]);
+    expect(await redis.hexists(skuKeys(sku).holders, 'u1')).toBe(0);
+  });
+
+  it('via the CLI reports what it fixed, then a clean SKU, exit 0', async () => {
+    const sku = uniqueSku('fix-cli');
+    await preloadSku(redis, { sku, stock: 10 });
+    const [orderId] = await reserve(sku, ['u1']);
+    await persist(sku, [orderId!], false);
+    const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'reconcile', '--sku', sku, '--grace', '0', '--fix', '--json'], {
+      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl },
+    });
+    const report = JSON.parse(stdout);
+    expect(report.ok).toBe(true);
+    expect(report.fixed).toMatchObject([{ sku, markPersisted: [orderId] }]);
   });
 });

@@ -1,0 +1,78 @@
+import type { Reservations } from '../sale/reservations.js';
+import { markReleasedToSale } from '../store/payments.js';
+import { inFlightUnits } from '../bench/read-state.js';
+import type { DriftInput, DriftSource } from './drift.js';
+
+/**
+ * The repairs reconcile can prove safe from what it read, one SKU at a time.
+ * None of them creates stock: they return units MySQL already took back,
+ * mark what MySQL already holds, hand the pipeline an order again (applied
+ * once by its id), or let a user buy again. What would need Redis stock reset
+ * from MySQL (drift with orders unknown to Redis, as after a Redis restart
+ * without persistence) is left to a person: it needs the sale frozen first,
+ * which is not built yet.
+ */
+export interface FixPlan {
+  /** in MySQL, still counted in flight in Redis: mark persisted */
+  markPersisted: string[];
+  /** cancelled in MySQL (units back there), not released in Redis: release.lua with the order's reason */
+  release: { orderId: string; qty: number; reason: string }[];
+  /** stuck past the grace period with no order and no outbox entry: put its event in the outbox again */
+  redrive: string[];
+  /** holdings that lock a user out: clear them if they still name that order */
+  clearHoldings: { userId: string; orderId: string }[];
+  /** releases left out because they would put more units on sale in Redis than MySQL has */
+  refused: string[];
+}
+
+export interface FixReport extends FixPlan {
+  sku: string;
+}
+
+export const planFixes = ({ state, inRedis, inMysql, holders, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
+  const plan: FixPlan = { markPersisted: [], release: [], redrive: [], clearHoldings: [], refused: [] };
+  if (!inRedis || !inMysql) return plan;
+  const orders = new Map(state.orders.map((o) => [o.orderId, o]));
+  const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
+  const stale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;
+
+  for (const r of state.reservations) {
+    if (r.persisted || r.released || !stale(r.orderId)) continue;
+    if (orders.has(r.orderId)) plan.markPersisted.push(r.orderId);
+    else if (!queued.has(r.orderId)) plan.redrive.push(r.orderId);
+  }
+
+  // Units that would be on sale in Redis after the fixes may not exceed what MySQL has.
+  let headroom = state.mysqlStock - ((state.redisStock ?? 0) + inFlightUnits(state));
+  for (const o of state.orders) {
+    if (o.status !== 'CANCELLED' || reservations.get(o.orderId)?.released !== false) continue;
+    // Marking persisted (above) takes the order out of in flight: it does not change the sum for a cancelled one.
+    if (o.qty <= headroom) {
+      headroom -= o.qty;
+      plan.release.push({ orderId: o.orderId, qty: o.qty, reason: o.reason ?? 'CANCELLED' });
+    } else plan.refused.push(o.orderId);
+  }
+
+  const releasing = new Set(plan.release.map((r) => r.orderId));
+  for (const [userId, orderId] of Object.entries(holders)) {
+    const r = reservations.get(orderId);
+    const order = orders.get(orderId);
+    const liveInMysql = order !== undefined && order.status !== 'CANCELLED';
+    // release.lua clears the holding itself; a live MySQL order keeps it.
+    if (releasing.has(orderId) || liveInMysql) continue;
+    if (r === undefined || r.released) plan.clearHoldings.push({ userId, orderId });
+  }
+  return plan;
+};
+
+/** Carries out a plan. Every step is idempotent: a second run finds nothing left to do. */
+export const applyFixes = async ({ mysql }: DriftSource, reservations: Reservations, sku: string, plan: FixPlan): Promise<void> => {
+  await reservations.markPersisted(sku, plan.markPersisted);
+  for (const r of plan.release) await reservations.release(sku, r.orderId, r.reason);
+  await markReleasedToSale(mysql, plan.release.map((r) => r.orderId));
+  for (const orderId of plan.redrive) await reservations.redrive(sku, orderId);
+  for (const h of plan.clearHoldings) await reservations.clearHolding(sku, h.userId, h.orderId);
+};
+
+export const planIsEmpty = (plan: FixPlan): boolean =>
+  plan.markPersisted.length + plan.release.length + plan.redrive.length + plan.clearHoldings.length === 0;
