@@ -3,7 +3,7 @@
   or none does, so "reserved" and "queued for MySQL" are one fact.
 
   KEYS[1] {sku}:stock         units still on sale
-  KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open)
+  KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open), frozen
   KEYS[3] {sku}:holders       hash: userId -> orderId
   KEYS[4] {sku}:requests      hash: userId/requestId -> orderId
   KEYS[5] {sku}:reservations  hash: orderId -> JSON reservation record
@@ -24,6 +24,7 @@
     SOLD_OUT     fewer units left than asked for; nothing sold (no partial fill)
     NOT_STARTED / ENDED   outside the sale window
     NOT_LOADED   the SKU was never preloaded
+    FROZEN       reconcile is resetting the SKU from MySQL: retry in a moment
 ]]
 local rcall = redis.call
 --- @include "outcomes"
@@ -42,9 +43,12 @@ if requestId ~= '' then
   end
 end
 
-local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt')
+local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt', 'frozen')
 if not meta[1] then
   return { Outcome.NOT_LOADED, '', -1 }
+end
+if meta[4] then
+  return { Outcome.FROZEN, '', -1 }
 end
 local startsAt, endsAt = tonumber(meta[2]), tonumber(meta[3])
 if startsAt > 0 and now < startsAt then

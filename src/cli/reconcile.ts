@@ -1,9 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Table from 'cli-table3';
-import type { Command } from 'commander';
-import { intOption, loadConnections } from '../config.js';
+import { type Command, Option } from 'commander';
+import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
+import { COMPENSATION_GROUP } from '../queue/compensation.js';
+import { openQueue } from '../queue/open-transport.js';
+import { ORDER_CONSUMER_GROUP } from '../queue/order-consumer.js';
+import { TOPICS } from '../queue/transport.js';
 import { knownSkus, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
-import { applyFixes, planFixes, planIsEmpty, type FixReport } from '../reconcile/fix.js';
+import { applyFixes, planFixes, planIsEmpty, resetFromMysql, type FixReport, type ResetOutcome } from '../reconcile/fix.js';
 import { Reservations } from '../sale/reservations.js';
 import { connectRedis } from '../redis/connection.js';
 import { SKU_PATTERN } from '../sale/ids.js';
@@ -14,6 +18,10 @@ import { EXIT, runAction, UsageError } from './run.js';
 interface ReconcileFlags {
   sku?: string;
   fix?: boolean;
+  queue: QueueKind;
+  kafkaBrokers?: string;
+  topicPrefix?: string;
+  freezeTimeout: number;
   grace: number;
   watch?: number;
   json?: boolean;
@@ -30,17 +38,48 @@ export interface ReconcileReport {
 
 const skusOf = async (source: DriftSource, flags: ReconcileFlags) => (flags.sku !== undefined ? [flags.sku] : knownSkus(source));
 
-/** --fix: carries out the repairs reconcile can prove safe, SKU by SKU. */
+/** What only a reset from MySQL repairs. */
+const NEEDS_RESET = new Set(['DRIFT', 'SKU_NOT_IN_REDIS', 'ORDER_UNKNOWN_TO_REDIS']);
+
+/** Messages waiting in the queue for the order consumer or compensation: a reset waits for 0. */
+const queueLag = async (source: DriftSource, flags: ReconcileFlags): Promise<{ lag: () => Promise<number>; close: () => Promise<void> }> => {
+  const config = { queue: flags.queue, kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers), partitions: 3, replicationFactor: 1, topicPrefix: flags.topicPrefix ?? process.env.SECKILL_TOPIC_PREFIX ?? '', sessionTimeoutMs: 30_000 };
+  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1 }, 'seckill-reconcile');
+  // With the Redis queue, the SKU's outbox is its orders queue, and its unsettled reservations
+  // (resetFromMysql checks them) say what is in it; with Kafka, the orders topic holds every
+  // SKU's messages and must be drained.
+  const ordersLag = () => (flags.queue === 'kafka' ? queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) : Promise.resolve(0));
+  return {
+    lag: async () => (await ordersLag()) + (await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP)),
+    close: () => queue.close(),
+  };
+};
+
+/**
+ * --fix: first the repairs reconcile can prove safe from what it read; then,
+ * for a SKU whose drift they do not explain, the reset from MySQL (frozen,
+ * and only once nothing is in flight).
+ */
 const repair = async (source: DriftSource, flags: ReconcileFlags): Promise<FixReport[]> => {
   const reservations = new Reservations(source.redis);
   const fixed: FixReport[] = [];
-  for (const sku of await skusOf(source, flags)) {
-    const input = await readDriftInput(source, sku);
-    if (input === null) continue;
-    const plan = planFixes(input, await reservations.queued(sku), Date.now(), flags.grace * 1000);
-    if (planIsEmpty(plan) && plan.refused.length === 0) continue;
-    await applyFixes(source, reservations, sku, plan);
-    fixed.push({ sku, ...plan });
+  let queue: Awaited<ReturnType<typeof queueLag>> | null = null;
+  try {
+    for (const sku of await skusOf(source, flags)) {
+      const input = await readDriftInput(source, sku);
+      if (input === null) continue;
+      const plan = planFixes(input, await reservations.queued(sku), Date.now(), flags.grace * 1000);
+      await applyFixes(source, reservations, sku, plan);
+      const left = await reconcileSku(source, sku, flags.grace * 1000);
+      let reset: ResetOutcome | undefined;
+      if (left?.mysqlStock !== null && left?.findings.some((f) => NEEDS_RESET.has(f.kind))) {
+        queue ??= await queueLag(source, flags);
+        reset = await resetFromMysql(source, sku, queue.lag, flags.freezeTimeout * 1000);
+      }
+      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset) fixed.push({ sku, ...plan, ...(reset && { reset }) });
+    }
+  } finally {
+    await queue?.close();
   }
   return fixed;
 };
@@ -53,6 +92,8 @@ const fixLines = (fixed: FixReport[]): string[] =>
       f.redrive.length && `re-drove ${f.redrive.length} stuck reservation(s) through the outbox`,
       f.clearHoldings.length && `cleared ${f.clearHoldings.length} holding(s)`,
     ].filter(Boolean);
+    if (f.reset?.reset) done.push(`reset Redis from MySQL (stock ${f.reset.from ?? 'missing'} → ${f.reset.to})`);
+    if (f.reset && !f.reset.reset) done.push(`NOT reset from MySQL: ${f.reset.reason}`);
     const refused = f.refused.length ? [`  ! ${f.sku}: not released, it would put more units on sale than MySQL has: ${f.refused.slice(0, 20).join(', ')}`] : [];
     return [...(done.length ? [`  fixed ${f.sku}: ${done.join('; ')}`] : []), ...refused];
   });
@@ -163,7 +204,11 @@ export const registerReconcile = (program: Command): void => {
       .option('--sku <id>', 'check this SKU only (default: every SKU in the Redis SKU index or the MySQL inventory)')
       .option('--grace <seconds>', 'a reservation neither persisted nor released is called stuck only when older than this', intOption('--grace', 0), 60)
       .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1))
-      .option('--fix', 'first repair what is provably safe (see below), then report what is left'),
+      .option('--fix', 'first repair what is provably safe (see below), then report what is left')
+      .addOption(new Option('--queue <kind>', 'the queue the pipeline uses: a reset waits until it is drained').choices(['kafka', 'redis']).default('kafka'))
+      .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS, default 127.0.0.1:9092)')
+      .option('--topic-prefix <prefix>', 'topic and group prefix of the pipeline (env SECKILL_TOPIC_PREFIX)')
+      .option('--freeze-timeout <seconds>', 'a reset waits this long, the SKU frozen, for nothing to be in flight; then gives up and thaws it', intOption('--freeze-timeout', 1, 600), 10),
   )
     .addHelpText(
       'after',
@@ -188,9 +233,13 @@ Findings, each with the ids it concerns (the first 20, and a count):
   CANCELLED_NOT_RELEASED      → released (units MySQL already took back go on sale again)
   RESERVATION_WITHOUT_ORDER   → its order event put in the outbox again (applied once by id)
   HOLDING_WITHOUT_LIVE_ORDER  → cleared, so the user can buy again
-It leaves DRIFT from orders Redis does not know (a Redis restart without
-persistence) to a person: that needs the sale frozen and Redis reset from
-MySQL, which is not built yet. Running --fix twice changes nothing the second time.
+  DRIFT, SKU_NOT_IN_REDIS, ORDER_UNKNOWN_TO_REDIS (what the above leave, as
+  after a Redis restart without persistence) → Redis reset from MySQL: the
+  SKU frozen (buyers get 503 SALE_FROZEN and retry), reconcile waits until
+  nothing is in flight (reservations settled, queue drained;
+  --freeze-timeout), then stock = MySQL stock, holdings and reservation
+  records rebuilt from the orders, thawed. Not in time: nothing reset.
+Running --fix twice changes nothing the second time.
 
 Exit code: 0 no finding, 1 findings, 2 usage or set-up error; with --watch,
 0 when stopped. Without --fix it changes nothing. The two stores are not read as one

@@ -23,6 +23,7 @@ export const STATUS = {
   RATE_LIMITED: 429,
   ADMISSION_CLOSED: 429,
   REDIS_DOWN: 503,
+  SALE_FROZEN: 503,
   MYSQL_DOWN: 503,
 } as const;
 

@@ -33,6 +33,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, token
     ENDED: cannedError('ENDED', 'the sale has ended'),
     NOT_STARTED: cannedError('NOT_STARTED', 'the sale has not started yet'),
     LIMIT: cannedError('LIMIT', 'qty is over the per-user limit of this sale'),
+    FROZEN: cannedError('SALE_FROZEN', 'the sale is being reconciled, retry with the same requestId in a moment'),
   };
   const badToken = cannedError('BAD_TOKEN', 'a valid purchase token for this sku and user is required: GET /sales/:sku/token?userId=…');
   const dependencyDown = cannedError(

@@ -1,16 +1,19 @@
-import type { Reservations } from '../sale/reservations.js';
-import { markReleasedToSale } from '../store/payments.js';
 import { inFlightUnits } from '../bench/read-state.js';
-import type { DriftInput, DriftSource } from './drift.js';
+import { skuKeys } from '../redis/keys.js';
+import { freezeSku, rebuildSkuInRedis, thawSku } from '../sale/catalog.js';
+import type { Reservations } from '../sale/reservations.js';
+import { getInventory } from '../store/inventory.js';
+import { ordersOfSku } from '../store/orders.js';
+import { markReleasedToSale } from '../store/payments.js';
+import { readDriftInput, type DriftInput, type DriftSource } from './drift.js';
 
 /**
  * The repairs reconcile can prove safe from what it read, one SKU at a time.
  * None of them creates stock: they return units MySQL already took back,
  * mark what MySQL already holds, hand the pipeline an order again (applied
- * once by its id), or let a user buy again. What would need Redis stock reset
- * from MySQL (drift with orders unknown to Redis, as after a Redis restart
- * without persistence) is left to a person: it needs the sale frozen first,
- * which is not built yet.
+ * once by its id), or let a user buy again. What they cannot explain (drift
+ * with orders unknown to Redis, as after a Redis restart without
+ * persistence) is repaired by resetFromMysql, below.
  */
 export interface FixPlan {
   /** in MySQL, still counted in flight in Redis: mark persisted */
@@ -27,6 +30,8 @@ export interface FixPlan {
 
 export interface FixReport extends FixPlan {
   sku: string;
+  /** when the other fixes left drift: the reset from MySQL, done or why not */
+  reset?: ResetOutcome;
 }
 
 export const planFixes = ({ state, inRedis, inMysql, holders, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
@@ -76,3 +81,63 @@ export const applyFixes = async ({ mysql }: DriftSource, reservations: Reservati
 
 export const planIsEmpty = (plan: FixPlan): boolean =>
   plan.markPersisted.length + plan.release.length + plan.redrive.length + plan.clearHoldings.length === 0;
+
+export interface ResetOutcome {
+  reset: boolean;
+  /** why not, when not */
+  reason?: string;
+  /** Redis stock before and after */
+  from?: number | null;
+  to?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Resets a SKU's Redis state from MySQL (see rebuildSkuInRedis): the repair
+ * for drift the other fixes cannot explain, and for a Redis that restarted
+ * without persistence. The SKU is frozen first (buyers get 503 SALE_FROZEN
+ * and retry), then reconcile waits until nothing is in flight — every
+ * reservation persisted or released, and the queue drained (`queueLag`,
+ * from the transport) — because only then is the MySQL stock
+ * exactly what is left to sell. If that does not happen within `timeoutMs`,
+ * nothing is reset and the SKU is thawed as it was.
+ */
+export const resetFromMysql = async (
+  { redis, mysql }: DriftSource,
+  sku: string,
+  queueLag: () => Promise<number>,
+  timeoutMs: number,
+): Promise<ResetOutcome> => {
+  const row = await getInventory(mysql, sku);
+  if (row === null) return { reset: false, reason: 'no inventory row in MySQL: nothing to reset from' };
+  await freezeSku(redis, sku);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // An outbox entry whose order is persisted is no longer in flight (delivering it again changes nothing).
+      const [input, lag] = await Promise.all([readDriftInput({ redis, mysql }, sku), queueLag()]);
+      const unsettled = input?.state.reservations.filter((r) => !r.persisted && !r.released).length ?? 0;
+      if (unsettled === 0 && lag === 0) break;
+      if (Date.now() > deadline) return { reset: false, reason: `still in flight after ${timeoutMs} ms (${unsettled} reservation(s) neither persisted nor released, queue lag ${lag})` };
+      await sleep(100);
+    }
+    // Read after the wait: nothing can change MySQL's stock or orders of this SKU now.
+    const [fresh, orders, before] = await Promise.all([getInventory(mysql, sku), ordersOfSku(mysql, sku), redis.get(skuKeys(sku).stock)]);
+    await rebuildSkuInRedis(
+      redis,
+      { sku, stock: fresh!.stock, initialStock: fresh!.initialStock, limit: fresh!.limit, startsAt: fresh!.startsAt, endsAt: fresh!.endsAt },
+      orders.map((o) => ({
+        orderId: o.orderId,
+        userId: o.userId,
+        qty: o.qty,
+        requestId: o.requestId,
+        createdAt: o.createdAt,
+        cancelled: o.status === 'CANCELLED' ? { at: o.cancelledAt ?? Date.now(), reason: o.reason ?? 'CANCELLED' } : null,
+      })),
+    );
+    return { reset: true, from: before === null ? null : Number(before), to: fresh!.stock };
+  } finally {
+    await thawSku(redis, sku);
+  }
+};

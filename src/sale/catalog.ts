@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
+import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 
 /** One SKU put on sale: what preload writes to MySQL and Redis. */
 export interface SkuDefinition {
@@ -62,4 +62,58 @@ export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuS
     endsAt: time(meta.endsAt),
     reservations,
   };
+};
+
+/**
+ * Freezes a SKU: reserve.lua answers FROZEN until it is thawed, so its stock
+ * can be reset while nobody buys.
+ */
+export const freezeSku = (redis: Redis, sku: string): Promise<number> => redis.hset(skuKeys(sku).meta, 'frozen', '1');
+
+export const thawSku = async (redis: Redis, sku: string): Promise<void> => {
+  await redis.hdel(skuKeys(sku).meta, 'frozen');
+  // Processes that flagged the SKU sold out or closed should ask Redis again.
+  await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
+};
+
+/** An order of record, as a rebuilt Redis must know it. */
+export interface RecordedOrder {
+  orderId: string;
+  userId: string;
+  qty: number;
+  requestId: string;
+  createdAt: number;
+  cancelled: { at: number; reason: string } | null;
+}
+
+/**
+ * Rebuilds a frozen SKU in Redis from MySQL, the record: stock = MySQL stock,
+ * a holding per live order, a persisted reservation record per order (a
+ * cancelled one released), the admission count from zero. Used by reconcile
+ * only while the SKU is frozen and nothing is in flight, so the MySQL stock
+ * is exactly what may still be sold. The SKU stays frozen: the caller thaws it.
+ */
+export const rebuildSkuInRedis = async (redis: Redis, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
+  const k = skuKeys(def.sku);
+  const multi = redis
+    .multi()
+    .del(k.stock, k.holders, k.reservations, k.admitted)
+    .set(k.stock, def.stock)
+    .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 })
+    .sadd(SKU_INDEX_KEY, def.sku);
+  for (const o of orders) {
+    const record = {
+      orderId: o.orderId,
+      sku: def.sku,
+      userId: o.userId,
+      qty: o.qty,
+      requestId: o.requestId,
+      createdAt: o.createdAt,
+      persistedAt: now,
+      ...(o.cancelled && { releasedAt: o.cancelled.at, reason: o.cancelled.reason }),
+    };
+    multi.hset(k.reservations, o.orderId, JSON.stringify(record));
+    if (!o.cancelled) multi.hset(k.holders, o.userId, o.orderId);
+  }
+  await multi.exec();
 };

@@ -10,6 +10,7 @@ export const Outcome = {
   NOT_STARTED: 'NOT_STARTED',
   ENDED: 'ENDED',
   NOT_LOADED: 'NOT_LOADED',
+  FROZEN: 'FROZEN',
   RELEASED: 'RELEASED',
   ALREADY_RELEASED: 'ALREADY_RELEASED',
   NOT_FOUND: 'NOT_FOUND',
@@ -22,7 +23,8 @@ export type ReserveOutcome =
   | typeof Outcome.DUPLICATE
   | typeof Outcome.NOT_STARTED
   | typeof Outcome.ENDED
-  | typeof Outcome.NOT_LOADED;
+  | typeof Outcome.NOT_LOADED
+  | typeof Outcome.FROZEN;
 
 export type ReleaseOutcome =
   | typeof Outcome.RELEASED

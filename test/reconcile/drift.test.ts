@@ -5,7 +5,9 @@ import type { Pool } from 'mysql2/promise';
 import type { SkuState } from '../../src/bench/sale-state.js';
 import { findDrift, knownSkus, MAX_IDS, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../../src/reconcile/drift.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
-import { loadSkuIntoRedis } from '../../src/sale/catalog.js';
+import { freezeSku, loadSkuIntoRedis, thawSku } from '../../src/sale/catalog.js';
+import { getInventory } from '../../src/store/inventory.js';
+import { TEST_DEFAULTS } from '../test-env.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
 import { applyFixes, planFixes, planIsEmpty } from '../../src/reconcile/fix.js';
@@ -363,5 +365,71 @@ describe('reconcile --fix', () => {
     const report = JSON.parse(stdout);
     expect(report.ok).toBe(true);
     expect(report.fixed).toMatchObject([{ sku, markPersisted: [orderId] }]);
+  });
+});
+
+const reconcileCli = async (...args: string[]) => {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'reconcile', '--json', ...args], {
+      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS },
+    });
+    return { code: 0, report: JSON.parse(stdout) };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, report: e.stdout ? JSON.parse(e.stdout) : null, stderr: e.stderr };
+  }
+};
+const freshPrefix = () => `t-reconcile-${Date.now()}.`;
+
+describe('reconcile --fix, reset from MySQL', () => {
+  it('refuses to sell while a SKU is frozen, and sells again once thawed', async () => {
+    const sku = uniqueSku('frozen');
+    await preloadSku(redis, { sku, stock: 3 });
+    await freezeSku(redis, sku);
+    expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('FROZEN');
+    expect(await redis.get(skuKeys(sku).stock)).toBe('3');
+    await thawSku(redis, sku);
+    expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('OK');
+  });
+
+  it('rebuilds a SKU Redis lost (a restart without persistence) from MySQL: stock, holdings and orders, and sells exactly what is left', async () => {
+    const { sku, orderIds } = await cleanSale('lost-redis');
+    await redis.del(...allSkuKeys(sku));
+    const before = await reconcileCli('--sku', sku);
+    expect(before.code).toBe(1);
+    expect(before.report.skus[0].findings.map((f: { kind: string }) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
+
+    const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(fixed.code).toBe(0);
+    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    expect(await redis.get(skuKeys(sku).stock)).toBe('8');
+    expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(orderIds[0]);
+    expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('LIMIT');
+    expect(await reservations.get(sku, orderIds[0]!)).toMatchObject({ userId: 'u1' });
+    // A second --fix finds nothing to do.
+    const again = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(again.report.fixed).toEqual([]);
+  });
+
+  it('resets Redis stock that drifted above MySQL down to it, never above', async () => {
+    const { sku } = await cleanSale('drift-up');
+    await redis.incrby(skuKeys(sku).stock, 5);
+    const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(fixed.code).toBe(0);
+    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
+    expect(Number(await redis.get(skuKeys(sku).stock))).toBeLessThanOrEqual((await getInventory(mysql, sku))!.stock);
+  });
+
+  it('does not reset while a reservation is in flight: it waits, gives up, and thaws the SKU as it was', async () => {
+    const sku = uniqueSku('in-flight');
+    await preloadSku(redis, { sku, stock: 10 });
+    await reserve(sku, ['u1']); // reserved, never written to MySQL
+    await redis.incrby(skuKeys(sku).stock, 1); // and some drift
+    const fixed = await reconcileCli('--sku', sku, '--fix', '--freeze-timeout', '1', '--topic-prefix', freshPrefix());
+    expect(fixed.code).toBe(1);
+    expect(fixed.report.fixed[0].reset.reset).toBe(false);
+    expect(fixed.report.fixed[0].reset.reason).toContain('still in flight');
+    expect(await redis.get(skuKeys(sku).stock)).toBe('10');
+    expect(await redis.hexists(skuKeys(sku).meta, 'frozen')).toBe(0);
   });
 });
