@@ -124,7 +124,10 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
             when.readAt = Date.now() + when.backoffMs;
           } catch (error) {
             // The handler failed (or Redis did): the entries stay pending and
-            // are read again from this reader's own list.
+            // are read again from this reader's own list. A Redis that lost
+            // the stream or its group (a restart without persistence) gets
+            // them created again on the next read.
+            if ((error as Error).message.startsWith('NOGROUP')) known.delete(source.stream);
             retryOwn.add(source.stream);
             if (running) process.stderr.write(`${new Date().toISOString()} stream ${source.stream}: ${(error as Error).message}\n`);
             await sleep(options.idleMs * 5);

@@ -231,3 +231,18 @@ describe('payment', () => {
     expect(await redisStock(sku)).toBe(0);
   });
 });
+
+describe('Redis losing the outbox', () => {
+  it('goes on relaying once the stream and its consumer group are gone (a Redis restart without persistence)', async () => {
+    const sku = uniqueSku('lost-group');
+    await preloadSku(redis, { sku, stock: 10 });
+    const server = track(await startServer());
+    track(await startPipeline('kafka', prefix()));
+    const first = await buyMany(server.url, sku, 2, 2, 'a');
+    await waitFor(async () => (await ordersOf(sku)).length === 2, 30_000, 'the first orders');
+    await redis.del(skuKeys(sku).outbox); // the stream and the relay's group with it
+    const second = await buyMany(server.url, sku, 2, 2, 'b');
+    await waitFor(async () => (await ordersOf(sku)).length === 4, 30_000, 'orders after the stream was lost');
+    await expectOrdersMatchAnswers(sku, [...first, ...second]);
+  });
+});
