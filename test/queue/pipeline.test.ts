@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { connectKafka } from '../../src/queue/kafka.js';
+import { ORDER_CONSUMER_GROUP } from '../../src/queue/order-consumer.js';
 import { TOPICS } from '../../src/queue/transport.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { newRedis, postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
@@ -245,5 +246,39 @@ describe('Redis losing the outbox', () => {
     // Within seconds: a relay that does not recreate the group only errs until something else does.
     await waitFor(async () => (await ordersOf(sku)).length === 4, 8_000, 'orders after the stream was lost');
     await expectOrdersMatchAnswers(sku, [...first, ...second]);
+  });
+});
+
+describe('poison messages', () => {
+  it('dead-letters each with its reason, moves the offsets past them, and changes stock only for the real order', async () => {
+    const sku = uniqueSku('poison');
+    await preloadSku(redis, { sku, stock: 5 });
+    const { orderId } = await new Reservations(redis).reserve({ sku, userId: 'honest', qty: 1 });
+    const real = await eventOf(sku, orderId!);
+    const ghost = uniqueSku('ghost');
+    const p = prefix();
+    await produce(p, [
+      { key: sku, value: '{"truncated": ' },
+      { key: sku, value: JSON.stringify({ ...JSON.parse(real), userId: 42, orderId: `${sku}.wrongtypes00000` }) },
+      { key: ghost, value: JSON.stringify({ ...JSON.parse(real), sku: ghost, orderId: `${ghost}.unknownsku00000` }) },
+      { key: sku, value: JSON.stringify({ ...JSON.parse(real), qty: -3, orderId: `${sku}.negativeqty0000` }) },
+      { key: sku, value: real },
+      { key: sku, value: JSON.stringify({ ...JSON.parse(real), userId: 'impostor' }) }, // the real order id, other content
+    ]);
+    track(await startPipeline('kafka', p));
+
+    const letters: { reason: string }[] = [];
+    const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1 });
+    await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
+    await waitFor(() => letters.length >= 5, 30_000, 'five dead letters');
+    await waitFor(async () => (await kafka.lag(TOPICS.orders, ORDER_CONSUMER_GROUP)) === 0, 30_000, 'the order offsets past the poison');
+    await kafka.close();
+
+    expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'INVALID_USER_ID', 'NOT_JSON', 'ORDER_ID_REUSED', 'UNKNOWN_SKU']);
+    expect((await ordersOf(sku)).map((o) => [o.order_id, o.user_id, o.status])).toEqual([[orderId, 'honest', 'PENDING']]);
+    expect(await mysqlStock(sku)).toBe(4);
+    // The reused id named a live order: compensation must not release it.
+    expect(await redisStock(sku)).toBe(4);
+    expect((await new Reservations(redis).get(sku, orderId!))?.releasedAt).toBeUndefined();
   });
 });
