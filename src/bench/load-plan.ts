@@ -56,7 +56,7 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   answers: Answer[];
-  /** requests whose answer was never read (in flight when the load stopped, or timed out) */
+  /** requests whose outcome was never learned: in flight when the load stopped, cut by a connection error or a timeout, or answered 5xx */
   unread: { sku: string; userId: string; requestId: string }[];
   /** wall-clock time (ms since epoch) of the last 201, or null if none */
   lastOkAt: number | null;

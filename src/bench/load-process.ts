@@ -32,8 +32,13 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     const answers: Answer[] = [];
     const firstSoldOutMs: Record<string, number> = {};
     let lastOkAt: number | null = null;
-    // Requests sent but not answered when the load stopped: autocannon cuts
-    // their connections, so their answers are never read.
+    // Requests whose outcome the buyer never learned: sent but not answered
+    // when the load stopped (autocannon cuts their connections), cut by a
+    // connection error or a timeout (a server killed mid-request: autocannon
+    // reconnects and builds the next request in a fresh context, never calling
+    // onResponse for this one), or answered 5xx ("unavailable, retry with the
+    // same requestId": the reservation may have happened). An order may exist
+    // for any of them.
     const inFlight = new Set<Context>();
     const perSecond: { outcomes: Record<string, number>; latencies: number[] }[] = [];
     let latencies = new Float64Array(1 << 16);
@@ -61,7 +66,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
             onResponse: (status, body, context: Context) => {
               const now = performance.now();
               const attempt = context.attempt!;
-              inFlight.delete(context);
+              if (status < 500) inFlight.delete(context);
               const latency = now - context.sentAt!;
               const outcome = outcomeOf(status, body);
               outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

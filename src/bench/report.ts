@@ -57,6 +57,9 @@ export const reportTable = (report: BenchReport): string => {
   row('sold out after', (r) => (r.sellOutMs === null ? '–' : `${ms(r.sellOutMs)} ms`));
   row('last order in MySQL', (r) => `${ms(r.drainMs)} ms after the last 201`);
   row('drift', (r) => (r.drift === null ? '–' : String(r.drift)));
+  if (runs.some((r) => Object.keys(r.faults).length > 0)) {
+    row('faults injected', (r) => Object.entries(r.faults).map(([kind, n]) => `${kind} ×${n}`).join('\n') || '–');
+  }
   row('invariants', (r) => {
     if (r.invariants.length === 0) return 'n/a (stores nothing)';
     const broken = r.invariants.filter((i) => !i.ok);

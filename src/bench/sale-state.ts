@@ -47,7 +47,7 @@ export interface SaleState {
   skus: SkuState[];
   /** every 201 and every 409 that carried an order id, in the order received */
   answers: Answer[];
-  /** requests sent whose answer the load generator never read (cut when it stopped): an order may exist for them */
+  /** requests whose outcome the load generator never learned (cut when it stopped, by a dead connection, a timeout, or answered 5xx): an order may exist for them */
   unread?: { sku: string; userId: string; requestId: string }[];
 }
 

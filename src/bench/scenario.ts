@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
+import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
 
 /** A scenario file (scenarios/*.json): one sale, its crowd, and what to expect. */
 export interface Scenario {
@@ -18,6 +19,8 @@ export interface Scenario {
   payment: { payTimeoutSec: number; payShare: number } | null;
   expect: { sellOut: boolean };
   drainTimeoutSec: number;
+  /** what bench breaks during the load (seckill strategy only), in the order they fire */
+  faults: Fault[];
 }
 
 export class ScenarioError extends Error {
@@ -48,7 +51,23 @@ const reader = (file: string, path: string, raw: unknown, known: string[]) => {
     if (Number.isNaN(ms)) fail(field, `must be an ISO 8601 time, got ${JSON.stringify(v)}`);
     return ms;
   };
-  return { o, fail, number, time };
+  /** "500ms", "2s", "1.5s": a duration in ms, from `min` to `max` ms */
+  const duration = (field: string, min: number, max: number, fallback?: string): number => {
+    const v = o[field] ?? fallback;
+    const match = typeof v === 'string' ? /^(\d+(?:\.\d+)?)(ms|s)$/.exec(v) : null;
+    const ms = match ? Math.round(Number(match[1]) * (match[2] === 's' ? 1000 : 1)) : NaN;
+    if (Number.isNaN(ms) || ms < min || ms > max) {
+      fail(field, `must be a duration like "500ms" or "2s", from ${min}ms to ${max / 1000}s, got ${JSON.stringify(o[field])}`);
+    }
+    return ms;
+  };
+  return { o, fail, number, time, duration };
+};
+
+const parseFault = (file: string, path: string, raw: unknown): Fault => {
+  const r = reader(file, path, raw, ['at', 'do', 'for']);
+  if (!(FAULT_KINDS as readonly unknown[]).includes(r.o.do)) r.fail('do', `must be one of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(r.o.do)}`);
+  return { atMs: r.duration('at', 0, 600_000), kind: r.o.do as FaultKind, forMs: r.duration('for', 0, 120_000, '2s') };
 };
 
 const parseSku = (file: string, path: string, raw: unknown) => {
@@ -73,7 +92,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec']);
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults']);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -93,6 +112,8 @@ export const parseScenario = (file: string, text: string): Scenario => {
   const payment = o.payment === undefined || o.payment === null ? null : reader(file, 'payment', o.payment, ['payTimeoutSec', 'payShare']);
   const expect = reader(file, 'expect', o.expect ?? {}, ['sellOut']);
   if (expect.o.sellOut !== undefined && typeof expect.o.sellOut !== 'boolean') expect.fail('sellOut', 'must be true or false');
+  if (o.faults !== undefined && !Array.isArray(o.faults)) top.fail('faults', 'must be an array of {"at": "2s", "do": "kill-consumer", "for"?: "2s"}');
+  const faults = ((o.faults as unknown[] | undefined) ?? []).map((f, i) => parseFault(file, `faults[${i}]`, f)).sort((a, b) => a.atMs - b.atMs);
 
   return {
     name: typeof o.name === 'string' ? o.name : file,
@@ -109,6 +130,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     payment: payment && { payTimeoutSec: payment.number('payTimeoutSec', 1, 86_400), payShare: payment.number('payShare', 0, 1, 1, false) },
     expect: { sellOut: (expect.o.sellOut as boolean | undefined) ?? false },
     drainTimeoutSec: top.number('drainTimeoutSec', 1, 3_600, 60),
+    faults,
   };
 };
 

@@ -6,9 +6,12 @@ import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { loadSkuIntoRedis } from '../sale/catalog.js';
 import { replaceInventory, totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders } from '../store/orders.js';
+import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
 import type { LoadResult, TimelinePoint } from './load-plan.js';
+import type { OwnRedis } from './own-redis.js';
+import { freePort } from './ports.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 import { inFlightUnits, isDrained, readSaleState, totalRedisStock } from './read-state.js';
 import type { InvariantResult, SaleState } from './sale-state.js';
@@ -24,6 +27,12 @@ export interface BenchContext {
   /** overrides of the scenario's load */
   load: Partial<Scenario['load']>;
   progress: (line: string) => void;
+  /** a line that must be seen (a fault injected), never dropped like a progress line; default: progress */
+  note?: (line: string) => void;
+  /** the local Kafka broker the stop-kafka fault may stop (checked by checkFaultSetup) */
+  kafkaControl?: BrokerControl | null;
+  /** bench's own redis-server (at env.REDIS_URL), which the restart-redis fault crashes and starts again */
+  ownRedis?: OwnRedis | null;
   /**
    * 'during': relay and consumer run alongside the load (one machine does it all);
    * 'after': they start when the load ends, as if they had machines of their own
@@ -69,6 +78,8 @@ export interface StrategyRun {
   invariants: InvariantResult[];
   timeline: TimelinePoint[];
   stockTimeline: StockPoint[];
+  /** faults injected during this run, by kind (empty without faults, and for the baselines) */
+  faults: Partial<Record<FaultKind, number>>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,9 +100,21 @@ export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<
 };
 
 /**
+ * Pipeline processes in a fault run: a consumer that died hands its Kafka
+ * partitions on after 6 s (the broker's minimum) instead of 30, and entries a
+ * dead relay (or Redis-queue consumer) held are taken over after 2 s — what an
+ * operator who expects crashes would set. Redelivery is absorbed by order id.
+ */
+const FAST_FAILOVER = ['--session-timeout', '6000', '--claim-after', '2000'];
+
+/** Drain deadline of a fault run, counted from when the last fault recovered: redelivery and rebalancing take their time. */
+const FAULT_DRAIN_MIN_SEC = 120;
+
+/**
  * One strategy through one scenario: reset, start the server (and for
  * seckill the relay and consumer), drive the load from its own process,
- * wait for the drain, read the state, check every invariant, stop.
+ * inject the scenario's faults (seckill only), wait for the recovery and the
+ * drain, read the state, check every invariant, stop.
  */
 export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName): Promise<StrategyRun> => {
   if (!ctx.target) await resetSale(ctx, scenario);
@@ -100,20 +123,53 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
   // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
   const topicPrefix = `bench-${Date.now()}-${randomBytes(2).toString('hex')}.`;
-  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix];
-  const processes: SeckillProcess[] = [];
-  const stopAll = () => Promise.all(processes.splice(0).map((p) => p.stop()));
+  const note = ctx.note ?? ctx.progress;
+  const withFaults = strategy === 'seckill' && scenario.faults.length > 0 && !ctx.target;
+  if (scenario.faults.length > 0 && strategy !== 'seckill') note(`${strategy}: the scenario's faults apply to the seckill strategy only; this run has none`);
+  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(withFaults ? FAST_FAILOVER : [])];
+  // Each running process by its role, with the command line a fault restarts it with.
+  const running = new Map<ProcessRole, { args: string[]; process: SeckillProcess }>();
+  const start = async (role: ProcessRole, args: string[]): Promise<SeckillProcess> => {
+    const started = await startSeckillProcess(role, args, ctx.env);
+    running.set(role, { args, process: started });
+    return started;
+  };
+  const stopAll = async () => {
+    const all = [...running.values()];
+    running.clear();
+    await Promise.all(all.map((r) => r.process.stop()));
+  };
+  let faultRun: FaultRun | null = null;
 
   try {
-    if (!ctx.target) processes.push(await startSeckillProcess('serve', ['--port', '0', '--strategy', strategy, '--pay-timeout', payTimeout], ctx.env));
-    const url = ctx.target ?? (processes[0]!.ready.listening as string);
+    // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
+    const port = withFaults ? String(await freePort()) : '0';
+    const url = ctx.target ?? ((await start('serve', ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout])).ready.listening as string);
     const startPipeline = async () => {
       if (ctx.target) return;
-      if (usesRedis && ctx.queue === 'kafka') processes.push(await startSeckillProcess('relay', common, ctx.env));
+      if (usesRedis && ctx.queue === 'kafka') await start('relay', common);
       // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
       if (usesRedis || scenario.payment) {
-        processes.push(await startSeckillProcess('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'], ctx.env));
+        await start('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200']);
       }
+    };
+    const targets: FaultTargets = {
+      kill: async (role) => {
+        const r = running.get(role);
+        if (!r) throw new FaultError(`no ${role} process is running to kill`);
+        const pid = r.process.process.pid!;
+        await r.process.stop('SIGKILL');
+        return pid;
+      },
+      start: async (role) => {
+        const r = running.get(role);
+        if (!r) throw new FaultError(`no ${role} process was started: nothing to start again`);
+        return (await start(role, r.args)).process.pid!;
+      },
+      pid: (role) => running.get(role)?.process.process.pid ?? null,
+      kafka: ctx.kafkaControl ?? null,
+      redis: ctx.ownRedis ?? null,
+      mysqlUrl: ctx.env.MYSQL_URL,
     };
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
@@ -125,15 +181,20 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const [redisStock, mysqlStock] = await Promise.all([usesRedis ? totalRedisStock(ctx.redis, skus) : null, totalMysqlStock(ctx.mysql, skus)]);
-        stockTimeline.push({ second: (Date.now() - started) / 1000, redis: redisStock, mysql: mysqlStock });
-        if (scenario.payment) await payOrders(url, ctx.mysql, skus, scenario.payment.payShare, paid);
+        try {
+          const [redisStock, mysqlStock] = await Promise.all([usesRedis ? totalRedisStock(ctx.redis, skus) : null, totalMysqlStock(ctx.mysql, skus)]);
+          stockTimeline.push({ second: (Date.now() - started) / 1000, redis: redisStock, mysql: mysqlStock });
+          if (scenario.payment) await payOrders(url, ctx.mysql, skus, scenario.payment.payShare, paid);
+        } catch {
+          // A fault took down what this sample reads (or the server a payment goes to): the next one tries again.
+        }
         await sleep(250);
       }
     })();
 
     const load = { ...scenario.load, ...ctx.load };
     started = Date.now();
+    if (withFaults) faultRun = injectFaults(scenario.faults, targets, (line) => note(`${strategy}: ${line}`), started);
     let result: LoadResult;
     try {
       result = await runLoad(
@@ -155,7 +216,18 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
 
     const loadEnded = Date.now();
     if (pipelineAfter) await startPipeline();
-    const deadline = loadEnded + scenario.drainTimeoutSec * 1000;
+    if (faultRun) {
+      ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
+      try {
+        await faultRun.done;
+      } catch (error) {
+        sampling = false;
+        await sampler;
+        throw error;
+      }
+    }
+    const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
+    const deadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
     let state: SaleState;
     let drained: boolean;
     for (;;) {
@@ -175,7 +247,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
     // The ceiling answers without storing anything: there is no sale to check.
     const invariants = strategy === 'ceiling' ? [] : checkInvariants(state);
-    if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${scenario.drainTimeoutSec} s after the load ended` });
+    if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
     return {
       strategy,
       rps: result.rps,
@@ -196,8 +268,14 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       invariants,
       timeline: result.timeline,
       stockTimeline,
+      faults: { ...faultRun?.counts },
     };
   } finally {
+    if (faultRun) {
+      // The run is over (or failed): nothing more fires, and a restart in progress finishes before everything stops.
+      faultRun.cancel();
+      await faultRun.done.catch(() => {});
+    }
     await stopAll();
   }
 };

@@ -3,7 +3,9 @@ import { type Command, Option } from 'commander';
 import { reportHtml } from '../bench/html-report.js';
 import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
 import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
+import { checkFaultSetup, localBroker, type BrokerControl } from '../bench/faults.js';
 import { runLoad } from '../bench/load.js';
+import { OwnRedis } from '../bench/own-redis.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
@@ -29,6 +31,7 @@ interface BenchFlags {
   drainRate?: number;
   target?: string;
   pipeline: 'during' | 'after';
+  ownRedis?: boolean;
 }
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
@@ -54,6 +57,9 @@ const progressLine = () => {
   };
 };
 
+/** A line that must be seen (a fault injected): never throttled, never overwritten. */
+const noteLine = (line: string): void => void process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}\n` : `${line}\n`);
+
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   const scenario = loadScenario(scenarioPath(scenarioName));
   const strategies = strategiesOf(flags);
@@ -62,17 +68,34 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     if (flags.compare !== undefined || flags.strategy !== 'seckill') throw new UsageError('--target benches the one server it names: no --strategy or --compare');
     if (!flags.redisUrl || !flags.mysqlUrl) return loadOnly(flags.target, scenario, flags);
   }
-  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const { mysqlUrl, ...given } = loadConnections(flags);
   const kafkaBrokers = loadKafkaBrokers(flags.kafkaBrokers).join(',');
   const progress = progressLine();
+  // Faults are injected into the seckill strategy's run only (the baselines run without them, with a note).
+  const faults = strategies.includes('seckill') ? scenario.faults : [];
+  const wantsOwnRedis = flags.ownRedis === true || faults.some((f) => f.kind === 'restart-redis');
+  if (wantsOwnRedis && flags.target !== undefined) throw new UsageError('--own-redis (or a restart-redis fault) starts a Redis of bench\'s own: not with --target');
   if (!flags.target && flags.queue === 'kafka' && strategies.includes('seckill') && !process.env.KAFKA_BROKERS && !flags.kafkaBrokers) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
   }
-  const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
-  const mysql = await openMysql(mysqlUrl).catch((error) => {
-    redis.disconnect();
+  const kafkaControl: BrokerControl | null = faults.some((f) => f.kind === 'stop-kafka') ? await localBroker(kafkaBrokers) : null;
+  checkFaultSetup(faults, { scenario: scenario.name, queue: flags.queue, pipeline: flags.pipeline, target: flags.target !== undefined, kafka: kafkaControl, kafkaBrokers, ownRedis: wantsOwnRedis });
+
+  const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
+  if (ownRedis) noteLine(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${given.redisUrl}`);
+  const redisUrl = ownRedis?.url ?? given.redisUrl;
+  let redis: Awaited<ReturnType<typeof connectRedis>>;
+  let mysql: Awaited<ReturnType<typeof openMysql>>;
+  try {
+    redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+    mysql = await openMysql(mysqlUrl).catch((error) => {
+      redis.disconnect();
+      throw error;
+    });
+  } catch (error) {
+    await ownRedis?.stop();
     throw error;
-  });
+  }
   const ctx: BenchContext = {
     redis,
     mysql,
@@ -85,6 +108,9 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
       ...(flags.duration !== undefined && { durationSec: flags.duration }),
     },
     progress,
+    note: noteLine,
+    kafkaControl,
+    ownRedis,
     pipeline: flags.pipeline,
     ...(flags.target !== undefined && { target: flags.target }),
   };
@@ -97,6 +123,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     if (process.stderr.isTTY) process.stderr.write('\n');
     redis.disconnect();
     await mysql.end();
+    await ownRedis?.stop();
   }
 
   const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));
@@ -160,6 +187,7 @@ export const registerBench = (program: Command): void => {
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
     .option('--json', 'print one JSON object: ok, invariants, runs')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
     .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
@@ -173,9 +201,12 @@ Examples:
   $ seckill bench contention --compare seckill,ceiling --duration 20 --json
   $ seckill bench scenarios/bots.json --queue redis
   $ seckill bench smoke --drain-rate 50000
+  $ seckill bench faults-kill-consumer --json
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
-load from its own process, drain, invariant check. Exit code 1 names the
+load from its own process, drain, invariant check. A scenario's "faults"
+(kill-consumer, kill-relay, kill-server, stop-kafka, kill-mysql-connections,
+restart-redis) are injected into the seckill run, each announced as it fires. Exit code 1 names the
 broken invariant and the offending ids; 2 is a usage or set-up error.`,
     )
     .action(runAction(bench));

@@ -1,0 +1,197 @@
+import type { QueueKind } from '../config.js';
+import { brokerStatus, startBroker, stopBroker } from '../queue/broker.js';
+import { openConnectionKiller } from './mysql-connections.js';
+import type { OwnRedis } from './own-redis.js';
+
+/**
+ * Faults a scenario injects during its load (`"faults": [{"at": "2s", "do":
+ * "kill-consumer", "for": "2s"}]`), so a bench run proves the pipeline
+ * survives them: every invariant is checked as usual once it drained.
+ */
+export const FAULT_KINDS = ['kill-consumer', 'kill-relay', 'kill-server', 'stop-kafka', 'kill-mysql-connections', 'restart-redis'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface Fault {
+  /** ms after the load started */
+  atMs: number;
+  kind: FaultKind;
+  /**
+   * how long it lasts, in ms: a killed process (or Redis) stays dead this
+   * long before it is started again, Kafka stays stopped this long, and the
+   * consumer's MySQL connections are killed again and again this long
+   */
+  forMs: number;
+}
+
+export class FaultError extends Error {
+  readonly code = 'FAULT';
+}
+
+/** The processes bench runs per strategy, by the command that started them. */
+export type ProcessRole = 'serve' | 'relay' | 'consume';
+
+/** What the faults break, and how each thing is brought back. */
+export interface FaultTargets {
+  /** SIGKILLs the running process of this role (kill -9: no cleanup) and resolves with its pid once it is gone */
+  kill(role: ProcessRole): Promise<number>;
+  /** starts the role again with the same command line (and, for serve, the same port); resolves with the new pid */
+  start(role: ProcessRole): Promise<number>;
+  pid(role: ProcessRole): number | null;
+  /** the local broker bench may stop; null when the brokers are someone else's */
+  kafka: BrokerControl | null;
+  /** bench's own redis-server; null when bench uses a Redis it was given */
+  redis: OwnRedis | null;
+  mysqlUrl: string;
+}
+
+/** A Kafka broker bench may stop and start: one run from a `seckill kafka` state dir on this machine. */
+export interface BrokerControl {
+  address: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+const sameAddress = (a: string, b: string): boolean => {
+  const norm = (s: string) => s.trim().replace(/^localhost:/, '127.0.0.1:');
+  return norm(a) === norm(b);
+};
+
+/**
+ * The broker bench may stop for the stop-kafka fault: the one `seckill kafka
+ * start` (or bench itself) runs from the state dir ($SECKILL_KAFKA_DIR or
+ * .seckill/kafka), when it is the one the run uses — started by bench, or
+ * named alone in KAFKA_BROKERS. A cluster that is not run from that dir is
+ * never touched.
+ */
+export const localBroker = async (kafkaBrokers: string): Promise<BrokerControl | null> => {
+  // Without KAFKA_BROKERS the broker module looks at its state dir instead of the given cluster.
+  const env = { ...process.env, KAFKA_BROKERS: '' };
+  const status = await brokerStatus({ env });
+  if (!status.running || !sameAddress(kafkaBrokers, status.address)) return null;
+  const port = Number(status.address.split(':').pop());
+  return {
+    address: status.address,
+    stop: async () => void (await stopBroker({ env })),
+    start: async () => void (await startBroker({ env, port })),
+  };
+};
+
+export interface FaultSetup {
+  scenario: string;
+  queue: QueueKind;
+  pipeline: 'during' | 'after';
+  target: boolean;
+  kafka: BrokerControl | null;
+  kafkaBrokers: string;
+  ownRedis: boolean;
+}
+
+/** Refuses, before anything starts, a fault this run could not inject. */
+export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
+  if (faults.length === 0) return;
+  const fail = (problem: string): never => {
+    throw new FaultError(`scenario ${setup.scenario}: ${problem}`);
+  };
+  if (setup.target) fail('faults break processes bench starts itself: not with --target');
+  if (setup.pipeline === 'after') fail('faults are injected while the load runs, with relay and consumer running: not with --pipeline after');
+  for (const { kind } of faults) {
+    if (kind === 'kill-relay' && setup.queue === 'redis') fail('fault kill-relay: with --queue redis there is no relay (the consumer reads the outbox; use kill-consumer)');
+    if (kind === 'stop-kafka' && setup.queue === 'redis') fail('fault stop-kafka: with --queue redis there is no Kafka');
+    if (kind === 'stop-kafka' && !setup.kafka) {
+      fail(
+        `fault stop-kafka: bench stops only a local broker run by \`seckill kafka start\` from its state dir ($SECKILL_KAFKA_DIR or .seckill/kafka), ` +
+          `started by bench (KAFKA_BROKERS unset) or named alone in KAFKA_BROKERS; ${setup.kafkaBrokers} is not such a broker`,
+      );
+    }
+    if (kind === 'restart-redis' && !setup.ownRedis) fail('fault restart-redis: bench restarts only a redis-server it started itself (--own-redis)');
+  }
+};
+
+export interface FaultRun {
+  /** faults injected so far, by kind */
+  counts: Partial<Record<FaultKind, number>>;
+  /** resolves once every fault fired and what it broke is back; rejects when something could not be brought back */
+  done: Promise<void>;
+  /** faults not yet fired are skipped (the run is being abandoned) */
+  cancel(): void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Fires each fault at its time from `startedAt`, each on its own (they may
+ * overlap), announcing each on `note` as it happens.
+ */
+export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line: string) => void, startedAt = Date.now()): FaultRun => {
+  const counts: FaultRun['counts'] = {};
+  let cancelled = false;
+  const waitUntil = async (at: number) => {
+    while (!cancelled && Date.now() < at) await sleep(Math.min(100, at - Date.now()));
+  };
+
+  const fire = async (fault: Fault): Promise<void> => {
+    await waitUntil(startedAt + fault.atMs);
+    if (cancelled) return;
+    const said = (line: string) => note(`fault ${fault.kind} at ${((Date.now() - startedAt) / 1000).toFixed(1)}s: ${line}`);
+    const count = () => (counts[fault.kind] = (counts[fault.kind] ?? 0) + 1);
+    const killAndRestart = async (role: ProcessRole) => {
+      const pid = await targets.kill(role);
+      count();
+      said(`SIGKILLed ${role} (pid ${pid}); a new one starts in ${fault.forMs} ms`);
+      await sleep(fault.forMs);
+      said(`${role} started again (pid ${await targets.start(role)})`);
+    };
+    switch (fault.kind) {
+      case 'kill-consumer':
+        return killAndRestart('consume');
+      case 'kill-relay':
+        return killAndRestart('relay');
+      case 'kill-server':
+        return killAndRestart('serve');
+      case 'stop-kafka': {
+        const kafka = targets.kafka!;
+        said(`stopping the Kafka broker at ${kafka.address}`);
+        await kafka.stop();
+        count();
+        said(`Kafka stopped; starting it again in ${fault.forMs} ms`);
+        await sleep(fault.forMs);
+        await kafka.start();
+        return said('Kafka answers again');
+      }
+      case 'restart-redis': {
+        const redis = targets.redis!;
+        // SIGKILL, the crash: with appendfsync always nothing acknowledged is lost.
+        await redis.kill('SIGKILL');
+        count();
+        said(`SIGKILLed redis-server on port ${redis.port}; starting it again in ${fault.forMs} ms`);
+        await sleep(fault.forMs);
+        await redis.launch();
+        return said('Redis answers again (append-only file replayed)');
+      }
+      case 'kill-mysql-connections': {
+        const killer = await openConnectionKiller(targets.mysqlUrl);
+        try {
+          const until = Date.now() + fault.forMs;
+          let killed = 0;
+          said(`killing every MySQL connection of the consumer for ${fault.forMs} ms`);
+          count();
+          do {
+            const pid = targets.pid('consume');
+            if (pid !== null) killed += await killer.killConnectionsOf(pid);
+            await sleep(100);
+          } while (Date.now() < until);
+          return said(`killed ${killed} MySQL connection(s) of the consumer`);
+        } finally {
+          await killer.close();
+        }
+      }
+    }
+  };
+
+  const done = Promise.allSettled(faults.map(fire)).then((results) => {
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw new FaultError(`a fault could not be injected or recovered from: ${(failed.reason as Error).message}`);
+  });
+  done.catch(() => {}); // awaited by the caller; never an unhandled rejection meanwhile
+  return { counts, done, cancel: () => void (cancelled = true) };
+};
