@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
+import { ALL_FAULT_KINDS, type Chaos } from './chaos.js';
 import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
 
 /** A scenario file (scenarios/*.json): one sale, its crowd, and what to expect. */
@@ -21,6 +22,8 @@ export interface Scenario {
   drainTimeoutSec: number;
   /** what bench breaks during the load (seckill strategy only), in the order they fire */
   faults: Fault[];
+  /** faults drawn from the seed (see chaos.ts); null for a scenario without */
+  chaos: Chaos | null;
 }
 
 export class ScenarioError extends Error {
@@ -70,6 +73,20 @@ const parseFault = (file: string, path: string, raw: unknown): Fault => {
   return { atMs: r.duration('at', 0, 600_000), kind: r.o.do as FaultKind, forMs: r.duration('for', 0, 120_000, '2s') };
 };
 
+const parseChaos = (file: string, raw: unknown): Chaos => {
+  const r = reader(file, 'chaos', raw, ['faults', 'within', 'maxFor', 'kinds']);
+  const kinds = r.o.kinds ?? ALL_FAULT_KINDS;
+  if (!Array.isArray(kinds) || kinds.length === 0 || !kinds.every((k) => (FAULT_KINDS as readonly unknown[]).includes(k))) {
+    r.fail('kinds', `must be a non-empty array of ${FAULT_KINDS.join(', ')}`);
+  }
+  return {
+    faults: r.number('faults', 1, 20, 2),
+    withinMs: r.duration('within', 500, 600_000, '5s'),
+    maxForMs: r.duration('maxFor', 200, 120_000, '2s'),
+    kinds: kinds as FaultKind[],
+  };
+};
+
 const parseSku = (file: string, path: string, raw: unknown) => {
   const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'weight', 'startsAt', 'endsAt']);
   if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
@@ -92,7 +109,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults']);
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -115,6 +132,8 @@ export const parseScenario = (file: string, text: string): Scenario => {
   if (o.faults !== undefined && !Array.isArray(o.faults)) top.fail('faults', 'must be an array of {"at": "2s", "do": "kill-consumer", "for"?: "2s"}');
   const faults = ((o.faults as unknown[] | undefined) ?? []).map((f, i) => parseFault(file, `faults[${i}]`, f)).sort((a, b) => a.atMs - b.atMs);
 
+  const chaos = o.chaos === undefined ? null : parseChaos(file, o.chaos);
+
   return {
     name: typeof o.name === 'string' ? o.name : file,
     description: typeof o.description === 'string' ? o.description : '',
@@ -131,6 +150,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     expect: { sellOut: (expect.o.sellOut as boolean | undefined) ?? false },
     drainTimeoutSec: top.number('drainTimeoutSec', 1, 3_600, 60),
     faults,
+    chaos,
   };
 };
 

@@ -6,6 +6,7 @@ import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from '../bench/faults.js';
 import { runLoad } from '../bench/load.js';
 import { OwnRedis } from '../bench/own-redis.js';
+import { scenarioForSeed } from '../bench/chaos.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
@@ -29,10 +30,18 @@ interface BenchFlags {
   mysqlUrl?: string;
   kafkaBrokers?: string;
   drainRate?: number;
+  seeds?: number[];
   target?: string;
   pipeline: 'during' | 'after';
   ownRedis?: boolean;
 }
+
+const seedRange = (raw: string): number[] => {
+  const m = /^(\d+)-(\d+)$/.exec(raw.trim());
+  const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!m || b < a || b - a >= 50) throw new UsageError(`--seeds must be a range like 1-5 (at most 50 seeds), got ${JSON.stringify(raw)}`);
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+};
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
 const scenarioPath = (name: string): string => (existsSync(name) || name.includes('/') || name.endsWith('.json') ? name : `scenarios/${name}.json`);
@@ -68,6 +77,52 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     if (flags.compare !== undefined || flags.strategy !== 'seckill') throw new UsageError('--target benches the one server it names: no --strategy or --compare');
     if (!flags.redisUrl || !flags.mysqlUrl) return loadOnly(flags.target, scenario, flags);
   }
+  if (flags.seeds !== undefined) return campaign(scenario, strategies, flags, flags.seeds);
+  const report = await benchOnce(scenarioForSeed(scenario, flags.seed), strategies, flags);
+  process.stdout.write(`${flags.json ? reportJson(report) : reportTable(report)}\n`);
+  if (flags.html) {
+    writeFileSync(flags.html, reportHtml(report));
+    process.stderr.write(`report written to ${flags.html}\n`);
+  }
+  return report.ok ? EXIT.OK : EXIT.INVARIANT;
+};
+
+/**
+ * A bounded chaos campaign: the scenario once per seed, each with the faults
+ * its seed draws, and one summary — runs, faults injected by kind, invariant
+ * breaks (each with the seed that reproduces it).
+ */
+const campaign = async (scenario: Scenario, strategies: StrategyName[], flags: BenchFlags, seeds: number[]): Promise<number> => {
+  const faults: Record<string, number> = {};
+  const breaks: { seed: number; invariant: string; detail: string }[] = [];
+  const runs: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[] = [];
+  for (const seed of seeds) {
+    noteLine(`chaos: seed ${seed} (${runs.length + 1} of ${seeds.length})`);
+    const report = await benchOnce(scenarioForSeed(scenario, seed), strategies, { ...flags, seed });
+    const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
+    for (const [kind, n] of Object.entries(run.faults ?? {})) faults[kind] = (faults[kind] ?? 0) + n;
+    for (const i of report.invariants.filter((x) => !x.ok)) breaks.push({ seed, invariant: i.name, detail: i.detail });
+    runs.push({ seed, ok: report.ok, faults: run.faults ?? {}, sold: run.sold, drift: run.drift });
+  }
+  const summary = { scenario: scenario.name, date: new Date().toISOString(), runs: runs.length, faults, breaks, seeds: runs };
+  if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    const injected = Object.entries(faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+    process.stdout.write(
+      [
+        `chaos campaign: ${scenario.name}, ${runs.length} run(s), seeds ${seeds.join(', ')}`,
+        ...runs.map((r) => `  seed ${r.seed}: ${r.ok ? 'ok' : 'BROKEN'}; faults ${Object.entries(r.faults).map(([k, n]) => `${k}×${n}`).join(' ') || 'none'}; sold ${r.sold}; drift ${r.drift ?? '–'}`),
+        `faults injected: ${injected}`,
+        `invariant breaks: ${breaks.length}`,
+        ...breaks.map((b) => `  ✗ seed ${b.seed} ${b.invariant}: ${b.detail}`),
+      ].join('\n') + '\n',
+    );
+  }
+  return breaks.length === 0 ? EXIT.OK : EXIT.INVARIANT;
+};
+
+/** One bench run of a scenario (its faults already drawn) through the strategies; the report, not printed. */
+const benchOnce = async (scenario: Scenario, strategies: StrategyName[], flags: BenchFlags): Promise<BenchReport> => {
   const { mysqlUrl, ...given } = loadConnections(flags);
   const kafkaBrokers = loadKafkaBrokers(flags.kafkaBrokers).join(',');
   const progress = progressLine();
@@ -138,12 +193,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
     runs,
     drainRate,
   };
-  process.stdout.write(`${flags.json ? reportJson(report) : reportTable(report)}\n`);
-  if (flags.html) {
-    writeFileSync(flags.html, reportHtml(report));
-    process.stderr.write(`report written to ${flags.html}\n`);
-  }
-  return report.ok ? EXIT.OK : EXIT.INVARIANT;
+  return report;
 };
 
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
@@ -183,7 +233,8 @@ export const registerBench = (program: Command): void => {
     .option('--connections <n>', "override the scenario's connections", intOption('--connections', 1, 10_000))
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
-    .option('--seed <n>', 'seed of the buyer traffic (same seed, same requests)', intOption('--seed', 0), 1)
+    .option('--seed <n>', 'seed of the buyer traffic and of a chaos scenario\'s faults (same seed, same run)', intOption('--seed', 0), 1)
+    .option('--seeds <a-b>', 'a chaos campaign: the scenario once per seed from a to b (at most 50), one summary', seedRange)
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
@@ -201,6 +252,8 @@ Examples:
   $ seckill bench contention --compare seckill,ceiling --duration 20 --json
   $ seckill bench scenarios/bots.json --queue redis
   $ seckill bench smoke --drain-rate 50000
+  $ seckill bench chaos --seed 7                 # the faults seed 7 draws
+  $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks
   $ seckill bench faults-kill-consumer --json
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
