@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { drawFaults, scenarioForSeed } from '../../src/bench/chaos.js';
+import { FAULT_KINDS } from '../../src/bench/faults.js';
+import { loadScenario, parseScenario } from '../../src/bench/scenario.js';
+
+describe('chaos', () => {
+  const chaos = { faults: 3, withinMs: 6_000, maxForMs: 2_000, kinds: [...FAULT_KINDS] };
+
+  it('draws the same faults from the same seed, so a break can be replayed', () => {
+    expect(drawFaults(chaos, 7)).toEqual(drawFaults(chaos, 7));
+    expect(drawFaults(chaos, 7)).not.toEqual(drawFaults(chaos, 8));
+  });
+
+  it('draws faults within the bounds it was given, in firing order', () => {
+    for (let seed = 0; seed < 200; seed++) {
+      const faults = drawFaults({ ...chaos, kinds: ['kill-consumer', 'stop-kafka'] }, seed);
+      expect(faults).toHaveLength(3);
+      expect(faults.map((f) => f.atMs)).toEqual([...faults.map((f) => f.atMs)].sort((a, b) => a - b));
+      for (const f of faults) {
+        expect(['kill-consumer', 'stop-kafka']).toContain(f.kind);
+        expect(f.atMs).toBeGreaterThanOrEqual(300);
+        expect(f.atMs).toBeLessThanOrEqual(6_000);
+        expect(f.forMs).toBeGreaterThanOrEqual(200);
+        expect(f.forMs).toBeLessThanOrEqual(2_000);
+      }
+    }
+  });
+
+  it('gives scenarios/chaos.json its drawn faults per seed, and leaves a scenario without chaos as it is', () => {
+    const scenario = loadScenario('scenarios/chaos.json');
+    expect(scenario.faults).toEqual([]);
+    expect(scenarioForSeed(scenario, 1).faults).toHaveLength(2);
+    const smoke = loadScenario('scenarios/smoke.json');
+    expect(scenarioForSeed(smoke, 1)).toBe(smoke);
+  });
+
+  it('refuses a chaos block with an unknown fault kind, naming the field', () => {
+    const text = JSON.stringify({ skus: [{ sku: 'a', stock: 1 }], chaos: { faults: 1, kinds: ['unplug-datacenter'] } });
+    expect(() => parseScenario('x.json', text)).toThrow('x.json: chaos.kinds must be a non-empty array of');
+  });
+});
