@@ -15,6 +15,15 @@ export interface TrafficMix {
   unknownSku: number;
   /** share of requests with a malformed body */
   badBody: number;
+  /** share of requests from bots (users `bot<n>`) that post without a purchase token, or with a forged one */
+  noToken: number;
+  /**
+   * when the server requires purchase tokens: the secret it signs them with.
+   * Honest buyers carry a valid token, as if they had fetched it from
+   * GET /sales/:sku/token; the load generator signs it itself rather than
+   * spend a request on it.
+   */
+  tokenSecret: string | null;
 }
 
 export interface LoadPlan {

@@ -14,7 +14,9 @@ export interface Scenario {
   /** units per request */
   qty: number;
   /** shares of the traffic that are not honest first attempts (0–1 each) */
-  bots: { retries: number; hammer: number; unknownSku: number; badBody: number };
+  bots: { retries: number; hammer: number; unknownSku: number; badBody: number; noToken: number };
+  /** the server requires purchase tokens (serve --require-token); bots in `noToken` post without one */
+  tokens: boolean;
   load: { connections: number; requests: number; durationSec: number };
   /** null: nobody pays and nothing times out during the run */
   payment: { payTimeoutSec: number; payShare: number } | null;
@@ -109,7 +111,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -120,9 +122,11 @@ export const parseScenario = (file: string, text: string): Scenario => {
   }
   if (skus.every((s) => s.weight === 0)) top.fail('skus', 'must give at least one SKU a weight above 0');
 
-  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody']);
+  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody', 'noToken']);
   const share = (field: string) => bots.number(field, 0, 1, 0, false);
-  const botShares = { retries: share('retries'), hammer: share('hammer'), unknownSku: share('unknownSku'), badBody: share('badBody') };
+  const botShares = { retries: share('retries'), hammer: share('hammer'), unknownSku: share('unknownSku'), badBody: share('badBody'), noToken: share('noToken') };
+  if (o.tokens !== undefined && typeof o.tokens !== 'boolean') top.fail('tokens', 'must be true or false');
+  if (botShares.noToken > 0 && o.tokens !== true) bots.fail('noToken', 'needs "tokens": true (without purchase tokens there is nothing to post without)');
   if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');
 
   const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec']);
@@ -141,6 +145,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     buyers: top.number('buyers', 1, 1e9, 100_000),
     qty: top.number('qty', 1, 10_000, 1),
     bots: botShares,
+    tokens: o.tokens === true,
     load: {
       connections: load.number('connections', 1, 10_000, 50),
       requests: load.number('requests', 1, 1e8, 10_000),

@@ -13,6 +13,7 @@ import type { LoadResult, TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
+import { trafficOf } from './traffic.js';
 import { inFlightUnits, isDrained, readSaleState, totalRedisStock } from './read-state.js';
 import type { InvariantResult, SaleState } from './sale-state.js';
 import type { Scenario } from './scenario.js';
@@ -84,6 +85,16 @@ export interface StrategyRun {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Bots that posted without a purchase token (users `bot<n>`) must hold nothing: no order, no reservation. */
+const botsHoldNothing = (state: SaleState): InvariantResult => {
+  const held = state.skus.flatMap((s) => [...s.orders, ...s.reservations].filter((o) => o.userId.startsWith('bot')).map((o) => `${o.userId}: ${o.orderId}`));
+  return {
+    name: 'bots-without-token-hold-nothing',
+    ok: held.length === 0,
+    detail: held.length === 0 ? 'no order or reservation of a bot without a token' : `bots hold ${held.length}: ${held.slice(0, 5).join(', ')}`,
+  };
+};
+
 /** A deterministic share of orders is paid: the same orders in every run of a seed. */
 const isPayer = (orderId: string, share: number): boolean => {
   let h = 2166136261;
@@ -129,8 +140,11 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(withFaults ? FAST_FAILOVER : [])];
   // Each running process by its role, with the command line a fault restarts it with.
   const running = new Map<ProcessRole, { args: string[]; process: SeckillProcess }>();
+  // With purchase tokens: a secret of this run's, known to the server and to the honest buyers only.
+  const tokenSecret = scenario.tokens ? randomBytes(24).toString('base64url') : null;
+  const env = tokenSecret === null ? ctx.env : { ...ctx.env, SECKILL_SECRET: tokenSecret };
   const start = async (role: ProcessRole, args: string[]): Promise<SeckillProcess> => {
-    const started = await startSeckillProcess(role, args, ctx.env);
+    const started = await startSeckillProcess(role, args, env);
     running.set(role, { args, process: started });
     return started;
   };
@@ -144,7 +158,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   try {
     // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
     const port = withFaults ? String(await freePort()) : '0';
-    const url = ctx.target ?? ((await start('serve', ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout])).ready.listening as string);
+    const url = ctx.target ?? ((await start('serve', ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout, ...(tokenSecret ? ['--require-token'] : [])])).ready.listening as string);
     const startPipeline = async () => {
       if (ctx.target) return;
       if (usesRedis && ctx.queue === 'kafka') await start('relay', common);
@@ -204,7 +218,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
           amount: load.requests,
           durationSec: load.durationSec,
           seed: ctx.seed,
-          traffic: { skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })), buyers: scenario.buyers, qty: scenario.qty, ...scenario.bots },
+          traffic: trafficOf(scenario, tokenSecret),
         },
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
@@ -247,6 +261,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
     // The ceiling answers without storing anything: there is no sale to check.
     const invariants = strategy === 'ceiling' ? [] : checkInvariants(state);
+    if (strategy !== 'ceiling' && scenario.bots.noToken > 0) invariants.push(botsHoldNothing(state));
     if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
     return {
       strategy,

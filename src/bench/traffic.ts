@@ -1,4 +1,15 @@
+import { createPurchaseTokens } from '../gateway/purchase-token.js';
 import type { TrafficMix } from './load-plan.js';
+import type { Scenario } from './scenario.js';
+
+/** The crowd a scenario describes, as the load generator needs it. */
+export const trafficOf = (scenario: Scenario, tokenSecret: string | null): TrafficMix => ({
+  skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })),
+  buyers: scenario.buyers,
+  qty: scenario.qty,
+  ...scenario.bots,
+  tokenSecret: scenario.tokens ? tokenSecret : null,
+});
 
 /** A small seeded PRNG (mulberry32): the same seed sends the same traffic. */
 export const seededRandom = (seed: number) => {
@@ -36,8 +47,10 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     for (const s of mix.skus) if ((r -= s.weight) < 0) return s.sku;
     return mix.skus[mix.skus.length - 1]!.sku;
   };
-  const body = (sku: string, userId: string, requestId: string) =>
-    `{"sku":"${sku}","userId":"${userId}","qty":${mix.qty},"requestId":"${requestId}"}`;
+  const tokens = mix.tokenSecret === null ? null : createPurchaseTokens({ secret: mix.tokenSecret, ttlMs: 3_600_000 });
+  /** `token`: null sends none; left out, an honest buyer's valid token when the sale requires one. */
+  const body = (sku: string, userId: string, requestId: string, token: string | null | undefined = tokens?.issue(sku, userId).token) =>
+    `{"sku":"${sku}","userId":"${userId}","qty":${mix.qty},"requestId":"${requestId}"${token == null ? '' : `,"token":"${token}"`}}`;
 
   const fresh = (user: number, sku: string): BuyAttempt => {
     const n = (attempts.get(user) ?? 0) + 1;
@@ -64,6 +77,13 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
       return { sku: 'no-such-sku', userId, requestId: `${userId}-x`, body: body('no-such-sku', userId, `${userId}-x`) };
     }
     if (r < (edge += mix.badBody)) return { sku: '', userId: '', requestId: '', body: '{"sku": "broken' };
+    if (r < (edge += mix.noToken)) {
+      // A bot posting straight to /reserve: no token, or a forged one.
+      const sku = pickSku();
+      const userId = `bot${serial++}`;
+      const forged = random() < 0.5 ? null : `${Date.now() + 60_000}.${'A'.repeat(43)}`;
+      return { sku, userId, requestId: `${userId}-r1`, body: body(sku, userId, `${userId}-r1`, forged) };
+    }
     return fresh(Math.floor(random() * mix.buyers), pickSku());
   };
 };

@@ -5,6 +5,7 @@ import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
 import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from '../bench/faults.js';
 import { runLoad } from '../bench/load.js';
+import { trafficOf } from '../bench/traffic.js';
 import { OwnRedis } from '../bench/own-redis.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
@@ -207,7 +208,8 @@ const loadOnly = async (url: string, scenario: Scenario, flags: BenchFlags): Pro
       amount: load.requests,
       durationSec: load.durationSec,
       seed: flags.seed,
-      traffic: { skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })), buyers: scenario.buyers, qty: scenario.qty, ...scenario.bots },
+      // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
+      traffic: trafficOf(scenario, process.env.SECKILL_SECRET ?? null),
     },
     (p) => progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
   );
