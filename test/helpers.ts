@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
@@ -57,6 +59,29 @@ export const startSeckill = (command: string, args: string[] = [], env: NodeJS.P
     KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS,
     ...env,
   });
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built CLI to its end against the test databases and broker, and
+ * returns its exit code and output (a non-zero exit is an answer, not a throw).
+ */
+export const runSeckill = async (args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_000): Promise<CliRun> => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/seckill', ...args], {
+      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS, ...env },
+      timeout: timeoutMs,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
 
 export interface RunningServer extends RunningProcess {
   url: string;

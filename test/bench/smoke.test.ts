@@ -1,17 +1,21 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { connections } from '../helpers.js';
-import { TEST_DEFAULTS } from '../test-env.js';
+import { runSeckill } from '../helpers.js';
+
+interface Report {
+  ok: boolean;
+  invariants: { name: string; ok: boolean; detail: string }[];
+  runs: { strategy: string; sold: number; stock: number; drift: number | null; outcomes: Record<string, number> }[];
+}
+
+const bench = async (...args: string[]): Promise<Report> => {
+  const run = await runSeckill(['bench', ...args, '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as Report;
+};
 
 describe('seckill bench smoke', () => {
   it('sells exactly the stock, end to end, for seckill and both MySQL baselines, with every invariant holding', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['bin/seckill', 'bench', 'smoke', '--compare', 'seckill,mysql-update,mysql-for-update', '--json'],
-      { env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS }, timeout: 240_000 },
-    );
-    const report = JSON.parse(stdout) as { ok: boolean; invariants: { name: string; ok: boolean; detail: string }[]; runs: { strategy: string; sold: number; stock: number; drift: number | null }[] };
+    const report = await bench('smoke', '--compare', 'seckill,mysql-update,mysql-for-update');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.invariants).toHaveLength(27);
@@ -26,11 +30,7 @@ describe('seckill bench smoke', () => {
 
 describe('seckill bench bots', () => {
   it('lets no bot without a purchase token hold stock, while the honest buyers sell the SKU out', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'bench', 'bots', '--requests', '6000', '--duration', '6', '--json'], {
-      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS },
-      timeout: 240_000,
-    });
-    const report = JSON.parse(stdout) as { ok: boolean; invariants: { name: string; ok: boolean }[]; runs: { outcomes: Record<string, number>; sold: number }[] };
+    const report = await bench('bots', '--requests', '6000', '--duration', '6');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.invariants.map((i) => i.name)).toContain('seckill: bots-without-token-hold-nothing');
     expect(report.runs[0]!.outcomes.BAD_TOKEN).toBeGreaterThan(0);

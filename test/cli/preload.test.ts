@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { getInventory } from '../../src/store/inventory.js';
-import { connections, newRedis, snapshotSku, testMysql, uniqueSku } from '../helpers.js';
+import { newRedis, snapshotSku, testMysql, uniqueSku, runSeckill } from '../helpers.js';
 
 const redis = newRedis();
 afterAll(() => redis.quit());
 
-const seckill = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/seckill', ...args], {
-      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const seckill = (...args: string[]) => runSeckill(args);
 
 describe('seckill preload', () => {
   it('writes the SKU to MySQL and Redis and reports it as JSON', async () => {

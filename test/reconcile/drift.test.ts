@@ -1,5 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from 'mysql2/promise';
 import type { SkuState } from '../../src/bench/sale-state.js';
@@ -7,11 +6,10 @@ import { findDrift, knownSkus, MAX_IDS, readDriftInput, reconcileSku, type Drift
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { freezeSku, loadSkuIntoRedis, thawSku } from '../../src/sale/catalog.js';
 import { getInventory } from '../../src/store/inventory.js';
-import { TEST_DEFAULTS } from '../test-env.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
 import { applyFixes, planFixes, planIsEmpty } from '../../src/reconcile/fix.js';
-import { connections, newRedis, preloadSku, snapshotSku, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { connections, newRedis, preloadSku, snapshotSku, testMysql, uniqueSku, waitFor, runSeckill } from '../helpers.js';
 
 const redis = newRedis();
 const reservations = new Reservations(redis);
@@ -218,15 +216,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
 
 const cliEnv = { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl };
 
-const seckill = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/seckill', ...args], { env: cliEnv });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const seckill = (...args: string[]) => runSeckill(args);
 
 describe('seckill reconcile', () => {
   it('exits 0 with an empty finding list on a clean SKU, and 1 naming the finding on a doctored one (else scripts cannot trust its exit code)', async () => {
@@ -359,25 +349,16 @@ describe('reconcile --fix', () => {
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
     await persist(sku, [orderId!], false);
-    const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'reconcile', '--sku', sku, '--grace', '0', '--fix', '--json'], {
-      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl },
-    });
-    const report = JSON.parse(stdout);
+    const { code, report } = await reconcileCli('--sku', sku, '--grace', '0', '--fix');
+    expect(code).toBe(0);
     expect(report.ok).toBe(true);
     expect(report.fixed).toMatchObject([{ sku, markPersisted: [orderId] }]);
   });
 });
 
 const reconcileCli = async (...args: string[]) => {
-  try {
-    const { stdout } = await promisify(execFile)(process.execPath, ['bin/seckill', 'reconcile', '--json', ...args], {
-      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS },
-    });
-    return { code: 0, report: JSON.parse(stdout) };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, report: e.stdout ? JSON.parse(e.stdout) : null, stderr: e.stderr };
-  }
+  const run = await runSeckill(['reconcile', '--json', ...args]);
+  return { code: run.code, report: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
 };
 const freshPrefix = () => `t-reconcile-${Date.now()}.`;
 

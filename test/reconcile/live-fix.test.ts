@@ -1,18 +1,12 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
-import { connections, newRedis, preloadSku, startServer, uniqueSku, waitFor } from '../helpers.js';
-import { TEST_DEFAULTS } from '../test-env.js';
+import { newRedis, preloadSku, runSeckill, startServer, uniqueSku, waitFor } from '../helpers.js';
 import { buyMany, closeStats, mysqlStock, ordersOf, redisStock, startPipeline } from '../queue/pipeline-helpers.js';
 
 const redis = newRedis();
 afterAll(() => Promise.all([redis.quit(), closeStats()]));
 
-const fix = (sku: string) =>
-  promisify(execFile)(process.execPath, ['bin/seckill', 'reconcile', '--sku', sku, '--fix', '--queue', 'redis', '--grace', '5', '--freeze-timeout', '20', '--json'], {
-    env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS },
-  }).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+const fix = (sku: string) => runSeckill(['reconcile', '--sku', sku, '--fix', '--queue', 'redis', '--grace', '5', '--freeze-timeout', '20', '--json']);
 
 describe('reconcile --fix during live traffic', () => {
   it('never oversells: a reset from MySQL in the middle of a sale sells every unit exactly once', async () => {
