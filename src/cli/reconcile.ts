@@ -2,13 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Table from 'cli-table3';
 import { type Command, Option } from 'commander';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
-import { COMPENSATION_GROUP } from '../queue/compensation.js';
-import { openQueue } from '../queue/open-transport.js';
-import { ORDER_CONSUMER_GROUP } from '../queue/order-consumer.js';
-import { TOPICS } from '../queue/transport.js';
-import { knownSkus, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
-import { applyFixes, planFixes, planIsEmpty, resetFromMysql, type FixReport, type ResetOutcome } from '../reconcile/fix.js';
-import { Reservations } from '../sale/reservations.js';
+import { knownSkus, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
+import type { FixReport } from '../reconcile/fix.js';
+import { repairSkus } from '../reconcile/repair.js';
 import { connectRedis } from '../redis/connection.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { openMysql } from '../store/mysql.js';
@@ -38,51 +34,20 @@ export interface ReconcileReport {
 
 const skusOf = async (source: DriftSource, flags: ReconcileFlags) => (flags.sku !== undefined ? [flags.sku] : knownSkus(source));
 
-/** What only a reset from MySQL repairs. */
-const NEEDS_RESET = new Set(['DRIFT', 'SKU_NOT_IN_REDIS', 'ORDER_UNKNOWN_TO_REDIS']);
-
-/** Messages waiting in the queue for the order consumer or compensation: a reset waits for 0. */
-const queueLag = async (source: DriftSource, flags: ReconcileFlags): Promise<{ lag: () => Promise<number>; close: () => Promise<void> }> => {
-  const config = { queue: flags.queue, kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers), partitions: 3, replicationFactor: 1, topicPrefix: flags.topicPrefix ?? process.env.SECKILL_TOPIC_PREFIX ?? '', sessionTimeoutMs: 30_000 };
-  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1 }, 'seckill-reconcile');
-  // With the Redis queue, the SKU's outbox is its orders queue, and its unsettled reservations
-  // (resetFromMysql checks them) say what is in it; with Kafka, the orders topic holds every
-  // SKU's messages and must be drained.
-  const ordersLag = () => (flags.queue === 'kafka' ? queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) : Promise.resolve(0));
-  return {
-    lag: async () => (await ordersLag()) + (await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP)),
-    close: () => queue.close(),
-  };
-};
-
-/**
- * --fix: first the repairs reconcile can prove safe from what it read; then,
- * for a SKU whose drift they do not explain, the reset from MySQL (frozen,
- * and only once nothing is in flight).
- */
-const repair = async (source: DriftSource, flags: ReconcileFlags): Promise<FixReport[]> => {
-  const reservations = new Reservations(source.redis);
-  const fixed: FixReport[] = [];
-  let queue: Awaited<ReturnType<typeof queueLag>> | null = null;
-  try {
-    for (const sku of await skusOf(source, flags)) {
-      const input = await readDriftInput(source, sku);
-      if (input === null) continue;
-      const plan = planFixes(input, await reservations.queued(sku), Date.now(), flags.grace * 1000);
-      await applyFixes(source, reservations, sku, plan);
-      const left = await reconcileSku(source, sku, flags.grace * 1000);
-      let reset: ResetOutcome | undefined;
-      if (left?.mysqlStock !== null && left?.findings.some((f) => NEEDS_RESET.has(f.kind))) {
-        queue ??= await queueLag(source, flags);
-        reset = await resetFromMysql(source, sku, queue.lag, flags.freezeTimeout * 1000);
-      }
-      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset) fixed.push({ sku, ...plan, ...(reset && { reset }) });
-    }
-  } finally {
-    await queue?.close();
-  }
-  return fixed;
-};
+/** --fix: the repairs, with the queue a reset waits to be drained. */
+const repair = async (source: DriftSource, flags: ReconcileFlags): Promise<FixReport[]> =>
+  repairSkus(source, await skusOf(source, flags), {
+    graceMs: flags.grace * 1000,
+    freezeTimeoutMs: flags.freezeTimeout * 1000,
+    queue: {
+      queue: flags.queue,
+      kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers),
+      partitions: 3,
+      replicationFactor: 1,
+      topicPrefix: flags.topicPrefix ?? process.env.SECKILL_TOPIC_PREFIX ?? '',
+      sessionTimeoutMs: 30_000,
+    },
+  });
 
 const fixLines = (fixed: FixReport[]): string[] =>
   fixed.flatMap((f) => {
