@@ -20,6 +20,23 @@ export interface KafkaOptions {
 
 const PUBLISH_CHUNK = 500;
 
+/**
+ * Retries a group-offset request while the broker says it is not (yet) the
+ * group's coordinator: on a fresh broker, or after a restart, the coordinator
+ * takes a moment to load, and kafkajs's admin does not retry that itself.
+ */
+const whileCoordinatorMoves = async <T>(request: () => Promise<T>): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const type = (error as { type?: string }).type ?? '';
+      if (attempt >= 20 || !/COORDINATOR/.test(type)) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+    }
+  }
+};
+
 const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: number; log: { message: string } }) => {
   const name = level === logLevel.ERROR ? 'error' : 'warn';
   process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
@@ -94,7 +111,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   const lag = async (topic: Topic, group: string): Promise<number> => {
     const [ends, committed] = await Promise.all([
       admin.fetchTopicOffsets(name(topic)),
-      admin.fetchOffsets({ groupId: `${options.topicPrefix}${group}`, topics: [name(topic)] }),
+      whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: `${options.topicPrefix}${group}`, topics: [name(topic)] })),
     ]);
     const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
     let total = 0n;
