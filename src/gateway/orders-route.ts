@@ -5,7 +5,7 @@ import type { Reservations, ReservationRecord } from '../sale/reservations.js';
 import { findOrder, type OrderRow } from '../store/orders.js';
 import { payOrder } from '../store/payments.js';
 import { readBody } from './body.js';
-import type { ErrorLog } from './error-log.js';
+import type { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 

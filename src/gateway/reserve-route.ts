@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Outcome } from '../sale/outcomes.js';
 import { readBody } from './body.js';
-import type { ErrorLog } from './error-log.js';
+import type { ErrorLog } from '../error-log.js';
 import { cannedError, errorBody, sendJson, STATUS } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PurchaseTokens } from './purchase-token.js';

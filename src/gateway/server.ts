@@ -6,7 +6,7 @@ import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
 import { Reservations } from '../sale/reservations.js';
 import { AdmissionTickets, followStockEvents, SoldOutFlags, TokenBucket } from './admission.js';
-import { ErrorLog } from './error-log.js';
+import { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorLog } from '../error-log.js';
 
 /**
  * Opens a Redis connection and waits until it is ready, so that a wrong
@@ -19,15 +20,10 @@ export const connectRedis = async (url: string, options: RedisOptions = {}): Pro
     retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
     ...options,
   });
-  // ioredis emits 'error' on every failed reconnect attempt: say so on
-  // stderr, at most every 5 s (commands that fail meanwhile are answered and
-  // counted by their callers).
-  let lastLogged = 0;
-  redis.on('error', (error: Error) => {
-    if (Date.now() - lastLogged < 5_000) return;
-    lastLogged = Date.now();
-    process.stderr.write(`${new Date().toISOString()} Redis ${redactUrl(url)}: ${error.message}\n`);
-  });
+  // ioredis emits 'error' on every failed reconnect attempt: say so, without
+  // flooding (commands that fail meanwhile are answered and counted by their callers).
+  const errors = new ErrorLog();
+  redis.on('error', (error: Error) => errors.report(`Redis ${redactUrl(url)}`, error));
   try {
     await redis.connect();
   } catch (error) {
