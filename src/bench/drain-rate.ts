@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { Reservations } from '../sale/reservations.js';
 import { loadSkuIntoRedis } from '../sale/catalog.js';
-import { replaceInventory } from '../store/inventory.js';
+import { countOrders, replaceInventory } from '../store/inventory.js';
 import type { BenchContext } from './strategy-run.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 
@@ -16,12 +17,6 @@ export interface DrainRate {
   batchSize: number;
 }
 
-const countOrders = async (mysql: Pool, sku: string): Promise<number> => {
-  const [rows] = await mysql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
-  return Number(rows[0]!.n);
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fills one SKU's outbox with `orders` reservations, as a sale would, before any consumer runs. */
 const fillOutbox = async (redis: Redis, mysql: Pool, sku: string, orders: number): Promise<void> => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueKind } from '../config.js';
 import { brokerStatus, startBroker, stopBroker } from '../queue/broker.js';
 import { openConnectionKiller } from './mysql-connections.js';
@@ -116,7 +117,6 @@ export interface FaultRun {
   cancel(): void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Fires each fault at its time from `startedAt`, each on its own (they may

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -57,7 +58,7 @@ export class OwnRedis {
     const deadline = Date.now() + START_DEADLINE_MS;
     while (!(await Promise.race([pong(this.port), failed]))) {
       if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within ${START_DEADLINE_MS / 1000} s`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 

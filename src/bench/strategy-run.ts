@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
@@ -13,7 +14,7 @@ import type { LoadResult, TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
-import { trafficOf } from './traffic.js';
+import { loadPlanOf } from './traffic.js';
 import { inFlightUnits, isDrained, readSaleState, totalRedisStock } from './read-state.js';
 import type { InvariantResult, SaleState } from './sale-state.js';
 import type { Scenario } from './scenario.js';
@@ -83,7 +84,6 @@ export interface StrategyRun {
   faults: Partial<Record<FaultKind, number>>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Bots that posted without a purchase token (users `bot<n>`) must hold nothing: no order, no reservation. */
 const botsHoldNothing = (state: SaleState): InvariantResult => {
@@ -206,20 +206,12 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       }
     })();
 
-    const load = { ...scenario.load, ...ctx.load };
     started = Date.now();
     if (withFaults) faultRun = injectFaults(scenario.faults, targets, (line) => note(`${strategy}: ${line}`), started);
     let result: LoadResult;
     try {
       result = await runLoad(
-        {
-          url,
-          connections: load.connections,
-          amount: load.requests,
-          durationSec: load.durationSec,
-          seed: ctx.seed,
-          traffic: trafficOf(scenario, tokenSecret),
-        },
+        loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret),
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
     } catch (error) {

@@ -1,5 +1,5 @@
 import { createPurchaseTokens } from '../gateway/purchase-token.js';
-import type { TrafficMix } from './load-plan.js';
+import type { LoadPlan, TrafficMix } from './load-plan.js';
 import type { Scenario } from './scenario.js';
 
 /** The crowd a scenario describes, as the load generator needs it. */
@@ -10,6 +10,12 @@ export const trafficOf = (scenario: Scenario, tokenSecret: string | null): Traff
   ...scenario.bots,
   tokenSecret: scenario.tokens ? tokenSecret : null,
 });
+
+/** What the load generator is asked to send to `url`: the scenario's load, with any overrides, and its crowd. */
+export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, tokenSecret: string | null): LoadPlan => {
+  const load = { ...scenario.load, ...overrides };
+  return { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, tokenSecret) };
+};
 
 /** A small seeded PRNG (mulberry32): the same seed sends the same traffic. */
 export const seededRandom = (seed: number) => {

@@ -5,7 +5,7 @@ import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
 import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from '../bench/faults.js';
 import { runLoad } from '../bench/load.js';
-import { trafficOf } from '../bench/traffic.js';
+import { loadPlanOf } from '../bench/traffic.js';
 import { OwnRedis } from '../bench/own-redis.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
@@ -158,11 +158,7 @@ const benchOnce = async (scenario: Scenario, strategies: StrategyName[], flags: 
     env: { REDIS_URL: redisUrl, MYSQL_URL: mysqlUrl, KAFKA_BROKERS: kafkaBrokers },
     queue: flags.queue,
     seed: flags.seed,
-    load: {
-      ...(flags.connections !== undefined && { connections: flags.connections }),
-      ...(flags.requests !== undefined && { requests: flags.requests }),
-      ...(flags.duration !== undefined && { durationSec: flags.duration }),
-    },
+    load: loadOverrides(flags),
     progress,
     note: noteLine,
     kafkaControl,
@@ -197,20 +193,19 @@ const benchOnce = async (scenario: Scenario, strategies: StrategyName[], flags: 
   return report;
 };
 
+/** The scenario's load as the flags override it. */
+const loadOverrides = (flags: BenchFlags): Partial<Scenario['load']> => ({
+  ...(flags.connections !== undefined && { connections: flags.connections }),
+  ...(flags.requests !== undefined && { requests: flags.requests }),
+  ...(flags.duration !== undefined && { durationSec: flags.duration }),
+});
+
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
 const loadOnly = async (url: string, scenario: Scenario, flags: BenchFlags): Promise<number> => {
-  const load = { ...scenario.load, ...(flags.connections && { connections: flags.connections }), ...(flags.requests && { requests: flags.requests }), ...(flags.duration && { durationSec: flags.duration }) };
   const progress = progressLine();
   const result = await runLoad(
-    {
-      url,
-      connections: load.connections,
-      amount: load.requests,
-      durationSec: load.durationSec,
-      seed: flags.seed,
-      // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
-      traffic: trafficOf(scenario, process.env.SECKILL_SECRET ?? null),
-    },
+    // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
+    loadPlanOf(url, scenario, loadOverrides(flags), flags.seed, process.env.SECKILL_SECRET ?? null),
     (p) => progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
   );
   const { answers: _a, timeline: _t, ...figures } = result;

@@ -5,6 +5,7 @@
  * is given and nothing here starts or stops anything.
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -302,7 +303,7 @@ const waitUntilAnswers = async (port: number, pid: number, p: Paths, onProgress:
     if (Date.now() > deadline) {
       throw new BrokerError(`the broker (pid ${pid}) did not answer on ${HOST}:${port} within ${START_DEADLINE_MS / 1000} s; it is left running, see ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}`);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
 };
 
@@ -340,7 +341,7 @@ export const stopBroker = async (opts: BrokerOptions = {}): Promise<{ wasRunning
       signal = 'SIGKILL';
       signalIfAlive(pid, signal);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   await rm(p.pidFile, { force: true });
   onProgress('stopped');

@@ -2,6 +2,7 @@
  * The Kafka adapter: the only module that imports kafkajs (in maintenance
  * mode upstream), so the client can be swapped by rewriting this file alone.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
 import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
 
@@ -32,7 +33,7 @@ const whileCoordinatorMoves = async <T>(request: () => Promise<T>): Promise<T> =
     } catch (error) {
       const type = (error as { type?: string }).type ?? '';
       if (attempt >= 20 || !/COORDINATOR/.test(type)) throw error;
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+      await sleep(Math.min(1_000, 100 * attempt));
     }
   }
 };

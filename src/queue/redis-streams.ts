@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
 import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
@@ -24,7 +25,6 @@ interface Source {
   key: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The longest a quiet stream waits between reads: the delay before a new sale's first entry is relayed. */
 const MAX_QUIET_MS = 250;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceivedBatch } from './transport.js';
 
 export class StoppedError extends Error {
@@ -19,7 +20,7 @@ export const retryUntilDone = async <T>(batch: ReceivedBatch, work: () => Promis
     } catch (error) {
       onFailure(error, attempt);
       if (!batch.isRunning()) throw new StoppedError();
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** (attempt - 1))));
+      await sleep(Math.min(5_000, 100 * 2 ** (attempt - 1)));
       await batch.heartbeat().catch(() => {}); // a failed heartbeat shows as a rebalance, which redelivers
       if (!batch.isRunning()) throw new StoppedError();
     }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inFlightUnits } from '../bench/read-state.js';
 import { skuKeys } from '../redis/keys.js';
 import { freezeSku, rebuildSkuInRedis, thawSku } from '../sale/catalog.js';
@@ -91,7 +92,6 @@ export interface ResetOutcome {
   to?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Resets a SKU's Redis state from MySQL (see rebuildSkuInRedis): the repair
