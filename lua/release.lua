@@ -4,7 +4,7 @@
   compensation (dead letters), payment timeout and cancellation.
 
   KEYS[1] {sku}:stock
-  KEYS[2] {sku}:meta          'released' counts units returned (raises the admission cap)
+  KEYS[2] {sku}:meta          'released' counts units returned (raises the admission cap); 'frozen'
   KEYS[3] {sku}:holders
   KEYS[4] {sku}:reservations
 
@@ -18,9 +18,13 @@
     RELEASED          stock returned; remaining is the stock now on sale
     ALREADY_RELEASED  an earlier call returned it; nothing changed
     NOT_FOUND         no reservation with this order id
+    FROZEN            reconcile is resetting the SKU from MySQL: nothing
+                      changed, call again once it is thawed (a release now
+                      could be overwritten by the reset)
 ]]
 local rcall = redis.call
 --- @include "outcomes"
+--- @include "holdings"
 
 local orderId = ARGV[1]
 local raw = rcall('HGET', KEYS[4], orderId)
@@ -31,14 +35,14 @@ local record = cjson.decode(raw)
 if record.releasedAt then
   return { Outcome.ALREADY_RELEASED, tonumber(rcall('GET', KEYS[1]) or '0') }
 end
+if rcall('HEXISTS', KEYS[2], 'frozen') == 1 then
+  return { Outcome.FROZEN, -1 }
+end
 
 local remaining = rcall('INCRBY', KEYS[1], record.qty)
 rcall('HINCRBY', KEYS[2], 'released', record.qty)
--- Only clear the holding if it is still this order's: the user may hold a
--- newer one.
-if rcall('HGET', KEYS[3], record.userId) == orderId then
-  rcall('HDEL', KEYS[3], record.userId)
-end
+-- Only this order's units leave the holding: the user may hold others.
+releaseHolding(KEYS[3], record.userId, orderId)
 record.releasedAt = tonumber(ARGV[3])
 record.reason = ARGV[2]
 rcall('HSET', KEYS[4], orderId, cjson.encode(record))

@@ -4,10 +4,11 @@
 
   KEYS[1] {sku}:stock         units still on sale
   KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open), frozen
-  KEYS[3] {sku}:holders       hash: userId -> orderId
+  KEYS[3] {sku}:holders       hash: userId -> holding (see includes/holdings.lua)
   KEYS[4] {sku}:requests      hash: userId/requestId -> orderId
   KEYS[5] {sku}:reservations  hash: orderId -> JSON reservation record
   KEYS[6] {sku}:outbox        stream read by the relay
+  KEYS[7] {sku}:admitted      admission tickets handed out (see take-tickets.lua)
 
   ARGV[1] sku
   ARGV[2] user id
@@ -16,22 +17,37 @@
   ARGV[5] order id to use if this call reserves
   ARGV[6] now, ms since epoch
   ARGV[7] pub/sub channel for stock events
+  ARGV[8] '1' when the caller spent an admission ticket on this call
 
   Returns { outcome, orderId, remaining }:
     OK           orderId is the new order; remaining is the stock left
     DUPLICATE    this user already sent this request id; orderId is its order
-    LIMIT        the user holds an order already (orderId), or qty > limit ('')
+    LIMIT        the user's units plus qty exceed the per-user limit; orderId
+                 is their newest order ('' when they hold none: qty alone is over it)
     SOLD_OUT     fewer units left than asked for; nothing sold (no partial fill)
     NOT_STARTED / ENDED   outside the sale window
     NOT_LOADED   the SKU was never preloaded
     FROZEN       reconcile is resetting the SKU from MySQL: retry in a moment
+
+  Every answer but OK gives the admission ticket back (ARGV[8]): the cap
+  counts buyers who can buy, so a crowd before the opening, a user past the
+  limit or a retry never closes admission while units are left.
 ]]
 local rcall = redis.call
 --- @include "outcomes"
+--- @include "holdings"
 
 local sku, userId, requestId, orderId = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local qty = tonumber(ARGV[3])
 local now = tonumber(ARGV[6])
+
+local function refuse(outcome, answerOrderId, remaining)
+  -- EXISTS: never create the counter of a SKU that is gone.
+  if ARGV[8] == '1' and rcall('EXISTS', KEYS[7]) == 1 then
+    rcall('DECR', KEYS[7])
+  end
+  return { outcome, answerOrderId, remaining }
+end
 
 -- A retry must get its original answer, even after the sale has ended.
 local requestField = nil
@@ -39,40 +55,38 @@ if requestId ~= '' then
   requestField = userId .. '/' .. requestId
   local seen = rcall('HGET', KEYS[4], requestField)
   if seen then
-    return { Outcome.DUPLICATE, seen, -1 }
+    return refuse(Outcome.DUPLICATE, seen, -1)
   end
 end
 
 local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt', 'frozen')
 if not meta[1] then
-  return { Outcome.NOT_LOADED, '', -1 }
+  return refuse(Outcome.NOT_LOADED, '', -1)
 end
 if meta[4] then
-  return { Outcome.FROZEN, '', -1 }
+  return refuse(Outcome.FROZEN, '', -1)
 end
 local startsAt, endsAt = tonumber(meta[2]), tonumber(meta[3])
 if startsAt > 0 and now < startsAt then
-  return { Outcome.NOT_STARTED, '', -1 }
+  return refuse(Outcome.NOT_STARTED, '', -1)
 end
 if endsAt > 0 and now >= endsAt then
-  return { Outcome.ENDED, '', -1 }
+  return refuse(Outcome.ENDED, '', -1)
 end
 
-local held = rcall('HGET', KEYS[3], userId)
-if held then
-  return { Outcome.LIMIT, held, -1 }
-end
-if qty > tonumber(meta[1]) then
-  return { Outcome.LIMIT, '', -1 }
+local holding = rcall('HGET', KEYS[3], userId)
+local held, newest = heldUnits(holding)
+if held + qty > tonumber(meta[1]) then
+  return refuse(Outcome.LIMIT, newest or '', -1)
 end
 
 local stock = tonumber(rcall('GET', KEYS[1]) or '0')
 if stock < qty then
-  return { Outcome.SOLD_OUT, '', stock }
+  return refuse(Outcome.SOLD_OUT, '', stock)
 end
 
 local remaining = rcall('DECRBY', KEYS[1], qty)
-rcall('HSET', KEYS[3], userId, orderId)
+rcall('HSET', KEYS[3], userId, withOrder(holding, orderId, qty))
 if requestField then
   rcall('HSET', KEYS[4], requestField, orderId)
 end

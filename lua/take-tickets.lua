@@ -1,33 +1,47 @@
 --[[
   Hand a server process a chunk of admission tickets for one SKU, so the
   admission cap (factor x units ever put on sale) is shared by every process
-  without a Redis round trip per request.
+  without a Redis round trip per request. reserve.lua gives a ticket back
+  for every answer but OK, so the tickets out count buyers who bought or are
+  buying right now.
 
-  KEYS[1] {sku}:admitted   tickets handed out so far
-  KEYS[2] {sku}:meta       initial, released
+  KEYS[1] {sku}:admitted   tickets handed out, less those given back
+  KEYS[2] {sku}:meta       initial, released, startsAt
   KEYS[3] {sku}:stock      units on sale
 
   ARGV[1] tickets wanted (the chunk size)
   ARGV[2] admission factor K
+  ARGV[3] now, ms since epoch
 
-  Returns the number of tickets granted (0 when the cap is reached), -1
-  when the SKU was never preloaded, -2 when nothing is left on sale (the
-  buyer is told "sold out", not "try again").
+  Returns { granted, detail }:
+    granted >= 1  tickets granted
+    0             the cap is reached: try again shortly
+    -1            the SKU was never preloaded
+    -2            nothing is left on sale (the buyer is told "sold out");
+                  detail is meta 'released', which changes whenever units
+                  come back, so a process can tell a stale snapshot
+    -3            the sale has not started; detail is startsAt, until when
+                  the process may answer NOT_STARTED itself
 ]]
 local rcall = redis.call
 
-local meta = rcall('HMGET', KEYS[2], 'initial', 'released')
+local meta = rcall('HMGET', KEYS[2], 'initial', 'released', 'startsAt')
 if not meta[1] then
-  return -1
+  return { -1, 0 }
+end
+local released = tonumber(meta[2] or '0')
+local startsAt = tonumber(meta[3] or '0')
+if startsAt > 0 and tonumber(ARGV[3]) < startsAt then
+  return { -3, startsAt }
 end
 if tonumber(rcall('GET', KEYS[3]) or '0') <= 0 then
-  return -2
+  return { -2, released }
 end
-local cap = tonumber(ARGV[2]) * (tonumber(meta[1]) + tonumber(meta[2] or '0'))
+local cap = tonumber(ARGV[2]) * (tonumber(meta[1]) + released)
 local admitted = tonumber(rcall('GET', KEYS[1]) or '0')
 local grant = math.min(tonumber(ARGV[1]), cap - admitted)
 if grant <= 0 then
-  return 0
+  return { 0, 0 }
 end
 rcall('INCRBY', KEYS[1], grant)
-return grant
+return { grant, 0 }

@@ -30,7 +30,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   ]);
   const metricsServer = await serveMetrics(metrics.registry, flags.metricsPort);
   const reservations = new Reservations(redis);
-  const deps = { transport: queue, mysql, reservations, metrics, log: logLine };
+  const deps = { transport: queue, mysql, redis, reservations, metrics, log: logLine };
   const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000 });
   const compensation = await startCompensation(deps);
   const sweeper = flags.sweeper ? startSweeper(deps, flags.sweepInterval) : null;

@@ -7,8 +7,9 @@ import { openMysql } from '../store/mysql.js';
 import { connectionFlags, onShutdown } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens'> & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs'> & {
   soldOutTtl: number;
+  requestTimeout: number;
   payTimeout: number;
   requireToken?: boolean;
   tokenTtl: number;
@@ -40,8 +41,11 @@ const serve = async (flags: ServeFlags): Promise<void> => {
   // reconnect re-subscribes.
   const subscriber = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
   const mysql = await openMysql(mysqlUrl);
-  const { soldOutTtl, payTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
-  const gateway = await startGateway({ redis, subscriber, mysql }, { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, purchaseTokens });
+  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
+  const gateway = await startGateway(
+    { redis, subscriber, mysql },
+    { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, requestTimeoutMs: requestTimeout, purchaseTokens },
+  );
   const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
   process.stdout.write(`${line}\n`);
 
@@ -69,6 +73,7 @@ export const registerServe = (program: Command): void => {
       .option('--burst <n>', 'token bucket: burst size', intOption('--burst', 1), 20_000)
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
       .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
+      .option('--request-timeout <ms>', 'the most a client may take to send a whole request (headers and body); slower connections are cut and counted', intOption('--request-timeout', 100, 300_000), 5_000)
       .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
       .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')
       .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)

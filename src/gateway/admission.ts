@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
+import type { BuyRequest, ReserveResult } from '../sale/reservations.js';
+import { answerSoldOut, readSoldOutSnapshot, type SoldOutSnapshot } from '../sale/sold-out-snapshot.js';
 
 /**
  * The in-process admission layers that turn most of a flash crowd away
- * before it costs a Redis call: the local sold-out flag, the token bucket and
- * the admission cap. Cheapest first; each is O(1) and allocation-free on the
- * common path.
+ * before it costs a Redis call: the local sold-out answer, the token bucket
+ * and the admission cap (which also answers "not started" before the
+ * opening). Cheapest first; each is O(1) and allocation-free on the common path.
  */
 
 /** Per-process token bucket: `rate` requests a second, bursts of `burst`. */
@@ -31,58 +33,137 @@ export class TokenBucket {
   }
 }
 
+interface SoldOutEntry {
+  /** the flag is trusted until then (ms) */
+  until: number;
+  /** read on the first buyer who needs it, kept until units come back */
+  snapshot: SoldOutSnapshot | null;
+  loading: Promise<SoldOutSnapshot | null> | null;
+}
+
+/** How long a snapshot outlives its expired flag before it is forgotten (a sale long over). */
+const FORGET_AFTER_MS = 60_000;
+
 /**
- * SKUs this process knows are sold out. Set when reserve.lua answers with no
- * stock left, or when another process announces it over pub/sub; cleared
- * when release.lua announces stock is back. A flag also expires after
- * `ttlMs`, so a message lost or overtaken by a reply (pub/sub and commands
- * travel on different connections) costs at most that long of refusals.
+ * SKUs this process knows are sold out, and how to answer their buyers
+ * without Redis. Set when reserve.lua answers with no stock left, when
+ * take-tickets.lua finds none, or when another process announces it over
+ * pub/sub; cleared when release.lua announces stock is back. A flag expires
+ * after `ttlMs`, so a message lost or overtaken by a reply (pub/sub and
+ * commands travel on different connections) costs at most that long.
+ *
+ * A buyer of a flagged SKU gets what reserve.lua would answer: a retry its
+ * order id, a user at the limit theirs, everyone else 410 — from a snapshot
+ * of the SKU's request ids and holdings read once when it sold out.
  */
-export class SoldOutFlags {
-  private readonly until = new Map<string, number>();
+export class SoldOutSales {
+  private readonly entries = new Map<string, SoldOutEntry>();
+  private lastSweep = 0;
 
   constructor(
+    private readonly redis: Redis,
     private readonly ttlMs: number,
-    private readonly onChange: (count: number) => void = () => {},
   ) {}
 
   isSoldOut(sku: string, now: number): boolean {
-    const until = this.until.get(sku);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.clear(sku);
-    return false;
+    const entry = this.entries.get(sku);
+    return entry !== undefined && entry.until > now;
   }
 
-  set(sku: string, now = Date.now()): void {
-    this.until.set(sku, now + this.ttlMs);
-    this.onChange(this.until.size);
+  /** SKUs flagged right now (for the metric). */
+  flagged(now = Date.now()): number {
+    let n = 0;
+    for (const entry of this.entries.values()) if (entry.until > now) n += 1;
+    return n;
+  }
+
+  /**
+   * `sold`: the last unit just went (the holdings changed: read them again).
+   * `confirmed`: still nothing left; `released`, when known, tells whether
+   * units came back since the snapshot was read (then it is read again).
+   */
+  set(sku: string, now: number, how: 'sold' | 'confirmed', released?: number): void {
+    this.sweep(now);
+    const entry = this.entries.get(sku);
+    if (entry === undefined) {
+      this.entries.set(sku, { until: now + this.ttlMs, snapshot: null, loading: null });
+      return;
+    }
+    entry.until = now + this.ttlMs;
+    const stale = how === 'sold' || (released !== undefined && entry.snapshot !== null && entry.snapshot.released !== released);
+    if (stale) {
+      entry.snapshot = null;
+      entry.loading = null;
+    }
   }
 
   clear(sku: string): void {
-    if (this.until.delete(sku)) this.onChange(this.until.size);
+    this.entries.delete(sku);
   }
 
   clearAll(): void {
-    this.until.clear();
-    this.onChange(0);
+    this.entries.clear();
+  }
+
+  /**
+   * reserve.lua's answer for a buyer of a flagged SKU, without a Redis round
+   * trip once the snapshot is read (the first buyers after the sell-out share
+   * one read). Null when the SKU turned out to have units again: the caller
+   * asks reserve.lua. Rejects when Redis cannot be read.
+   */
+  answer(request: BuyRequest): ReserveResult | null | Promise<ReserveResult | null> {
+    const entry = this.entries.get(request.sku);
+    if (entry === undefined) return null;
+    if (entry.snapshot !== null) return answerSoldOut(entry.snapshot, request);
+    entry.loading ??= this.load(request.sku, entry);
+    return entry.loading.then((snapshot) => (snapshot === null ? null : answerSoldOut(snapshot, request)));
+  }
+
+  private async load(sku: string, entry: SoldOutEntry): Promise<SoldOutSnapshot | null> {
+    let snapshot: SoldOutSnapshot | null;
+    try {
+      snapshot = await readSoldOutSnapshot(this.redis, sku);
+    } catch (error) {
+      entry.loading = null; // the next buyer tries again
+      throw error;
+    }
+    if (this.entries.get(sku) !== entry || entry.loading === null) return snapshot; // cleared or made stale meanwhile
+    if (snapshot === null) this.entries.delete(sku);
+    else entry.snapshot = snapshot;
+    return snapshot;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < FORGET_AFTER_MS) return;
+    this.lastSweep = now;
+    for (const [sku, entry] of this.entries) if (entry.until + FORGET_AFTER_MS < now) this.entries.delete(sku);
   }
 }
 
-export type TicketAnswer = 'ADMIT' | 'CLOSED' | 'NOT_LOADED' | 'SOLD_OUT';
+export type TicketAnswer = 'ADMIT' | 'CLOSED' | 'NOT_LOADED' | 'SOLD_OUT' | 'NOT_STARTED';
 
 interface TicketPool {
   available: number;
   refill: Promise<TicketAnswer> | null;
   closedUntil: number;
+  notStartedUntil: number;
 }
 
+/** take-tickets.lua's codes (see its header). */
+const NOT_LOADED = -1;
+const NOTHING_LEFT = -2;
+const NOT_STARTED = -3;
+
 /**
- * The admission cap: at most K × (units ever on sale) requests per SKU reach
- * reserve.lua, across all processes. Each process takes tickets from Redis in
- * chunks (take-tickets.lua), so the cap costs one round trip per chunk, not
- * one per request. Tickets a process holds when the sale ends are simply
- * unused: the cap is an upper bound on load, not a promise to admit.
+ * The admission cap: at most K × (units ever on sale) buyers who can buy are
+ * admitted to reserve.lua at once, across all processes. Each process takes
+ * tickets from Redis in chunks (take-tickets.lua), so the cap costs one round
+ * trip per chunk, not one per request. reserve.lua gives a ticket back for
+ * every answer but OK, and a call that failed gives its ticket back to the
+ * pool here, so requests that cannot buy never close admission while units
+ * are left. Before the opening no ticket is handed out: the process answers
+ * NOT_STARTED itself until the opening (re-asking at least every
+ * `closedTtlMs`, in case the sale was rescheduled).
  */
 export class AdmissionTickets {
   private readonly pools = new Map<string, TicketPool>();
@@ -93,6 +174,7 @@ export class AdmissionTickets {
     private readonly factor: number,
     private readonly chunk: number,
     private readonly closedTtlMs: number,
+    private readonly soldOut: SoldOutSales,
   ) {
     this.takeTickets = defineScript(redis, 'take-tickets', 3);
   }
@@ -104,13 +186,14 @@ export class AdmissionTickets {
       pool.available -= 1;
       return 'ADMIT';
     }
+    if (pool !== undefined && pool.notStartedUntil > now) return 'NOT_STARTED';
     if (pool !== undefined && pool.closedUntil > now) return 'CLOSED';
     if (pool === undefined) {
-      pool = { available: 0, refill: null, closedUntil: 0 };
+      pool = { available: 0, refill: null, closedUntil: 0, notStartedUntil: 0 };
       this.pools.set(sku, pool);
     }
     // Concurrent requests that find the pool empty share one refill.
-    pool.refill ??= this.refill(sku, pool);
+    pool.refill ??= this.refill(sku, pool, now);
     return pool.refill.then((answer) => {
       if (answer !== 'ADMIT') return answer;
       if (pool.available > 0) {
@@ -121,27 +204,47 @@ export class AdmissionTickets {
     });
   }
 
-  /** Stock came back (release.lua): the cap has grown, ask Redis again. */
-  reopen(sku: string): void {
+  /** A reserve call that failed (Redis down): its ticket may be used again. */
+  giveBack(sku: string): void {
     const pool = this.pools.get(sku);
-    if (pool) pool.closedUntil = 0;
+    if (pool) pool.available += 1;
   }
 
-  private async refill(sku: string, pool: TicketPool): Promise<TicketAnswer> {
+  /** Stock came back (release.lua), or the SKU was thawed: the cap has grown, ask Redis again. */
+  reopen(sku: string): void {
+    const pool = this.pools.get(sku);
+    if (pool) {
+      pool.closedUntil = 0;
+      pool.notStartedUntil = 0;
+    }
+  }
+
+  private async refill(sku: string, pool: TicketPool, now: number): Promise<TicketAnswer> {
     const k = skuKeys(sku);
     try {
-      const granted = Number(await this.takeTickets([k.admitted, k.meta, k.stock], [this.chunk, this.factor]));
-      if (granted === -1) {
+      const [granted, detail] = (await this.takeTickets([k.admitted, k.meta, k.stock], [this.chunk, this.factor, now])) as [number, number];
+      if (granted === NOT_LOADED) {
         this.pools.delete(sku);
         return 'NOT_LOADED';
       }
-      if (granted === -2) return 'SOLD_OUT';
+      if (granted === NOT_STARTED) {
+        pool.notStartedUntil = Math.min(detail, Date.now() + this.closedTtlMs);
+        return 'NOT_STARTED';
+      }
+      if (granted === NOTHING_LEFT) {
+        this.soldOut.set(sku, Date.now(), 'confirmed', detail);
+        return 'SOLD_OUT';
+      }
       if (granted === 0) {
         pool.closedUntil = Date.now() + this.closedTtlMs;
         return 'CLOSED';
       }
       pool.available += granted;
       return 'ADMIT';
+    } catch (error) {
+      // Redis is down: keep no pool for a SKU that may not even exist.
+      if (pool.available === 0 && this.pools.get(sku) === pool) this.pools.delete(sku);
+      throw error;
     } finally {
       pool.refill = null;
     }
@@ -153,16 +256,12 @@ export class AdmissionTickets {
  * publishes SOLD_OUT when it sells the last unit, release.lua publishes
  * ON_SALE when it returns stock. Resolves once subscribed.
  */
-export const followStockEvents = async (
-  subscriber: Redis,
-  soldOut: SoldOutFlags,
-  tickets: AdmissionTickets,
-): Promise<void> => {
+export const followStockEvents = async (subscriber: Redis, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> => {
   subscriber.on('message', (_channel: string, message: string) => {
     const space = message.indexOf(' ');
     const event = message.slice(0, space);
     const sku = message.slice(space + 1);
-    if (event === 'SOLD_OUT') soldOut.set(sku);
+    if (event === 'SOLD_OUT') soldOut.set(sku, Date.now(), 'sold');
     else if (event === 'ON_SALE') {
       soldOut.clear(sku);
       tickets.reopen(sku);

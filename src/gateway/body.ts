@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
-export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
+/** `cut`: the connection closed before the body was whole (a client gone, or cut by the request timeout): nobody to answer. */
+export type BodyResult = { ok: true; text: string; cut?: never } | { ok: false; tooLarge: true; cut?: never } | { ok: false; cut: true; tooLarge?: never };
 
 /**
  * The rest of a refused body is read and thrown away, up to this much, so
@@ -30,7 +31,7 @@ export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResul
     discardRest(req, 0);
     return { ok: false, tooLarge: true };
   }
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -47,6 +48,10 @@ export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResul
     const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', reject);
+    // A body that never arrives whole ends in a closed connection (ECONNRESET), not a bug.
+    req.on('error', () => resolve({ ok: false, cut: true }));
+    req.on('close', () => {
+      if (!req.complete) resolve({ ok: false, cut: true });
+    });
   });
 };

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * format, histograms and the process metrics (event-loop lag, heap) that an
  * operator wants next to ours, correctly escaped, for one small dependency.
  */
-export const createGatewayMetrics = () => {
+export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
   const requests = new Counter({
@@ -26,9 +26,18 @@ export const createGatewayMetrics = () => {
     labelNames: ['dependency'],
     registers: [registry],
   });
-  const soldOutSkus = new Gauge({
+  new Gauge({
     name: 'seckill_sold_out_skus',
     help: 'SKUs this process currently refuses locally as sold out',
+    registers: [registry],
+    collect() {
+      this.set(soldOutCount());
+    },
+  });
+  const clientsCut = new Counter({
+    name: 'seckill_http_clients_cut_total',
+    help: 'Connections the server closed: a request not whole within --request-timeout (timeout), or one that does not parse (bad_request)',
+    labelNames: ['reason'],
     registers: [registry],
   });
   // Label children are looked up once per outcome, not once per request.
@@ -38,7 +47,7 @@ export const createGatewayMetrics = () => {
     if (!child) byOutcome.set(outcome, (child = requests.labels(outcome)));
     child.inc();
   };
-  return { registry, countOutcome, latency, dependencyErrors, soldOutSkus };
+  return { registry, countOutcome, latency, dependencyErrors, clientsCut };
 };
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

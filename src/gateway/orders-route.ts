@@ -90,6 +90,7 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
 
   const pay = async (orderId: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = await readBody(req, bodyLimit);
+    if (body.cut) return;
     if (!body.ok) {
       res.setHeader('connection', 'close');
       return sendError(res, 'BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);

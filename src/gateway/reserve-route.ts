@@ -32,7 +32,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, token
     NOT_LOADED: cannedError('UNKNOWN_SKU', 'no sale is loaded for this sku'),
     ENDED: cannedError('ENDED', 'the sale has ended'),
     NOT_STARTED: cannedError('NOT_STARTED', 'the sale has not started yet'),
-    LIMIT: cannedError('LIMIT', 'qty is over the per-user limit of this sale'),
+    LIMIT: cannedError('LIMIT', 'qty is over the number of units one user may buy in this sale'),
     FROZEN: cannedError('SALE_FROZEN', 'the sale is being reconciled, retry with the same requestId in a moment'),
   };
   const badToken = cannedError('BAD_TOKEN', 'a valid purchase token for this sku and user is required: GET /sales/:sku/token?userId=…');
@@ -49,6 +49,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, token
     };
 
     const body = await readBody(req, bodyLimit);
+    if (body.cut) return done('CUT');
     if (!body.ok) {
       // The rest of an oversized body is never read: close the connection.
       res.setHeader('connection', 'close');
@@ -80,7 +81,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, token
     } else if (outcome === Outcome.DUPLICATE) {
       sendJson(res, STATUS.DUPLICATE, errorBody('DUPLICATE', 'this request id was answered before', { orderId }));
     } else if (outcome === Outcome.LIMIT && orderId !== null) {
-      sendJson(res, STATUS.LIMIT, errorBody('LIMIT', 'this user already holds an order for this sku', { orderId }));
+      sendJson(res, STATUS.LIMIT, errorBody('LIMIT', 'this user already holds as many units of this sku as one user may buy (orderId: their newest order)', { orderId }));
     } else {
       canned[outcome](res);
     }

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
 import { Reservations } from '../sale/reservations.js';
-import { AdmissionTickets, followStockEvents, SoldOutFlags, TokenBucket } from './admission.js';
+import { AdmissionTickets, followStockEvents, SoldOutSales, TokenBucket } from './admission.js';
 import { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -32,6 +33,12 @@ export interface GatewayOptions {
   ticketChunk: number;
   /** how long a local sold-out flag (or a closed admission cap) is trusted */
   soldOutTtlMs: number;
+  /**
+   * the most a client may take to send a whole request, headers and body;
+   * past it the connection is cut, so slow or stalled clients cannot hold
+   * the server's sockets (node's own default is 5 minutes)
+   */
+  requestTimeoutMs: number;
   /** payment deadline of orders the MySQL baselines write themselves */
   payTimeoutMs: number;
   /** when set, `POST /reserve` needs a token from `GET /sales/:sku/token`; off by default */
@@ -51,6 +58,8 @@ export interface Gateway {
   /** stop accepting, finish in-flight requests, then resolve */
   close(): Promise<void>;
 }
+
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 const TOKEN_PATH = /^\/sales\/([^/]{1,200})\/token$/;
@@ -93,11 +102,11 @@ const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysq
 };
 
 export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): Promise<Gateway> => {
-  const metrics = createGatewayMetrics();
+  const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs);
+  const metrics = createGatewayMetrics(() => soldOut.flagged());
   const errors = new ErrorLog();
   const reservations = new Reservations(deps.redis);
-  const soldOut = new SoldOutFlags(options.soldOutTtlMs, (n) => metrics.soldOutSkus.set(n));
-  const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs);
+  const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
   await followStockEvents(deps.subscriber, soldOut, tickets);
 
   const strategy = chooseStrategy(
@@ -167,13 +176,32 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     sendError(res, 'NOT_FOUND', `no route ${path}`);
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    route(req, res).catch((error: unknown) => {
-      // A bug, not a dependency: answer and say so rather than hang the buyer.
-      process.stderr.write(`unexpected error on ${req.method} ${req.url}: ${(error as Error).stack}\n`);
-      if (!res.headersSent) sendJson(res, 500, '{"error":"INTERNAL","message":"unexpected error"}');
-      else res.destroy();
-    });
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      requestTimeout: options.requestTimeoutMs,
+      headersTimeout: options.requestTimeoutMs,
+      // How often node looks for requests past their timeout (its default, 30 s, would let them run that much longer).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, options.requestTimeoutMs / 4)),
+    },
+    (req, res) =>
+      route(req, res).catch((error: unknown) => {
+        // A bug, not a dependency: answer and say so rather than hang the buyer.
+        process.stderr.write(`unexpected error on ${req.method} ${req.url}: ${(error as Error).stack}\n`);
+        if (!res.headersSent) sendJson(res, 500, '{"error":"INTERNAL","message":"unexpected error"}');
+        else res.destroy();
+      }),
+  );
+  // A request too slow to arrive whole (ERR_HTTP_REQUEST_TIMEOUT) is cut:
+  // counted and closed without a word (a stalled client reads nothing, and a
+  // handler may be answering it). One that does not parse gets node's 400.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.clientsCut.labels('timeout').inc();
+    else if (error.code !== 'ECONNRESET') {
+      metrics.clientsCut.labels('bad_request').inc();
+      if (socket.writable) socket.write(BAD_REQUEST);
+    }
+    socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,9 +1,12 @@
 import type { Pool } from 'mysql2/promise';
+import { Outcome } from '../sale/outcomes.js';
 import type { Reservations } from '../sale/reservations.js';
+import { refusalReason } from '../store/order-batch.js';
 import { findOrder } from '../store/orders.js';
 import { parseDeadLetter } from './dead-letter.js';
 import type { PipelineMetrics } from './metrics.js';
 import { retryUntilDone } from './retry.js';
+import { returnToSale } from './return-to-sale.js';
 import { TOPICS, type ReceivedBatch, type Subscription, type Transport } from './transport.js';
 
 export const COMPENSATION_GROUP = 'seckill-compensation';
@@ -19,9 +22,12 @@ export interface CompensationDeps {
 /**
  * Compensation: for each dead-lettered order, return its stock to sale
  * (release.lua: stock back, holding cleared, the reservation shown cancelled
- * with the reason). Never for an order that is live in MySQL: a message
- * that reused a live order's id must not release that order's unit.
- * release.lua is idempotent, so a redelivered dead letter changes nothing.
+ * with the reason) and mark its CANCELLED row released. Never for an order
+ * that is live in MySQL: a message that reused a live order's id must not
+ * release that order's unit. release.lua is idempotent, so a redelivered
+ * dead letter changes nothing; a SKU frozen by reconcile is waited for.
+ * (The payment sweeper also releases refused orders it finds unreleased,
+ * so a dead letter lost before it got here strands nothing.)
  */
 export const handleDeadLetters = (deps: CompensationDeps) => async (batch: ReceivedBatch): Promise<void> => {
   const { mysql, reservations, metrics, log } = deps;
@@ -38,7 +44,9 @@ export const handleDeadLetters = (deps: CompensationDeps) => async (batch: Recei
       async () => {
         const order = await findOrder(mysql, event.orderId);
         if (order !== null && order.status !== 'CANCELLED') return 'ORDER_IS_LIVE';
-        return (await reservations.release(event.sku, event.orderId, `DEAD_LETTER:${letter.reason}`)).outcome;
+        const [outcome] = await returnToSale(mysql, reservations, [{ orderId: event.orderId, sku: event.sku, qty: event.qty, reason: refusalReason(letter.reason) }]);
+        if (outcome === Outcome.FROZEN) throw new Error(`${event.sku} is frozen by reconcile`);
+        return outcome!;
       },
       (error) => {
         metrics.retries.labels('compensation').inc();

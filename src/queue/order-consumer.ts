@@ -25,7 +25,9 @@ export interface OrderConsumerDeps {
  * 2. the rest go to MySQL in one transaction (idempotent by order id), retried
  *    with backoff while MySQL is down: nothing is acknowledged meanwhile;
  * 3. what MySQL refused becomes dead letters (compensation releases them);
- * 4. the reservations are marked persisted in Redis;
+ *    the refusal is already recorded as a CANCELLED order, so a redelivery
+ *    after a crash finds it and changes nothing;
+ * 4. the reservations of orders now live in MySQL are marked persisted in Redis;
  * then the transport acknowledges the batch. A crash anywhere redelivers the
  * batch, and every step is idempotent, so it changes nothing twice.
  */
@@ -57,6 +59,7 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
       },
     );
     for (const l of letters) metrics.deadLetters.labels(l.reason).inc();
+    crashPoint('consumer:after-dead-letter');
   };
   const markPersisted = () => {
     const bySku = new Map<string, string[]>();

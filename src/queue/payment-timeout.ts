@@ -1,35 +1,41 @@
 import type { Pool } from 'mysql2/promise';
+import type { Redis } from 'ioredis';
+import { skusOnSale } from '../sale/catalog.js';
 import type { Reservations } from '../sale/reservations.js';
-import { cancelExpiredOrders, markReleasedToSale, ordersAwaitingRelease } from '../store/payments.js';
+import { cancelExpiredOrders, ordersAwaitingRelease } from '../store/payments.js';
+import { crashPoint } from './crash-points.js';
 import type { PipelineMetrics } from './metrics.js';
+import { returnToSale } from './return-to-sale.js';
 
 export const PAYMENT_TIMEOUT_REASON = 'PAYMENT_TIMEOUT';
 
 export interface SweeperDeps {
   mysql: Pool;
+  redis: Redis;
   reservations: Reservations;
   metrics: PipelineMetrics;
   log: (line: string) => void;
 }
 
 /**
- * One pass of the payment-timeout sweeper:
+ * One pass of the payment-timeout sweeper, over the SKUs this sweeper's
+ * Redis holds (a sweeper never cancels or releases a sale another Redis
+ * serves, even when they share MySQL):
  * 1. cancel PENDING orders past their deadline, returning their units to
- *    MySQL stock (a conditional UPDATE: of several sweepers, one wins each);
- * 2. put every cancelled order's unit back on sale in Redis (release.lua,
- *    idempotent) and note that it was done. Step 2 also picks up orders a
- *    sweeper cancelled before it died, so each unit returns exactly once.
+ *    MySQL stock and their users' allowance (a conditional UPDATE: of several
+ *    sweepers, one wins each);
+ * 2. put every cancelled order's units back on sale in Redis and only then
+ *    mark it done (returnToSale). Step 2 also picks up orders a sweeper
+ *    cancelled before it died, and orders the consumer refused, so each
+ *    unit returns exactly once to each store.
  */
-export const sweepOnce = async ({ mysql, reservations, metrics }: SweeperDeps, batchSize = 500): Promise<number> => {
-  const cancelled = await cancelExpiredOrders(mysql, PAYMENT_TIMEOUT_REASON, batchSize);
-  const awaiting = await ordersAwaitingRelease(mysql, batchSize);
-  const done: string[] = [];
-  for (const order of awaiting) {
-    const { outcome } = await reservations.release(order.sku, order.orderId, PAYMENT_TIMEOUT_REASON);
-    metrics.releases.labels('payment-timeout', outcome).inc();
-    done.push(order.orderId);
-  }
-  await markReleasedToSale(mysql, done);
+export const sweepOnce = async ({ mysql, redis, reservations, metrics }: SweeperDeps, batchSize = 500): Promise<number> => {
+  const skus = await skusOnSale(redis);
+  const cancelled = await cancelExpiredOrders(mysql, skus, PAYMENT_TIMEOUT_REASON, batchSize);
+  crashPoint('sweeper:after-cancel');
+  const awaiting = await ordersAwaitingRelease(mysql, skus, batchSize);
+  const outcomes = await returnToSale(mysql, reservations, awaiting);
+  outcomes.forEach((outcome, i) => metrics.releases.labels(awaiting[i]!.reason === PAYMENT_TIMEOUT_REASON ? 'payment-timeout' : 'sweeper', outcome).inc());
   return cancelled.length;
 };
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
+import { execAll } from '../redis/transaction.js';
 import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
 
 export interface StreamReaderOptions {
@@ -63,7 +64,7 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
       isRunning: () => running,
     });
     const ids = entries.map(([id]) => id);
-    await redis.multi().xack(source.stream, group, ...ids).xdel(source.stream, ...ids).exec();
+    await execAll(redis.multi().xack(source.stream, group, ...ids).xdel(source.stream, ...ids));
   };
 
   /** When each stream is next worth reading, and when its stale entries are next worth claiming. */

@@ -4,6 +4,7 @@ import { inFlightUnits, readSaleState } from '../bench/read-state.js';
 import type { SkuState } from '../bench/sale-state.js';
 import { SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
 import { readRedisSku } from '../sale/catalog.js';
+import { parseHolding } from '../sale/holdings.js';
 import type { ReservationRecord } from '../sale/reservations.js';
 import { getInventory, inventorySkus } from '../store/inventory.js';
 
@@ -81,8 +82,8 @@ export interface DriftInput {
   state: SkuState;
   inRedis: boolean;
   inMysql: boolean;
-  /** the SKU's holders hash: userId → orderId */
-  holders: Record<string, string>;
+  /** every (user, order) the SKU's holders hash lists */
+  holdings: { userId: string; orderId: string }[];
   /** orderId → when it was reserved (ms); needed for the unsettled reservations, an absent one is never judged stuck */
   reservedAt: Record<string, number>;
 }
@@ -99,7 +100,7 @@ const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.l
  * unsettled reservation is old enough to be called stuck rather than on its
  * way: the pipeline normally takes milliseconds, a dead consumer forever.
  */
-export const findDrift = ({ state, inRedis, inMysql, holders, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
+export const findDrift = ({ state, inRedis, inMysql, holdings, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
   const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
   const live = state.orders.filter((o) => o.status !== 'CANCELLED');
@@ -127,7 +128,7 @@ export const findDrift = ({ state, inRedis, inMysql, holders, reservedAt }: Drif
     );
     add(
       'ORDER_NOT_MARKED_PERSISTED',
-      unsettled.filter((r) => orders.has(r.orderId)).map((r) => r.orderId),
+      unsettled.filter((r) => orders.has(r.orderId) && orders.get(r.orderId)!.status !== 'CANCELLED').map((r) => r.orderId),
       `in MySQL, but its reservation (over ${graceText} old) is still counted in flight`,
     );
     add(
@@ -148,12 +149,12 @@ export const findDrift = ({ state, inRedis, inMysql, holders, reservedAt }: Drif
   if (inRedis) {
     add(
       'HOLDING_WITHOUT_LIVE_ORDER',
-      Object.entries(holders)
-        .filter(([, orderId]) => {
+      holdings
+        .filter(({ orderId }) => {
           const r = reservations.get(orderId);
           return r === undefined || r.released || orders.get(orderId)?.status === 'CANCELLED';
         })
-        .map(([userId, orderId]) => `${userId}/${orderId}`),
+        .map(({ userId, orderId }) => `${userId}/${orderId}`),
       'the user holds an order that is released, unknown or cancelled, and cannot buy again',
     );
   }
@@ -217,13 +218,13 @@ export const readDriftInput = async (source: DriftSource, sku: string): Promise<
   const state: SkuState = inMysql
     ? (await readSaleState({ redis, mysql, usesRedis: inRedis, skus: [{ sku, expectSellOut: false }] }, [])).skus[0]!
     : { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [], expectSellOut: false };
-  if (!inRedis || !inMysql) return { state, inRedis, inMysql, holders: {}, reservedAt: {} };
+  if (!inRedis || !inMysql) return { state, inRedis, inMysql, holdings: [], reservedAt: {} };
 
   const keys = skuKeys(sku);
-  const holders = await redis.hgetall(keys.holders);
+  const holdings = Object.entries(await redis.hgetall(keys.holders)).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId })));
   const known = new Set(state.reservations.map((r) => r.orderId));
   const unsettled = state.reservations.filter((r) => !r.persisted && !r.released).map((r) => r.orderId);
-  const late = [...new Set(Object.values(holders))].filter((id) => !known.has(id));
+  const late = [...new Set(holdings.map((h) => h.orderId))].filter((id) => !known.has(id));
   const ids = [...unsettled, ...late];
   const records = ids.length === 0 ? [] : await redis.hmget(keys.reservations, ...ids);
 
@@ -235,8 +236,7 @@ export const readDriftInput = async (source: DriftSource, sku: string): Promise<
     if (known.has(orderId)) reservedAt[orderId] = (JSON.parse(raw) as ReservationRecord).createdAt;
     else appeared.add(orderId);
   });
-  const judged = Object.fromEntries(Object.entries(holders).filter(([, orderId]) => !appeared.has(orderId)));
-  return { state, inRedis, inMysql, holders: judged, reservedAt };
+  return { state, inRedis, inMysql, holdings: holdings.filter((h) => !appeared.has(h.orderId)), reservedAt };
 };
 
 /** Reads and compares one SKU; null when neither store has it. The clock is read after the stores, so nothing read is younger than `now`. */

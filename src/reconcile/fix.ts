@@ -5,7 +5,7 @@ import { freezeSku, rebuildSkuInRedis, thawSku } from '../sale/catalog.js';
 import type { Reservations } from '../sale/reservations.js';
 import { getInventory } from '../store/inventory.js';
 import { ordersOfSku } from '../store/orders.js';
-import { markReleasedToSale } from '../store/payments.js';
+import { returnToSale } from '../queue/return-to-sale.js';
 import { readDriftInput, type DriftInput, type DriftSource } from './drift.js';
 
 /**
@@ -35,7 +35,7 @@ export interface FixReport extends FixPlan {
   reset?: ResetOutcome;
 }
 
-export const planFixes = ({ state, inRedis, inMysql, holders, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
+export const planFixes = ({ state, inRedis, inMysql, holdings, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
   const plan: FixPlan = { markPersisted: [], release: [], redrive: [], clearHoldings: [], refused: [] };
   if (!inRedis || !inMysql) return plan;
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
@@ -44,23 +44,29 @@ export const planFixes = ({ state, inRedis, inMysql, holders, reservedAt }: Drif
 
   for (const r of state.reservations) {
     if (r.persisted || r.released || !stale(r.orderId)) continue;
-    if (orders.has(r.orderId)) plan.markPersisted.push(r.orderId);
+    const order = orders.get(r.orderId);
+    // A cancelled order (a refusal recorded by the consumer) is released below, not marked.
+    if (order?.status === 'CANCELLED') continue;
+    if (order) plan.markPersisted.push(r.orderId);
     else if (!queued.has(r.orderId)) plan.redrive.push(r.orderId);
   }
 
   // Units that would be on sale in Redis after the fixes may not exceed what MySQL has.
   let headroom = state.mysqlStock - ((state.redisStock ?? 0) + inFlightUnits(state));
   for (const o of state.orders) {
-    if (o.status !== 'CANCELLED' || reservations.get(o.orderId)?.released !== false) continue;
-    // Marking persisted (above) takes the order out of in flight: it does not change the sum for a cancelled one.
-    if (o.qty <= headroom) {
-      headroom -= o.qty;
+    const r = reservations.get(o.orderId);
+    if (o.status !== 'CANCELLED' || r?.released !== false) continue;
+    // Releasing a reservation still in flight (a refusal the consumer recorded) moves its units
+    // from in flight to Redis stock: the sum does not change. A persisted one adds them.
+    const adds = r.persisted ? o.qty : 0;
+    if (adds <= headroom) {
+      headroom -= adds;
       plan.release.push({ orderId: o.orderId, qty: o.qty, reason: o.reason ?? 'CANCELLED' });
     } else plan.refused.push(o.orderId);
   }
 
   const releasing = new Set(plan.release.map((r) => r.orderId));
-  for (const [userId, orderId] of Object.entries(holders)) {
+  for (const { userId, orderId } of holdings) {
     const r = reservations.get(orderId);
     const order = orders.get(orderId);
     const liveInMysql = order !== undefined && order.status !== 'CANCELLED';
@@ -74,8 +80,7 @@ export const planFixes = ({ state, inRedis, inMysql, holders, reservedAt }: Drif
 /** Carries out a plan. Every step is idempotent: a second run finds nothing left to do. */
 export const applyFixes = async ({ mysql }: DriftSource, reservations: Reservations, sku: string, plan: FixPlan): Promise<void> => {
   await reservations.markPersisted(sku, plan.markPersisted);
-  for (const r of plan.release) await reservations.release(sku, r.orderId, r.reason);
-  await markReleasedToSale(mysql, plan.release.map((r) => r.orderId));
+  await returnToSale(mysql, reservations, plan.release.map((r) => ({ ...r, sku })));
   for (const orderId of plan.redrive) await reservations.redrive(sku, orderId);
   for (const h of plan.clearHoldings) await reservations.clearHolding(sku, h.userId, h.orderId);
 };

@@ -15,7 +15,7 @@ export const skuKeys = (sku: string) => {
     stock: `${tag}:stock`,
     /** hash: initial, limit, startsAt, endsAt (ms since epoch, 0 = open), released */
     meta: `${tag}:meta`,
-    /** hash: userId → orderId of the user's live reservation */
+    /** hash: userId → the user's live reservations, `orderId:qty` tokens (see sale/holdings.ts) */
     holders: `${tag}:holders`,
     /** hash: requestId → orderId, the idempotency record */
     requests: `${tag}:requests`,
@@ -23,7 +23,7 @@ export const skuKeys = (sku: string) => {
     reservations: `${tag}:reservations`,
     /** stream: one entry per reservation, read by the relay */
     outbox: `${tag}:outbox`,
-    /** integer: admission tickets handed to server processes so far */
+    /** integer: admission tickets handed to server processes, less those given back (see take-tickets.lua) */
     admitted: `${tag}:admitted`,
   };
 };

@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { execAll } from '../redis/transaction.js';
+import { formatHolding, type HeldOrder } from './holdings.js';
 
 /** One SKU put on sale: what preload writes to MySQL and Redis. */
 export interface SkuDefinition {
   sku: string;
   stock: number;
-  /** most units one user may hold (in one live order) */
+  /** most units one user may hold, over all their live orders */
   limit: number;
   /** sale window, ms since epoch; null = open */
   startsAt: number | null;
@@ -29,20 +31,24 @@ export interface RedisSkuState {
  */
 export const loadSkuIntoRedis = async (redis: Redis, def: SkuDefinition): Promise<void> => {
   const k = skuKeys(def.sku);
-  await redis
-    .multi()
-    .del(...allSkuKeys(def.sku))
-    .set(k.stock, def.stock)
-    .hset(k.meta, {
-      initial: def.stock,
-      limit: def.limit,
-      startsAt: def.startsAt ?? 0,
-      endsAt: def.endsAt ?? 0,
-      released: 0,
-    })
-    .sadd(SKU_INDEX_KEY, def.sku)
-    .exec();
+  await execAll(
+    redis
+      .multi()
+      .del(...allSkuKeys(def.sku))
+      .set(k.stock, def.stock)
+      .hset(k.meta, {
+        initial: def.stock,
+        limit: def.limit,
+        startsAt: def.startsAt ?? 0,
+        endsAt: def.endsAt ?? 0,
+        released: 0,
+      })
+      .sadd(SKU_INDEX_KEY, def.sku),
+  );
 };
+
+/** Every SKU this Redis holds a sale of (preloaded and not closed): what relays read and sweepers act on. */
+export const skusOnSale = (redis: Redis): Promise<string[]> => redis.smembers(SKU_INDEX_KEY);
 
 export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuState> => {
   const k = skuKeys(sku);
@@ -101,6 +107,7 @@ export const rebuildSkuInRedis = async (redis: Redis, def: SkuDefinition & { ini
     .set(k.stock, def.stock)
     .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 })
     .sadd(SKU_INDEX_KEY, def.sku);
+  const holdings = new Map<string, HeldOrder[]>();
   for (const o of orders) {
     const record = {
       orderId: o.orderId,
@@ -113,7 +120,8 @@ export const rebuildSkuInRedis = async (redis: Redis, def: SkuDefinition & { ini
       ...(o.cancelled && { releasedAt: o.cancelled.at, reason: o.cancelled.reason }),
     };
     multi.hset(k.reservations, o.orderId, JSON.stringify(record));
-    if (!o.cancelled) multi.hset(k.holders, o.userId, o.orderId);
+    if (!o.cancelled) holdings.set(o.userId, [...(holdings.get(o.userId) ?? []), { orderId: o.orderId, qty: o.qty }]);
   }
-  await multi.exec();
+  for (const [userId, held] of holdings) multi.hset(k.holders, userId, formatHolding(held));
+  await execAll(multi);
 };

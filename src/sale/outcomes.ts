@@ -29,4 +29,5 @@ export type ReserveOutcome =
 export type ReleaseOutcome =
   | typeof Outcome.RELEASED
   | typeof Outcome.ALREADY_RELEASED
-  | typeof Outcome.NOT_FOUND;
+  | typeof Outcome.NOT_FOUND
+  | typeof Outcome.FROZEN;

@@ -46,16 +46,20 @@ export class Reservations {
   private readonly clearHoldingScript: ScriptCall;
 
   constructor(private readonly redis: Redis) {
-    this.reserveScript = defineScript(redis, 'reserve', 6);
+    this.reserveScript = defineScript(redis, 'reserve', 7);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
     this.clearHoldingScript = defineScript(redis, 'clear-holding', 1);
   }
 
-  async reserve(request: BuyRequest, now = Date.now()): Promise<ReserveResult> {
+  /**
+   * One reserve.lua call. `holdsTicket`: the caller spent an admission ticket
+   * on it, which reserve.lua gives back unless it reserves.
+   */
+  async reserve(request: BuyRequest, now = Date.now(), holdsTicket = false): Promise<ReserveResult> {
     const k = skuKeys(request.sku);
     const [outcome, orderId, remaining] = (await this.reserveScript(
-      [k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox],
+      [k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted],
       [
         request.sku,
         request.userId,
@@ -64,6 +68,7 @@ export class Reservations {
         newOrderId(request.sku, now),
         now,
         STOCK_EVENTS_CHANNEL,
+        holdsTicket ? 1 : 0,
       ],
     )) as [ReserveOutcome, string, number];
     return { outcome, orderId: orderId === '' ? null : orderId, remaining: remaining < 0 ? null : remaining };
@@ -84,7 +89,7 @@ export class Reservations {
     return Number(await this.markPersistedScript([skuKeys(sku).reservations], [now, ...orderIds]));
   }
 
-  /** Clears the user's holding if it still names `orderId`; true when it did. */
+  /** Takes `orderId` out of the user's holding if it still lists it; true when it did. */
   async clearHolding(sku: string, userId: string, orderId: string): Promise<boolean> {
     return Number(await this.clearHoldingScript([skuKeys(sku).holders], [userId, orderId])) === 1;
   }

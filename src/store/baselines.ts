@@ -1,10 +1,13 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { addHolding, ER_CONSTRAINT_FAILED } from './holdings.js';
 
 /**
  * The seed's MySQL-only ways to sell stock, kept as real strategies so that
  * `seckill bench` can run them behind the same HTTP API and compare. Both
  * write the order in the same transaction as the decrement, so they need no
- * queue: what they pay for that is the database on the hot path.
+ * queue: what they pay for that is the database on the hot path. They keep
+ * the same rules as reserve.lua — a request id names one order, the per-user
+ * limit counts units (the holdings CHECK) — and answer in its order.
  */
 
 export type BaselineOutcome = 'OK' | 'SOLD_OUT' | 'LIMIT' | 'DUPLICATE' | 'NOT_STARTED' | 'ENDED' | 'NOT_LOADED';
@@ -26,27 +29,29 @@ export interface BaselineResult {
 
 const ER_DUP_ENTRY = 1062;
 
-interface InventoryGate {
-  stock: number;
-  per_user_limit: number;
-  starts_at: Date | null;
-  ends_at: Date | null;
-}
-
-/** Why a sale refuses, from its inventory row, before stock is looked at. */
-const windowOrLimit = (row: InventoryGate, order: BaselineOrder): BaselineOutcome | null => {
-  if (row.starts_at && order.now < row.starts_at.getTime()) return 'NOT_STARTED';
-  if (row.ends_at && order.now >= row.ends_at.getTime()) return 'ENDED';
-  if (order.qty > row.per_user_limit) return 'LIMIT';
-  return null;
-};
-
-/** The user's live order, to answer LIMIT or DUPLICATE with its id. */
-const liveOrderOf = async (conn: PoolConnection, order: BaselineOrder): Promise<BaselineResult> => {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT order_id, request_id FROM orders WHERE sku = ? AND live_user = ?', [order.sku, order.userId]);
+/**
+ * Why a sale refuses this order, read in one query once the fast way failed:
+ * the earlier order of a retried request id, the sale window, the user's
+ * units against the limit, the stock — reserve.lua's order.
+ */
+const refusal = async (conn: PoolConnection, order: BaselineOrder): Promise<BaselineResult> => {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT stock, per_user_limit, starts_at, ends_at,
+       (SELECT order_id FROM orders o WHERE o.sku = i.sku AND o.user_id = ? AND o.request_key = ?) AS retried,
+       (SELECT units FROM holdings h WHERE h.sku = i.sku AND h.user_id = ?) AS held,
+       (SELECT order_id FROM orders o WHERE o.sku = i.sku AND o.user_id = ? AND o.status <> 'CANCELLED' ORDER BY o.created_at DESC, o.order_id DESC LIMIT 1) AS newest
+     FROM inventory i WHERE i.sku = ?`,
+    [order.userId, order.requestId === '' ? null : order.requestId, order.userId, order.userId, order.sku],
+  );
   const row = rows[0];
-  if (!row) return { outcome: 'LIMIT', orderId: null };
-  return { outcome: order.requestId !== '' && row.request_id === order.requestId ? 'DUPLICATE' : 'LIMIT', orderId: row.order_id };
+  if (!row) return { outcome: 'NOT_LOADED', orderId: null };
+  if (row.retried) return { outcome: 'DUPLICATE', orderId: row.retried };
+  if (row.starts_at && order.now < (row.starts_at as Date).getTime()) return { outcome: 'NOT_STARTED', orderId: null };
+  if (row.ends_at && order.now >= (row.ends_at as Date).getTime()) return { outcome: 'ENDED', orderId: null };
+  if ((row.held ?? 0) + order.qty > row.per_user_limit) return { outcome: 'LIMIT', orderId: row.newest ?? null };
+  if (row.stock < order.qty) return { outcome: 'SOLD_OUT', orderId: null };
+  // Nothing explains it: the guard lost a race that has since settled; the buyer may try again.
+  return { outcome: 'SOLD_OUT', orderId: null };
 };
 
 const insertOrder = (conn: PoolConnection, order: BaselineOrder) =>
@@ -60,6 +65,23 @@ const insertOrder = (conn: PoolConnection, order: BaselineOrder) =>
     new Date(order.now),
     new Date(order.now + order.payTimeoutMs),
   ]);
+
+/**
+ * The user's units and the order, once the stock is taken. When the holdings
+ * CHECK (the limit) or the request-id key refuses, the caller rolls back and
+ * answers why.
+ */
+const holdAndInsert = async (conn: PoolConnection, order: BaselineOrder): Promise<BaselineResult> => {
+  try {
+    await addHolding(conn, order.sku, order.userId, order.qty);
+    await insertOrder(conn, order);
+    return { outcome: 'OK', orderId: order.orderId };
+  } catch (error) {
+    const errno = (error as { errno?: number }).errno;
+    if (errno !== ER_DUP_ENTRY && errno !== ER_CONSTRAINT_FAILED) throw error;
+    return refusal(conn, order);
+  }
+};
 
 const inTransaction = async (pool: Pool, work: (conn: PoolConnection) => Promise<BaselineResult>): Promise<BaselineResult> => {
   const conn = await pool.getConnection();
@@ -78,8 +100,9 @@ const inTransaction = async (pool: Pool, work: (conn: PoolConnection) => Promise
 };
 
 /**
- * `mysql-update`: one conditional UPDATE (`stock >= n`) and the INSERT of the
- * order, in one transaction. The row lock is held from the UPDATE to COMMIT.
+ * `mysql-update`: one conditional UPDATE (`stock >= n`, inside the window),
+ * the user's units and the INSERT of the order, in one transaction. The row
+ * lock is held from the UPDATE to COMMIT.
  */
 export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
   inTransaction(pool, async (conn) => {
@@ -89,42 +112,22 @@ export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Pr
          AND (starts_at IS NULL OR starts_at <= ?) AND (ends_at IS NULL OR ends_at > ?)`,
       [order.qty, order.sku, order.qty, order.qty, new Date(order.now), new Date(order.now)],
     );
-    if (updated.affectedRows === 0) {
-      // Only now find out why: the common refusal (sold out) costs one more query.
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ?', [order.sku]);
-      const row = rows[0] as InventoryGate | undefined;
-      if (!row) return { outcome: 'NOT_LOADED', orderId: null };
-      return { outcome: windowOrLimit(row, order) ?? 'SOLD_OUT', orderId: null };
-    }
-    return insertOrCollide(conn, order);
+    // Only now find out why: the common refusal (sold out) costs one more query.
+    if (updated.affectedRows === 0) return refusal(conn, order);
+    return holdAndInsert(conn, order);
   });
 
 /**
  * `mysql-for-update`: lock the inventory row with SELECT … FOR UPDATE, check
- * in the application, then UPDATE and INSERT, in one transaction.
+ * in the application, then UPDATE, the user's units and INSERT, in one transaction.
  */
 export const reserveBySelectForUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
   inTransaction(pool, async (conn) => {
     const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE', [order.sku]);
-    const row = rows[0] as InventoryGate | undefined;
+    const row = rows[0];
     if (!row) return { outcome: 'NOT_LOADED', orderId: null };
-    const refused = windowOrLimit(row, order);
-    if (refused) return { outcome: refused, orderId: null };
-    if (row.stock < order.qty) return { outcome: 'SOLD_OUT', orderId: null };
+    const outside = (row.starts_at && order.now < row.starts_at.getTime()) || (row.ends_at && order.now >= row.ends_at.getTime());
+    if (outside || order.qty > row.per_user_limit || row.stock < order.qty) return refusal(conn, order);
     await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ?', [order.qty, order.sku]);
-    return insertOrCollide(conn, order);
+    return holdAndInsert(conn, order);
   });
-
-/**
- * INSERTs the order. When the unique key (sku, live_user) refuses it, the user
- * holds an order already: LIMIT or DUPLICATE, and the caller rolls back.
- */
-const insertOrCollide = async (conn: PoolConnection, order: BaselineOrder): Promise<BaselineResult> => {
-  try {
-    await insertOrder(conn, order);
-    return { outcome: 'OK', orderId: order.orderId };
-  } catch (error) {
-    if ((error as { errno?: number }).errno !== ER_DUP_ENTRY) throw error;
-    return liveOrderOf(conn, order);
-  }
-};

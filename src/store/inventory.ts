@@ -35,12 +35,13 @@ export const countOrders = async (pool: Pool, sku: string): Promise<number> => {
   return Number(rows[0]!.n);
 };
 
-/** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders. */
+/** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders and holdings. */
 export const replaceInventory = async (pool: Pool, def: SkuDefinition): Promise<void> => {
   const conn = await pool.getConnection();
   try {
     await conn.beginTransaction();
     await conn.query('DELETE FROM orders WHERE sku = ?', [def.sku]);
+    await conn.query('DELETE FROM holdings WHERE sku = ?', [def.sku]);
     await conn.query(
       `REPLACE INTO inventory (sku, initial_stock, stock, per_user_limit, starts_at, ends_at)
        VALUES (?, ?, ?, ?, ?, ?)`,

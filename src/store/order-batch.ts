@@ -1,18 +1,35 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { OrderEvent } from '../sale/order-event.js';
+import { addHoldings, ER_CONSTRAINT_FAILED, unitsByUser, unitsHeld } from './holdings.js';
+
+export type RejectionReason = 'UNKNOWN_SKU' | 'OUT_OF_STOCK' | 'OVER_LIMIT' | 'ORDER_ID_REUSED' | 'REQUEST_ID_REUSED';
 
 export interface Rejection {
   event: OrderEvent;
-  /** why MySQL cannot take it: UNKNOWN_SKU, OUT_OF_STOCK, USER_HOLDS_ORDER, ORDER_ID_REUSED */
-  reason: string;
+  /** why MySQL cannot take it */
+  reason: RejectionReason;
 }
 
 export interface BatchOutcome {
   applied: OrderEvent[];
-  /** already in MySQL with the same content: a redelivery, changes nothing */
+  /** already in MySQL with the same content and live: a redelivery, changes nothing */
   duplicates: OrderEvent[];
+  /** already in MySQL with the same content and cancelled (refused earlier, or not paid): changes nothing */
+  cancelledBefore: OrderEvent[];
   rejected: Rejection[];
 }
+
+/**
+ * Refusals written down as a CANCELLED order (reason `DEAD_LETTER:<why>`) in
+ * the transaction that refuses them: a redelivery of the same event then
+ * finds its order and changes nothing, so a refusal is final even when the
+ * consumer dies before acknowledging it. A reused order or request id cannot
+ * have a row of its own (it would collide with the order that has it); it is
+ * refused again on every delivery instead.
+ */
+const RECORDED: ReadonlySet<RejectionReason> = new Set(['UNKNOWN_SKU', 'OUT_OF_STOCK', 'OVER_LIMIT']);
+
+export const refusalReason = (reason: string): string => `DEAD_LETTER:${reason}`;
 
 type OrderContent = Pick<OrderEvent, 'sku' | 'userId' | 'qty' | 'requestId'>;
 
@@ -24,21 +41,29 @@ const sameOrder = (a: OrderContent, b: OrderContent) => a.sku === b.sku && a.use
  * - one guarded UPDATE per SKU per batch (`stock >= n`), not one per order:
  *   the hot row is touched once, and SKUs are updated in SKU order so two
  *   consumers never deadlock;
- * - what the database cannot take (unknown SKU, no stock, a user who holds a
- *   live order, an order id reused for other content) is returned as
- *   rejected, for the dead-letter queue, and written nowhere.
+ * - each user's units go into `holdings`, whose CHECK is the per-user limit;
+ * - what the database cannot take (unknown SKU, no stock, a user past the
+ *   limit, an order or request id reused for other content) is returned as
+ *   rejected, for the dead-letter queue, and recorded as a CANCELLED order
+ *   where it can be (see RECORDED).
+ *
+ * An order's payment window opens when it is written here (`now`), not when
+ * it was reserved: a pipeline that lagged does not write orders born expired.
  *
  * The common batch — new orders whose units Redis sold — is written straight
- * away (the fast path: the same statements as a bare INSERT + UPDATE loop).
- * Only when the database refuses it (a guard or a unique key says no) is it
- * rolled back and sorted out order by order (the careful path).
+ * away (the fast path: the bare INSERT + UPDATE statements, and the holdings).
+ * Only when the database refuses it (a guard, a CHECK or a unique key says
+ * no) is it rolled back and sorted out order by order (the careful path).
  * Throws (and writes nothing) if MySQL fails; the caller retries the batch.
  */
-export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeoutMs: number): Promise<BatchOutcome> => {
-  if (events.length === 0) return { applied: [], duplicates: [], rejected: [] };
+export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeoutMs: number, now = Date.now()): Promise<BatchOutcome> => {
+  if (events.length === 0) return { applied: [], duplicates: [], cancelledBefore: [], rejected: [] };
   const conn = await pool.getConnection();
   try {
-    return (await inTransaction(conn, () => fastPath(conn, events, payTimeoutMs))) ?? (await inTransaction(conn, () => carefulPath(conn, events, payTimeoutMs)))!;
+    return (
+      (await inTransaction(conn, () => fastPath(conn, events, payTimeoutMs, now))) ??
+      (await inTransaction(conn, () => carefulPath(conn, events, payTimeoutMs, now)))!
+    );
   } finally {
     conn.release();
   }
@@ -59,6 +84,7 @@ const inTransaction = async <T>(conn: PoolConnection, work: () => Promise<T | nu
 };
 
 const ER_DUP_ENTRY = 1062;
+const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
 
 const bySku = (events: OrderEvent[]): [string, OrderEvent[]][] => {
   const groups = new Map<string, OrderEvent[]>();
@@ -66,95 +92,140 @@ const bySku = (events: OrderEvent[]): [string, OrderEvent[]][] => {
   return [...groups].sort(([a], [b]) => (a < b ? -1 : 1));
 };
 
-/** Every event new and its units in stock: applied as it is. Null when the database says otherwise. */
-const fastPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number): Promise<BatchOutcome | null> => {
-  for (const [sku, skuEvents] of bySku(events)) {
-    const units = unitsOf(skuEvents);
-    const [taken] = await conn.query<ResultSetHeader>('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [units, sku, units]);
-    if (taken.affectedRows !== 1) return null;
-  }
+const unitsOf = (events: OrderEvent[]) => events.reduce((n, e) => n + e.qty, 0);
+
+/** Every event new, its units in stock and within its user's limit: applied as it is. Null when the database says otherwise. */
+const fastPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number, now: number): Promise<BatchOutcome | null> => {
+  const groups = bySku(events);
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [groups.map(([sku]) => sku)]);
+  const limits = new Map(rows.map((r) => [r.sku as string, r.per_user_limit as number]));
   try {
-    await insertOrders(conn, events, payTimeoutMs);
+    for (const [sku, skuEvents] of groups) {
+      const limit = limits.get(sku);
+      if (limit === undefined) return null;
+      const units = unitsOf(skuEvents);
+      const [taken] = await conn.query<ResultSetHeader>('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [units, sku, units]);
+      if (taken.affectedRows !== 1) return null;
+      await addHoldings(conn, sku, limit, unitsByUser(skuEvents));
+    }
+    await insertOrders(conn, events, { status: 'PENDING', payDeadline: now + payTimeoutMs });
   } catch (error) {
-    if ((error as { errno?: number }).errno === ER_DUP_ENTRY) return null; // a redelivery or a second live order
+    // A user past the limit, a redelivery, or a reused request id: sorted out order by order.
+    if (errnoOf(error) === ER_CONSTRAINT_FAILED || errnoOf(error) === ER_DUP_ENTRY) return null;
     throw error;
   }
-  return { applied: events, duplicates: [], rejected: [] };
+  return { applied: events, duplicates: [], cancelledBefore: [], rejected: [] };
 };
 
 /** Sorts the batch out order by order: redeliveries, refusals, then what fits. */
-const carefulPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number): Promise<BatchOutcome> => {
-  const outcome: BatchOutcome = { applied: [], duplicates: [], rejected: [] };
+const carefulPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number, now: number): Promise<BatchOutcome> => {
+  const outcome: BatchOutcome = { applied: [], duplicates: [], cancelledBefore: [], rejected: [] };
   const candidates = await screen(conn, events, outcome);
   for (const [sku, skuEvents] of bySku(candidates)) outcome.applied.push(...(await takeStock(conn, sku, skuEvents, outcome)));
-  await insertOrders(conn, outcome.applied, payTimeoutMs);
+  await insertOrders(conn, outcome.applied, { status: 'PENDING', payDeadline: now + payTimeoutMs });
+  for (const [reason, refused] of groupRecorded(outcome.rejected)) await insertOrders(conn, refused, { status: 'CANCELLED', reason: refusalReason(reason), at: now });
   return outcome;
 };
 
+const groupRecorded = (rejected: Rejection[]): Map<RejectionReason, OrderEvent[]> => {
+  const groups = new Map<RejectionReason, OrderEvent[]>();
+  for (const r of rejected) if (RECORDED.has(r.reason)) groups.set(r.reason, [...(groups.get(r.reason) ?? []), r.event]);
+  return groups;
+};
+
 /**
- * Sorts out redeliveries, reused order ids and users who hold a live order,
- * with one query; returns the remaining events, in batch order.
+ * Sorts out redeliveries and reused order or request ids with one query;
+ * returns the remaining events, in batch order.
  */
 const screen = async (conn: PoolConnection, events: OrderEvent[], outcome: BatchOutcome): Promise<OrderEvent[]> => {
   const ids = [...new Set(events.map((e) => e.orderId))];
-  const skus = [...new Set(events.map((e) => e.sku))];
-  const users = [...new Set(events.map((e) => e.userId))];
-  const [rows] = await conn.query<RowDataPacket[]>(
-    'SELECT order_id, sku, user_id, qty, request_id, live_user FROM orders WHERE order_id IN (?) OR (sku IN (?) AND live_user IN (?))',
-    [ids, skus, users],
-  );
-  const seen = new Map<string, OrderContent>();
-  const holders = new Set<string>();
+  const withRequest = events.filter((e) => e.requestId !== '');
+  const requestMatch = withRequest.length === 0 ? '' : ' OR (sku IN (?) AND user_id IN (?) AND request_key IN (?))';
+  const requestParams = withRequest.length === 0 ? [] : [[...new Set(withRequest.map((e) => e.sku))], [...new Set(withRequest.map((e) => e.userId))], [...new Set(withRequest.map((e) => e.requestId))]];
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT order_id, sku, user_id, qty, request_id, status FROM orders WHERE order_id IN (?)${requestMatch}`, [ids, ...requestParams]);
+  const seen = new Map<string, OrderContent & { cancelled: boolean }>();
+  const requestOwner = new Map<string, string>();
+  const requestOf = (e: OrderContent) => `${e.sku}/${e.userId}/${e.requestId}`;
   for (const r of rows) {
-    seen.set(r.order_id, { sku: r.sku, userId: r.user_id, qty: r.qty, requestId: r.request_id });
-    if (r.live_user !== null) holders.add(`${r.sku}/${r.live_user}`);
+    const content = { sku: r.sku, userId: r.user_id, qty: r.qty, requestId: r.request_id };
+    seen.set(r.order_id, { ...content, cancelled: r.status === 'CANCELLED' });
+    if (content.requestId !== '') requestOwner.set(requestOf(content), r.order_id);
   }
 
   const candidates: OrderEvent[] = [];
   for (const event of events) {
     const before = seen.get(event.orderId);
     if (before !== undefined) {
-      if (sameOrder(event, before)) outcome.duplicates.push(event);
-      else outcome.rejected.push({ event, reason: 'ORDER_ID_REUSED' });
+      if (!sameOrder(event, before)) outcome.rejected.push({ event, reason: 'ORDER_ID_REUSED' });
+      else if (before.cancelled) outcome.cancelledBefore.push(event);
+      else outcome.duplicates.push(event);
       continue;
     }
-    seen.set(event.orderId, event);
-    const holder = `${event.sku}/${event.userId}`;
-    if (holders.has(holder)) {
-      outcome.rejected.push({ event, reason: 'USER_HOLDS_ORDER' });
+    const owner = event.requestId === '' ? undefined : requestOwner.get(requestOf(event));
+    if (owner !== undefined && owner !== event.orderId) {
+      outcome.rejected.push({ event, reason: 'REQUEST_ID_REUSED' });
       continue;
     }
-    holders.add(holder);
+    // A second copy later in this batch is a redelivery of this one.
+    seen.set(event.orderId, { ...event, cancelled: false });
+    if (event.requestId !== '') requestOwner.set(requestOf(event), event.orderId);
     candidates.push(event);
   }
   return candidates;
 };
 
-const unitsOf = (events: OrderEvent[]) => events.reduce((n, e) => n + e.qty, 0);
-
-/** Takes what fits of a SKU's stock, in batch order; returns the events that got their units. */
+/**
+ * Takes what fits of a SKU's stock and its users' limits, in batch order,
+ * under the inventory row's lock (so two batches of one SKU see each other's
+ * holdings); returns the events that got their units.
+ */
 const takeStock = async (conn: PoolConnection, sku: string, events: OrderEvent[], outcome: BatchOutcome): Promise<OrderEvent[]> => {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT stock FROM inventory WHERE sku = ? FOR UPDATE', [sku]);
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit FROM inventory WHERE sku = ? FOR UPDATE', [sku]);
   if (rows.length === 0) {
     for (const event of events) outcome.rejected.push({ event, reason: 'UNKNOWN_SKU' });
     return [];
   }
   let left = rows[0]!.stock as number;
+  const limit = rows[0]!.per_user_limit as number;
+  const held = await unitsHeld(conn, sku, [...new Set(events.map((e) => e.userId))]);
   const fits: OrderEvent[] = [];
   for (const event of events) {
-    if (event.qty <= left) {
+    const units = held.get(event.userId) ?? 0;
+    if (units + event.qty > limit) outcome.rejected.push({ event, reason: 'OVER_LIMIT' });
+    else if (event.qty > left) outcome.rejected.push({ event, reason: 'OUT_OF_STOCK' });
+    else {
       left -= event.qty;
+      held.set(event.userId, units + event.qty);
       fits.push(event);
-    } else outcome.rejected.push({ event, reason: 'OUT_OF_STOCK' });
+    }
   }
-  if (fits.length > 0) await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ?', [unitsOf(fits), sku]);
+  if (fits.length > 0) {
+    await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ?', [unitsOf(fits), sku]);
+    await addHoldings(conn, sku, limit, unitsByUser(fits));
+  }
   return fits;
 };
 
-const insertOrders = async (conn: PoolConnection, applied: OrderEvent[], payTimeoutMs: number): Promise<void> => {
-  if (applied.length === 0) return;
+type RowState = { status: 'PENDING'; payDeadline: number } | { status: 'CANCELLED'; reason: string; at: number };
+
+const insertOrders = async (conn: PoolConnection, events: OrderEvent[], state: RowState): Promise<void> => {
+  if (events.length === 0) return;
+  const pending = state.status === 'PENDING';
   await conn.query(
-    'INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, created_at, pay_deadline) VALUES ?',
-    [applied.map((e) => [e.orderId, e.sku, e.userId, e.qty, e.requestId, 'PENDING', new Date(e.createdAt), new Date(e.createdAt + payTimeoutMs)])],
+    'INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, cancelled_at) VALUES ?',
+    [
+      events.map((e) => [
+        e.orderId,
+        e.sku,
+        e.userId,
+        e.qty,
+        e.requestId,
+        state.status,
+        pending ? null : state.reason,
+        new Date(e.createdAt),
+        new Date(pending ? state.payDeadline : state.at),
+        pending ? null : new Date(state.at),
+      ]),
+    ],
   );
 };

@@ -1,4 +1,5 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { releaseHolding } from './holdings.js';
 import { findOrder, type OrderRow } from './orders.js';
 
 export type PayResult =
@@ -28,18 +29,21 @@ export interface CancelledOrder {
   orderId: string;
   sku: string;
   qty: number;
+  /** why it was cancelled (PAYMENT_TIMEOUT, DEAD_LETTER:<why>, …) */
+  reason: string;
 }
 
 /**
- * Cancels up to `limit` PENDING orders past their deadline and returns their
- * units to MySQL stock, each in its own small transaction. The conditional
- * UPDATE lets exactly one of several sweepers win an order. Returns the
- * orders this call cancelled.
+ * Cancels up to `limit` PENDING orders of `skus` past their deadline and
+ * returns their units to MySQL stock and to their users' allowance, each in
+ * its own small transaction. The conditional UPDATE lets exactly one of
+ * several sweepers win an order. Returns the orders this call cancelled.
  */
-export const cancelExpiredOrders = async (pool: Pool, reason: string, limit: number, now = Date.now()): Promise<CancelledOrder[]> => {
+export const cancelExpiredOrders = async (pool: Pool, skus: string[], reason: string, limit: number, now = Date.now()): Promise<CancelledOrder[]> => {
+  if (skus.length === 0) return [];
   const [due] = await pool.query<RowDataPacket[]>(
-    `SELECT order_id, sku, qty FROM orders WHERE status = 'PENDING' AND pay_deadline <= ? ORDER BY pay_deadline LIMIT ?`,
-    [new Date(now), limit],
+    `SELECT order_id, sku, user_id, qty FROM orders WHERE status = 'PENDING' AND pay_deadline <= ? AND sku IN (?) ORDER BY pay_deadline LIMIT ?`,
+    [new Date(now), skus, limit],
   );
   const cancelled: CancelledOrder[] = [];
   for (const row of due) {
@@ -52,7 +56,8 @@ export const cancelExpiredOrders = async (pool: Pool, reason: string, limit: num
       );
       if (won.affectedRows === 1) {
         await conn.query('UPDATE inventory SET stock = stock + ? WHERE sku = ?', [row.qty, row.sku]);
-        cancelled.push({ orderId: row.order_id, sku: row.sku, qty: row.qty });
+        await releaseHolding(conn, row.sku, row.user_id, row.qty);
+        cancelled.push({ orderId: row.order_id, sku: row.sku, qty: row.qty, reason });
       }
       await conn.commit();
     } catch (error) {
@@ -65,15 +70,23 @@ export const cancelExpiredOrders = async (pool: Pool, reason: string, limit: num
   return cancelled;
 };
 
-/** Cancelled orders whose unit is not yet back on sale in Redis (e.g. a sweeper died in between). */
-export const ordersAwaitingRelease = async (pool: Pool, limit: number): Promise<CancelledOrder[]> => {
+/**
+ * `released_to_sale`: whether a cancelled order's units are back on sale in
+ * Redis. PENDING until release.lua answered; DONE once it did; UNKNOWN_TO_REDIS
+ * when the Redis that holds the SKU has no such reservation (reconcile's case).
+ */
+export const RELEASE_STATE = { PENDING: 0, DONE: 1, UNKNOWN_TO_REDIS: 2 } as const;
+
+/** Cancelled orders of `skus` whose units are not yet back on sale in Redis (cancelled by a sweeper that died before, or refused by the consumer). */
+export const ordersAwaitingRelease = async (pool: Pool, skus: string[], limit: number): Promise<CancelledOrder[]> => {
+  if (skus.length === 0) return [];
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT order_id, sku, qty FROM orders WHERE status = 'CANCELLED' AND released_to_sale = 0 LIMIT ?`,
-    [limit],
+    `SELECT order_id, sku, qty, reason FROM orders WHERE status = 'CANCELLED' AND released_to_sale = ? AND sku IN (?) ORDER BY cancelled_at LIMIT ?`,
+    [RELEASE_STATE.PENDING, skus, limit],
   );
-  return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, qty: r.qty }));
+  return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, qty: r.qty, reason: r.reason ?? 'CANCELLED' }));
 };
 
-export const markReleasedToSale = async (pool: Pool, orderIds: string[]): Promise<void> => {
-  if (orderIds.length > 0) await pool.query('UPDATE orders SET released_to_sale = 1 WHERE order_id IN (?)', [orderIds]);
+export const markReleasedToSale = async (pool: Pool, orderIds: string[], state: number = RELEASE_STATE.DONE): Promise<void> => {
+  if (orderIds.length > 0) await pool.query(`UPDATE orders SET released_to_sale = ? WHERE order_id IN (?) AND status = 'CANCELLED'`, [state, orderIds]);
 };

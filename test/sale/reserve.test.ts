@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
+import { parseHolding } from '../../src/sale/holdings.js';
 import { Reservations, type ReserveResult } from '../../src/sale/reservations.js';
+import { freezeSku, thawSku } from '../../src/sale/catalog.js';
 import { newRedis, preloadSku, uniqueSku } from '../helpers.js';
 
 const redis = newRedis();
@@ -30,7 +32,7 @@ describe('reserve.lua', () => {
     expect(Object.keys(holders)).toHaveLength(1_000);
     const orderIds = results.filter((r) => r.outcome === 'OK').map((r) => r.orderId);
     expect(new Set(orderIds).size).toBe(1_000);
-    expect(new Set(Object.values(holders))).toEqual(new Set(orderIds));
+    expect(new Set(Object.values(holders).flatMap((h) => parseHolding(h).map((o) => o.orderId)))).toEqual(new Set(orderIds));
   });
 
   it('writes an outbox entry carrying everything the order consumer needs', async () => {
@@ -41,6 +43,31 @@ describe('reserve.lua', () => {
     expect(fields![0]).toBe('event');
     expect(JSON.parse(fields![1]!)).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: 1_700_000_000_000 });
     expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields![1]!));
+  });
+
+  it('counts the per-user limit in units over several orders: limit 3 → 1 then 2 with new request ids, then LIMIT with the newest order id', async () => {
+    const sku = uniqueSku('units');
+    await preloadSku(redis, { sku, stock: 10, limit: 3 });
+    const first = await reservations.reserve({ sku, userId: 'ann', qty: 1, requestId: 'r1' });
+    const second = await reservations.reserve({ sku, userId: 'ann', qty: 2, requestId: 'r2' });
+    expect([first.outcome, second.outcome]).toEqual(['OK', 'OK']);
+    expect(await reservations.reserve({ sku, userId: 'ann', qty: 1, requestId: 'r3' })).toEqual({ outcome: 'LIMIT', orderId: second.orderId, remaining: null });
+    expect(parseHolding(await redis.hget(skuKeys(sku).holders, 'ann'))).toEqual([
+      { orderId: first.orderId, qty: 1 },
+      { orderId: second.orderId, qty: 2 },
+    ]);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('7');
+  });
+
+  it('lets 50 concurrent calls of one user with limit 2 reserve exactly 2 units; the rest answer LIMIT with an order of theirs', async () => {
+    const sku = uniqueSku('units-race');
+    await preloadSku(redis, { sku, stock: 100, limit: 2 });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => reservations.reserve({ sku, userId: 'zed', qty: 1, requestId: `r-${i}` })));
+    const ok = results.filter((r) => r.outcome === 'OK').map((r) => r.orderId);
+    expect(ok).toHaveLength(2);
+    for (const r of results.filter((x) => x.outcome === 'LIMIT')) expect(ok).toContain(r.orderId);
+    expect(count(results, 'LIMIT')).toBe(48);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('98');
   });
 
   it('lets one user hold one order: 50 concurrent calls → one OK, 49 LIMIT carrying that order id', async () => {
@@ -138,13 +165,58 @@ describe('release.lua', () => {
     expect(await redis.get(skuKeys(sku).stock)).toBe('3');
   });
 
-  it('does not clear a newer holding of the same user', async () => {
+  it('takes only the released order out of a holding: the user keeps their other order and its units', async () => {
     const sku = uniqueSku('release-newer');
-    await preloadSku(redis, { sku, stock: 3 });
+    await preloadSku(redis, { sku, stock: 5, limit: 2 });
     const first = await reservations.reserve({ sku, userId: 'erin', qty: 1 });
-    await reservations.release(sku, first.orderId!, 'TEST');
     const second = await reservations.reserve({ sku, userId: 'erin', qty: 1 });
-    expect(await reservations.release(sku, first.orderId!, 'TEST')).toMatchObject({ outcome: 'ALREADY_RELEASED' });
-    expect(await redis.hget(skuKeys(sku).holders, 'erin')).toBe(second.orderId);
+    expect(await reservations.release(sku, first.orderId!, 'TEST')).toMatchObject({ outcome: 'RELEASED' });
+    expect(parseHolding(await redis.hget(skuKeys(sku).holders, 'erin'))).toEqual([{ orderId: second.orderId, qty: 1 }]);
+    // The released unit is back in the allowance: one more fits, two do not.
+    expect((await reservations.reserve({ sku, userId: 'erin', qty: 2 })).outcome).toBe('LIMIT');
+    expect((await reservations.reserve({ sku, userId: 'erin', qty: 1 })).outcome).toBe('OK');
+  });
+
+  it('refuses to release while reconcile has the SKU frozen, changing nothing; releases once thawed', async () => {
+    const sku = uniqueSku('release-frozen');
+    await preloadSku(redis, { sku, stock: 3 });
+    const r = await reservations.reserve({ sku, userId: 'fay', qty: 1 });
+    await freezeSku(redis, sku);
+    expect(await reservations.release(sku, r.orderId!, 'TEST')).toEqual({ outcome: 'FROZEN', remaining: null });
+    expect(await redis.get(skuKeys(sku).stock)).toBe('2');
+    expect((await reservations.get(sku, r.orderId!))!.releasedAt).toBeUndefined();
+    await thawSku(redis, sku);
+    expect(await reservations.release(sku, r.orderId!, 'TEST')).toEqual({ outcome: 'RELEASED', remaining: 3 });
+  });
+});
+
+describe('admission tickets in reserve.lua', () => {
+  const admitted = async (sku: string) => Number(await redis.get(skuKeys(sku).admitted));
+
+  it('gives the ticket back for every answer but OK, so requests that cannot buy never use up the cap', async () => {
+    const sku = uniqueSku('refund');
+    const startsAt = Date.now() + 60_000;
+    await preloadSku(redis, { sku, stock: 2, limit: 1, startsAt });
+    await redis.set(skuKeys(sku).admitted, 100);
+    const ask = (userId: string, qty = 1, requestId?: string, now = startsAt) => reservations.reserve({ sku, userId, qty, ...(requestId && { requestId }) }, now, true);
+    expect((await ask('early', 1, undefined, startsAt - 1)).outcome).toBe('NOT_STARTED');
+    expect((await ask('a', 1, 'r1')).outcome).toBe('OK');
+    expect((await ask('a', 1, 'r1')).outcome).toBe('DUPLICATE');
+    expect((await ask('a', 1, 'r2')).outcome).toBe('LIMIT');
+    expect((await ask('big', 2)).outcome).toBe('LIMIT');
+    expect((await ask('b')).outcome).toBe('OK');
+    expect((await ask('c')).outcome).toBe('SOLD_OUT');
+    expect((await ask('late', 1, undefined, Date.now() + 10 * 86_400_000)).outcome).toBe('SOLD_OUT');
+    // 8 tickets spent, 2 reserved: 6 came back.
+    expect(await admitted(sku)).toBe(94);
+    // A call that spent no ticket gives none back.
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1, requestId: 'r1' }, startsAt)).outcome).toBe('DUPLICATE');
+    expect(await admitted(sku)).toBe(94);
+  });
+
+  it('never creates the counter of a SKU that is not loaded', async () => {
+    const sku = uniqueSku('refund-unknown');
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, Date.now(), true)).outcome).toBe('NOT_LOADED');
+    expect(await redis.exists(skuKeys(sku).admitted)).toBe(0);
   });
 });

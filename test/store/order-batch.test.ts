@@ -17,19 +17,25 @@ const event = (sku: string, userId: string, qty = 1, orderId = `${sku}.order${St
   createdAt: Date.now(),
 });
 
-const apply = async (events: OrderEvent[]) => applyOrderBatch(await testMysql(), events, 60_000);
+const apply = async (events: OrderEvent[], now?: number) => applyOrderBatch(await testMysql(), events, 60_000, now);
 const stockOf = async (sku: string) => (await getInventory(await testMysql(), sku))!.stock;
-const ordersOf = async (sku: string) => {
-  const [rows] = await (await testMysql()).query('SELECT order_id FROM orders WHERE sku = ?', [sku]);
-  return (rows as { order_id: string }[]).map((r) => r.order_id).sort();
+const rowsOf = async (sku: string) => {
+  const [rows] = await (await testMysql()).query('SELECT order_id, status, reason, user_id, qty FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
+  return rows as { order_id: string; status: string; reason: string | null; user_id: string; qty: number }[];
 };
+const ordersOf = async (sku: string) => (await rowsOf(sku)).filter((r) => r.status !== 'CANCELLED').map((r) => r.order_id).sort();
+const unitsHeldBy = async (sku: string, userId: string) => {
+  const [rows] = await (await testMysql()).query('SELECT units FROM holdings WHERE sku = ? AND user_id = ?', [sku, userId]);
+  return (rows as { units: number }[])[0]?.units ?? 0;
+};
+const none = { duplicates: [], cancelledBefore: [], rejected: [] };
 
 describe('applyOrderBatch', () => {
   it('writes a batch of new orders and takes their units once', async () => {
     const sku = uniqueSku('batch');
     await preloadSku(redis, { sku, stock: 10, limit: 3 });
     const events = [event(sku, 'a'), event(sku, 'b', 3), event(sku, 'c')];
-    expect(await apply(events)).toEqual({ applied: events, duplicates: [], rejected: [] });
+    expect(await apply(events)).toEqual({ applied: events, ...none });
     expect(await stockOf(sku)).toBe(5);
     expect(await ordersOf(sku)).toEqual(events.map((e) => e.orderId).sort());
   });
@@ -39,9 +45,9 @@ describe('applyOrderBatch', () => {
     await preloadSku(redis, { sku, stock: 10 });
     const first = [event(sku, 'a'), event(sku, 'b')];
     await apply(first);
-    expect(await apply(first)).toEqual({ applied: [], duplicates: first, rejected: [] });
+    expect(await apply(first)).toEqual({ ...none, applied: [], duplicates: first });
     const fresh = event(sku, 'c');
-    expect(await apply([...first, fresh])).toEqual({ applied: [fresh], duplicates: first, rejected: [] });
+    expect(await apply([...first, fresh])).toEqual({ ...none, applied: [fresh], duplicates: first });
     expect(await stockOf(sku)).toBe(7);
   });
 
@@ -49,33 +55,87 @@ describe('applyOrderBatch', () => {
     const sku = uniqueSku('twice');
     await preloadSku(redis, { sku, stock: 10 });
     const e = event(sku, 'a');
-    expect(await apply([e, e])).toEqual({ applied: [e], duplicates: [e], rejected: [] });
+    expect(await apply([e, e])).toEqual({ ...none, applied: [e], duplicates: [e] });
     expect(await stockOf(sku)).toBe(9);
   });
 
-  it('refuses, with the reason and without writing them, what the database cannot take', async () => {
+  it('refuses what the database cannot take, with the reason, recorded as a CANCELLED order where it can be', async () => {
     const sku = uniqueSku('refuse');
-    await preloadSku(redis, { sku, stock: 3, limit: 2 });
-    const held = event(sku, 'holder');
+    await preloadSku(redis, { sku, stock: 4, limit: 2 });
+    const held = event(sku, 'holder', 2);
     await apply([held]);
     const reused = { ...event(sku, 'someone-else'), orderId: held.orderId };
-    const secondLive = event(sku, 'holder');
-    const sameUserTwice = [event(sku, 'twin'), event(sku, 'twin')];
+    const pastLimit = event(sku, 'holder');
+    const twin = [event(sku, 'twin', 1), event(sku, 'twin', 2)];
     const unknown = event(uniqueSku('nowhere'), 'x');
     const fits = event(sku, 'fits');
-    const tooMany = event(sku, 'late', 2); // 1 unit left after `fits`
-    const result = await apply([reused, secondLive, ...sameUserTwice, unknown, fits, tooMany]);
-    expect(result.applied).toEqual([sameUserTwice[0], fits]);
+    const tooMany = event(sku, 'late', 2); // 1 unit left after twin and fits
+    const result = await apply([reused, pastLimit, ...twin, unknown, fits, tooMany]);
+    expect(result.applied).toEqual([twin[0], fits]);
     expect(result.duplicates).toEqual([]);
-    expect(result.rejected.map((r) => [r.event, r.reason])).toEqual([
-      [reused, 'ORDER_ID_REUSED'],
-      [secondLive, 'USER_HOLDS_ORDER'],
-      [sameUserTwice[1], 'USER_HOLDS_ORDER'],
-      [unknown, 'UNKNOWN_SKU'],
-      [tooMany, 'OUT_OF_STOCK'],
-    ]);
+    const byOrder = (a: [OrderEvent, string], b: [OrderEvent, string]) => (a[0].orderId + a[1] < b[0].orderId + b[1] ? -1 : 1);
+    expect(result.rejected.map((r): [OrderEvent, string] => [r.event, r.reason]).sort(byOrder)).toEqual(
+      ([
+        [reused, 'ORDER_ID_REUSED'],
+        [pastLimit, 'OVER_LIMIT'],
+        [twin[1]!, 'OVER_LIMIT'],
+        [unknown, 'UNKNOWN_SKU'],
+        [tooMany, 'OUT_OF_STOCK'],
+      ] as [OrderEvent, string][]).sort(byOrder),
+    );
     expect(await stockOf(sku)).toBe(0);
-    expect(await ordersOf(sku)).toEqual([held.orderId, sameUserTwice[0]!.orderId, fits.orderId].sort());
+    expect(await ordersOf(sku)).toEqual([held.orderId, twin[0]!.orderId, fits.orderId].sort());
+    const cancelled = (await rowsOf(sku)).filter((r) => r.status === 'CANCELLED').map((r) => [r.order_id, r.reason]);
+    expect(cancelled.sort()).toEqual(
+      [
+        [pastLimit.orderId, 'DEAD_LETTER:OVER_LIMIT'],
+        [twin[1]!.orderId, 'DEAD_LETTER:OVER_LIMIT'],
+        [tooMany.orderId, 'DEAD_LETTER:OUT_OF_STOCK'],
+      ].sort(),
+    );
+    expect(await unitsHeldBy(sku, 'holder')).toBe(2);
+    expect(await unitsHeldBy(sku, 'twin')).toBe(1);
+  });
+
+  it('lets a user hold several orders up to the limit in units, and the database refuses a holding past it', async () => {
+    const sku = uniqueSku('units');
+    await preloadSku(redis, { sku, stock: 10, limit: 3 });
+    const orders = [event(sku, 'ann', 1), event(sku, 'ann', 2)];
+    expect((await apply([orders[0]!])).applied).toEqual([orders[0]]);
+    expect((await apply([orders[1]!])).applied).toEqual([orders[1]]);
+    expect(await unitsHeldBy(sku, 'ann')).toBe(3);
+    // The rule is the database's own: a write past the limit fails whoever makes it.
+    await expect((await testMysql()).query('UPDATE holdings SET units = units + 1 WHERE sku = ? AND user_id = ?', [sku, 'ann'])).rejects.toThrow(/CONSTRAINT/i);
+  });
+
+  it('keeps a refusal final: redelivered after the user got their allowance back, it is still no order', async () => {
+    const sku = uniqueSku('final');
+    await preloadSku(redis, { sku, stock: 5, limit: 1 });
+    const first = event(sku, 'bo');
+    const second = event(sku, 'bo');
+    await apply([first]);
+    expect((await apply([second])).rejected.map((r) => r.reason)).toEqual(['OVER_LIMIT']);
+    // The first order times out (as the payment sweeper would): bo's allowance and the unit come back.
+    const mysql = await testMysql();
+    await mysql.query(`UPDATE orders SET status = 'CANCELLED' WHERE order_id = ?`, [first.orderId]);
+    await mysql.query('UPDATE holdings SET units = 0 WHERE sku = ? AND user_id = ?', [sku, 'bo']);
+    await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
+    // The consumer died before acknowledging the refusal: the event comes again.
+    expect(await apply([second])).toEqual({ ...none, applied: [], cancelledBefore: [second] });
+    expect(await ordersOf(sku)).toEqual([]);
+    expect(await stockOf(sku)).toBe(5);
+  });
+
+  it('opens the payment window when the order is written, not when it was reserved', async () => {
+    const sku = uniqueSku('deadline');
+    await preloadSku(redis, { sku, stock: 5 });
+    const now = Date.now();
+    const late = { ...event(sku, 'lag'), createdAt: now - 3_600_000 }; // the pipeline lagged an hour
+    await apply([late], now);
+    const [rows] = await (await testMysql()).query('SELECT created_at, pay_deadline FROM orders WHERE order_id = ?', [late.orderId]);
+    const row = (rows as { created_at: Date; pay_deadline: Date }[])[0]!;
+    expect(row.created_at.getTime()).toBe(late.createdAt);
+    expect(row.pay_deadline.getTime()).toBe(now + 60_000);
   });
 
   it('never takes more than the stock when many batches for one SKU run at once', async () => {
@@ -84,8 +144,12 @@ describe('applyOrderBatch', () => {
     const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 10 }, (_, i) => event(sku, `u${b}-${i}`)));
     const results = await Promise.all(batches.map((batch) => apply(batch)));
     const applied = results.flatMap((r) => r.applied);
+    const rejected = results.flatMap((r) => r.rejected);
     expect(applied).toHaveLength(50);
-    expect(results.flatMap((r) => r.rejected).every((r) => r.reason === 'OUT_OF_STOCK')).toBe(true);
+    // Every order sent is accounted for, once: applied or refused for want of stock.
+    expect(applied.length + rejected.length).toBe(100);
+    expect(new Set([...applied, ...rejected.map((r) => r.event)].map((e) => e.orderId)).size).toBe(100);
+    expect(rejected.every((r) => r.reason === 'OUT_OF_STOCK')).toBe(true);
     expect(await stockOf(sku)).toBe(0);
     expect(await ordersOf(sku)).toEqual(applied.map((e) => e.orderId).sort());
   });

@@ -1,41 +1,50 @@
-import type { Reservations } from '../../sale/reservations.js';
-import type { AdmissionTickets, SoldOutFlags, TokenBucket } from '../admission.js';
+import type { Reservations, ReserveResult } from '../../sale/reservations.js';
+import type { AdmissionTickets, SoldOutSales, TokenBucket } from '../admission.js';
 import { ADMISSION_REFUSED, type ReserveStrategy, type StrategyResult } from './strategy.js';
 import { Outcome } from '../../sale/outcomes.js';
 
-const SOLD_OUT: StrategyResult = { outcome: Outcome.SOLD_OUT, orderId: null, remaining: 0 };
 const NOT_LOADED: StrategyResult = { outcome: Outcome.NOT_LOADED, orderId: null, remaining: null };
+const NOT_STARTED: StrategyResult = { outcome: Outcome.NOT_STARTED, orderId: null, remaining: null };
 
 /**
- * The product: in-process admission (local sold-out flag, token bucket,
- * admission cap), cheapest first, then one atomic reserve.lua call. Only an
- * admitted request reaches Redis, and it does so in one round trip.
+ * The product: in-process admission (the local sold-out answer, token
+ * bucket, admission cap), cheapest first, then one atomic reserve.lua call.
+ * Only an admitted request reaches Redis, and it does so in one round trip.
  */
 export const seckillStrategy = (deps: {
   reservations: Reservations;
-  soldOut: SoldOutFlags;
+  soldOut: SoldOutSales;
   bucket: TokenBucket;
   tickets: AdmissionTickets;
 }): ReserveStrategy => {
   const { reservations, soldOut, bucket, tickets } = deps;
+
+  /** A sold-out SKU's buyer: reserve.lua's answer from the local snapshot, or from reserve.lua itself if units just came back. */
+  const answerSoldOut = async (request: Parameters<ReserveStrategy['reserve']>[0], now: number): Promise<ReserveResult> =>
+    (await soldOut.answer(request)) ?? reservations.reserve(request, now);
+
   return {
     name: 'seckill',
     dependency: 'redis',
     reserve: async (request, now) => {
-      if (soldOut.isSoldOut(request.sku, now)) return SOLD_OUT;
+      if (soldOut.isSoldOut(request.sku, now)) return answerSoldOut(request, now);
       if (!bucket.take()) return ADMISSION_REFUSED.RATE_LIMITED;
       const ticket = tickets.admit(request.sku, now);
       const admitted = typeof ticket === 'string' ? ticket : await ticket;
       if (admitted === 'CLOSED') return ADMISSION_REFUSED.ADMISSION_CLOSED;
       if (admitted === 'NOT_LOADED') return NOT_LOADED;
-      if (admitted === 'SOLD_OUT') {
-        soldOut.set(request.sku, now);
-        return SOLD_OUT;
+      if (admitted === 'NOT_STARTED') return NOT_STARTED;
+      if (admitted === 'SOLD_OUT') return answerSoldOut(request, now);
+      let result: ReserveResult;
+      try {
+        result = await reservations.reserve(request, now, true);
+      } catch (error) {
+        tickets.giveBack(request.sku);
+        throw error;
       }
-      const result = await reservations.reserve(request, now);
       // Only "nothing left" sells out locally; two left while three were
       // asked for refuses this request, not the SKU.
-      if (result.remaining === 0) soldOut.set(request.sku, now);
+      if (result.remaining === 0) soldOut.set(request.sku, now, result.outcome === Outcome.OK ? 'sold' : 'confirmed');
       return result;
     },
   };

@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import { skuKeys } from '../redis/keys.js';
+import { execAll } from '../redis/transaction.js';
+import { heldUnits, parseHolding } from './holdings.js';
+import { Outcome } from './outcomes.js';
+import type { BuyRequest, ReserveResult } from './reservations.js';
+
+/**
+ * What a server process needs to answer every buyer of a sold-out SKU as
+ * reserve.lua would, without asking Redis: the request ids that reserved
+ * (a retry gets its order id again) and the holdings (a user at the limit
+ * gets theirs). Bounded by the units ever sold; read once when the SKU sells
+ * out, and good until units come back (`released` changes).
+ */
+export interface SoldOutSnapshot {
+  limit: number;
+  /** meta `released` when read: units returned to sale so far */
+  released: number;
+  /** `userId/requestId` → orderId */
+  requests: Map<string, string>;
+  /** userId → units held and the newest order id */
+  holders: Map<string, { units: number; newestOrderId: string | null }>;
+}
+
+/** One atomic read of a sold-out SKU; null when it is not sold out (or not loaded) any more. */
+export const readSoldOutSnapshot = async (redis: Redis, sku: string): Promise<SoldOutSnapshot | null> => {
+  const k = skuKeys(sku);
+  const [stock, meta, holders, requests] = (await execAll(
+    redis.multi().get(k.stock).hmget(k.meta, 'limit', 'released').hgetall(k.holders).hgetall(k.requests),
+  )) as [string | null, (string | null)[], Record<string, string>, Record<string, string>];
+  if (stock === null || Number(stock) > 0 || meta[0] === null) return null;
+  const held = new Map<string, { units: number; newestOrderId: string | null }>();
+  for (const [userId, raw] of Object.entries(holders)) {
+    const orders = parseHolding(raw);
+    held.set(userId, { units: heldUnits(orders), newestOrderId: orders.at(-1)?.orderId ?? null });
+  }
+  return { limit: Number(meta[0]), released: Number(meta[1] ?? 0), requests: new Map(Object.entries(requests)), holders: held };
+};
+
+const SOLD_OUT: ReserveResult = { outcome: Outcome.SOLD_OUT, orderId: null, remaining: 0 };
+
+/** reserve.lua's answer for a sold-out SKU, in its order: the retry, then the limit, then sold out. */
+export const answerSoldOut = (snapshot: SoldOutSnapshot, request: BuyRequest): ReserveResult => {
+  if (request.requestId !== undefined) {
+    const orderId = snapshot.requests.get(`${request.userId}/${request.requestId}`);
+    if (orderId !== undefined) return { outcome: Outcome.DUPLICATE, orderId, remaining: null };
+  }
+  const holding = snapshot.holders.get(request.userId);
+  if ((holding?.units ?? 0) + request.qty > snapshot.limit) return { outcome: Outcome.LIMIT, orderId: holding?.newestOrderId ?? null, remaining: null };
+  return SOLD_OUT;
+};
