@@ -107,6 +107,19 @@ export const waitFor = async (check: () => Promise<boolean> | boolean, timeoutMs
   }
 };
 
+/** The value of one sample line of the Prometheus text, e.g. `seckill_reserve_requests_total{outcome="OK"}`; 0 when absent. */
+export const metricValue = (text: string, sample: string): number => {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+};
+
+/** GET /metrics of a process (a server, or a relay or consumer's --metrics-port); throws unless it answers 200. */
+export const scrapeMetrics = async (url: string): Promise<string> => {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics answered ${res.status}`);
+  return res.text();
+};
+
 // --- raw HTTP for the gateway tests -----------------------------------------
 
 export interface HttpAnswer {

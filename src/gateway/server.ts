@@ -59,6 +59,7 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
@@ -193,14 +194,15 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       }),
   );
   // A request too slow to arrive whole (ERR_HTTP_REQUEST_TIMEOUT) is cut:
-  // counted and closed without a word (a stalled client reads nothing, and a
-  // handler may be answering it). One that does not parse gets node's 400.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.clientsCut.labels('timeout').inc();
-    else if (error.code !== 'ECONNRESET') {
-      metrics.clientsCut.labels('bad_request').inc();
-      if (socket.writable) socket.write(BAD_REQUEST);
-    }
+  // counted and closed. One that does not parse is counted and answered 400.
+  // Either gets an answer only as node itself would give it: when no
+  // response on that socket has started (`_httpMessage` is node's own record
+  // of it), so a stalled body after a 413, or garbage after a keep-alive
+  // answer, never corrupts an answer already on its way.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex & { _httpMessage?: { headersSent: boolean } | null }) => {
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (error.code !== 'ECONNRESET') metrics.clientsCut.labels(timedOut ? 'timeout' : 'bad_request').inc();
+    if (error.code !== 'ECONNRESET' && socket.writable && !socket._httpMessage?.headersSent) socket.write(timedOut ? REQUEST_TIMEOUT : BAD_REQUEST);
     socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,15 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../src/bench/ports.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { loadSkuIntoRedis, type SkuDefinition } from '../../src/sale/catalog.js';
 import { replaceInventory } from '../../src/store/inventory.js';
 import {
+  metricValue,
   newRedis,
   postJson,
   preloadSku,
   type RunningServer,
+  scrapeMetrics,
   sendHttp,
   startServer,
   testMysql,
@@ -27,27 +29,6 @@ const expectError = (answer: Answer, status: number, code: string) => {
   expect((answer.body!.message as string).length).toBeGreaterThan(0);
 };
 
-/** The value of one sample line of the Prometheus text, e.g. `seckill_reserve_requests_total{outcome="OK"}`; 0 when absent. */
-const metricValue = (text: string, sample: string): number => {
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
-};
-
-const getMetrics = async (url: string): Promise<string> => {
-  const res = await fetch(`${url}/metrics`);
-  expect(res.status).toBe(200);
-  return res.text();
-};
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 const redisClients: Redis[] = [];
 const servers: RunningServer[] = [];
@@ -121,15 +102,21 @@ describe('seckill serve with default admission', () => {
     expect(await redis.get(skuKeys(sku).stock)).toBe('0');
   });
 
-  it('answers a retry after the sell-out from the local flag (410, as the README says), without losing or doubling the order', async () => {
-    // The sold-out flag keeps the crowd off Redis, so it is checked before the
-    // idempotency record: a late retry gets no order id, never a second one.
+  it('answers a retry after the sell-out with its order id (409 DUPLICATE), a user at the limit with theirs, everyone else 410', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('s409last'), stock: 1 });
     const last = await postJson(`${url}/reserve`, { sku, userId: 'u1', requestId: 'last-unit' });
     expect(last.status).toBe(201);
+    expect(last.body.remaining).toBe(0);
+    // The reply was lost: the buyer retries, after the sell-out, with the same request id.
     const retry = await postJson(`${url}/reserve`, { sku, userId: 'u1', requestId: 'last-unit' });
-    expectError(retry, 410, 'SOLD_OUT');
-    expect(retry.body.orderId).toBeUndefined();
+    expectError(retry, 409, 'DUPLICATE');
+    expect(retry.body.orderId).toBe(last.body.orderId);
+    const again = await postJson(`${url}/reserve`, { sku, userId: 'u1', requestId: 'another' });
+    expectError(again, 409, 'LIMIT');
+    expect(again.body.orderId).toBe(last.body.orderId);
+    const other = await postJson(`${url}/reserve`, { sku, userId: 'u2', requestId: 'last-unit' });
+    expectError(other, 410, 'SOLD_OUT');
+    expect(other.body.orderId).toBeUndefined();
     const order = await fetch(`${url}/orders/${last.body.orderId as string}`).then((r) => r.json());
     expect(order).toMatchObject({ orderId: last.body.orderId, userId: 'u1', status: 'reserved' });
     expect(await redis.hlen(skuKeys(sku).reservations)).toBe(1);
@@ -193,11 +180,11 @@ describe('seckill serve with default admission', () => {
 
   it('counts POST /reserve by outcome and times it in GET /metrics', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('smetrics'), stock: 5 });
-    const before = await getMetrics(url);
+    const before = await scrapeMetrics(url);
     expect((await postJson(`${url}/reserve`, { sku, userId: 'u1' })).status).toBe(201);
     expect((await postJson(`${url}/reserve`, { sku, userId: 'u1' })).status).toBe(409);
     expect((await postJson(`${url}/reserve`, { sku })).status).toBe(400);
-    const after = await getMetrics(url);
+    const after = await scrapeMetrics(url);
 
     expect(after).toMatch(/^# TYPE seckill_reserve_requests_total counter$/m);
     expect(after).toMatch(/^# TYPE seckill_reserve_duration_seconds histogram$/m);
@@ -258,14 +245,13 @@ describe('seckill serve with the admission cap at 1 × stock (--admission-factor
     url = (await start(['--admission-factor', '1', '--ticket-chunk', '1'])).url;
   });
 
-  it('answers 429 ADMISSION_CLOSED once K × stock requests reached Redis, even with a unit left', async () => {
+  it('spends no ticket on a request that cannot buy: a user past the limit does not close admission while a unit is left', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('s429cap'), stock: 2, limit: 1 });
     expect((await postJson(`${url}/reserve`, { sku, userId: 'u1' })).status).toBe(201);
-    // The second admitted request is refused by reserve.lua (LIMIT) but still spends a ticket.
-    expectError(await postJson(`${url}/reserve`, { sku, userId: 'u1' }), 409, 'LIMIT');
-    expectError(await postJson(`${url}/reserve`, { sku, userId: 'u2' }), 429, 'ADMISSION_CLOSED');
-    expectError(await postJson(`${url}/reserve`, { sku, userId: 'u3' }), 429, 'ADMISSION_CLOSED');
-    expect(await redis.get(skuKeys(sku).stock)).toBe('1');
+    // Cap 2: before, each LIMIT spent one and u2 was refused 429 with a unit left.
+    for (let i = 0; i < 5; i++) expectError(await postJson(`${url}/reserve`, { sku, userId: 'u1' }), 409, 'LIMIT');
+    expect((await postJson(`${url}/reserve`, { sku, userId: 'u2' })).status).toBe(201);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('0');
     expect(await redis.get(skuKeys(sku).admitted)).toBe('2');
   });
 
@@ -343,7 +329,7 @@ describe('seckill serve whose Redis goes down', () => {
     expect(health.body).toMatchObject({ ok: false, mysql: 'up' });
     expect(health.body!.redis).toMatch(/^down/);
 
-    const metrics = await getMetrics(url);
+    const metrics = await scrapeMetrics(url);
     expect(metricValue(metrics, 'seckill_dependency_errors_total{dependency="redis"}')).toBeGreaterThan(0);
     expect(metricValue(metrics, 'seckill_reserve_requests_total{outcome="REDIS_DOWN"}')).toBeGreaterThan(0);
   });

@@ -140,7 +140,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     await mysql.query(`UPDATE orders SET status = 'CANCELLED', cancelled_at = NOW(3) WHERE order_id = ?`, [cancelled]);
     await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
     expect((await reservations.release(sku, cancelled!, 'TEST')).outcome).toBe('RELEASED');
-    await redis.hset(skuKeys(sku).holders, 'u1', cancelled!, 'u7', `${sku}.nosuchreservation01`);
+    await redis.hset(skuKeys(sku).holders, 'u1', `${cancelled!}:1`, 'u7', `${sku}.nosuchreservation01:1`);
 
     const report = await check(sku);
     expect(kinds(report)).toEqual(['HOLDING_WITHOUT_LIVE_ORDER']);
@@ -204,7 +204,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
   it('lists at most MAX_IDS ids per finding but counts them all (else a big incident floods the report or hides its size)', () => {
     const orders = Array.from({ length: 25 }, (_, i) => ({ orderId: `o-${i}`, userId: `u${i}`, qty: 1, status: 'PENDING' as const, reason: null }));
     const state: SkuState = { sku: 'pure', initialStock: 100, limit: 1, mysqlStock: 75, redisStock: 75, orders, reservations: [], expectSellOut: false };
-    const report = findDrift({ state, inRedis: true, inMysql: true, holders: {}, reservedAt: {} }, 0, GRACE_MS);
+    const report = findDrift({ state, inRedis: true, inMysql: true, holdings: [], reservedAt: {} }, 0, GRACE_MS);
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]).toMatchObject({ kind: 'ORDER_UNKNOWN_TO_REDIS', count: 25 });
     expect(report.findings[0]!.ids).toHaveLength(MAX_IDS);
@@ -339,7 +339,7 @@ describe('reconcile --fix', () => {
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
     await reservations.release(sku, orderId!, 'TEST');
-    await redis.hset(skuKeys(sku).holders, 'u1', orderId!);
+    await redis.hset(skuKeys(sku).holders, 'u1', `${orderId!}:1`);
     expect((await fixedTwice(sku)).clearHoldings).toEqual([{ userId: 'u1', orderId }]);
     expect(await redis.hexists(skuKeys(sku).holders, 'u1')).toBe(0);
   });
@@ -384,7 +384,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     expect(fixed.code).toBe(0);
     expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     expect(await redis.get(skuKeys(sku).stock)).toBe('8');
-    expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(orderIds[0]);
+    expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(`${orderIds[0]}:1`);
     expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('LIMIT');
     expect(await reservations.get(sku, orderIds[0]!)).toMatchObject({ userId: 'u1' });
     // A second --fix finds nothing to do.
