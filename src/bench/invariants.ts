@@ -14,7 +14,7 @@ const CREATED = 201;
 export function checkInvariants(state: SaleState): InvariantResult[] {
   return [
     everyCreatedHasOneOrder(state),
-    noUnansweredOrder(state),
+    everyOrderTold(state),
     noOversell(state),
     stockConserved(state),
     noDrift(state),
@@ -22,6 +22,7 @@ export function checkInvariants(state: SaleState): InvariantResult[] {
     uniqueOrderIds(state),
     idempotentAnswers(state),
     soldOutWhenExpected(state),
+    noUnitUnsoldWhileRefused(state),
   ];
 }
 
@@ -61,28 +62,32 @@ function everyCreatedHasOneOrder(state: SaleState): InvariantResult {
   );
 }
 
-function noUnansweredOrder(state: SaleState): InvariantResult {
-  const created = createdOrderIdsBySku(state);
-  // A set, so an unanswered id written on two rows is named once (unique-order-ids reports the second row).
-  const unanswered = new Set<string>();
-  // A request the load generator sent but whose answer it never read (cut when
-  // the load stopped) may rightly have an order: the server answered, nobody listened.
+/**
+ * Every order in MySQL was told to its buyer: answered 201, or its order id
+ * given on a retry (409) — a buyer whose reply was lost and who retried with
+ * the same request id must learn the order it holds. Only a request whose
+ * outcome was never read (cut when the load stopped, by a fault, or a retry
+ * that got no answer either) may rightly have an order nobody was told of.
+ */
+function everyOrderTold(state: SaleState): InvariantResult {
+  const told = new Set(state.answers.map((answer) => answer.orderId));
+  // A set, so an untold id written on two rows is named once (unique-order-ids reports the second row).
+  const untold = new Set<string>();
   const unread = new Set((state.unread ?? []).map((r) => `${r.sku}/${r.userId}/${r.requestId}`));
   let orders = 0;
   let unreadOrders = 0;
   for (const sku of state.skus) {
-    const answered = created.get(sku.sku) ?? new Set<string>();
     for (const order of sku.orders) {
       orders += 1;
-      if (answered.has(order.orderId)) continue;
+      if (told.has(order.orderId)) continue;
       if (order.requestId && unread.has(`${sku.sku}/${order.userId}/${order.requestId}`)) unreadOrders += 1;
-      else unanswered.add(order.orderId);
+      else untold.add(order.orderId);
     }
   }
   return verdict(
-    'no-unanswered-order',
-    [{ what: 'orders in MySQL never answered 201', ids: [...unanswered] }],
-    unreadOrders === 0 ? `${orders} orders, all answered 201` : `${orders} orders: ${orders - unreadOrders} answered 201, ${unreadOrders} sent while the load stopped (answer not read)`,
+    'every-order-told',
+    [{ what: 'orders in MySQL whose buyer was never told the order id (no 201, no retry answered with it)', ids: [...untold] }],
+    unreadOrders === 0 ? `${orders} orders, each told to its buyer` : `${orders} orders: ${orders - unreadOrders} told to their buyer, ${unreadOrders} for requests whose answer was never read (cut when the load stopped or by a fault)`,
   );
 }
 
@@ -155,7 +160,7 @@ function perUserLimit(state: SaleState): InvariantResult {
     for (const [userId, orders] of groupBy(sku.orders.filter(isLive), (order) => order.userId)) {
       holders += 1;
       const units = sumQty(orders);
-      if (orders.length > 1 || units > sku.limit) {
+      if (units > sku.limit) {
         const orderIds = orders.map((order) => order.orderId).join(', ');
         overLimit.push(`${userId} on ${sku.sku} (${orderIds}: ${units} units, limit ${sku.limit})`);
       }
@@ -163,8 +168,8 @@ function perUserLimit(state: SaleState): InvariantResult {
   }
   return verdict(
     'per-user-limit',
-    [{ what: 'users with more than one live order or more units than the limit', ids: overLimit }],
-    `${holders} buyer-SKU pairs, each with one live order within the limit`,
+    [{ what: 'users holding more units than the per-user limit in live orders', ids: overLimit }],
+    `${holders} buyer-SKU pairs, each within the limit in units`,
   );
 }
 
@@ -208,6 +213,23 @@ function soldOutWhenExpected(state: SaleState): InvariantResult {
     'sold-out-when-expected',
     [{ what: 'SKUs expected to sell out with stock left', ids: leftOver }],
     expected.length === 0 ? 'no SKU expected to sell out' : `${expected.length} SKUs expected to sell out, all did`,
+  );
+}
+
+/**
+ * Where buyers were refused with 429 ADMISSION_CLOSED, no unit was left
+ * unsold: admission may turn buyers away only while every unit is taken.
+ */
+function noUnitUnsoldWhileRefused(state: SaleState): InvariantResult {
+  const refused = state.admissionClosed ?? {};
+  const stranded = state.skus
+    .filter((sku) => (refused[sku.sku] ?? 0) > 0 && (sku.mysqlStock > 0 || (sku.redisStock ?? 0) > 0))
+    .map((sku) => `${sku.sku} (${refused[sku.sku]} refused 429 ADMISSION_CLOSED, MySQL ${sku.mysqlStock}, Redis ${sku.redisStock ?? 'n/a'} left)`);
+  const skusRefused = state.skus.filter((sku) => (refused[sku.sku] ?? 0) > 0).length;
+  return verdict(
+    'no-unit-unsold-while-refused',
+    [{ what: 'SKUs that refused buyers with 429 and still have units', ids: stranded }],
+    skusRefused === 0 ? 'no buyer refused with 429 ADMISSION_CLOSED' : `${skusRefused} SKUs refused buyers with 429, each sold every unit`,
   );
 }
 

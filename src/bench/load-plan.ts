@@ -18,6 +18,13 @@ export interface TrafficMix {
   /** share of requests from bots (users `bot<n>`) that post without a purchase token, or with a forged one */
   noToken: number;
   /**
+   * share of requests whose reply is lost: a buyer's first attempt sent
+   * whole on a connection of its own, which is dropped as the answer
+   * arrives (never read); the buyer retries with the same request id once
+   * the SKU has sold out (or the load ends)
+   */
+  lostReplies: number;
+  /**
    * when the server requires purchase tokens: the secret it signs them with.
    * Honest buyers carry a valid token, as if they had fetched it from
    * GET /sales/:sku/token; the load generator signs it itself rather than
@@ -35,6 +42,19 @@ export interface LoadPlan {
   durationSec: number;
   seed: number;
   traffic: TrafficMix;
+  /** when a scheduled sale opens (ms since epoch): answers to requests sent before it are also counted apart */
+  opensAt?: number;
+}
+
+/** A request whose reply was lost, and what its retry with the same request id was told. */
+export interface LostReply {
+  sku: string;
+  userId: string;
+  requestId: string;
+  /** the retry's outcome (OK, DUPLICATE, SOLD_OUT, …), null when the retry got no answer either */
+  retryOutcome: string | null;
+  /** the order id the retry carried, if any */
+  retryOrderId: string | null;
 }
 
 /** One 201 or 409 answer that carried an order id. */
@@ -71,5 +91,10 @@ export interface LoadResult {
   lastOkAt: number | null;
   /** ms since the load started of the first SOLD_OUT answer, per SKU */
   firstSoldOutMs: Record<string, number>;
+  /** 429 ADMISSION_CLOSED answers per SKU */
+  admissionClosed: Record<string, number>;
+  /** answers by outcome to requests sent before the opening (scheduled sales only) */
+  beforeOpening: Record<string, number>;
+  lostReplies: LostReply[];
   timeline: TimelinePoint[];
 }

@@ -5,30 +5,30 @@
  * LoadResult.
  */
 import autocannon from 'autocannon';
+import { orderIdOf, outcomeOf } from './answers.js';
 import type { Answer, LoadPlan, LoadResult, TimelinePoint } from './load-plan.js';
+import { createLostReplies } from './lost-replies.js';
 import { createTraffic, type BuyAttempt } from './traffic.js';
 
 const percentile = (sorted: Float64Array, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-/** Outcome of an answer: the error code of a refusal, OK for a 201. */
-const outcomeOf = (status: number, body: string): string => {
-  if (status === 201) return 'OK';
-  const match = /"error":"([A-Z_]+)"/.exec(body);
-  return match ? match[1]! : `HTTP_${status}`;
-};
-
-const orderIdOf = (body: string): string | null => /"orderId":"([^"]+)"/.exec(body)?.[1] ?? null;
-
 interface Context {
   attempt?: BuyAttempt;
   sentAt?: number;
+  beforeOpening?: boolean;
 }
 
 const run = (plan: LoadPlan): Promise<LoadResult> =>
   new Promise((resolve, reject) => {
-    const next = createTraffic(plan.traffic, plan.seed);
+    const traffic = createTraffic(plan.traffic, plan.seed);
+    const lost = createLostReplies(plan.url);
+    // One lost reply after every this many answers: the share of the traffic the mix asks for.
+    const lostEvery = plan.traffic.lostReplies > 0 ? Math.max(1, Math.round(1 / plan.traffic.lostReplies)) : 0;
+    let sinceLost = 0;
     const outcomes: Record<string, number> = {};
+    const admissionClosed: Record<string, number> = {};
+    const beforeOpening: Record<string, number> = {};
     const answers: Answer[] = [];
     const firstSoldOutMs: Record<string, number> = {};
     let lastOkAt: number | null = null;
@@ -57,9 +57,10 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
             path: '/reserve',
             headers: { 'content-type': 'application/json' },
             setupRequest: (req, context: Context) => {
-              const attempt = next();
+              const attempt = traffic.next();
               context.attempt = attempt;
               context.sentAt = performance.now();
+              context.beforeOpening = plan.opensAt !== undefined && Date.now() < plan.opensAt;
               inFlight.add(context);
               return { ...req, body: attempt.body };
             },
@@ -81,7 +82,17 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               bucket.outcomes[outcome] = (bucket.outcomes[outcome] ?? 0) + 1;
               bucket.latencies.push(latency);
               if (status === 201) lastOkAt = Date.now();
-              if (outcome === 'SOLD_OUT' && firstSoldOutMs[attempt.sku] === undefined) firstSoldOutMs[attempt.sku] = now - started;
+              if (outcome === 'ADMISSION_CLOSED') admissionClosed[attempt.sku] = (admissionClosed[attempt.sku] ?? 0) + 1;
+              if (context.beforeOpening) beforeOpening[outcome] = (beforeOpening[outcome] ?? 0) + 1;
+              if (outcome === 'SOLD_OUT' && firstSoldOutMs[attempt.sku] === undefined) {
+                firstSoldOutMs[attempt.sku] = now - started;
+                lost.soldOut(attempt.sku);
+              }
+              if (lostEvery > 0 && ++sinceLost >= lostEvery) {
+                sinceLost = 0;
+                const buyer = traffic.fresh();
+                lost.send(buyer, firstSoldOutMs[buyer.sku] !== undefined);
+              }
               if (status === 201 || status === 409) {
                 const orderId = orderIdOf(body);
                 if (orderId) answers.push({ sku: attempt.sku, userId: attempt.userId, requestId: attempt.requestId, status, orderId });
@@ -90,9 +101,10 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           },
         ],
       },
-      (error, result) => {
+      async (error, result) => {
         if (error) return reject(error);
         const durationMs = performance.now() - started;
+        const lostReplies = await lost.finish();
         const sorted = latencies.slice(0, count).sort();
         const timeline: TimelinePoint[] = [];
         for (let s = 0; s < perSecond.length; s++) {
@@ -108,10 +120,18 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           outcomes,
           errors: result.errors,
           timeouts: result.timeouts,
-          answers,
-          unread: [...inFlight].map(({ attempt }) => ({ sku: attempt!.sku, userId: attempt!.userId, requestId: attempt!.requestId })),
+          // A retry told its order id is an answer like any other.
+          answers: [
+            ...answers,
+            ...lostReplies.flatMap((l) => (l.retryOrderId === null ? [] : [{ sku: l.sku, userId: l.userId, requestId: l.requestId, status: l.retryOutcome === 'OK' ? 201 : 409, orderId: l.retryOrderId }])),
+          ],
+          // A lost reply whose retry got no answer either never learned its outcome.
+          unread: [...[...inFlight].map(({ attempt }) => attempt!), ...lostReplies.filter((l) => l.retryOutcome === null)].map(({ sku, userId, requestId }) => ({ sku, userId, requestId })),
           lastOkAt,
           firstSoldOutMs,
+          admissionClosed,
+          beforeOpening,
+          lostReplies,
           timeline,
         });
       },

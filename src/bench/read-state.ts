@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { skuKeys } from '../redis/keys.js';
 import type { ReservationRecord } from '../sale/reservations.js';
-import { getInventory } from '../store/inventory.js';
-import { ordersOfSku } from '../store/orders.js';
+import { readSkuRecord } from '../store/orders.js';
 import type { Answer } from './load-plan.js';
 import type { ReservationFact, SaleState, SkuState } from './sale-state.js';
 
@@ -21,9 +20,8 @@ const readReservations = async (redis: Redis, sku: string): Promise<ReservationF
   });
 
 const readSku = async ({ redis, mysql, usesRedis }: ReadTarget, sku: string, expectSellOut: boolean): Promise<SkuState> => {
-  const [row, orders, redisStock, reservations] = await Promise.all([
-    getInventory(mysql, sku),
-    ordersOfSku(mysql, sku),
+  const [{ inventory: row, orders }, redisStock, reservations] = await Promise.all([
+    readSkuRecord(mysql, sku),
     usesRedis ? redis.get(skuKeys(sku).stock) : null,
     usesRedis ? readReservations(redis, sku) : [],
   ]);

@@ -52,6 +52,17 @@ export const reportTable = (report: BenchReport): string => {
   if (ceiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceiling.p99Ms));
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
   row('answers', (r) => outcomeText(r.outcomes));
+  if (runs.some((r) => r.beforeOpening !== null)) {
+    row('  sent before the opening', (r) => (r.beforeOpening === null ? '–' : outcomeText(r.beforeOpening) || 'none'));
+    row('  429 before / after the opening', (r) => {
+      if (r.beforeOpening === null) return '–';
+      const refused = (o: Record<string, number>) => (o.ADMISSION_CLOSED ?? 0) + (o.RATE_LIMITED ?? 0);
+      return `${refused(r.beforeOpening)} / ${refused(r.outcomes) - refused(r.beforeOpening)}`;
+    });
+  }
+  if (runs.some((r) => r.lostReplies !== null)) {
+    row('lost replies: retry told the order', (r) => (r.lostReplies === null ? '–' : `${r.lostReplies.toldOrderId} of ${r.lostReplies.heldOrder} that held one\n(${r.lostReplies.sent} replies lost)`));
+  }
   row('units sold', (r) => r.sold.toLocaleString('en'));
   row('stock left (MySQL)', (r) => r.stock.toLocaleString('en'));
   row('sold out after', (r) => (r.sellOutMs === null ? '–' : `${ms(r.sellOutMs)} ms`));

@@ -45,8 +45,10 @@ export interface SaleState {
   /** 'seckill' checks Redis too; the baselines are checked on MySQL alone */
   usesRedis: boolean;
   skus: SkuState[];
-  /** every 201 and every 409 that carried an order id, in the order received */
+  /** every 201 and every 409 that carried an order id (first attempts and retries of lost replies), in the order received */
   answers: Answer[];
+  /** 429 ADMISSION_CLOSED answers per SKU */
+  admissionClosed?: Record<string, number>;
   /** requests whose outcome the load generator never learned (cut when it stopped, by a dead connection, a timeout, or answered 5xx): an order may exist for them */
   unread?: { sku: string; userId: string; requestId: string }[];
 }

@@ -8,13 +8,18 @@ import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
 export interface Scenario {
   name: string;
   description: string;
-  skus: (SkuDefinition & { weight: number })[];
+  /**
+   * `opensAfterMs`: a scheduled sale that opens this long after the load
+   * starts (bench) or after it is preloaded (`preload --file`); the crowd
+   * arrives before it
+   */
+  skus: (SkuDefinition & { weight: number; opensAfterMs: number | null })[];
   /** distinct buyers in the population */
   buyers: number;
   /** units per request */
   qty: number;
   /** shares of the traffic that are not honest first attempts (0–1 each) */
-  bots: { retries: number; hammer: number; unknownSku: number; badBody: number; noToken: number };
+  bots: { retries: number; hammer: number; unknownSku: number; badBody: number; noToken: number; lostReplies: number };
   /** the server requires purchase tokens (serve --require-token); bots in `noToken` post without one */
   tokens: boolean;
   load: { connections: number; requests: number; durationSec: number };
@@ -90,7 +95,7 @@ const parseChaos = (file: string, raw: unknown): Chaos => {
 };
 
 const parseSku = (file: string, path: string, raw: unknown) => {
-  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'weight', 'startsAt', 'endsAt']);
+  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'weight', 'startsAt', 'endsAt', 'opensAfter']);
   if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
   const def = {
     sku: r.o.sku as string,
@@ -99,8 +104,10 @@ const parseSku = (file: string, path: string, raw: unknown) => {
     weight: r.number('weight', 0, 1e6, 1, false),
     startsAt: r.time('startsAt'),
     endsAt: r.time('endsAt'),
+    opensAfterMs: r.o.opensAfter === undefined ? null : r.duration('opensAfter', 0, 3_600_000),
   };
   if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) r.fail('endsAt', 'must be after startsAt');
+  if (def.opensAfterMs !== null && (def.startsAt !== null || def.endsAt !== null)) r.fail('opensAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
   return def;
 };
 
@@ -122,9 +129,16 @@ export const parseScenario = (file: string, text: string): Scenario => {
   }
   if (skus.every((s) => s.weight === 0)) top.fail('skus', 'must give at least one SKU a weight above 0');
 
-  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody', 'noToken']);
+  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody', 'noToken', 'lostReplies']);
   const share = (field: string) => bots.number(field, 0, 1, 0, false);
-  const botShares = { retries: share('retries'), hammer: share('hammer'), unknownSku: share('unknownSku'), badBody: share('badBody'), noToken: share('noToken') };
+  const botShares = {
+    retries: share('retries'),
+    hammer: share('hammer'),
+    unknownSku: share('unknownSku'),
+    badBody: share('badBody'),
+    noToken: share('noToken'),
+    lostReplies: share('lostReplies'),
+  };
   if (o.tokens !== undefined && typeof o.tokens !== 'boolean') top.fail('tokens', 'must be true or false');
   if (botShares.noToken > 0 && o.tokens !== true) bots.fail('noToken', 'needs "tokens": true (without purchase tokens there is nothing to post without)');
   if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');

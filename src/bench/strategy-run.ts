@@ -4,8 +4,8 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
-import { loadSkuIntoRedis } from '../sale/catalog.js';
-import { replaceInventory, totalMysqlStock } from '../store/inventory.js';
+import { loadSkuIntoRedis, setSaleWindow } from '../sale/catalog.js';
+import { replaceInventory, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders } from '../store/orders.js';
 import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
 import { checkInvariants } from './invariants.js';
@@ -82,6 +82,10 @@ export interface StrategyRun {
   stockTimeline: StockPoint[];
   /** faults injected during this run, by kind (empty without faults, and for the baselines) */
   faults: Partial<Record<FaultKind, number>>;
+  /** a scheduled sale: answers to requests sent before the opening, by outcome; null when the sale was open from the start */
+  beforeOpening: Record<string, number> | null;
+  /** buyers whose reply was lost: how many, how many held an order, how many of those their retry told it; null when none */
+  lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
 }
 
 
@@ -102,12 +106,45 @@ const isPayer = (orderId: string, share: number): boolean => {
   return (h >>> 0) / 4_294_967_296 < share;
 };
 
+/** A scheduled SKU is put on sale closed until the load starts and schedules its opening. */
+const NOT_YET_MS = 3_600_000;
+
 /** Puts the scenario's SKUs on sale afresh: orders, reservations, outbox and counters gone. */
 export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
-  for (const { weight: _weight, ...def } of scenario.skus) {
-    await replaceInventory(ctx.mysql, def);
-    await loadSkuIntoRedis(ctx.redis, def);
+  for (const { weight: _weight, opensAfterMs, ...def } of scenario.skus) {
+    const put = opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS };
+    await replaceInventory(ctx.mysql, put);
+    await loadSkuIntoRedis(ctx.redis, put);
   }
+};
+
+/** Opens each scheduled SKU `opensAfter` from now, in both stores; returns the first opening (ms since epoch), if any. */
+const scheduleOpenings = async (ctx: BenchContext, scenario: Scenario): Promise<number | undefined> => {
+  const now = Date.now();
+  let first: number | undefined;
+  for (const { sku, opensAfterMs, endsAt } of scenario.skus) {
+    if (opensAfterMs === null) continue;
+    const opensAt = now + opensAfterMs;
+    await setInventoryWindow(ctx.mysql, sku, opensAt, endsAt);
+    await setSaleWindow(ctx.redis, sku, opensAt, endsAt);
+    first = Math.min(first ?? opensAt, opensAt);
+  }
+  return first;
+};
+
+/** What became of the buyers whose reply was lost, judged against the orders in MySQL. */
+const lostRepliesSummary = (lost: LoadResult['lostReplies'], state: SaleState): StrategyRun['lostReplies'] => {
+  if (lost.length === 0) return null;
+  const orderOf = new Map(state.skus.flatMap((s) => s.orders.map((o) => [`${s.sku}/${o.userId}/${o.requestId}`, o.orderId])));
+  let heldOrder = 0;
+  let toldOrderId = 0;
+  for (const l of lost) {
+    const orderId = orderOf.get(`${l.sku}/${l.userId}/${l.requestId}`);
+    if (orderId === undefined) continue;
+    heldOrder += 1;
+    if (l.retryOrderId === orderId) toldOrderId += 1;
+  }
+  return { sent: lost.length, heldOrder, toldOrderId };
 };
 
 /**
@@ -206,12 +243,13 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       }
     })();
 
+    const opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
     started = Date.now();
     if (withFaults) faultRun = injectFaults(scenario.faults, targets, (line) => note(`${strategy}: ${line}`), started);
     let result: LoadResult;
     try {
       result = await runLoad(
-        loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret),
+        loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
     } catch (error) {
@@ -234,16 +272,24 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     }
     const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
     const deadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
+    const readState = async () => ({
+      ...(await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers, result.unread)),
+      admissionClosed: result.admissionClosed,
+    });
     let state: SaleState;
     let drained: boolean;
     for (;;) {
-      state = await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers, result.unread);
+      state = await readState();
       drained = isDrained(state, scenario.payment !== null);
       if (drained || Date.now() > deadline) break;
       const inFlight = state.skus.reduce((n, s) => n + inFlightUnits(s), 0);
       ctx.progress(`${strategy}: draining, ${inFlight} unit(s) on their way to MySQL`);
       await sleep(100);
     }
+    // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
+    // it holds finish, the baselines' transactions with them), so no answer is half-written.
+    await running.get('serve')?.process.stop();
+    state = await readState();
     const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
     const drainMs = usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0;
     sampling = false;
@@ -276,6 +322,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       timeline: result.timeline,
       stockTimeline,
       faults: { ...faultRun?.counts },
+      beforeOpening: opensAt === undefined ? null : result.beforeOpening,
+      lostReplies: lostRepliesSummary(result.lostReplies, state),
     };
   } finally {
     if (faultRun) {

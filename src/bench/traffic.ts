@@ -11,10 +11,14 @@ export const trafficOf = (scenario: Scenario, tokenSecret: string | null): Traff
   tokenSecret: scenario.tokens ? tokenSecret : null,
 });
 
-/** What the load generator is asked to send to `url`: the scenario's load, with any overrides, and its crowd. */
-export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, tokenSecret: string | null): LoadPlan => {
+/**
+ * What the load generator is asked to send to `url`: the scenario's load,
+ * with any overrides, and its crowd; `opensAt`, when a scheduled sale opens.
+ */
+export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, tokenSecret: string | null, opensAt?: number): LoadPlan => {
   const load = { ...scenario.load, ...overrides };
-  return { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, tokenSecret) };
+  const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, tokenSecret) };
+  return opensAt === undefined ? plan : { ...plan, opensAt };
 };
 
 /** A small seeded PRNG (mulberry32): the same seed sends the same traffic. */
@@ -37,9 +41,10 @@ export interface BuyAttempt {
 }
 
 /**
- * Generates one buy request after another from the buyer population: most
- * are first attempts of a random buyer, some are the bots and retries the
- * mix asks for. Bodies are distinct, as real buyers' are.
+ * Generates one buy request after another from the buyer population (`next`):
+ * most are first attempts of a random buyer, some are the bots and retries
+ * the mix asks for. Bodies are distinct, as real buyers' are. `fresh` is a
+ * first attempt of a random buyer, for the buyers whose reply is lost.
  */
 export const createTraffic = (mix: TrafficMix, seed: number) => {
   const random = seededRandom(seed);
@@ -70,7 +75,9 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     return attempt;
   };
 
-  return (): BuyAttempt => {
+  const freshBuyer = () => fresh(Math.floor(random() * mix.buyers), pickSku());
+
+  const next = (): BuyAttempt => {
     const r = random();
     let edge = mix.retries;
     if (r < edge && sent.length > 0) return sent[Math.floor(random() * sent.length)]!;
@@ -90,6 +97,7 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
       const forged = random() < 0.5 ? null : `${Date.now() + 60_000}.${'A'.repeat(43)}`;
       return { sku, userId, requestId: `${userId}-r1`, body: body(sku, userId, `${userId}-r1`, forged) };
     }
-    return fresh(Math.floor(random() * mix.buyers), pickSku());
+    return freshBuyer();
   };
+  return { next, fresh: freshBuyer };
 };

@@ -36,7 +36,9 @@ interface Change {
 const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
   if (flags.file !== undefined) {
     if (flags.sku !== undefined || flags.stock !== undefined) throw new UsageError('give either --file or --sku/--stock, not both');
-    return loadScenario(flags.file).skus.map(({ weight: _weight, ...def }) => def);
+    const now = Date.now();
+    // A scenario's "opensAfter" counts from now, when the sale is put on.
+    return loadScenario(flags.file).skus.map(({ weight: _weight, opensAfterMs, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: now + opensAfterMs }));
   }
   if (flags.sku === undefined || flags.stock === undefined) throw new UsageError('give --sku and --stock, or --file');
   if (!SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);

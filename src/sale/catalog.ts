@@ -70,6 +70,12 @@ export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuS
   };
 };
 
+/** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
+export const setSaleWindow = async (redis: Redis, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
+  await redis.hset(skuKeys(sku).meta, { startsAt: startsAt ?? 0, endsAt: endsAt ?? 0 });
+  await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
+};
+
 /**
  * Freezes a SKU: reserve.lua answers FROZEN until it is thawed, so its stock
  * can be reset while nobody buys.

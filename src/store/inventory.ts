@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { SkuDefinition } from '../sale/catalog.js';
 
 export interface InventoryRow {
@@ -13,7 +13,10 @@ export interface InventoryRow {
 const toMs = (value: Date | null): number | null => (value === null ? null : value.getTime());
 const toDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
-export const getInventory = async (pool: Pool, sku: string): Promise<InventoryRow | null> => {
+/** A pool, or one of its connections (inside a transaction or a snapshot). */
+export type Queryable = Pool | PoolConnection;
+
+export const getInventory = async (pool: Queryable, sku: string): Promise<InventoryRow | null> => {
   const [rows] = await pool.query<RowDataPacket[]>(
     'SELECT sku, initial_stock, stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ?',
     [sku],
@@ -54,6 +57,11 @@ export const replaceInventory = async (pool: Pool, def: SkuDefinition): Promise<
   } finally {
     conn.release();
   }
+};
+
+/** Opens or closes a sale at another time (bench schedules a scenario's opening when its load starts). */
+export const setInventoryWindow = async (pool: Pool, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
+  await pool.query('UPDATE inventory SET starts_at = ?, ends_at = ? WHERE sku = ?', [toDate(startsAt), toDate(endsAt), sku]);
 };
 
 /** Units on sale in MySQL across some SKUs: one cheap query, for sampling during a load. */

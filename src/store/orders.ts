@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { getInventory, type InventoryRow, type Queryable } from './inventory.js';
 
 export type OrderStatus = 'PENDING' | 'PAID' | 'CANCELLED';
 
@@ -37,9 +38,27 @@ export const findOrder = async (pool: Pool, orderId: string): Promise<OrderRow |
   return rows[0] ? toOrder(rows[0]) : null;
 };
 
-export const ordersOfSku = async (pool: Pool, sku: string): Promise<OrderRow[]> => {
+export const ordersOfSku = async (pool: Queryable, sku: string): Promise<OrderRow[]> => {
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE sku = ?`, [sku]);
   return rows.map(toOrder);
+};
+
+/**
+ * A SKU's inventory row and orders as of one moment (a consistent snapshot):
+ * stock and orders read apart can catch a transaction between the two and
+ * count a unit twice or not at all.
+ */
+export const readSkuRecord = async (pool: Pool, sku: string): Promise<{ inventory: InventoryRow | null; orders: OrderRow[] }> => {
+  const conn = await pool.getConnection();
+  try {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const inventory = await getInventory(conn, sku);
+    const orders = await ordersOfSku(conn, sku);
+    await conn.query('COMMIT');
+    return { inventory, orders };
+  } finally {
+    conn.release();
+  }
 };
 
 /** PENDING orders of some SKUs: the bench's paying buyers look here for what to pay. */

@@ -5,7 +5,7 @@ import type { InvariantResult, SaleState } from '../../src/bench/sale-state.js';
 
 const INVARIANT_NAMES = [
   'every-201-has-one-order',
-  'no-unanswered-order',
+  'every-order-told',
   'no-oversell',
   'stock-conserved',
   'no-drift',
@@ -13,6 +13,7 @@ const INVARIANT_NAMES = [
   'unique-order-ids',
   'idempotent-answers',
   'sold-out-when-expected',
+  'no-unit-unsold-while-refused',
 ];
 
 const created = (sku: string, userId: string, requestId: string, orderId: string): Answer => ({ sku, userId, requestId, status: 201, orderId });
@@ -131,16 +132,23 @@ describe('checkInvariants on a doctored sale', () => {
   it('catches an order in MySQL that nobody was answered 201 for', () => {
     const state = cleanState();
     sku(state, 'sku-a').orders.push({ orderId: 'ord-stray', userId: 'u9', qty: 1, status: 'CANCELLED', reason: 'test' });
-    expect(broken(state)).toEqual(['no-unanswered-order']);
-    expect(invariant(state, 'no-unanswered-order').detail).toContain('ord-stray');
+    expect(broken(state)).toEqual(['every-order-told']);
+    expect(invariant(state, 'every-order-told').detail).toContain('ord-stray');
   });
 
-  it('does not let a 409 alone vouch for an order', () => {
+  it('counts an order as told when a retry was answered with its id (a lost reply), and catches one whose retry was not', () => {
     const state = cleanState();
-    state.answers = state.answers.filter((answer) => !(answer.orderId === 'ord-a1' && answer.status === 201));
-    const result = invariant(state, 'no-unanswered-order');
-    expect(result.ok).toBe(false);
-    expect(result.detail).toContain('ord-a1');
+    const skuA = sku(state, 'sku-a');
+    skuA.orders.push({ orderId: 'ord-lost', userId: 'u7', requestId: 'r7', qty: 1, status: 'PENDING', reason: null });
+    skuA.reservations.push({ orderId: 'ord-lost', userId: 'u7', qty: 1, persisted: true, released: false, reason: null });
+    skuA.mysqlStock -= 1;
+    skuA.redisStock! -= 1;
+    // The first reply was lost: no 201 was read. The retry after the sell-out was told 410.
+    expect(broken(state)).toEqual(['every-order-told']);
+    expect(invariant(state, 'every-order-told').detail).toContain('ord-lost');
+    // Told 409 with its order id instead: the buyer knows.
+    state.answers.push(conflict('sku-a', 'u7', 'r7', 'ord-lost'));
+    expect(broken(state)).toEqual([]);
   });
 
   it('catches a 201 that never became an order', () => {
@@ -189,7 +197,19 @@ describe('checkInvariants on a doctored sale', () => {
     expect(result.detail).toContain('ord-a2');
   });
 
-  it('catches a user holding two live orders of one SKU', () => {
+  it('lets a user hold several live orders within the limit in units', () => {
+    const state = cleanState();
+    // sku-a's limit is 2: u2's 2-unit order alone is at it; u1 holds 1 and may hold 1 more.
+    const skuA = sku(state, 'sku-a');
+    skuA.orders.push({ orderId: 'ord-a5', userId: 'u1', qty: 1, status: 'PENDING', reason: null });
+    skuA.reservations.push({ orderId: 'ord-a5', userId: 'u1', qty: 1, persisted: true, released: false, reason: null });
+    skuA.mysqlStock -= 1;
+    skuA.redisStock! -= 1;
+    state.answers.push(created('sku-a', 'u1', 'r5', 'ord-a5'));
+    expect(broken(state)).toEqual([]);
+  });
+
+  it('catches a user holding more units than the limit over two live orders', () => {
     const state = cleanState();
     sku(state, 'sku-a').orders[1].userId = 'u1';
     expect(broken(state)).toEqual(['per-user-limit']);
@@ -294,10 +314,22 @@ describe('an order whose answer the load generator never read', () => {
     const sku = state.skus[0]!;
     sku.orders.push({ orderId: 'cut-off', userId: 'late', requestId: 'late-r1', qty: 1, status: 'PENDING', reason: null });
     sku.mysqlStock -= 1;
-    const unanswered = () => checkInvariants(state).find((r) => r.name === 'no-unanswered-order')!;
+    const unanswered = () => checkInvariants(state).find((r) => r.name === 'every-order-told')!;
     expect(unanswered().ok).toBe(false);
     state.unread = [{ sku: sku.sku, userId: 'late', requestId: 'late-r1' }];
     expect(unanswered()).toMatchObject({ ok: true });
-    expect(unanswered().detail).toContain('1 sent while the load stopped');
+    expect(unanswered().detail).toContain('1 for requests whose answer was never read');
+  });
+});
+
+describe('buyers refused with 429 while units were left', () => {
+  it('is a break where the SKU refused 429 ADMISSION_CLOSED and still has units, and fine where it sold every unit', () => {
+    const state = cleanState();
+    // sku-a has 2 units left; sku-b sold out.
+    state.admissionClosed = { 'sku-b': 40 };
+    expect(broken(state)).toEqual([]);
+    state.admissionClosed = { 'sku-a': 3, 'sku-b': 40 };
+    expect(broken(state)).toEqual(['no-unit-unsold-while-refused']);
+    expect(invariant(state, 'no-unit-unsold-while-refused').detail).toContain('sku-a (3 refused 429 ADMISSION_CLOSED, MySQL 2, Redis 2 left)');
   });
 });

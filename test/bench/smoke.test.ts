@@ -4,7 +4,15 @@ import { runSeckill } from '../helpers.js';
 interface Report {
   ok: boolean;
   invariants: { name: string; ok: boolean; detail: string }[];
-  runs: { strategy: string; sold: number; stock: number; drift: number | null; outcomes: Record<string, number> }[];
+  runs: {
+    strategy: string;
+    sold: number;
+    stock: number;
+    drift: number | null;
+    outcomes: Record<string, number>;
+    beforeOpening: Record<string, number> | null;
+    lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
+  }[];
 }
 
 const bench = async (...args: string[]): Promise<Report> => {
@@ -18,7 +26,7 @@ describe('seckill bench smoke', () => {
     const report = await bench('smoke', '--compare', 'seckill,mysql-update,mysql-for-update');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.invariants).toHaveLength(27);
+    expect(report.invariants).toHaveLength(30);
     expect(report.runs.map((r) => [r.strategy, r.sold, r.stock])).toEqual([
       ['seckill', 200, 0],
       ['mysql-update', 200, 0],
@@ -35,5 +43,22 @@ describe('seckill bench bots', () => {
     expect(report.invariants.map((i) => i.name)).toContain('seckill: bots-without-token-hold-nothing');
     expect(report.runs[0]!.outcomes.BAD_TOKEN).toBeGreaterThan(0);
     expect(report.runs[0]!.sold).toBe(300);
+    // Buyers whose reply was lost retried after the sell-out: each that held an order was told it.
+    const lost = report.runs[0]!.lostReplies!;
+    expect(lost.heldOrder).toBeGreaterThan(0);
+    expect(lost.toldOrderId).toBe(lost.heldOrder);
+  }, 300_000);
+});
+
+describe('seckill bench scheduled', () => {
+  it('sells every unit of a sale that opens 3 s into the load: the crowd before it gets 403, nobody 429, lost replies told', async () => {
+    const report = await bench('scheduled');
+    expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+    expect(report.invariants.map((i) => i.name)).toContain('seckill: no-unit-unsold-while-refused');
+    const [run] = report.runs;
+    expect(run!.beforeOpening!.NOT_STARTED).toBeGreaterThan(1_000);
+    expect(run!.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
+    expect([run!.sold, run!.stock, run!.drift]).toEqual([1_000, 0, 0]);
+    expect(run!.lostReplies!.toldOrderId).toBe(run!.lostReplies!.heldOrder);
   }, 300_000);
 });
