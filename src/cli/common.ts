@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { intOption, loadKafkaBrokers, type QueueConfig, type QueueKind } from '../config.js';
+import { waitForDependency } from '../wait-for-dependency.js';
 
 /** The connection flags every command that touches storage takes. */
 export const connectionFlags = (command: Command): Command =>
@@ -8,9 +9,22 @@ export const connectionFlags = (command: Command): Command =>
     .option('--mysql-url <url>', 'MySQL address and database (env MYSQL_URL, default mysql://root@127.0.0.1:3306/seckill)')
     .option('--json', 'print one JSON object on stdout, for machines');
 
+/** The flag of long-running processes (serve, relay, consume): how long to wait for a dependency that is down at start. */
+export const waitFlag = (command: Command): Command =>
+  command.option(
+    '--wait <seconds>',
+    'at start, wait this long for Redis, MySQL and Kafka to answer (a supervisor restarting it during an outage); 0 = fail at once. A host that does not resolve or refused credentials fail at once',
+    intOption('--wait', 0, 3_600),
+    60,
+  );
+
+/** Connects to a dependency at start, waiting out an outage of up to `--wait` seconds (see wait-for-dependency.ts). */
+export const connectWaiting = <T>(name: string, connect: () => Promise<T>, waitSec: number): Promise<T> =>
+  waitForDependency(name, connect, { timeoutMs: waitSec * 1000, log: logLine });
+
 /** Flags of the pipeline processes (relay, consume). */
 export const pipelineFlags = (command: Command): Command =>
-  connectionFlags(command)
+  waitFlag(connectionFlags(command))
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'))
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers, host:port,… (env KAFKA_BROKERS, default 127.0.0.1:9092)')
     .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), 3)
@@ -23,6 +37,7 @@ export const pipelineFlags = (command: Command): Command =>
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
 
 export interface PipelineFlags {
+  wait: number;
   queue: QueueKind;
   kafkaBrokers?: string;
   partitions: number;

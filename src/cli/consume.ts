@@ -9,7 +9,7 @@ import { TOPICS } from '../queue/transport.js';
 import { connectRedis } from '../redis/connection.js';
 import { Reservations } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
-import { logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
 import { runAction } from './run.js';
 
 interface ConsumeFlags extends PipelineFlags {
@@ -21,9 +21,10 @@ interface ConsumeFlags extends PipelineFlags {
 const consume = async (flags: ConsumeFlags): Promise<void> => {
   const config = queueConfig(flags);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
-  const mysql = await openMysql(mysqlUrl);
-  const queue = await openQueue(config, redis, { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency }, 'seckill-consumer');
+  const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
+  const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
+  const streams = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
+  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, 'seckill-consumer'), flags.wait);
   const metrics = createPipelineMetrics(async () => [
     { topic: TOPICS.orders, group: ORDER_CONSUMER_GROUP, messages: await queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) },
     { topic: TOPICS.deadLetters, group: COMPENSATION_GROUP, messages: await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP) },

@@ -5,17 +5,17 @@ import { openQueue, openStreams } from '../queue/open-transport.js';
 import { RELAY_GROUP, startRelay } from '../queue/relay.js';
 import { TOPICS } from '../queue/transport.js';
 import { connectRedis } from '../redis/connection.js';
-import { logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
 import { runAction, UsageError } from './run.js';
 
 const relay = async (flags: PipelineFlags): Promise<void> => {
   const config = queueConfig(flags);
   if (config.queue === 'redis') throw new UsageError('with --queue redis there is nothing to relay: `seckill consume --queue redis` reads the outbox itself');
   const { redisUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+  const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
   const streamOptions = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
   const outbox = openStreams(redis, streamOptions);
-  const kafka = await openQueue(config, redis, streamOptions, 'seckill-relay');
+  const kafka = await connectWaiting('Kafka', () => openQueue(config, redis, streamOptions, 'seckill-relay'), flags.wait);
   const metrics = createPipelineMetrics(async () => [{ topic: 'outbox', group: RELAY_GROUP, messages: await outbox.lag(TOPICS.orders, RELAY_GROUP) }]);
   const metricsServer = await serveMetrics(metrics.registry, flags.metricsPort);
   const subscription = await startRelay(outbox, kafka, metrics);

@@ -4,7 +4,7 @@ import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
-import { connectionFlags, onShutdown } from './common.js';
+import { connectionFlags, connectWaiting, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
 type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs'> & {
@@ -14,6 +14,7 @@ type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purcha
   requireToken?: boolean;
   tokenTtl: number;
   shutdownTimeout: number;
+  wait: number;
   json?: boolean;
   redisUrl?: string;
   mysqlUrl?: string;
@@ -36,12 +37,12 @@ const purchaseTokenOptions = (flags: ServeFlags, env = process.env): GatewayOpti
 const serve = async (flags: ServeFlags): Promise<void> => {
   const purchaseTokens = purchaseTokenOptions(flags);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl);
+  const redis = await connectWaiting('Redis', () => connectRedis(redisUrl), flags.wait);
   // Subscriber mode needs its own connection; it queues while offline so a
   // reconnect re-subscribes.
-  const subscriber = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
-  const mysql = await openMysql(mysqlUrl);
-  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
+  const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
+  const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
+  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
   const gateway = await startGateway(
     { redis, subscriber, mysql },
     { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, requestTimeoutMs: requestTimeout, purchaseTokens },
@@ -59,7 +60,7 @@ const serve = async (flags: ServeFlags): Promise<void> => {
 };
 
 export const registerServe = (program: Command): void => {
-  connectionFlags(
+  waitFlag(connectionFlags(
     program
       .command('serve')
       .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
@@ -79,7 +80,7 @@ export const registerServe = (program: Command): void => {
       .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)
       .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), 900)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
-  )
+  ))
     .addHelpText(
       'after',
       `

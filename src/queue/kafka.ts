@@ -54,14 +54,19 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
 
   const name = (topic: Topic) => `${options.topicPrefix}${topic}`;
   const admin = kafka.admin();
-  await admin.connect();
-  const existing = new Set(await admin.listTopics());
-  const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
-  if (missing.length > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
-    });
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+      });
+    }
+  } catch (error) {
+    await admin.disconnect().catch(() => {}); // the caller may try again with a new client
+    throw error;
   }
 
   let producer: Promise<Producer> | null = null;

@@ -28,7 +28,7 @@ export const connectRedis = async (url: string, options: RedisOptions = {}): Pro
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(error as Error).message}`);
+    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
   }
   return redis;
 };

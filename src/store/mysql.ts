@@ -1,4 +1,5 @@
 import mysql, { type Pool } from 'mysql2/promise';
+import { ConfigError } from '../config.js';
 import { ensureSchema } from './schema.js';
 
 /**
@@ -9,7 +10,7 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
   const parsed = new URL(url);
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'seckill';
   if (!/^[A-Za-z0-9_]{1,64}$/.test(database)) {
-    throw new Error(`MYSQL_URL names database ${JSON.stringify(database)}: use letters, digits and _ only`);
+    throw new ConfigError(`MYSQL_URL names database ${JSON.stringify(database)}: use letters, digits and _ only`);
   }
   const base = { host: parsed.hostname, port: Number(parsed.port || 3306), user: decodeURIComponent(parsed.username || 'root'), password: decodeURIComponent(parsed.password) };
   try {
@@ -17,7 +18,7 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
     await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
     await admin.end();
   } catch (error) {
-    throw new Error(`cannot reach MySQL at ${parsed.hostname}:${base.port}: ${(error as Error).message}`);
+    throw new Error(`cannot reach MySQL at ${parsed.hostname}:${base.port}: ${(error as Error).message}`, { cause: error });
   }
   const pool = mysql.createPool({
     ...base,
@@ -27,6 +28,11 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
     timezone: 'Z',
     dateStrings: false,
   });
-  await ensureSchema(pool);
+  try {
+    await ensureSchema(pool);
+  } catch (error) {
+    await pool.end().catch(() => {}); // the caller may try again with a new pool
+    throw error;
+  }
   return pool;
 };
