@@ -118,19 +118,42 @@ export interface FaultRun {
 }
 
 
+/** What each kind of fault breaks and brings back: faults on the same target take turns. */
+const TARGET: Record<FaultKind, string> = {
+  'kill-consumer': 'consume',
+  'kill-relay': 'relay',
+  'kill-server': 'serve',
+  'stop-kafka': 'kafka',
+  'restart-redis': 'redis',
+  'kill-mysql-connections': 'mysql-connections',
+};
+
 /**
- * Fires each fault at its time from `startedAt`, each on its own (they may
- * overlap), announcing each on `note` as it happens.
+ * Fires each fault at its time from `startedAt`, announcing each on `note`
+ * as it happens. Faults on different targets may overlap; two on the same
+ * target take turns (the second waits until the first has brought it back),
+ * so a fault drawn while its process is already down hits the one that runs
+ * next, and never a second copy of it is started.
  */
 export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line: string) => void, startedAt = Date.now()): FaultRun => {
   const counts: FaultRun['counts'] = {};
   let cancelled = false;
+  const turns = new Map<string, Promise<void>>();
+  const inTurn = (target: string, work: () => Promise<void>): Promise<void> => {
+    const mine = (turns.get(target) ?? Promise.resolve()).catch(() => {}).then(work);
+    turns.set(target, mine);
+    return mine;
+  };
   const waitUntil = async (at: number) => {
     while (!cancelled && Date.now() < at) await sleep(Math.min(100, at - Date.now()));
   };
 
   const fire = async (fault: Fault): Promise<void> => {
     await waitUntil(startedAt + fault.atMs);
+    return inTurn(TARGET[fault.kind], () => strike(fault));
+  };
+
+  const strike = async (fault: Fault): Promise<void> => {
     if (cancelled) return;
     const said = (line: string) => note(`fault ${fault.kind} at ${((Date.now() - startedAt) / 1000).toFixed(1)}s: ${line}`);
     const count = () => (counts[fault.kind] = (counts[fault.kind] ?? 0) + 1);

@@ -4,6 +4,11 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/seckill', import.meta.url));
 
+/** How long a started command may take to say it is ready (it may be waiting out a dependency's outage, see --wait). */
+const READY_DEADLINE_MS = 120_000;
+/** How long a stopping process may take before it is killed. */
+const STOP_DEADLINE_MS = 15_000;
+
 export interface SeckillProcess {
   /** the first line the command printed with --json, parsed */
   ready: Record<string, unknown>;
@@ -12,31 +17,43 @@ export interface SeckillProcess {
   stderr(): string;
   /** resolves with the exit code (null when killed by a signal) once it ended */
   exited: Promise<number | null>;
-  /** sends the signal (SIGTERM: graceful) unless it already ended, and waits for the end */
+  /** sends the signal (SIGTERM: graceful) unless it already ended, and waits for the end (SIGKILL after 15 s) */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
  * Starts a seckill command (serve, relay, consume) as a process of its own,
  * and resolves once it printed its --json ready line. Used by bench and by
- * the tests, which need real processes to kill.
+ * the tests, which need real processes to kill. Every wait has a deadline:
+ * a process not ready in time is killed and the start rejected.
  */
-export const startSeckillProcess = (command: string, args: string[], env: NodeJS.ProcessEnv): Promise<SeckillProcess> =>
+export const startSeckillProcess = (command: string, args: string[], env: NodeJS.ProcessEnv, readyDeadlineMs = READY_DEADLINE_MS): Promise<SeckillProcess> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, command, '--json', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    child.once('exit', (code, signal) => reject(new Error(`seckill ${command} exited (${signal ?? code}) before it was ready: ${stderr.trim()}`)));
+    const alive = () => child.exitCode === null && child.signalCode === null;
+    const tooSlow = setTimeout(() => {
+      reject(new Error(`seckill ${command} was not ready within ${readyDeadlineMs / 1000} s: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      child.kill('SIGKILL');
+    }, readyDeadlineMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(tooSlow);
+      reject(new Error(`seckill ${command} exited (${signal ?? code}) before it was ready: ${stderr.trim()}`));
+    });
     createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(tooSlow);
       resolve({
         ready: JSON.parse(line) as Record<string, unknown>,
         process: child,
         stderr: () => stderr,
         exited,
         stop: (signal = 'SIGTERM') => {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          return exited;
+          if (!alive()) return exited;
+          child.kill(signal);
+          const killer = setTimeout(() => alive() && child.kill('SIGKILL'), STOP_DEADLINE_MS);
+          return exited.finally(() => clearTimeout(killer));
         },
       });
     });

@@ -99,7 +99,18 @@ const campaign = async (scenario: Scenario, strategies: StrategyName[], flags: B
   const runs: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[] = [];
   for (const seed of seeds) {
     noteLine(`chaos: seed ${seed} (${runs.length + 1} of ${seeds.length})`);
-    const report = await benchOnce(scenarioForSeed(scenario, seed), strategies, { ...flags, seed });
+    let report: BenchReport;
+    try {
+      report = await benchOnce(scenarioForSeed(scenario, seed), strategies, { ...flags, seed });
+    } catch (error) {
+      // A run that could not recover (a process that would not start again, a fault that failed) is a failure of
+      // that seed, recorded with it; the campaign goes on to the next.
+      const detail = (error as Error).message.split('\n')[0]!;
+      noteLine(`chaos: seed ${seed} failed: ${detail}`);
+      breaks.push({ seed, invariant: 'recovered', detail });
+      runs.push({ seed, ok: false, faults: {}, sold: 0, drift: null });
+      continue;
+    }
     const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
     for (const [kind, n] of Object.entries(run.faults ?? {})) faults[kind] = (faults[kind] ?? 0) + n;
     for (const i of report.invariants.filter((x) => !x.ok)) breaks.push({ seed, invariant: i.name, detail: i.detail });

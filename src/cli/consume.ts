@@ -29,7 +29,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
     { topic: TOPICS.orders, group: ORDER_CONSUMER_GROUP, messages: await queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) },
     { topic: TOPICS.deadLetters, group: COMPENSATION_GROUP, messages: await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP) },
   ]);
-  const metricsServer = await serveMetrics(metrics.registry, flags.metricsPort);
+  const metricsServer = await serveMetrics(metrics, flags.metricsPort);
   const reservations = new Reservations(redis);
   const deps = { transport: queue, mysql, redis, reservations, metrics, log: logLine };
   const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000 });

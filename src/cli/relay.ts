@@ -17,7 +17,7 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
   const outbox = openStreams(redis, streamOptions);
   const kafka = await connectWaiting('Kafka', () => openQueue(config, redis, streamOptions, 'seckill-relay'), flags.wait);
   const metrics = createPipelineMetrics(async () => [{ topic: 'outbox', group: RELAY_GROUP, messages: await outbox.lag(TOPICS.orders, RELAY_GROUP) }]);
-  const metricsServer = await serveMetrics(metrics.registry, flags.metricsPort);
+  const metricsServer = await serveMetrics(metrics, flags.metricsPort);
   const subscription = await startRelay(outbox, kafka, metrics);
   logLine(`seckill relay: outbox streams → Kafka topic ${TOPICS.orders} at ${config.kafkaBrokers.join(',')} (pid ${process.pid})`);
   if (flags.json) process.stdout.write(`${JSON.stringify({ relaying: TOPICS.orders, pid: process.pid })}\n`);

@@ -8,7 +8,10 @@ export class UsageError extends Error {
 /**
  * Runs a command's action: an error ends the process with a one-line message
  * (the stack only with DEBUG=seckill) and exit code 2, since what reaches here
- * is a bad flag or an unreachable dependency.
+ * is a bad flag or an unreachable dependency. It ends it for sure: a
+ * connection opened before the failure (Redis, a Kafka client still retrying)
+ * would otherwise keep a process that will never be ready alive, and whoever
+ * started it waiting for ever.
  */
 export const runAction =
   <A extends unknown[]>(action: (...args: A) => Promise<number | void>) =>
@@ -20,6 +23,7 @@ export const runAction =
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(`seckill: ${message}\n`);
       if (process.env.DEBUG?.includes('seckill') && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-      process.exitCode = EXIT.USAGE;
+      // stderr is written synchronously to files and pipes on Linux: the message is out before the exit.
+      process.exit(EXIT.USAGE);
     }
   };

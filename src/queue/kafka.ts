@@ -20,6 +20,8 @@ export interface KafkaOptions {
 }
 
 const PUBLISH_CHUNK = 500;
+/** Pause before a consumer kafkajs gave up on is replaced. */
+const RESTART_AFTER_MS = 2_000;
 
 /**
  * Retries a group-offset request while the broker says it is not (yet) the
@@ -70,11 +72,11 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   }
 
   let producer: Promise<Producer> | null = null;
-  const getProducer = () =>
-    (producer ??= (async () => {
-      // Idempotent: a retried send after a lost ack is written once. It
-      // retries without end (kafkajs warns otherwise): the callers hold their
-      // batch unacknowledged meanwhile, which is the safe place to wait.
+  const getProducer = () => {
+    // Idempotent: a retried send after a lost ack is written once. It
+    // retries without end (kafkajs warns otherwise): the callers hold their
+    // batch unacknowledged meanwhile, which is the safe place to wait.
+    producer ??= (async () => {
       const p = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
@@ -83,35 +85,66 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
       });
       await p.connect();
       return p;
-    })());
+    })();
+    // A connect that failed (the broker down, or still loading its coordinators
+    // after a restart) is forgotten, so the next send connects afresh: kept,
+    // it would fail every send of this process for good.
+    producer.catch(() => void (producer = null));
+    return producer;
+  };
 
-  const consumers: Consumer[] = [];
+  const subscriptions = new Set<{ consumer: Consumer | null }>();
 
+  /**
+   * Runs a consumer of `group` that lives as long as the subscription: kafkajs
+   * restarts a consumer that crashed on a retriable error itself, and stops
+   * one that crashed on any other for good — that one is replaced here, after
+   * a pause, so a broker restart never leaves a process that consumes nothing.
+   */
   const subscribe = async (topic: Topic, group: string, handler: BatchHandler): Promise<Subscription> => {
-    const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
-    consumers.push(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topic: name(topic), fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      partitionsConsumedConcurrently: options.concurrency,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-        if (batch.messages.length === 0) return;
-        await handler({
-          values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
-          keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
-          heartbeat,
-          isRunning: () => isRunning() && !isStale(),
-        });
-        // Only now, after the handler's effects are durable, move on: this
-        // consumer's position (resolveOffset), then the group's (commit).
-        resolveOffset(batch.lastOffset());
-        const next = (BigInt(batch.lastOffset()) + 1n).toString();
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    const subscription: { consumer: Consumer | null; stopped: boolean } = { consumer: null, stopped: false };
+    subscriptions.add(subscription);
+    const start = async (): Promise<void> => {
+      const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
+      subscription.consumer = consumer;
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart || subscription.stopped) return;
+        process.stderr.write(`${new Date().toISOString()} kafka consumer of ${group} stopped by kafkajs (${payload.error.message}): starting a new one in ${RESTART_AFTER_MS} ms\n`);
+        const again = (): void =>
+          void setTimeout(() => {
+            if (!subscription.stopped) start().catch(again);
+          }, RESTART_AFTER_MS);
+        again();
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: name(topic), fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: options.concurrency,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+          if (batch.messages.length === 0) return;
+          await handler({
+            values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
+            keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
+            heartbeat,
+            isRunning: () => isRunning() && !isStale(),
+          });
+          // Only now, after the handler's effects are durable, move on: this
+          // consumer's position (resolveOffset), then the group's (commit).
+          resolveOffset(batch.lastOffset());
+          const next = (BigInt(batch.lastOffset()) + 1n).toString();
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+        },
+      });
+    };
+    await start();
+    return {
+      stop: async () => {
+        subscription.stopped = true;
+        await subscription.consumer?.stop();
       },
-    });
-    return { stop: () => consumer.stop() };
+    };
   };
 
   const lag = async (topic: Topic, group: string): Promise<number> => {
@@ -140,8 +173,8 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
     subscribe,
     lag,
     close: async () => {
-      await Promise.allSettled(consumers.map((c) => c.disconnect()));
-      if (producer) await (await producer).disconnect();
+      await Promise.allSettled([...subscriptions].map((s) => s.consumer?.disconnect()));
+      if (producer) await (await producer.catch(() => null))?.disconnect();
       await admin.disconnect();
     },
   };

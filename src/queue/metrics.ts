@@ -5,13 +5,17 @@ export type LagReading = { topic: string; group: string; messages: number };
 
 /**
  * Metrics of the relay and consumer processes (the gateway has its own).
- * `readLag` is asked for queue lag at each scrape.
+ * `readLag` is asked for queue lag at each scrape; when it fails (Kafka or
+ * Redis down) the last values stay and the failure is counted: a scrape never
+ * takes the process down.
  */
 export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = async () => []) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
   const r = [registry];
+  const scrapeErrors = new Counter({ name: 'seckill_metrics_errors_total', help: 'Scrapes that could not read a value (its last one was shown) or failed', labelNames: ['what'], registers: r });
   return {
+    scrapeErrors,
     registry,
     relayed: new Counter({ name: 'seckill_relay_messages_total', help: 'Outbox entries delivered to the queue', registers: r }),
     persisted: new Counter({ name: 'seckill_orders_persisted_total', help: 'Orders written to MySQL', registers: r }),
@@ -26,7 +30,14 @@ export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = asy
       labelNames: ['topic', 'group'],
       registers: r,
       async collect() {
-        for (const { topic, group, messages } of await readLag()) this.labels(topic, group).set(messages);
+        let readings: LagReading[];
+        try {
+          readings = await readLag();
+        } catch {
+          scrapeErrors.labels('lag').inc();
+          return;
+        }
+        for (const { topic, group, messages } of readings) this.labels(topic, group).set(messages);
       },
     }),
   };
@@ -34,18 +45,26 @@ export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = asy
 
 export type PipelineMetrics = ReturnType<typeof createPipelineMetrics>;
 
-/** Serves GET /metrics on its own port (0 = none). */
-export const serveMetrics = (registry: Registry, port: number, host = '127.0.0.1'): Promise<Server | null> => {
+/** Serves GET /metrics on its own port (0 = none). A scrape that fails is answered 500 and counted, never thrown. */
+export const serveMetrics = (metrics: Pick<PipelineMetrics, 'registry' | 'scrapeErrors'>, port: number, host = '127.0.0.1'): Promise<Server | null> => {
   if (port === 0) return Promise.resolve(null);
+  const { registry, scrapeErrors } = metrics;
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
-    registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': registry.contentType });
-      res.end(text);
-    });
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      },
+      (error: Error) => {
+        scrapeErrors.labels('scrape').inc();
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics unavailable: ${error.message}\n`);
+      },
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

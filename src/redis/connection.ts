@@ -23,12 +23,18 @@ export const connectRedis = async (url: string, options: RedisOptions = {}): Pro
   // ioredis emits 'error' on every failed reconnect attempt: say so, without
   // flooding (commands that fail meanwhile are answered and counted by their callers).
   const errors = new ErrorLog();
-  redis.on('error', (error: Error) => errors.report(`Redis ${redactUrl(url)}`, error));
+  // connect() itself only says "Connection is closed": the error before it says why (ENOTFOUND, ECONNREFUSED, WRONGPASS…).
+  let why: Error | null = null;
+  redis.on('error', (error: Error) => {
+    why = error;
+    errors.report(`Redis ${redactUrl(url)}`, error);
+  });
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+    const cause = why ?? (error as Error);
+    throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${cause.message}`, { cause });
   }
   return redis;
 };
