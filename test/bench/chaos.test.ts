@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { drawFaults, scenarioForSeed } from '../../src/bench/chaos.js';
-import { FAULT_KINDS } from '../../src/bench/faults.js';
+import { FAULT_KINDS, injectFaults, type FaultTargets } from '../../src/bench/faults.js';
 import { loadScenario, parseScenario } from '../../src/bench/scenario.js';
 
 describe('chaos', () => {
@@ -37,5 +37,46 @@ describe('chaos', () => {
   it('refuses a chaos block with an unknown fault kind, naming the field', () => {
     const text = JSON.stringify({ skus: [{ sku: 'a', stock: 1 }], chaos: { faults: 1, kinds: ['unplug-datacenter'] } });
     expect(() => parseScenario('x.json', text)).toThrow('x.json: chaos.kinds must be a non-empty array of');
+  });
+});
+
+describe('faults drawn on the same target', () => {
+  /** Fake targets that record what was done to them: the order of kills and starts is pure logic. */
+  const recorder = () => {
+    const log: string[] = [];
+    let alive = true;
+    let pid = 100;
+    const targets: FaultTargets = {
+      kill: async (role) => {
+        log.push(`kill ${role} ${alive ? 'running' : 'ALREADY DOWN'}`);
+        alive = false;
+        return pid;
+      },
+      start: async (role) => {
+        log.push(`start ${role} ${alive ? 'A SECOND ONE' : 'after its kill'}`);
+        alive = true;
+        return ++pid;
+      },
+      pid: () => pid,
+      kafka: null,
+      redis: null,
+      mysqlUrl: '',
+    };
+    return { log, targets };
+  };
+
+  it('take turns: a second kill of the consumer waits for the first restart and hits the one that runs (never two consumers)', async () => {
+    const { log, targets } = recorder();
+    const run = injectFaults(
+      [
+        { kind: 'kill-consumer', atMs: 0, forMs: 150 },
+        { kind: 'kill-consumer', atMs: 20, forMs: 50 },
+      ],
+      targets,
+      () => {},
+    );
+    await run.done;
+    expect(log).toEqual(['kill consume running', 'start consume after its kill', 'kill consume running', 'start consume after its kill']);
+    expect(run.counts).toEqual({ 'kill-consumer': 2 });
   });
 });

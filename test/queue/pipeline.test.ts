@@ -187,6 +187,50 @@ describe('dead letters and compensation', () => {
   });
 });
 
+describe('a refusal is final', () => {
+  it('stands when the consumer dies after the dead letter and before its commit, even once the user may buy again: no payable order for a unit sold twice', async () => {
+    const sku = uniqueSku('final-refusal');
+    await preloadSku(redis, { sku, stock: 5, limit: 1 });
+    const server = track(await startServer());
+    const p = prefix();
+    const bobFirst = await postJson(`${server.url}/reserve`, { sku, userId: 'bob', requestId: 'r1' });
+    expect(bobFirst.status).toBe(201);
+    const pipeline = track(await startPipeline('kafka', p));
+    await waitFor(async () => (await ordersOf(sku)).length === 1, 30_000, "Bob's first order in MySQL");
+    await pipeline.stop();
+
+    // Redis loses Bob's holding, so it sells him a second unit that MySQL (limit 1) must refuse.
+    await redis.hdel(skuKeys(sku).holders, 'bob');
+    const bobSecond = await postJson(`${server.url}/reserve`, { sku, userId: 'bob', requestId: 'r2' });
+    expect(bobSecond.status).toBe(201);
+    const crashing = track(await startPipeline('kafka', p, [], { SECKILL_CRASH_AT: 'consumer:after-dead-letter' }));
+    const consumer = crashing.processes.at(-1)!;
+    expect(await consumer.exited).toBe(null); // died by its own SIGKILL, the refusal's offset not committed
+    await crashing.stop();
+
+    // Meanwhile Bob's first order times out, as the payment sweeper would cancel it: his allowance and the unit come back.
+    const mysql = await testMysql();
+    await mysql.query(`UPDATE orders SET status = 'CANCELLED', reason = 'PAYMENT_TIMEOUT', cancelled_at = NOW(3) WHERE order_id = ?`, [bobFirst.body.orderId]);
+    await mysql.query('UPDATE holdings SET units = 0 WHERE sku = ? AND user_id = ?', [sku, 'bob']);
+    await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
+
+    // The next consumer gets the refused event again: it must still be no order.
+    track(await startPipeline('kafka', p));
+    const second = bobSecond.body.orderId as string;
+    // Settled either way: released again as refused (right), or applied as a live order (the bug).
+    await waitFor(
+      async () => (await new Reservations(redis).get(sku, second))?.releasedAt !== undefined || (await ordersOf(sku)).some((o) => o.order_id === second && o.status === 'PENDING'),
+      30_000,
+      "the redelivered refusal to settle",
+    );
+    const rows = await ordersOf(sku);
+    expect(rows.find((o) => o.order_id === second)).toMatchObject({ status: 'CANCELLED', reason: 'DEAD_LETTER:OVER_LIMIT' });
+    expect(rows.filter((o) => o.status !== 'CANCELLED')).toEqual([]);
+    // MySQL never took the refused unit: 5 on sale once the first order's unit came back.
+    expect(await mysqlStock(sku)).toBe(5);
+  });
+});
+
 describe('MySQL down', () => {
   it('drains the backlog once MySQL is reachable again, losing nothing and doubling nothing', async () => {
     const sku = uniqueSku('mysql-down');
