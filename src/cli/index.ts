@@ -6,6 +6,7 @@ import { registerRelay } from './relay.js';
 import { registerConsume } from './consume.js';
 import { registerBench } from './bench.js';
 import { registerReconcile } from './reconcile.js';
+import { registerClose } from './close.js';
 import { EXIT } from './run.js';
 
 const program = new Command('seckill')
@@ -19,6 +20,7 @@ registerRelay(program);
 registerConsume(program);
 registerBench(program);
 registerReconcile(program);
+registerClose(program);
 registerKafka(program);
 
 try {

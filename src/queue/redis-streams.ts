@@ -146,8 +146,48 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
     stop: async () => {
       running = false;
       await loop;
+      // Leave no member behind in the groups this reader joined, unless it still holds entries (another reader takes those over).
+      for (const stream of known) {
+        try {
+          const me = (await consumersOf(redis, stream, group)).find((c) => c.name === options.consumer);
+          if (me?.pending === 0) await redis.xgroup('DELCONSUMER', stream, group, options.consumer);
+        } catch (error) {
+          // Redis down at shutdown: the member stays until `seckill close` prunes it.
+          process.stderr.write(`${new Date().toISOString()} stream ${stream}: could not leave group ${group}: ${(error as Error).message}\n`);
+        }
+      }
     },
   };
+};
+
+/** A consumer group's members: name, entries pending, ms since it last read. */
+const consumersOf = async (redis: Redis, stream: string, group: string): Promise<{ name: string; pending: number; idle: number }[]> => {
+  const rows = (await redis.xinfo('CONSUMERS', stream, group)) as (string | number)[][];
+  return rows.map((row) => {
+    const info = Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]]));
+    return { name: String(info.name), pending: Number(info.pending), idle: Number(info.idle) };
+  });
+};
+
+/**
+ * Deletes the members of every group of `stream` that hold no entry and have
+ * not read for `idleMs` (readers that died: their names, host-pid-i, are never
+ * reused). One that holds entries is kept: deleting it would drop them.
+ */
+export const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: number): Promise<number> => {
+  if ((await redis.exists(stream)) === 0) return 0;
+  const groups = (await redis.xinfo('GROUPS', stream)) as (string | number)[][];
+  let removed = 0;
+  for (const g of groups) {
+    const group = String(g[g.indexOf('name') + 1]);
+    for (const c of await consumersOf(redis, stream, group)) {
+      if (c.pending === 0 && c.idle >= idleMs) {
+        await redis.xgroup('DELCONSUMER', stream, group, c.name);
+        removed += 1;
+      }
+    }
+  }
+  return removed;
 };
 
 const outboxSources = (redis: Redis) => async (): Promise<Source[]> =>

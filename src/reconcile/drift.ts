@@ -82,6 +82,8 @@ export interface DriftInput {
   state: SkuState;
   inRedis: boolean;
   inMysql: boolean;
+  /** closed by `seckill close`: Redis keeps only its stock, no reservation or holding is expected */
+  closed: boolean;
   /** every (user, order) the SKU's holders hash lists */
   holdings: { userId: string; orderId: string }[];
   /** orderId → when it was reserved (ms); needed for the unsettled reservations, an absent one is never judged stuck */
@@ -100,7 +102,7 @@ const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.l
  * unsettled reservation is old enough to be called stuck rather than on its
  * way: the pipeline normally takes milliseconds, a dead consumer forever.
  */
-export const findDrift = ({ state, inRedis, inMysql, holdings, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
+export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
   const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
   const live = state.orders.filter((o) => o.status !== 'CANCELLED');
@@ -117,7 +119,7 @@ export const findDrift = ({ state, inRedis, inMysql, holdings, reservedAt }: Dri
   if (!inMysql) add('SKU_NOT_IN_MYSQL', [state.sku], 'loaded in Redis, but MySQL has no inventory row: nothing reserved can become an order');
   if (!inRedis) add('SKU_NOT_IN_REDIS', [state.sku], 'MySQL has its inventory row, but Redis does not have it loaded: it cannot be sold');
 
-  if (inRedis && inMysql) {
+  if (inRedis && inMysql && !closed) {
     const isStale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;
     const unsettled = state.reservations.filter((r) => !r.persisted && !r.released && isStale(r.orderId));
     const graceText = `${Math.round(graceMs / 1000)} s`;
@@ -138,7 +140,7 @@ export const findDrift = ({ state, inRedis, inMysql, holdings, reservedAt }: Dri
     );
   }
 
-  if (inMysql) {
+  if (inMysql && !closed) {
     add(
       'ORDER_UNKNOWN_TO_REDIS',
       state.orders.filter((o) => !reservations.has(o.orderId)).map((o) => o.orderId),
@@ -218,7 +220,8 @@ export const readDriftInput = async (source: DriftSource, sku: string): Promise<
   const state: SkuState = inMysql
     ? (await readSaleState({ redis, mysql, usesRedis: inRedis, skus: [{ sku, expectSellOut: false }] }, [])).skus[0]!
     : { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [], expectSellOut: false };
-  if (!inRedis || !inMysql) return { state, inRedis, inMysql, holdings: [], reservedAt: {} };
+  const closed = cached.closedAt !== null;
+  if (!inRedis || !inMysql || closed) return { state, inRedis, inMysql, closed, holdings: [], reservedAt: {} };
 
   const keys = skuKeys(sku);
   const holdings = Object.entries(await redis.hgetall(keys.holders)).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId })));
@@ -236,7 +239,7 @@ export const readDriftInput = async (source: DriftSource, sku: string): Promise<
     if (known.has(orderId)) reservedAt[orderId] = (JSON.parse(raw) as ReservationRecord).createdAt;
     else appeared.add(orderId);
   });
-  return { state, inRedis, inMysql, holdings: holdings.filter((h) => !appeared.has(h.orderId)), reservedAt };
+  return { state, inRedis, inMysql, closed, holdings: holdings.filter((h) => !appeared.has(h.orderId)), reservedAt };
 };
 
 /** Reads and compares one SKU; null when neither store has it. The clock is read after the stores, so nothing read is younger than `now`. */

@@ -35,9 +35,10 @@ export interface FixReport extends FixPlan {
   reset?: ResetOutcome;
 }
 
-export const planFixes = ({ state, inRedis, inMysql, holdings, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
+export const planFixes = ({ state, inRedis, inMysql, closed, holdings, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
   const plan: FixPlan = { markPersisted: [], release: [], redrive: [], clearHoldings: [], refused: [] };
-  if (!inRedis || !inMysql) return plan;
+  // A closed sale sells nothing and keeps no reservations: there is nothing to repair, only to report.
+  if (!inRedis || !inMysql || closed) return plan;
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
   const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
   const stale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;

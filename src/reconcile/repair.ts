@@ -47,7 +47,7 @@ export const repairSkus = async (source: DriftSource, skus: string[], options: R
       await applyFixes(source, reservations, sku, plan);
       const left = await reconcileSku(source, sku, options.graceMs);
       let reset: ResetOutcome | undefined;
-      if (left?.mysqlStock !== null && left?.findings.some((f) => NEEDS_RESET.has(f.kind))) {
+      if (!input.closed && left?.mysqlStock !== null && left?.findings.some((f) => NEEDS_RESET.has(f.kind))) {
         queue ??= await openQueueLag(source, options.queue);
         reset = await resetFromMysql(source, sku, queue.lag, options.freezeTimeoutMs);
       }

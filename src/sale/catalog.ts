@@ -16,6 +16,8 @@ export interface SkuDefinition {
 
 export interface RedisSkuState {
   loaded: boolean;
+  /** when `seckill close` closed it (ms), or null: a closed sale keeps only its stock and meta */
+  closedAt: number | null;
   stock: number | null;
   initial: number | null;
   limit: number | null;
@@ -61,6 +63,7 @@ export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuS
   const time = (v: string | undefined) => (v === undefined || v === '0' ? null : Number(v));
   return {
     loaded: meta.initial !== undefined,
+    closedAt: time(meta.closedAt),
     stock: num(stock),
     initial: num(meta.initial),
     limit: num(meta.limit),
@@ -68,6 +71,24 @@ export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuS
     endsAt: time(meta.endsAt),
     reservations,
   };
+};
+
+/**
+ * Closes a sale that has ended and drained: keeps what reconcile needs (the
+ * stock and the meta, marked `closedAt`) and removes the rest — holdings,
+ * request ids, reservation records, the outbox and its consumer groups, the
+ * admission count — and takes it off the list relays and sweepers read. One
+ * MULTI. The caller has checked that nothing is in flight.
+ */
+export const closeSkuInRedis = async (redis: Redis, sku: string, now = Date.now()): Promise<void> => {
+  const k = skuKeys(sku);
+  await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now).srem(SKU_INDEX_KEY, sku));
+};
+
+/** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
+export const skuMemoryBytes = async (redis: Redis, sku: string): Promise<number> => {
+  const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') as Promise<number | null>));
+  return sizes.reduce<number>((n, size) => n + (size ?? 0), 0);
 };
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */

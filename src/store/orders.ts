@@ -61,6 +61,18 @@ export const readSkuRecord = async (pool: Pool, sku: string): Promise<{ inventor
   }
 };
 
+/** What of a SKU's orders is not settled yet: awaiting payment (until when), or cancelled with its units not yet back in Redis. */
+export const unsettledOrders = async (pool: Pool, sku: string): Promise<{ pending: number; lastDeadline: number | null; awaitingRelease: number }> => {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT SUM(status = 'PENDING') AS pending, MAX(IF(status = 'PENDING', pay_deadline, NULL)) AS last_deadline,
+            SUM(status = 'CANCELLED' AND released_to_sale = 0) AS awaiting
+     FROM orders WHERE sku = ?`,
+    [sku],
+  );
+  const row = rows[0]!;
+  return { pending: Number(row.pending ?? 0), lastDeadline: row.last_deadline ? (row.last_deadline as Date).getTime() : null, awaitingRelease: Number(row.awaiting ?? 0) };
+};
+
 /** PENDING orders of some SKUs: the bench's paying buyers look here for what to pay. */
 export const pendingOrders = async (pool: Pool, skus: string[]): Promise<{ orderId: string; userId: string }[]> => {
   const [rows] = await pool.query<RowDataPacket[]>(`SELECT order_id, user_id FROM orders WHERE sku IN (?) AND status = 'PENDING'`, [skus]);

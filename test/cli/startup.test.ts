@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { OwnRedis } from '../../src/bench/own-redis.js';
 import { freePort } from '../../src/bench/ports.js';
-import { postJson, preloadSku, runSeckill, startSeckill, testMysql, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
+import { postJson, preloadSku, runSeckill, startSeckill, testMysql, uniqueSku, type RunningProcess } from '../helpers.js';
 import { Redis } from 'ioredis';
 
 /**

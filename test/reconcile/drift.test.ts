@@ -204,7 +204,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
   it('lists at most MAX_IDS ids per finding but counts them all (else a big incident floods the report or hides its size)', () => {
     const orders = Array.from({ length: 25 }, (_, i) => ({ orderId: `o-${i}`, userId: `u${i}`, qty: 1, status: 'PENDING' as const, reason: null }));
     const state: SkuState = { sku: 'pure', initialStock: 100, limit: 1, mysqlStock: 75, redisStock: 75, orders, reservations: [], expectSellOut: false };
-    const report = findDrift({ state, inRedis: true, inMysql: true, holdings: [], reservedAt: {} }, 0, GRACE_MS);
+    const report = findDrift({ state, inRedis: true, inMysql: true, closed: false, holdings: [], reservedAt: {} }, 0, GRACE_MS);
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]).toMatchObject({ kind: 'ORDER_UNKNOWN_TO_REDIS', count: 25 });
     expect(report.findings[0]!.ids).toHaveLength(MAX_IDS);
