@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { Reservations } from '../sale/reservations.js';
-import { loadSkuIntoRedis } from '../sale/catalog.js';
-import { countOrders, replaceInventory } from '../store/inventory.js';
+import { loadSkuIntoRedis, removeSkuFromRedis } from '../sale/catalog.js';
+import { countOrders, deleteSkuRecord, replaceInventory } from '../store/inventory.js';
 import type { BenchContext } from './strategy-run.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 
@@ -38,6 +38,19 @@ const fillOutbox = async (redis: Redis, mysql: Pool, sku: string, orders: number
  */
 export const measureDrainRate = async (ctx: BenchContext, orders: number, batchSize = 500): Promise<DrainRate> => {
   const sku = `drain-rate-${Date.now()}`;
+  const ceilingSku = `${sku}-raw`;
+  try {
+    return await measure(ctx, sku, ceilingSku, orders, batchSize);
+  } finally {
+    // Nothing of the measurement is left for later processes to act on (its PENDING orders would be swept in 15 minutes).
+    for (const s of [sku, ceilingSku]) {
+      await deleteSkuRecord(ctx.mysql, s);
+      await removeSkuFromRedis(ctx.redis, s);
+    }
+  }
+};
+
+const measure = async (ctx: BenchContext, sku: string, ceilingSku: string, orders: number, batchSize: number): Promise<DrainRate> => {
   ctx.progress(`drain rate: filling the outbox with ${orders.toLocaleString('en')} reservations`);
   await fillOutbox(ctx.redis, ctx.mysql, sku, orders);
 
@@ -62,7 +75,6 @@ export const measureDrainRate = async (ctx: BenchContext, orders: number, batchS
     await Promise.all(processes.map((p) => p.stop()));
   }
 
-  const ceilingSku = `${sku}-raw`;
   await replaceInventory(ctx.mysql, { sku: ceilingSku, stock: orders, limit: 1, startsAt: null, endsAt: null });
   ctx.progress('drain rate: the raw INSERT + UPDATE loop');
   const started = performance.now();

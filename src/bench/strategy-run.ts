@@ -4,8 +4,8 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
-import { loadSkuIntoRedis, setSaleWindow } from '../sale/catalog.js';
-import { replaceInventory, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
+import { loadSkuIntoRedis, removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
+import { deleteSkuRecord, replaceInventory, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders } from '../store/orders.js';
 import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
 import { checkInvariants } from './invariants.js';
@@ -43,6 +43,8 @@ export interface BenchContext {
   pipeline: 'during' | 'after';
   /** a seckill server already running: nothing is reset or started, its sale is checked as it is */
   target?: string;
+  /** leave the run's sale in Redis and MySQL when it is done (for inspection); by default it is removed */
+  keep?: boolean;
 }
 
 export interface StockPoint {
@@ -332,6 +334,19 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       await faultRun.done.catch(() => {});
     }
     await stopAll();
+    if (!ctx.target && !ctx.keep) await removeSales(ctx, scenario);
+  }
+};
+
+/**
+ * The run's sale is gone once it has been judged: its PENDING orders would
+ * otherwise be cancelled by any later consumer's sweeper on this Redis and
+ * MySQL, and reconcile would report it for ever.
+ */
+const removeSales = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
+  for (const { sku } of scenario.skus) {
+    await deleteSkuRecord(ctx.mysql, sku);
+    await removeSkuFromRedis(ctx.redis, sku);
   }
 };
 

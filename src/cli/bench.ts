@@ -35,6 +35,7 @@ interface BenchFlags {
   target?: string;
   pipeline: 'during' | 'after';
   ownRedis?: boolean;
+  keep?: boolean;
 }
 
 const seedRange = (raw: string): number[] => {
@@ -175,6 +176,7 @@ const benchOnce = async (scenario: Scenario, strategies: StrategyName[], flags: 
     kafkaControl,
     ownRedis,
     pipeline: flags.pipeline,
+    keep: flags.keep === true,
     ...(flags.target !== undefined && { target: flags.target }),
   };
   const runs: StrategyRun[] = [];
@@ -246,6 +248,7 @@ export const registerBench = (program: Command): void => {
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--keep', "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)")
     .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
     .option('--json', 'print one JSON object: ok, invariants, runs')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')

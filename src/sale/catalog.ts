@@ -85,6 +85,11 @@ export const closeSkuInRedis = async (redis: Redis, sku: string, now = Date.now(
   await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now).srem(SKU_INDEX_KEY, sku));
 };
 
+/** Removes every key of a SKU and takes it off the list: a sale bench made for a run and is done with. */
+export const removeSkuFromRedis = async (redis: Redis, sku: string): Promise<void> => {
+  await execAll(redis.multi().del(...allSkuKeys(sku)).srem(SKU_INDEX_KEY, sku));
+};
+
 /** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
 export const skuMemoryBytes = async (redis: Redis, sku: string): Promise<number> => {
   const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') as Promise<number | null>));

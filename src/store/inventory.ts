@@ -64,6 +64,21 @@ export const setInventoryWindow = async (pool: Pool, sku: string, startsAt: numb
   await pool.query('UPDATE inventory SET starts_at = ?, ends_at = ? WHERE sku = ?', [toDate(startsAt), toDate(endsAt), sku]);
 };
 
+/** Deletes a SKU's inventory row, orders and holdings: a sale bench made for a run and is done with. */
+export const deleteSkuRecord = async (pool: Pool, sku: string): Promise<void> => {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    for (const table of ['orders', 'holdings', 'inventory']) await conn.query(`DELETE FROM ${table} WHERE sku = ?`, [sku]);
+    await conn.commit();
+  } catch (error) {
+    await conn.rollback().catch(() => {}); // the connection may be gone: the error says why
+    throw error;
+  } finally {
+    conn.release();
+  }
+};
+
 /** Units on sale in MySQL across some SKUs: one cheap query, for sampling during a load. */
 export const totalMysqlStock = async (pool: Pool, skus: string[]): Promise<number> => {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT COALESCE(SUM(stock), 0) AS n FROM inventory WHERE sku IN (?)', [skus]);
