@@ -64,9 +64,9 @@ const sameAddress = (a: string, b: string): boolean => {
  * named alone in KAFKA_BROKERS. A cluster that is not run from that dir is
  * never touched.
  */
-export const localBroker = async (kafkaBrokers: string): Promise<BrokerControl | null> => {
+export const localBroker = async (kafkaBrokers: string, baseEnv: NodeJS.ProcessEnv = process.env): Promise<BrokerControl | null> => {
   // Without KAFKA_BROKERS the broker module looks at its state dir instead of the given cluster.
-  const env = { ...process.env, KAFKA_BROKERS: '' };
+  const env = { ...baseEnv, KAFKA_BROKERS: '' };
   const status = await brokerStatus({ env });
   if (!status.running || !sameAddress(kafkaBrokers, status.address)) return null;
   const port = Number(status.address.split(':').pop());

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseScenario } from '../../src/bench/scenario.js';
 import { connections } from '../helpers.js';
+import { startOwnBroker, type OwnBroker } from '../own-broker.js';
 import { TEST_DEFAULTS } from '../test-env.js';
 
 const run = promisify(execFile);
@@ -70,22 +69,29 @@ describe('seckill bench: faults injected mid-sale', () => {
   }, RUN_TIMEOUT);
 
   describe('with a broker of its own', () => {
-    // Not the suite's broker: stopping a shared broker would pull Kafka from
-    // under anyone else using it. This one is run from its own state dir by
-    // `seckill kafka`, which is what bench needs to be allowed to stop it.
-    const dir = '.seckill/kafka-faults-test';
-    const kafkaCli = (...args: string[]) => run(process.execPath, ['bin/seckill', 'kafka', ...args, '--dir', dir], { env: { ...process.env, KAFKA_BROKERS: '' }, timeout: 120_000 });
-    afterAll(async () => {
-      await kafkaCli('stop');
-      await rm(dir, { recursive: true, force: true });
-    }, 60_000);
+    // Not the suite's broker: stopping a shared broker would pull Kafka from under anyone else using it.
+    let broker: OwnBroker;
+    beforeAll(async () => {
+      broker = await startOwnBroker('faults-test');
+    }, 120_000);
+    afterAll(() => broker.remove(), 60_000);
+    const withOwnBroker = () => testEnv({ KAFKA_BROKERS: broker.brokers, SECKILL_KAFKA_DIR: broker.dir });
 
     it('Kafka stopped mid-sale and started again: the outbox holds the orders and the backlog drains', async () => {
-      const port = await freePortPair();
-      await kafkaCli('start', '--port', String(port), '--json');
-      const report = await benchFault('stop-kafka', testEnv({ KAFKA_BROKERS: `127.0.0.1:${port}`, SECKILL_KAFKA_DIR: dir }));
-      expectSurvived(report, 'stop-kafka');
+      expectSurvived(await benchFault('stop-kafka', withOwnBroker()), 'stop-kafka');
     }, 240_000);
+
+    // Seeds that broke before: each is the run that reproduces its break, kept as a test.
+    it.each([
+      [21, 'Kafka stopped, and the relay SIGKILLed and started again while Kafka is down: every order reaches MySQL'],
+      [41, 'kill-consumer drawn twice on the same process: the second waits for the first restart, and bench stops by itself'],
+    ])('chaos seed %i: %s', async (seed) => {
+      const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', 'chaos', '--seed', String(seed), '--json'], { env: withOwnBroker(), timeout: 240_000, maxBuffer: 16 << 20 });
+      const report = JSON.parse(stdout) as Report;
+      expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+      expect(report.runs[0]!).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
+      expect(Object.values(report.runs[0]!.faults).reduce((a, b) => a + b, 0)).toBe(2);
+    }, 300_000);
   });
 
   it('refuses, before starting anything, a fault the run cannot inject (exit 2, the fault named)', async () => {
@@ -115,19 +121,3 @@ describe('seckill bench: faults injected mid-sale', () => {
   });
 });
 
-/** A free port whose next port is free too: the local broker's controller listens on port + 1. */
-const freePortPair = async (): Promise<number> => {
-  const listen = (port: number) =>
-    new Promise<number | null>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(null));
-      server.listen(port, '127.0.0.1', () => {
-        const { port: bound } = server.address() as { port: number };
-        server.close(() => resolve(bound));
-      });
-    });
-  for (;;) {
-    const port = await listen(0);
-    if (port !== null && port < 65_535 && (await listen(port + 1)) !== null) return port;
-  }
-};

@@ -3,12 +3,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localBroker, type BrokerControl } from '../../src/bench/faults.js';
 import { SKU_INDEX_KEY } from '../../src/redis/keys.js';
 import { newRedis, preloadSku, startSeckill, startServer, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
-import { TEST_DEFAULTS } from '../test-env.js';
+import { startOwnBroker, type OwnBroker } from '../own-broker.js';
 import { buyMany, closeStats, mysqlStock, ordersOf, redisStock } from './pipeline-helpers.js';
 
 /**
- * The pipeline across a Kafka restart (the suite's own broker, stopped and
- * started as `seckill bench`'s stop-kafka fault does): what was reserved
+ * The pipeline across a Kafka restart (a broker of the test's own, stopped
+ * and started as `seckill bench`'s stop-kafka fault does): what was reserved
  * while the broker was down, and what is reserved after, reaches MySQL once,
  * without anything being restarted by hand.
  */
@@ -19,20 +19,21 @@ const track = <T extends RunningProcess>(p: T): T => {
   running.push(p);
   return p;
 };
+let own: OwnBroker;
 let broker: BrokerControl;
 
 beforeAll(async () => {
-  const control = await localBroker(TEST_DEFAULTS.KAFKA_BROKERS);
-  if (!control) throw new Error(`the test broker at ${TEST_DEFAULTS.KAFKA_BROKERS} is not one the suite runs from its state dir: it cannot be restarted`);
-  broker = control;
-});
+  own = await startOwnBroker('restart-test');
+  broker = (await localBroker(own.brokers, { ...process.env, SECKILL_KAFKA_DIR: own.dir }))!;
+}, 120_000);
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop()));
   await broker.start(); // a failed test must not leave the broker down for the next
 });
-afterAll(() => Promise.all([redis.quit(), closeStats()]));
+afterAll(() => Promise.all([redis.quit(), closeStats(), own.remove()]), 60_000);
 
 const prefixArgs = () => ['--topic-prefix', `t${randomBytes(3).toString('hex')}.`, '--claim-after', '500', '--session-timeout', '6000'];
+const start = (command: string, args: string[]) => startSeckill(command, args, { KAFKA_BROKERS: own.brokers });
 
 const expectAllPersisted = async (sku: string, answers: { status: number; orderId: string | null }[], stock: number) => {
   const sold = answers.filter((a) => a.status === 201).map((a) => a.orderId);
@@ -50,8 +51,8 @@ describe('the pipeline across a Kafka restart', () => {
     const server = track(await startServer());
     const args = prefixArgs();
     // Started with the broker up, before any order: the relay has not connected its producer yet.
-    const relay = track(await startSeckill('relay', args));
-    track(await startSeckill('consume', args));
+    const relay = track(await start('relay', args));
+    track(await start('consume', args));
 
     await broker.stop();
     const during = await buyMany(server.url, sku, 20, 5, 'during');
@@ -68,16 +69,16 @@ describe('the pipeline across a Kafka restart', () => {
     await preloadSku(redis, { sku, stock: 100 });
     const server = track(await startServer());
     const args = prefixArgs();
-    const first = await startSeckill('relay', args);
-    track(await startSeckill('consume', args));
+    const first = await start('relay', args);
+    track(await start('consume', args));
     const before = await buyMany(server.url, sku, 10, 5, 'before');
 
     await broker.stop();
     const during = await buyMany(server.url, sku, 20, 5, 'during');
     await first.stop('SIGKILL');
     // A supervisor starts it again while Kafka is still down: it must wait, not exit.
-    const starting = startSeckill('relay', [...args, '--wait', '120']).then(track);
-    const consumerStarting = startSeckill('consume', [...args, '--wait', '120']).then(track);
+    const starting = start('relay', [...args, '--wait', '120']).then(track);
+    const consumerStarting = start('consume', [...args, '--wait', '120']).then(track);
     await broker.start();
     await Promise.all([starting, consumerStarting]);
 
