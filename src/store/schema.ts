@@ -15,7 +15,7 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
  *   made): the database's own per-user limit, counted in units. Whoever
  *   writes or cancels an order updates it in the same transaction.
  */
-const MIGRATIONS: { name: string; statements: string[] }[] = [
+export const MIGRATIONS: { name: string; statements: string[] }[] = [
   {
     name: '1 inventory and orders',
     statements: [
