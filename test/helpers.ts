@@ -93,6 +93,22 @@ export const startServer = async (args: string[] = [], env: NodeJS.ProcessEnv = 
   return { ...running, url: running.ready.listening as string };
 };
 
+/**
+ * The servers a test file starts: `start` records each, `stopAll` (in
+ * afterAll) stops those still running, so none outlives its file.
+ */
+export const serverTracker = () => {
+  const servers: RunningServer[] = [];
+  return {
+    start: async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => {
+      const server = await startServer(args, env);
+      servers.push(server);
+      return server;
+    },
+    stopAll: async (signal?: NodeJS.Signals): Promise<void> => void (await Promise.all(servers.splice(0).map((s) => s.stop(signal)))),
+  };
+};
+
 export const postJson = async (url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
   const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { intOption, loadConnections } from '../config.js';
+import { intOption } from '../config.js';
 import { closeSale, type CloseReport } from '../reconcile/close.js';
-import { connectRedis } from '../redis/connection.js';
 import { SKU_PATTERN } from '../sale/ids.js';
-import { openMysql } from '../store/mysql.js';
-import { connectionFlags, logLine } from './common.js';
+import { connectionFlags, logLine, withStores } from './common.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
 interface CloseFlags {
@@ -34,14 +32,8 @@ const describe = (r: CloseReport): string => {
 
 const close = async (flags: CloseFlags): Promise<number> => {
   if (!SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
-  const { redisUrl, mysqlUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl);
-  const mysql = await openMysql(mysqlUrl).catch((error) => {
-    redis.disconnect();
-    throw error;
-  });
-  try {
-    const report = await closeSale({ redis, mysql }, flags.sku, {
+  return withStores(flags, async (stores) => {
+    const report = await closeSale(stores, flags.sku, {
       endNow: flags.endNow === true,
       waitMs: flags.wait * 1000,
       idleConsumerMs: IDLE_CONSUMER_MS,
@@ -49,10 +41,7 @@ const close = async (flags: CloseFlags): Promise<number> => {
     });
     process.stdout.write(`${flags.json ? JSON.stringify(report) : describe(report)}\n`);
     return report.closed ? EXIT.OK : EXIT.INVARIANT;
-  } finally {
-    redis.disconnect();
-    await mysql.end();
-  }
+  });
 };
 
 export const registerClose = (program: Command): void => {

@@ -1,5 +1,9 @@
 import { type Command, Option } from 'commander';
-import { intOption, loadKafkaBrokers, type QueueConfig, type QueueKind } from '../config.js';
+import type { Redis } from 'ioredis';
+import type { Pool } from 'mysql2/promise';
+import { intOption, loadConnections, loadKafkaBrokers, type QueueConfig, type QueueKind } from '../config.js';
+import { connectRedis } from '../redis/connection.js';
+import { openMysql } from '../store/mysql.js';
 import { waitForDependency } from '../wait-for-dependency.js';
 
 /** The connection flags every command that touches storage takes. */
@@ -8,6 +12,25 @@ export const connectionFlags = (command: Command): Command =>
     .option('--redis-url <url>', 'Redis address (env REDIS_URL, default redis://127.0.0.1:6379)')
     .option('--mysql-url <url>', 'MySQL address and database (env MYSQL_URL, default mysql://root@127.0.0.1:3306/seckill)')
     .option('--json', 'print one JSON object on stdout, for machines');
+
+/**
+ * Runs a one-shot command's work with both stores open (addresses from its
+ * flags or env vars), and closes them whatever happens.
+ */
+export const withStores = async <T>(flags: { redisUrl?: string; mysqlUrl?: string }, work: (stores: { redis: Redis; mysql: Pool }) => Promise<T>): Promise<T> => {
+  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const redis = await connectRedis(redisUrl);
+  const mysql = await openMysql(mysqlUrl).catch((error) => {
+    redis.disconnect();
+    throw error;
+  });
+  try {
+    return await work({ redis, mysql });
+  } finally {
+    redis.disconnect();
+    await mysql.end();
+  }
+};
 
 /** The flag of long-running processes (serve, relay, consume): how long to wait for a dependency that is down at start. */
 export const waitFlag = (command: Command): Command =>

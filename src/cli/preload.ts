@@ -2,13 +2,11 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { loadScenario } from '../bench/scenario.js';
-import { intOption, loadConnections, timeOption } from '../config.js';
-import { connectRedis } from '../redis/connection.js';
+import { intOption, timeOption } from '../config.js';
 import { loadSkuIntoRedis, readRedisSku, type SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { countOrders, getInventory, replaceInventory } from '../store/inventory.js';
-import { openMysql } from '../store/mysql.js';
-import { connectionFlags } from './common.js';
+import { connectionFlags, withStores } from './common.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
 interface PreloadFlags {
@@ -70,13 +68,7 @@ const describeChange = async (pool: Pool, redis: Redis, def: SkuDefinition): Pro
 const preload = async (flags: PreloadFlags): Promise<number> => {
   const defs = definitionsFrom(flags);
   if (flags.reset && !flags.yes) throw new UsageError('--reset deletes orders: add --yes to confirm');
-  const { redisUrl, mysqlUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl);
-  const pool = await openMysql(mysqlUrl).catch(async (error) => {
-    redis.disconnect();
-    throw error;
-  });
-  try {
+  return withStores(flags, async ({ redis, mysql: pool }) => {
     const changes = await Promise.all(defs.map((def) => describeChange(pool, redis, def)));
     const blocked = changes.filter((c) => c.orders + c.reservations > 0);
     if (blocked.length > 0 && !flags.reset) {
@@ -102,10 +94,7 @@ const preload = async (flags: PreloadFlags): Promise<number> => {
         process.stdout.write(`preloaded ${s.sku}: stock ${s.stock}, limit ${s.limit}, window ${s.startsAt ?? 'open'} – ${s.endsAt ?? 'open'}${was}\n`);
       }
     return EXIT.OK;
-  } finally {
-    redis.disconnect();
-    await pool.end();
-  }
+  });
 };
 
 export const registerPreload = (program: Command): void => {

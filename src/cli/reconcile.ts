@@ -1,14 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Table from 'cli-table3';
 import { type Command, Option } from 'commander';
-import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
+import { intOption, loadKafkaBrokers, type QueueKind } from '../config.js';
 import { knownSkus, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
 import type { FixReport } from '../reconcile/fix.js';
 import { repairSkus } from '../reconcile/repair.js';
-import { connectRedis } from '../redis/connection.js';
 import { SKU_PATTERN } from '../sale/ids.js';
-import { openMysql } from '../store/mysql.js';
-import { connectionFlags, logLine } from './common.js';
+import { connectionFlags, logLine, withStores } from './common.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
 interface ReconcileFlags {
@@ -109,25 +107,15 @@ const print = (report: ReconcileReport, flags: ReconcileFlags) =>
 const reconcile = async (flags: ReconcileFlags): Promise<number> => {
   if (flags.fix && flags.watch !== undefined) throw new UsageError('--fix runs once: use it without --watch');
   if (flags.sku !== undefined && !SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
-  const { redisUrl, mysqlUrl } = loadConnections(flags);
-  const redis = await connectRedis(redisUrl);
-  const mysql = await openMysql(mysqlUrl).catch(async (error) => {
-    redis.disconnect();
-    throw error;
-  });
-  const source = { redis, mysql };
-  try {
+  return withStores(flags, async (source) => {
     if (flags.watch === undefined) {
       const fixed = flags.fix ? await repair(source, flags) : undefined;
       const report = { ...(await measure(source, flags)), ...(fixed && { fixed }) };
       print(report, flags);
       return report.ok ? EXIT.OK : EXIT.INVARIANT;
     }
-    return await watch(source, flags, flags.watch);
-  } finally {
-    redis.disconnect();
-    await mysql.end();
-  }
+    return watch(source, flags, flags.watch);
+  });
 };
 
 /**

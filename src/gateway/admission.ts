@@ -204,6 +204,11 @@ export class AdmissionTickets {
     });
   }
 
+  /** SKUs this process keeps a ticket pool for: only SKUs Redis said are on sale, so made-up names cannot grow it. */
+  get pooledSkus(): number {
+    return this.pools.size;
+  }
+
   /** A reserve call that failed (Redis down): its ticket may be used again. */
   giveBack(sku: string): void {
     const pool = this.pools.get(sku);

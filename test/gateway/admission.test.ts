@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
-import { newRedis, postJson, preloadSku, type RunningServer, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * Admission as a real sale meets it: the crowd arrives before the opening, a
@@ -10,16 +10,10 @@ import { newRedis, postJson, preloadSku, type RunningServer, startServer, testMy
  */
 
 const redis: Redis = newRedis();
-const servers: RunningServer[] = [];
-
-const start = async (args: string[]): Promise<RunningServer> => {
-  const server = await startServer(args);
-  servers.push(server);
-  return server;
-};
+const { start, stopAll } = serverTracker();
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
+  await stopAll();
   redis.disconnect();
   await (await testMysql()).end();
 });

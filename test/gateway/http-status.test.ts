@@ -10,10 +10,9 @@ import {
   newRedis,
   postJson,
   preloadSku,
-  type RunningServer,
   scrapeMetrics,
   sendHttp,
-  startServer,
+  serverTracker,
   testMysql,
   uniqueSku,
   waitFor,
@@ -31,16 +30,10 @@ const expectError = (answer: Answer, status: number, code: string) => {
 
 
 const redisClients: Redis[] = [];
-const servers: RunningServer[] = [];
-
-const start = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => {
-  const server = await startServer(args, env);
-  servers.push(server);
-  return server;
-};
+const { start, stopAll } = serverTracker();
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
+  await stopAll();
   for (const r of redisClients) r.disconnect();
   await (await testMysql()).end();
 });

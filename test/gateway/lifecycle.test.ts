@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
-import { metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * The life of a `seckill serve` process: how it stops, and how several
@@ -12,19 +12,13 @@ import { metricValue, newRedis, postJson, preloadSku, type RunningServer, scrape
  */
 
 const redis: Redis = newRedis();
-const servers: RunningServer[] = [];
-
-const start = async (args: string[]): Promise<RunningServer> => {
-  const server = await startServer(args);
-  servers.push(server);
-  return server;
-};
+const { start, stopAll } = serverTracker();
 
 const isRunning = (server: RunningServer) => server.process.exitCode === null && server.process.signalCode === null;
 
 afterAll(async () => {
   // A server a failed test left running must not outlive the file.
-  await Promise.all(servers.filter(isRunning).map((s) => s.stop('SIGKILL')));
+  await stopAll('SIGKILL');
   redis.disconnect();
   await (await testMysql()).end();
 });

@@ -35,6 +35,18 @@ afterAll(() => Promise.all([redis.quit(), closeStats(), own.remove()]), 60_000);
 const prefixArgs = () => ['--topic-prefix', `t${randomBytes(3).toString('hex')}.`, '--claim-after', '500', '--session-timeout', '6000'];
 const start = (command: string, args: string[]) => startSeckill(command, args, { KAFKA_BROKERS: own.brokers });
 
+/** A fresh sale of 100 units, its server, and a relay and a consumer of their own topics. */
+const saleWithPipeline = async (label: string) => {
+  await redis.del(SKU_INDEX_KEY);
+  const sku = uniqueSku(label);
+  await preloadSku(redis, { sku, stock: 100 });
+  const server = track(await startServer());
+  const args = prefixArgs();
+  const relay = await start('relay', args);
+  track(await start('consume', args));
+  return { sku, server, args, relay };
+};
+
 const expectAllPersisted = async (sku: string, answers: { status: number; orderId: string | null }[], stock: number) => {
   const sold = answers.filter((a) => a.status === 201).map((a) => a.orderId);
   await waitFor(async () => (await ordersOf(sku)).length === sold.length, 90_000, `${sold.length} orders in MySQL`);
@@ -45,14 +57,9 @@ const expectAllPersisted = async (sku: string, answers: { status: number; orderI
 
 describe('the pipeline across a Kafka restart', () => {
   it('delivers what a relay read while the broker was down (its first send failed to connect) once the broker is back', async () => {
-    await redis.del(SKU_INDEX_KEY);
-    const sku = uniqueSku('kafka-restart');
-    await preloadSku(redis, { sku, stock: 100 });
-    const server = track(await startServer());
-    const args = prefixArgs();
     // Started with the broker up, before any order: the relay has not connected its producer yet.
-    const relay = track(await start('relay', args));
-    track(await start('consume', args));
+    const { sku, server, relay } = await saleWithPipeline('kafka-restart');
+    track(relay);
 
     await broker.stop();
     const during = await buyMany(server.url, sku, 20, 5, 'during');
@@ -64,13 +71,7 @@ describe('the pipeline across a Kafka restart', () => {
   }, 180_000);
 
   it('lets a relay and a consumer started while the broker is down wait for it, then deliver (seed 21: a relay killed and restarted during the outage)', async () => {
-    await redis.del(SKU_INDEX_KEY);
-    const sku = uniqueSku('kafka-down-start');
-    await preloadSku(redis, { sku, stock: 100 });
-    const server = track(await startServer());
-    const args = prefixArgs();
-    const first = await start('relay', args);
-    track(await start('consume', args));
+    const { sku, server, args, relay: first } = await saleWithPipeline('kafka-down-start');
     const before = await buyMany(server.url, sku, 10, 5, 'before');
 
     await broker.stop();
