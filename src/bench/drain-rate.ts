@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { Reservations } from '../sale/reservations.js';
 import { loadSkuIntoRedis, removeSkuFromRedis } from '../sale/catalog.js';
+import { writeBareOrders } from '../store/baselines.js';
 import { countOrders, deleteSkuRecord, replaceInventory } from '../store/inventory.js';
 import type { BenchContext } from './strategy-run.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
@@ -78,20 +79,7 @@ const measure = async (ctx: BenchContext, sku: string, ceilingSku: string, order
   await replaceInventory(ctx.mysql, { sku: ceilingSku, stock: orders, limit: 1, startsAt: null, endsAt: null });
   ctx.progress('drain rate: the raw INSERT + UPDATE loop');
   const started = performance.now();
-  for (let i = 0; i < orders; i += batchSize) {
-    const n = Math.min(batchSize, orders - i);
-    const conn = await ctx.mysql.getConnection();
-    try {
-      await conn.beginTransaction();
-      await conn.query('INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, created_at, pay_deadline) VALUES ?', [
-        Array.from({ length: n }, (_, j) => [`${ceilingSku}.raw${String(i + j).padStart(12, '0')}`, ceilingSku, `r${i + j}`, 1, '', 'PENDING', new Date(), new Date()]),
-      ]);
-      await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [n, ceilingSku, n]);
-      await conn.commit();
-    } finally {
-      conn.release();
-    }
-  }
+  await writeBareOrders(ctx.mysql, ceilingSku, orders, batchSize);
   const ceilingRate = (orders / (performance.now() - started)) * 1000;
   return { orders, pipelineRate, ceilingRate, ratio: pipelineRate / ceilingRate, batchSize };
 };

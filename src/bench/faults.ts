@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueKind } from '../config.js';
 import { brokerStatus, startBroker, stopBroker } from '../queue/broker.js';
-import { openConnectionKiller } from './mysql-connections.js';
+import { openConnectionKiller } from '../store/connections.js';
 import type { OwnRedis } from './own-redis.js';
 
 /**

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
+import { pingMysql } from '../store/mysql.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
 import { Reservations } from '../sale/reservations.js';
 import { AdmissionTickets, followStockEvents, SoldOutSales, TokenBucket } from './admission.js';
@@ -127,7 +128,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
         () => 'up',
         (error: Error) => `down: ${error.message}`,
       );
-    const [redis, mysql] = await Promise.all([check(deps.redis.ping()), check(deps.mysql.query('SELECT 1'))]);
+    const [redis, mysql] = await Promise.all([check(deps.redis.ping()), check(pingMysql(deps.mysql))]);
     const ok = redis === 'up' && mysql === 'up';
     sendJson(res, ok ? 200 : 503, JSON.stringify({ ok, redis, mysql }));
   };

@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { addHolding, ER_CONSTRAINT_FAILED } from './holdings.js';
+import { inTransaction } from './transaction.js';
 
 /**
  * The seed's MySQL-only ways to sell stock, kept as real strategies so that
@@ -83,21 +84,8 @@ const holdAndInsert = async (conn: PoolConnection, order: BaselineOrder): Promis
   }
 };
 
-const inTransaction = async (pool: Pool, work: (conn: PoolConnection) => Promise<BaselineResult>): Promise<BaselineResult> => {
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
-    const result = await work(conn);
-    if (result.outcome === 'OK') await conn.commit();
-    else await conn.rollback();
-    return result;
-  } catch (error) {
-    await conn.rollback().catch(() => {}); // the connection may be gone: the error says why
-    throw error;
-  } finally {
-    conn.release();
-  }
-};
+/** A buy in one transaction, kept only when it sold. */
+const buying = (pool: Pool, work: (conn: PoolConnection) => Promise<BaselineResult>): Promise<BaselineResult> => inTransaction(pool, work, (result) => result.outcome === 'OK');
 
 /**
  * `mysql-update`: one conditional UPDATE (`stock >= n`, inside the window),
@@ -105,7 +93,7 @@ const inTransaction = async (pool: Pool, work: (conn: PoolConnection) => Promise
  * lock is held from the UPDATE to COMMIT.
  */
 export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
-  inTransaction(pool, async (conn) => {
+  buying(pool, async (conn) => {
     const [updated] = await conn.query<ResultSetHeader>(
       `UPDATE inventory SET stock = stock - ?
        WHERE sku = ? AND stock >= ? AND per_user_limit >= ?
@@ -122,7 +110,7 @@ export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Pr
  * in the application, then UPDATE, the user's units and INSERT, in one transaction.
  */
 export const reserveBySelectForUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
-  inTransaction(pool, async (conn) => {
+  buying(pool, async (conn) => {
     const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE', [order.sku]);
     const row = rows[0];
     if (!row) return { outcome: 'NOT_LOADED', orderId: null };
@@ -131,3 +119,22 @@ export const reserveBySelectForUpdate = (pool: Pool, order: BaselineOrder): Prom
     await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ?', [order.qty, order.sku]);
     return holdAndInsert(conn, order);
   });
+
+/**
+ * The ceiling of any order consumer: `orders` one-unit orders of `sku`
+ * written in batches of `batchSize`, each batch one transaction of a bare
+ * multi-row INSERT and one guarded UPDATE — nothing checked, nothing else.
+ * `seckill bench --drain-rate` puts the pipeline's rate next to it.
+ */
+export const writeBareOrders = async (pool: Pool, sku: string, orders: number, batchSize: number): Promise<void> => {
+  for (let i = 0; i < orders; i += batchSize) {
+    const n = Math.min(batchSize, orders - i);
+    const now = new Date();
+    await inTransaction(pool, async (conn) => {
+      await conn.query('INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, created_at, pay_deadline) VALUES ?', [
+        Array.from({ length: n }, (_, j) => [`${sku}.raw${String(i + j).padStart(12, '0')}`, sku, `r${i + j}`, 1, '', 'PENDING', now, now]),
+      ]);
+      await conn.query('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [n, sku, n]);
+    });
+  }
+};

@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { SkuDefinition } from '../sale/catalog.js';
+import { inTransaction } from './transaction.js';
 
 export interface InventoryRow {
   sku: string;
@@ -39,10 +40,8 @@ export const countOrders = async (pool: Pool, sku: string): Promise<number> => {
 };
 
 /** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders and holdings. */
-export const replaceInventory = async (pool: Pool, def: SkuDefinition): Promise<void> => {
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
+export const replaceInventory = (pool: Pool, def: SkuDefinition): Promise<void> =>
+  inTransaction(pool, async (conn) => {
     await conn.query('DELETE FROM orders WHERE sku = ?', [def.sku]);
     await conn.query('DELETE FROM holdings WHERE sku = ?', [def.sku]);
     await conn.query(
@@ -50,14 +49,7 @@ export const replaceInventory = async (pool: Pool, def: SkuDefinition): Promise<
        VALUES (?, ?, ?, ?, ?, ?)`,
       [def.sku, def.stock, def.stock, def.limit, toDate(def.startsAt), toDate(def.endsAt)],
     );
-    await conn.commit();
-  } catch (error) {
-    await conn.rollback();
-    throw error;
-  } finally {
-    conn.release();
-  }
-};
+  });
 
 /** Opens or closes a sale at another time (bench schedules a scenario's opening when its load starts). */
 export const setInventoryWindow = async (pool: Pool, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
@@ -65,19 +57,10 @@ export const setInventoryWindow = async (pool: Pool, sku: string, startsAt: numb
 };
 
 /** Deletes a SKU's inventory row, orders and holdings: a sale bench made for a run and is done with. */
-export const deleteSkuRecord = async (pool: Pool, sku: string): Promise<void> => {
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
+export const deleteSkuRecord = (pool: Pool, sku: string): Promise<void> =>
+  inTransaction(pool, async (conn) => {
     for (const table of ['orders', 'holdings', 'inventory']) await conn.query(`DELETE FROM ${table} WHERE sku = ?`, [sku]);
-    await conn.commit();
-  } catch (error) {
-    await conn.rollback().catch(() => {}); // the connection may be gone: the error says why
-    throw error;
-  } finally {
-    conn.release();
-  }
-};
+  });
 
 /** Units on sale in MySQL across some SKUs: one cheap query, for sampling during a load. */
 export const totalMysqlStock = async (pool: Pool, skus: string[]): Promise<number> => {

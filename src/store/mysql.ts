@@ -36,3 +36,8 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
   }
   return pool;
 };
+
+/** Whether MySQL answers (GET /health). */
+export const pingMysql = async (pool: Pool): Promise<void> => {
+  await pool.query('SELECT 1');
+};

@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { OrderEvent } from '../sale/order-event.js';
 import { addHoldings, ER_CONSTRAINT_FAILED, unitsByUser, unitsHeld } from './holdings.js';
+import { transactionOn } from './transaction.js';
 
 export type RejectionReason = 'UNKNOWN_SKU' | 'OUT_OF_STOCK' | 'OVER_LIMIT' | 'ORDER_ID_REUSED' | 'REQUEST_ID_REUSED';
 
@@ -60,26 +61,11 @@ export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeo
   if (events.length === 0) return { applied: [], duplicates: [], cancelledBefore: [], rejected: [] };
   const conn = await pool.getConnection();
   try {
-    return (
-      (await inTransaction(conn, () => fastPath(conn, events, payTimeoutMs, now))) ??
-      (await inTransaction(conn, () => carefulPath(conn, events, payTimeoutMs, now)))!
-    );
+    // The fast path answers null when the database refuses the batch as it is: rolled back, then sorted out.
+    const fast = await transactionOn(conn, () => fastPath(conn, events, payTimeoutMs, now), (result) => result !== null);
+    return fast ?? (await transactionOn(conn, () => carefulPath(conn, events, payTimeoutMs, now)));
   } finally {
     conn.release();
-  }
-};
-
-/** Runs `work` in a transaction: committed when it returns a value, rolled back when it returns null or throws. */
-const inTransaction = async <T>(conn: PoolConnection, work: () => Promise<T | null>): Promise<T | null> => {
-  await conn.beginTransaction();
-  try {
-    const result = await work();
-    if (result === null) await conn.rollback();
-    else await conn.commit();
-    return result;
-  } catch (error) {
-    await conn.rollback().catch(() => {}); // the connection may be gone: the error says why
-    throw error;
   }
 };
 

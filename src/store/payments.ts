@@ -1,6 +1,7 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { releaseHolding } from './holdings.js';
 import { findOrder, type OrderRow } from './orders.js';
+import { inTransaction } from './transaction.js';
 
 export type PayResult =
   | { ok: true; order: OrderRow; alreadyPaid: boolean }
@@ -47,25 +48,16 @@ export const cancelExpiredOrders = async (pool: Pool, skus: string[], reason: st
   );
   const cancelled: CancelledOrder[] = [];
   for (const row of due) {
-    const conn = await pool.getConnection();
-    try {
-      await conn.beginTransaction();
+    await inTransaction(pool, async (conn) => {
       const [won] = await conn.query<ResultSetHeader>(
         `UPDATE orders SET status = 'CANCELLED', reason = ?, cancelled_at = ? WHERE order_id = ? AND status = 'PENDING' AND pay_deadline <= ?`,
         [reason, new Date(now), row.order_id, new Date(now)],
       );
-      if (won.affectedRows === 1) {
-        await conn.query('UPDATE inventory SET stock = stock + ? WHERE sku = ?', [row.qty, row.sku]);
-        await releaseHolding(conn, row.sku, row.user_id, row.qty);
-        cancelled.push({ orderId: row.order_id, sku: row.sku, qty: row.qty, reason });
-      }
-      await conn.commit();
-    } catch (error) {
-      await conn.rollback().catch(() => {});
-      throw error;
-    } finally {
-      conn.release();
-    }
+      if (won.affectedRows !== 1) return; // another sweeper won it, or it was paid
+      await conn.query('UPDATE inventory SET stock = stock + ? WHERE sku = ?', [row.qty, row.sku]);
+      await releaseHolding(conn, row.sku, row.user_id, row.qty);
+      cancelled.push({ orderId: row.order_id, sku: row.sku, qty: row.qty, reason });
+    });
   }
   return cancelled;
 };
