@@ -1,4 +1,5 @@
-import type { InvariantResult, OrderFact, ReservationFact, SaleState, SkuState } from './sale-state.js';
+import { driftOf, inFlightUnits, isLive, liveUnits, unitsOf, type ReservationFact } from '../sale/state.js';
+import type { InvariantResult, JudgedSku, SaleState } from './sale-state.js';
 
 /** Enough ids to start digging from; a broken run can have thousands, and the detail must stay one readable line. */
 const MAX_IDS_SHOWN = 5;
@@ -7,7 +8,7 @@ const MAX_IDS_SHOWN = 5;
 const CREATED = 201;
 
 /**
- * Checks the drained sale against every invariant in DESIGN.md, in a fixed
+ * Checks the drained sale against every invariant (the README lists them), in a fixed
  * order so reports and CI logs line up run to run. Pure: the caller reads
  * Redis and MySQL, this only judges.
  */
@@ -96,7 +97,7 @@ function noOversell(state: SaleState): InvariantResult {
   const negativeMysql: string[] = [];
   const negativeRedis: string[] = [];
   for (const sku of state.skus) {
-    const live = liveQty(sku);
+    const live = liveUnits(sku);
     if (live > sku.initialStock) oversold.push(`${sku.sku} (${live} live units > ${sku.initialStock} initial)`);
     if (sku.mysqlStock < 0) negativeMysql.push(`${sku.sku} (MySQL stock ${sku.mysqlStock})`);
     if (sku.redisStock !== null && sku.redisStock < 0) negativeRedis.push(`${sku.sku} (Redis stock ${sku.redisStock})`);
@@ -108,14 +109,14 @@ function noOversell(state: SaleState): InvariantResult {
       { what: 'SKUs with negative MySQL stock', ids: negativeMysql },
       { what: 'SKUs with negative Redis stock', ids: negativeRedis },
     ],
-    `${state.skus.length} SKUs, ${sumOver(state.skus, liveQty)} live units sold of ${sumOver(state.skus, (sku) => sku.initialStock)}`,
+    `${state.skus.length} SKUs, ${sumOver(state.skus, liveUnits)} live units sold of ${sumOver(state.skus, (sku) => sku.initialStock)}`,
   );
 }
 
 function stockConserved(state: SaleState): InvariantResult {
   const unbalanced: string[] = [];
   for (const sku of state.skus) {
-    const live = liveQty(sku);
+    const live = liveUnits(sku);
     if (sku.initialStock !== sku.mysqlStock + live) {
       unbalanced.push(`${sku.sku} (initial ${sku.initialStock} != MySQL ${sku.mysqlStock} + live ${live})`);
     }
@@ -133,15 +134,9 @@ function noDrift(state: SaleState): InvariantResult {
   const drifted: string[] = [];
   const unread: string[] = [];
   for (const sku of state.skus) {
-    if (sku.redisStock === null) {
-      unread.push(sku.sku);
-      continue;
-    }
-    const inFlight = inFlightQty(sku);
-    const drift = sku.redisStock + inFlight - sku.mysqlStock;
-    if (drift !== 0) {
-      drifted.push(`${sku.sku} (drift ${signed(drift)}: Redis ${sku.redisStock} + in-flight ${inFlight} vs MySQL ${sku.mysqlStock})`);
-    }
+    const drift = driftOf(sku);
+    if (drift === null) unread.push(sku.sku);
+    else if (drift !== 0) drifted.push(`${sku.sku} (drift ${signed(drift)}: Redis ${sku.redisStock} + in-flight ${inFlightUnits(sku)} vs MySQL ${sku.mysqlStock})`);
   }
   return verdict(
     name,
@@ -149,7 +144,7 @@ function noDrift(state: SaleState): InvariantResult {
       { what: 'SKUs where Redis stock + in-flight != MySQL stock', ids: drifted },
       { what: 'SKUs with no Redis stock read', ids: unread },
     ],
-    `${state.skus.length} SKUs, drift 0 (${sumOver(state.skus, inFlightQty)} units in flight)`,
+    `${state.skus.length} SKUs, drift 0 (${sumOver(state.skus, inFlightUnits)} units in flight)`,
   );
 }
 
@@ -159,7 +154,7 @@ function perUserLimit(state: SaleState): InvariantResult {
   for (const sku of state.skus) {
     for (const [userId, orders] of groupBy(sku.orders.filter(isLive), (order) => order.userId)) {
       holders += 1;
-      const units = sumQty(orders);
+      const units = unitsOf(orders);
       if (units > sku.limit) {
         const orderIds = orders.map((order) => order.orderId).join(', ');
         overLimit.push(`${userId} on ${sku.sku} (${orderIds}: ${units} units, limit ${sku.limit})`);
@@ -269,23 +264,13 @@ function createdOrderIdsBySku(state: SaleState): Map<string, Set<string>> {
   return bySku;
 }
 
-function skusByName(state: SaleState): Map<string, SkuState> {
+function skusByName(state: SaleState): Map<string, JudgedSku> {
   return new Map(state.skus.map((sku) => [sku.sku, sku]));
 }
-
-const isLive = (order: OrderFact): boolean => order.status !== 'CANCELLED';
 
 // A release with no reason is a bug of its own: nobody could tell the buyer why the 201 came to nothing.
 const isReleasedWithReason = (reservation: ReservationFact): boolean =>
   reservation.released && reservation.reason !== null && reservation.reason !== '';
-
-const isInFlight = (reservation: ReservationFact): boolean => !reservation.persisted && !reservation.released;
-
-const liveQty = (sku: SkuState): number => sumQty(sku.orders.filter(isLive));
-
-const inFlightQty = (sku: SkuState): number => sumQty(sku.reservations.filter(isInFlight));
-
-const sumQty = (items: readonly { qty: number }[]): number => sumOver(items, (item) => item.qty);
 
 function sumOver<T>(items: readonly T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);

@@ -6,7 +6,8 @@ import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { loadSkuIntoRedis, removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
 import { deleteSkuRecord, replaceInventory, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
-import { pendingOrders } from '../store/orders.js';
+import { pendingOrders, readSkuRecord } from '../store/orders.js';
+import { driftOf, liveUnits } from '../sale/state.js';
 import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
@@ -15,7 +16,7 @@ import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 import { loadPlanOf } from './traffic.js';
-import { inFlightUnits, isDrained, readSaleState, totalRedisStock } from './read-state.js';
+import { isDrained, readSaleState, totalRedisStock, unitsInFlight } from './read-state.js';
 import type { InvariantResult, SaleState } from './sale-state.js';
 import type { Scenario } from './scenario.js';
 
@@ -274,18 +275,15 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     }
     const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
     const deadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
-    const readState = async () => ({
-      ...(await readSaleState({ redis: ctx.redis, mysql: ctx.mysql, usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) }, result.answers, result.unread)),
-      admissionClosed: result.admissionClosed,
-    });
+    const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
+    const readState = () => readSaleState(target, result);
     let state: SaleState;
     let drained: boolean;
     for (;;) {
       state = await readState();
       drained = isDrained(state, scenario.payment !== null);
       if (drained || Date.now() > deadline) break;
-      const inFlight = state.skus.reduce((n, s) => n + inFlightUnits(s), 0);
-      ctx.progress(`${strategy}: draining, ${inFlight} unit(s) on their way to MySQL`);
+      ctx.progress(`${strategy}: draining, ${unitsInFlight(state)} unit(s) on their way to MySQL`);
       await sleep(100);
     }
     // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
@@ -313,9 +311,9 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       requests: result.requests,
       errors: result.errors + result.timeouts,
       outcomes: result.outcomes,
-      sold: state.skus.reduce((n, s) => n + s.orders.filter((o) => o.status !== 'CANCELLED').reduce((m, o) => m + o.qty, 0), 0),
+      sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
       stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),
-      drift: usesRedis ? state.skus.reduce((n, s) => n + (s.redisStock ?? 0) + inFlightUnits(s) - s.mysqlStock, 0) : null,
+      drift: usesRedis ? state.skus.reduce((n, s) => n + (driftOf(s) ?? 0), 0) : null,
       sellOutMs,
       afterSellOutRps: sellOutMs === null ? null : rateAfter(result.timeline, sellOutMs),
       drainMs,

@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
 import { Outcome } from '../sale/outcomes.js';
+import { isLive } from '../sale/state.js';
 import type { Reservations } from '../sale/reservations.js';
 import { refusalReason } from '../store/order-batch.js';
 import { findOrder } from '../store/orders.js';
@@ -43,7 +44,7 @@ export const handleDeadLetters = (deps: CompensationDeps) => async (batch: Recei
       batch,
       async () => {
         const order = await findOrder(mysql, event.orderId);
-        if (order !== null && order.status !== 'CANCELLED') return 'ORDER_IS_LIVE';
+        if (order !== null && isLive(order)) return 'ORDER_IS_LIVE';
         const [outcome] = await returnToSale(mysql, reservations, [{ orderId: event.orderId, sku: event.sku, qty: event.qty, reason: refusalReason(letter.reason) }]);
         if (outcome === Outcome.FROZEN) throw new Error(`${event.sku} is frozen by reconcile`);
         return outcome!;

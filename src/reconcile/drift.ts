@@ -1,12 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
-import { inFlightUnits, readSaleState } from '../bench/read-state.js';
-import type { SkuState } from '../bench/sale-state.js';
-import { SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
-import { readRedisSku } from '../sale/catalog.js';
-import { parseHolding } from '../sale/holdings.js';
-import type { ReservationRecord } from '../sale/reservations.js';
-import { getInventory, inventorySkus } from '../store/inventory.js';
+import { readRedisSku, skusOnSale } from '../sale/catalog.js';
+import { readHoldings, readReservationsById, readSkuState, type SaleStores } from '../sale/read-state.js';
+import { driftOf, inFlightUnits, isInFlight, isLive, liveUnits, type ReservationFact, type SkuState } from '../sale/state.js';
+import { inventorySkus } from '../store/inventory.js';
+import { readSkuRecord } from '../store/orders.js';
 
 /**
  * What can be wrong between Redis (the sale) and MySQL (the record), found
@@ -68,14 +66,14 @@ export interface SkuDriftReport {
 }
 
 /**
- * One SKU as reconcile sees it: readSaleState's view, plus what only
- * reconcile needs (the holders hash, when the unsettled reservations were
- * made), and which store has the SKU at all. Plain data, so `findDrift` is a
- * pure function and can be tested on doctored state.
+ * One SKU as reconcile sees it: the sale's state (src/sale/state.ts), plus
+ * what only reconcile needs (the holdings), and which store has the SKU at
+ * all. Plain data, so `findDrift` is a pure function and can be tested on
+ * doctored state.
  */
 export interface DriftInput {
   /**
-   * Redis and MySQL as readSaleState reads them. When a store does not have
+   * Redis and MySQL as readSkuState reads them. When a store does not have
    * the SKU, its side is empty and ignored: no orders and MySQL stock 0
    * without MySQL, no reservations and Redis stock null without Redis.
    */
@@ -86,9 +84,10 @@ export interface DriftInput {
   closed: boolean;
   /** every (user, order) the SKU's holders hash lists */
   holdings: { userId: string; orderId: string }[];
-  /** orderId → when it was reserved (ms); needed for the unsettled reservations, an absent one is never judged stuck */
-  reservedAt: Record<string, number>;
 }
+
+/** Reserved long enough ago to be called stuck rather than on its way; a reservation of unknown age never is. */
+export const isStale = (reservation: ReservationFact, now: number, graceMs: number): boolean => reservation.reservedAt !== undefined && now - reservation.reservedAt >= graceMs;
 
 const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.length): Finding => ({
   kind,
@@ -102,15 +101,15 @@ const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.l
  * unsettled reservation is old enough to be called stuck rather than on its
  * way: the pipeline normally takes milliseconds, a dead consumer forever.
  */
-export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedAt }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
+export const findDrift = ({ state, inRedis, inMysql, closed, holdings }: DriftInput, now: number, graceMs: number): SkuDriftReport => {
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
   const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
-  const live = state.orders.filter((o) => o.status !== 'CANCELLED');
-  const liveUnits = live.reduce((n, o) => n + o.qty, 0);
+  const live = state.orders.filter(isLive);
+  const units = liveUnits(state);
   const redisStock = inRedis ? (state.redisStock ?? 0) : null;
-  // Without MySQL the reader does not read the reservations: in flight is unknown.
+  // Both stores are needed to say what is in flight and how far they drift apart.
   const inFlight = inRedis && inMysql ? inFlightUnits(state) : null;
-  const drift = inRedis && inMysql ? redisStock! + inFlight! - state.mysqlStock : null;
+  const drift = inRedis && inMysql ? driftOf({ ...state, redisStock }) : null;
   const findings: Finding[] = [];
   const add = (kind: FindingKind, ids: string[], detail: string) => {
     if (ids.length > 0) findings.push(finding(kind, ids, detail));
@@ -120,8 +119,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
   if (!inRedis) add('SKU_NOT_IN_REDIS', [state.sku], 'MySQL has its inventory row, but Redis does not have it loaded: it cannot be sold');
 
   if (inRedis && inMysql && !closed) {
-    const isStale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;
-    const unsettled = state.reservations.filter((r) => !r.persisted && !r.released && isStale(r.orderId));
+    const unsettled = state.reservations.filter((r) => isInFlight(r) && isStale(r, now, graceMs));
     const graceText = `${Math.round(graceMs / 1000)} s`;
     add(
       'RESERVATION_WITHOUT_ORDER',
@@ -130,7 +128,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
     );
     add(
       'ORDER_NOT_MARKED_PERSISTED',
-      unsettled.filter((r) => orders.has(r.orderId) && orders.get(r.orderId)!.status !== 'CANCELLED').map((r) => r.orderId),
+      unsettled.filter((r) => orders.has(r.orderId) && isLive(orders.get(r.orderId)!)).map((r) => r.orderId),
       `in MySQL, but its reservation (over ${graceText} old) is still counted in flight`,
     );
     add(
@@ -154,7 +152,8 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
       holdings
         .filter(({ orderId }) => {
           const r = reservations.get(orderId);
-          return r === undefined || r.released || orders.get(orderId)?.status === 'CANCELLED';
+          const order = orders.get(orderId);
+          return r === undefined || r.released || (order !== undefined && !isLive(order));
         })
         .map(({ userId, orderId }) => `${userId}/${orderId}`),
       'the user holds an order that is released, unknown or cancelled, and cannot buy again',
@@ -164,7 +163,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
   if (inRedis && inMysql) {
     add(
       'CANCELLED_NOT_RELEASED',
-      state.orders.filter((o) => o.status === 'CANCELLED' && reservations.get(o.orderId)?.released === false).map((o) => o.orderId),
+      state.orders.filter((o) => !isLive(o) && reservations.get(o.orderId)?.released === false).map((o) => o.orderId),
       'cancelled in MySQL, but its units were never returned to sale in Redis',
     );
     if (drift !== 0) {
@@ -172,9 +171,9 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
     }
   }
 
-  if (inMysql && state.initialStock !== state.mysqlStock + liveUnits) {
-    const off = state.initialStock - (state.mysqlStock + liveUnits);
-    findings.push(finding('STOCK_NOT_CONSERVED', [], `initial stock ${state.initialStock} ≠ MySQL stock ${state.mysqlStock} + live units ${liveUnits} (off by ${off})`, Math.abs(off)));
+  if (inMysql && state.initialStock !== state.mysqlStock + units) {
+    const off = state.initialStock - (state.mysqlStock + units);
+    findings.push(finding('STOCK_NOT_CONSERVED', [], `initial stock ${state.initialStock} ≠ MySQL stock ${state.mysqlStock} + live units ${units} (off by ${off})`, Math.abs(off)));
   }
 
   return {
@@ -183,7 +182,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings, reservedA
     inFlight,
     mysqlStock: inMysql ? state.mysqlStock : null,
     liveOrders: inMysql ? live.length : null,
-    liveUnits: inMysql ? liveUnits : null,
+    liveUnits: inMysql ? units : null,
     initialStock: state.initialStock,
     drift,
     findings,
@@ -197,9 +196,12 @@ export interface DriftSource {
   mysql: Pool;
 }
 
-/** Every SKU either store knows: the Redis SKU index and the MySQL inventory, sorted. */
+/** Both stores as the sale's state reader takes them. */
+export const saleStores = ({ redis, mysql }: DriftSource): SaleStores => ({ redis, readRecord: (sku) => readSkuRecord(mysql, sku) });
+
+/** Every SKU either store knows: the SKUs on sale in Redis and the MySQL inventory, sorted. */
 export const knownSkus = async ({ redis, mysql }: DriftSource): Promise<string[]> => {
-  const [indexed, inventory] = await Promise.all([redis.smembers(SKU_INDEX_KEY), inventorySkus(mysql)]);
+  const [indexed, inventory] = await Promise.all([skusOnSale(redis), inventorySkus(mysql)]);
   return [...new Set([...indexed, ...inventory])].sort();
 };
 
@@ -211,35 +213,21 @@ export const knownSkus = async ({ redis, mysql }: DriftSource): Promise<string[]
  * is left out rather than called unknown.
  */
 export const readDriftInput = async (source: DriftSource, sku: string): Promise<DriftInput | null> => {
-  const { redis, mysql } = source;
-  const [row, cached] = await Promise.all([getInventory(mysql, sku), readRedisSku(redis, sku)]);
-  const inMysql = row !== null;
+  const { redis } = source;
+  const [read, cached] = await Promise.all([readSkuState(saleStores(source), sku), readRedisSku(redis, sku)]);
+  const inMysql = read !== null;
   const inRedis = cached.loaded || cached.stock !== null;
   if (!inMysql && !inRedis) return null;
 
-  const state: SkuState = inMysql
-    ? (await readSaleState({ redis, mysql, usesRedis: inRedis, skus: [{ sku, expectSellOut: false }] }, [])).skus[0]!
-    : { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [], expectSellOut: false };
+  const state: SkuState = read ?? { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [] };
   const closed = cached.closedAt !== null;
-  if (!inRedis || !inMysql || closed) return { state, inRedis, inMysql, closed, holdings: [], reservedAt: {} };
+  if (!inRedis || !inMysql || closed) return { state, inRedis, inMysql, closed, holdings: [] };
 
-  const keys = skuKeys(sku);
-  const holdings = Object.entries(await redis.hgetall(keys.holders)).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId })));
+  const holdings = await readHoldings(redis, sku);
   const known = new Set(state.reservations.map((r) => r.orderId));
-  const unsettled = state.reservations.filter((r) => !r.persisted && !r.released).map((r) => r.orderId);
   const late = [...new Set(holdings.map((h) => h.orderId))].filter((id) => !known.has(id));
-  const ids = [...unsettled, ...late];
-  const records = ids.length === 0 ? [] : await redis.hmget(keys.reservations, ...ids);
-
-  const reservedAt: Record<string, number> = {};
-  const appeared = new Set<string>();
-  ids.forEach((orderId, i) => {
-    const raw = records[i];
-    if (raw === null || raw === undefined) return;
-    if (known.has(orderId)) reservedAt[orderId] = (JSON.parse(raw) as ReservationRecord).createdAt;
-    else appeared.add(orderId);
-  });
-  return { state, inRedis, inMysql, closed, holdings: holdings.filter((h) => !appeared.has(h.orderId)), reservedAt };
+  const appeared = new Set((await readReservationsById(redis, sku, late)).flatMap((r) => (r === null ? [] : [r.orderId])));
+  return { state, inRedis, inMysql, closed, holdings: holdings.filter((h) => !appeared.has(h.orderId)) };
 };
 
 /** Reads and compares one SKU; null when neither store has it. The clock is read after the stores, so nothing read is younger than `now`. */

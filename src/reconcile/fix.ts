@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inFlightUnits } from '../bench/read-state.js';
-import { skuKeys } from '../redis/keys.js';
-import { freezeSku, rebuildSkuInRedis, thawSku } from '../sale/catalog.js';
+import { freezeSku, rebuildSkuInRedis, stockOf, thawSku } from '../sale/catalog.js';
 import type { Reservations } from '../sale/reservations.js';
+import { driftOf, isInFlight, isLive } from '../sale/state.js';
 import { getInventory } from '../store/inventory.js';
-import { ordersOfSku } from '../store/orders.js';
+import { readSkuRecord } from '../store/orders.js';
 import { returnToSale } from '../queue/return-to-sale.js';
-import { readDriftInput, type DriftInput, type DriftSource } from './drift.js';
+import { isStale, readDriftInput, type DriftInput, type DriftSource } from './drift.js';
 
 /**
  * The repairs reconcile can prove safe from what it read, one SKU at a time.
@@ -35,28 +34,28 @@ export interface FixReport extends FixPlan {
   reset?: ResetOutcome;
 }
 
-export const planFixes = ({ state, inRedis, inMysql, closed, holdings, reservedAt }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
+export const planFixes = ({ state, inRedis, inMysql, closed, holdings }: DriftInput, queued: Set<string>, now: number, graceMs: number): FixPlan => {
   const plan: FixPlan = { markPersisted: [], release: [], redrive: [], clearHoldings: [], refused: [] };
   // A closed sale sells nothing and keeps no reservations: there is nothing to repair, only to report.
   if (!inRedis || !inMysql || closed) return plan;
   const orders = new Map(state.orders.map((o) => [o.orderId, o]));
   const reservations = new Map(state.reservations.map((r) => [r.orderId, r]));
-  const stale = (orderId: string) => reservedAt[orderId] !== undefined && now - reservedAt[orderId]! >= graceMs;
 
   for (const r of state.reservations) {
-    if (r.persisted || r.released || !stale(r.orderId)) continue;
+    if (!isInFlight(r) || !isStale(r, now, graceMs)) continue;
     const order = orders.get(r.orderId);
     // A cancelled order (a refusal recorded by the consumer) is released below, not marked.
-    if (order?.status === 'CANCELLED') continue;
+    if (order !== undefined && !isLive(order)) continue;
     if (order) plan.markPersisted.push(r.orderId);
     else if (!queued.has(r.orderId)) plan.redrive.push(r.orderId);
   }
 
   // Units that would be on sale in Redis after the fixes may not exceed what MySQL has.
-  let headroom = state.mysqlStock - ((state.redisStock ?? 0) + inFlightUnits(state));
+  // (MySQL stock − what Redis has on sale or in flight: the drift, negated.)
+  let headroom = -driftOf({ ...state, redisStock: state.redisStock ?? 0 })!;
   for (const o of state.orders) {
     const r = reservations.get(o.orderId);
-    if (o.status !== 'CANCELLED' || r?.released !== false) continue;
+    if (isLive(o) || r?.released !== false) continue;
     // Releasing a reservation still in flight (a refusal the consumer recorded) moves its units
     // from in flight to Redis stock: the sum does not change. A persisted one adds them.
     const adds = r.persisted ? o.qty : 0;
@@ -70,7 +69,7 @@ export const planFixes = ({ state, inRedis, inMysql, closed, holdings, reservedA
   for (const { userId, orderId } of holdings) {
     const r = reservations.get(orderId);
     const order = orders.get(orderId);
-    const liveInMysql = order !== undefined && order.status !== 'CANCELLED';
+    const liveInMysql = order !== undefined && isLive(order);
     // release.lua clears the holding itself; a live MySQL order keeps it.
     if (releasing.has(orderId) || liveInMysql) continue;
     if (r === undefined || r.released) plan.clearHoldings.push({ userId, orderId });
@@ -123,13 +122,13 @@ export const resetFromMysql = async (
     for (;;) {
       // An outbox entry whose order is persisted is no longer in flight (delivering it again changes nothing).
       const [input, lag] = await Promise.all([readDriftInput({ redis, mysql }, sku), queueLag()]);
-      const unsettled = input?.state.reservations.filter((r) => !r.persisted && !r.released).length ?? 0;
+      const unsettled = input?.state.reservations.filter(isInFlight).length ?? 0;
       if (unsettled === 0 && lag === 0) break;
       if (Date.now() > deadline) return { reset: false, reason: `still in flight after ${timeoutMs} ms (${unsettled} reservation(s) neither persisted nor released, queue lag ${lag})` };
       await sleep(100);
     }
     // Read after the wait: nothing can change MySQL's stock or orders of this SKU now.
-    const [fresh, orders, before] = await Promise.all([getInventory(mysql, sku), ordersOfSku(mysql, sku), redis.get(skuKeys(sku).stock)]);
+    const [{ inventory: fresh, orders }, before] = await Promise.all([readSkuRecord(mysql, sku), stockOf(redis, sku)]);
     await rebuildSkuInRedis(
       redis,
       { sku, stock: fresh!.stock, initialStock: fresh!.initialStock, limit: fresh!.limit, startsAt: fresh!.startsAt, endsAt: fresh!.endsAt },
@@ -139,10 +138,10 @@ export const resetFromMysql = async (
         qty: o.qty,
         requestId: o.requestId,
         createdAt: o.createdAt,
-        cancelled: o.status === 'CANCELLED' ? { at: o.cancelledAt ?? Date.now(), reason: o.reason ?? 'CANCELLED' } : null,
+        cancelled: !isLive(o) ? { at: o.cancelledAt ?? Date.now(), reason: o.reason ?? 'CANCELLED' } : null,
       })),
     );
-    return { reset: true, from: before === null ? null : Number(before), to: fresh!.stock };
+    return { reset: true, from: before, to: fresh!.stock };
   } finally {
     await thawSku(redis, sku);
   }

@@ -52,6 +52,12 @@ export const loadSkuIntoRedis = async (redis: Redis, def: SkuDefinition): Promis
 /** Every SKU this Redis holds a sale of (preloaded and not closed): what relays read and sweepers act on. */
 export const skusOnSale = (redis: Redis): Promise<string[]> => redis.smembers(SKU_INDEX_KEY);
 
+/** Units on sale in Redis now; null when the SKU has no stock key. */
+export const stockOf = async (redis: Redis, sku: string): Promise<number | null> => {
+  const stock = await redis.get(skuKeys(sku).stock);
+  return stock === null ? null : Number(stock);
+};
+
 export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuState> => {
   const k = skuKeys(sku);
   const [stock, meta, reservations] = await Promise.all([

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from 'mysql2/promise';
-import type { SkuState } from '../../src/bench/sale-state.js';
+import type { SkuState } from '../../src/sale/state.js';
 import { findDrift, knownSkus, MAX_IDS, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../../src/reconcile/drift.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { freezeSku, loadSkuIntoRedis, thawSku } from '../../src/sale/catalog.js';
@@ -203,8 +203,8 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
 
   it('lists at most MAX_IDS ids per finding but counts them all (else a big incident floods the report or hides its size)', () => {
     const orders = Array.from({ length: 25 }, (_, i) => ({ orderId: `o-${i}`, userId: `u${i}`, qty: 1, status: 'PENDING' as const, reason: null }));
-    const state: SkuState = { sku: 'pure', initialStock: 100, limit: 1, mysqlStock: 75, redisStock: 75, orders, reservations: [], expectSellOut: false };
-    const report = findDrift({ state, inRedis: true, inMysql: true, closed: false, holdings: [], reservedAt: {} }, 0, GRACE_MS);
+    const state: SkuState = { sku: 'pure', initialStock: 100, limit: 1, mysqlStock: 75, redisStock: 75, orders, reservations: [] };
+    const report = findDrift({ state, inRedis: true, inMysql: true, closed: false, holdings: [] }, 0, GRACE_MS);
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]).toMatchObject({ kind: 'ORDER_UNKNOWN_TO_REDIS', count: 25 });
     expect(report.findings[0]!.ids).toHaveLength(MAX_IDS);
