@@ -7,8 +7,9 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
 import { loadConnections } from '../src/config.js';
 import { allSkuKeys } from '../src/redis/keys.js';
-import { loadSkuIntoRedis, type SkuDefinition } from '../src/sale/catalog.js';
-import { replaceInventory } from '../src/store/inventory.js';
+import type { SkuDefinition } from '../src/sale/catalog.js';
+import { putOnSale } from '../src/sale/put-on-sale.js';
+import { inventoryRecord } from '../src/store/inventory.js';
 import { openMysql } from '../src/store/mysql.js';
 import { TEST_DEFAULTS } from './test-env.js';
 
@@ -26,10 +27,10 @@ export const newRedis = (): Redis => new Redis(connections.redisUrl, { enableAut
 let pool: Promise<Pool> | null = null;
 export const testMysql = (): Promise<Pool> => (pool ??= openMysql(connections.mysqlUrl));
 
+/** Puts a SKU on sale afresh in the test MySQL and the given Redis, as `seckill preload --reset --yes` does. */
 export const preloadSku = async (redis: Redis, def: Partial<SkuDefinition> & { sku: string; stock: number }): Promise<SkuDefinition> => {
   const full: SkuDefinition = { limit: 1, startsAt: null, endsAt: null, ...def };
-  await replaceInventory(await testMysql(), full);
-  await loadSkuIntoRedis(redis, full);
+  await putOnSale(redis, inventoryRecord(await testMysql()), [full], { reset: true });
   return full;
 };
 

@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import { Reservations } from '../sale/reservations.js';
-import { loadSkuIntoRedis, removeSkuFromRedis } from '../sale/catalog.js';
+import { removeSkuFromRedis } from '../sale/catalog.js';
+import { putOnSale } from '../sale/put-on-sale.js';
 import { writeBareOrders } from '../store/baselines.js';
-import { countOrders, deleteSkuRecord, replaceInventory } from '../store/inventory.js';
+import { countOrders, deleteSkuRecord, inventoryRecord } from '../store/inventory.js';
 import type { BenchContext } from './strategy-run.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 
@@ -21,9 +22,7 @@ export interface DrainRate {
 
 /** Fills one SKU's outbox with `orders` reservations, as a sale would, before any consumer runs. */
 const fillOutbox = async (redis: Redis, mysql: Pool, sku: string, orders: number): Promise<void> => {
-  const def = { sku, stock: orders, limit: 1, startsAt: null, endsAt: null };
-  await replaceInventory(mysql, def);
-  await loadSkuIntoRedis(redis, def);
+  await putOnSale(redis, inventoryRecord(mysql), [{ sku, stock: orders, limit: 1, startsAt: null, endsAt: null }], { reset: true });
   const reservations = new Reservations(redis);
   for (let i = 0; i < orders; i += 1_000) {
     await Promise.all(Array.from({ length: Math.min(1_000, orders - i) }, (_, j) => reservations.reserve({ sku, userId: `d${i + j}`, qty: 1 })));
@@ -76,7 +75,8 @@ const measure = async (ctx: BenchContext, sku: string, ceilingSku: string, order
     await Promise.all(processes.map((p) => p.stop()));
   }
 
-  await replaceInventory(ctx.mysql, { sku: ceilingSku, stock: orders, limit: 1, startsAt: null, endsAt: null });
+  // MySQL alone: the bare loop never reads Redis.
+  await inventoryRecord(ctx.mysql).replace({ sku: ceilingSku, stock: orders, limit: 1, startsAt: null, endsAt: null });
   ctx.progress('drain rate: the raw INSERT + UPDATE loop');
   const started = performance.now();
   await writeBareOrders(ctx.mysql, ceilingSku, orders, batchSize);

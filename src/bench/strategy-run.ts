@@ -4,8 +4,9 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
-import { loadSkuIntoRedis, removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
-import { deleteSkuRecord, replaceInventory, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
+import { removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
+import { putOnSale } from '../sale/put-on-sale.js';
+import { deleteSkuRecord, inventoryRecord, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders, readSkuRecord } from '../store/orders.js';
 import { driftOf, liveUnits } from '../sale/state.js';
 import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
@@ -114,11 +115,8 @@ const NOT_YET_MS = 3_600_000;
 
 /** Puts the scenario's SKUs on sale afresh: orders, reservations, outbox and counters gone. */
 export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
-  for (const { weight: _weight, opensAfterMs, ...def } of scenario.skus) {
-    const put = opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS };
-    await replaceInventory(ctx.mysql, put);
-    await loadSkuIntoRedis(ctx.redis, put);
-  }
+  const defs = scenario.skus.map(({ weight: _weight, opensAfterMs, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS }));
+  await putOnSale(ctx.redis, inventoryRecord(ctx.mysql), defs, { reset: true });
 };
 
 /** Opens each scheduled SKU `opensAfter` from now, in both stores; returns the first opening (ms since epoch), if any. */

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
-import type { Pool } from 'mysql2/promise';
 import { loadScenario } from '../bench/scenario.js';
 import { intOption, timeOption } from '../config.js';
-import { loadSkuIntoRedis, readRedisSku, type SkuDefinition } from '../sale/catalog.js';
+import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
-import { countOrders, getInventory, replaceInventory } from '../store/inventory.js';
+import { putOnSale } from '../sale/put-on-sale.js';
+import { inventoryRecord } from '../store/inventory.js';
 import { connectionFlags, withStores } from './common.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
@@ -21,14 +20,6 @@ interface PreloadFlags {
   json?: boolean;
   redisUrl?: string;
   mysqlUrl?: string;
-}
-
-/** What preloading one SKU replaces: empty when it is new. */
-interface Change {
-  sku: string;
-  changes: string[];
-  orders: number;
-  reservations: number;
 }
 
 const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
@@ -47,46 +38,22 @@ const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
 
 const iso = (ms: number | null) => (ms === null ? 'open' : new Date(ms).toISOString());
 
-const describeChange = async (pool: Pool, redis: Redis, def: SkuDefinition): Promise<Change> => {
-  const [row, orders, cached] = await Promise.all([getInventory(pool, def.sku), countOrders(pool, def.sku), readRedisSku(redis, def.sku)]);
-  const changes: string[] = [];
-  const diff = (what: string, from: unknown, to: unknown) => {
-    if (from !== to) changes.push(`${what} ${String(from)} → ${String(to)}`);
-  };
-  if (row) {
-    diff('MySQL stock', row.stock, def.stock);
-    diff('limit', row.limit, def.limit);
-    diff('starts', iso(row.startsAt), iso(def.startsAt));
-    diff('ends', iso(row.endsAt), iso(def.endsAt));
-  }
-  if (cached.loaded) diff('Redis stock', cached.stock, def.stock);
-  if (orders > 0) changes.push(`${orders} MySQL orders deleted`);
-  if (cached.reservations > 0) changes.push(`${cached.reservations} Redis reservations deleted`);
-  return { sku: def.sku, changes, orders, reservations: cached.reservations };
-};
-
 const preload = async (flags: PreloadFlags): Promise<number> => {
   const defs = definitionsFrom(flags);
   if (flags.reset && !flags.yes) throw new UsageError('--reset deletes orders: add --yes to confirm');
-  return withStores(flags, async ({ redis, mysql: pool }) => {
-    const changes = await Promise.all(defs.map((def) => describeChange(pool, redis, def)));
-    const blocked = changes.filter((c) => c.orders + c.reservations > 0);
-    if (blocked.length > 0 && !flags.reset) {
-      const report = { ok: false, error: 'SKU_HAS_ORDERS', refused: blocked };
+  return withStores(flags, async ({ redis, mysql }) => {
+    const result = await putOnSale(redis, inventoryRecord(mysql), defs, { reset: flags.reset === true });
+    if (!result.ok) {
+      const report = { ok: false, error: 'SKU_HAS_ORDERS', refused: result.refused };
       if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else {
         process.stderr.write('seckill: refusing to overwrite SKUs that have orders (nothing was changed).\n');
-        for (const c of blocked) process.stderr.write(`  ${c.sku}: would change ${c.changes.join('; ')}\n`);
+        for (const c of result.refused) process.stderr.write(`  ${c.sku}: would change ${c.changes.join('; ')}\n`);
         process.stderr.write('Run again with --reset --yes to delete those orders and start the sale afresh.\n');
       }
       return EXIT.USAGE;
     }
-    for (const def of defs) {
-      // MySQL first: a SKU visible in Redis always has its row of record.
-      await replaceInventory(pool, def);
-      await loadSkuIntoRedis(redis, def);
-    }
-    const loaded = defs.map((def, i) => ({ ...def, startsAt: def.startsAt && iso(def.startsAt), endsAt: def.endsAt && iso(def.endsAt), replaced: changes[i]!.changes }));
+    const loaded = defs.map((def, i) => ({ ...def, startsAt: def.startsAt && iso(def.startsAt), endsAt: def.endsAt && iso(def.endsAt), replaced: result.changes[i]!.changes }));
     if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, skus: loaded })}\n`);
     else
       for (const s of loaded) {

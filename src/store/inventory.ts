@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { SkuDefinition } from '../sale/catalog.js';
+import type { InventoryRecord } from '../sale/put-on-sale.js';
 import { inTransaction } from './transaction.js';
 
 export interface InventoryRow {
@@ -73,3 +74,10 @@ export const inventorySkus = async (pool: Pool): Promise<string[]> => {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT sku FROM inventory ORDER BY sku');
   return rows.map((r) => r.sku as string);
 };
+
+/** The inventory as putting a SKU on sale needs it (src/sale/put-on-sale.ts). */
+export const inventoryRecord = (pool: Pool): InventoryRecord => ({
+  read: (sku) => getInventory(pool, sku),
+  countOrders: (sku) => countOrders(pool, sku),
+  replace: (def) => replaceInventory(pool, def),
+});

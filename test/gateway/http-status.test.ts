@@ -3,8 +3,7 @@ import { freePort } from '../../src/bench/ports.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
-import { loadSkuIntoRedis, type SkuDefinition } from '../../src/sale/catalog.js';
-import { replaceInventory } from '../../src/store/inventory.js';
+import type { SkuDefinition } from '../../src/sale/catalog.js';
 import {
   metricValue,
   newRedis,
@@ -290,9 +289,7 @@ describe('seckill serve whose Redis goes down', () => {
     redisClients.push(ownRedis);
     await waitFor(() => ownRedis.ping().then((p) => p === 'PONG', () => false), 10_000, `redis-server on port ${port}`);
 
-    def = { sku: uniqueSku('s503'), stock: 5, limit: 1, startsAt: null, endsAt: null };
-    await replaceInventory(await testMysql(), def);
-    await loadSkuIntoRedis(ownRedis, def);
+    def = await preloadSku(ownRedis, { sku: uniqueSku('s503'), stock: 5 });
     url = (await start([], { REDIS_URL: redisUrl })).url;
   });
 
