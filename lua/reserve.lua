@@ -7,7 +7,8 @@
   KEYS[3] {sku}:holders       hash: userId -> holding (see includes/holdings.lua)
   KEYS[4] {sku}:requests      hash: userId/requestId -> orderId
   KEYS[5] {sku}:reservations  hash: orderId -> JSON reservation record
-  KEYS[6] {sku}:outbox        stream read by the relay
+  KEYS[6] {sku}:outbox        stream read by the relay; each entry's one field is
+                              'event' (STREAM_FIELD in src/redis/keys.ts)
   KEYS[7] {sku}:admitted      admission tickets handed out (see take-tickets.lua)
 
   ARGV[1] sku

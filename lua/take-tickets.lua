@@ -13,35 +13,36 @@
   ARGV[2] admission factor K
   ARGV[3] now, ms since epoch
 
-  Returns { granted, detail }:
-    granted >= 1  tickets granted
-    0             the cap is reached: try again shortly
-    -1            the SKU was never preloaded
-    -2            nothing is left on sale (the buyer is told "sold out");
-                  detail is meta 'released', which changes whenever units
-                  come back, so a process can tell a stale snapshot
-    -3            the sale has not started; detail is startsAt, until when
-                  the process may answer NOT_STARTED itself
+  Returns { outcome, detail }:
+    ADMITTED          detail tickets granted (at least 1)
+    ADMISSION_CLOSED  the cap is reached: try again shortly
+    NOT_LOADED        the SKU was never preloaded
+    SOLD_OUT          nothing is left on sale; detail is meta 'released',
+                      which changes whenever units come back, so a process
+                      can tell a stale snapshot
+    NOT_STARTED       the sale has not started; detail is startsAt, until
+                      when the process may answer NOT_STARTED itself
 ]]
 local rcall = redis.call
+--- @include "outcomes"
 
 local meta = rcall('HMGET', KEYS[2], 'initial', 'released', 'startsAt')
 if not meta[1] then
-  return { -1, 0 }
+  return { Outcome.NOT_LOADED, 0 }
 end
 local released = tonumber(meta[2] or '0')
 local startsAt = tonumber(meta[3] or '0')
 if startsAt > 0 and tonumber(ARGV[3]) < startsAt then
-  return { -3, startsAt }
+  return { Outcome.NOT_STARTED, startsAt }
 end
 if tonumber(rcall('GET', KEYS[3]) or '0') <= 0 then
-  return { -2, released }
+  return { Outcome.SOLD_OUT, released }
 end
 local cap = tonumber(ARGV[2]) * (tonumber(meta[1]) + released)
 local admitted = tonumber(rcall('GET', KEYS[1]) or '0')
 local grant = math.min(tonumber(ARGV[1]), cap - admitted)
 if grant <= 0 then
-  return { 0, 0 }
+  return { Outcome.ADMISSION_CLOSED, 0 }
 end
 rcall('INCRBY', KEYS[1], grant)
-return { grant, 0 }
+return { Outcome.ADMITTED, grant }

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
-import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
-import { defineScript, type ScriptCall } from '../redis/scripts.js';
+import { Outcome } from '../sale/outcomes.js';
 import type { BuyRequest, ReserveResult } from '../sale/reservations.js';
 import { answerSoldOut, readSoldOutSnapshot, type SoldOutSnapshot } from '../sale/sold-out-snapshot.js';
+import { followStockEvents } from '../sale/stock-events.js';
+import { AdmissionCounter } from '../sale/tickets.js';
 
 /**
  * The in-process admission layers that turn most of a flash crowd away
@@ -149,11 +150,6 @@ interface TicketPool {
   notStartedUntil: number;
 }
 
-/** take-tickets.lua's codes (see its header). */
-const NOT_LOADED = -1;
-const NOTHING_LEFT = -2;
-const NOT_STARTED = -3;
-
 /**
  * The admission cap: at most K × (units ever on sale) buyers who can buy are
  * admitted to reserve.lua at once, across all processes. Each process takes
@@ -167,7 +163,7 @@ const NOT_STARTED = -3;
  */
 export class AdmissionTickets {
   private readonly pools = new Map<string, TicketPool>();
-  private readonly takeTickets: ScriptCall;
+  private readonly counter: AdmissionCounter;
 
   constructor(
     redis: Redis,
@@ -176,7 +172,7 @@ export class AdmissionTickets {
     private readonly closedTtlMs: number,
     private readonly soldOut: SoldOutSales,
   ) {
-    this.takeTickets = defineScript(redis, 'take-tickets', 3);
+    this.counter = new AdmissionCounter(redis);
   }
 
   /** 'ADMIT' synchronously while the process holds tickets; otherwise asks Redis for a chunk. */
@@ -225,27 +221,25 @@ export class AdmissionTickets {
   }
 
   private async refill(sku: string, pool: TicketPool, now: number): Promise<TicketAnswer> {
-    const k = skuKeys(sku);
     try {
-      const [granted, detail] = (await this.takeTickets([k.admitted, k.meta, k.stock], [this.chunk, this.factor, now])) as [number, number];
-      if (granted === NOT_LOADED) {
-        this.pools.delete(sku);
-        return 'NOT_LOADED';
+      const { outcome, detail } = await this.counter.take(sku, this.chunk, this.factor, now);
+      switch (outcome) {
+        case Outcome.NOT_LOADED:
+          this.pools.delete(sku);
+          return 'NOT_LOADED';
+        case Outcome.NOT_STARTED:
+          pool.notStartedUntil = Math.min(detail, Date.now() + this.closedTtlMs);
+          return 'NOT_STARTED';
+        case Outcome.SOLD_OUT:
+          this.soldOut.set(sku, Date.now(), 'confirmed', detail);
+          return 'SOLD_OUT';
+        case Outcome.ADMISSION_CLOSED:
+          pool.closedUntil = Date.now() + this.closedTtlMs;
+          return 'CLOSED';
+        case Outcome.ADMITTED:
+          pool.available += detail;
+          return 'ADMIT';
       }
-      if (granted === NOT_STARTED) {
-        pool.notStartedUntil = Math.min(detail, Date.now() + this.closedTtlMs);
-        return 'NOT_STARTED';
-      }
-      if (granted === NOTHING_LEFT) {
-        this.soldOut.set(sku, Date.now(), 'confirmed', detail);
-        return 'SOLD_OUT';
-      }
-      if (granted === 0) {
-        pool.closedUntil = Date.now() + this.closedTtlMs;
-        return 'CLOSED';
-      }
-      pool.available += granted;
-      return 'ADMIT';
     } catch (error) {
       // Redis is down: keep no pool for a SKU that may not even exist.
       if (pool.available === 0 && this.pools.get(sku) === pool) this.pools.delete(sku);
@@ -257,23 +251,19 @@ export class AdmissionTickets {
 }
 
 /**
- * Keeps the local flags in step with every other server process: reserve.lua
- * publishes SOLD_OUT when it sells the last unit, release.lua publishes
- * ON_SALE when it returns stock. Resolves once subscribed.
+ * Keeps the local flags in step with every other server process (see
+ * src/sale/stock-events.ts). Resolves once subscribed.
  */
-export const followStockEvents = async (subscriber: Redis, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> => {
-  subscriber.on('message', (_channel: string, message: string) => {
-    const space = message.indexOf(' ');
-    const event = message.slice(0, space);
-    const sku = message.slice(space + 1);
-    if (event === 'SOLD_OUT') soldOut.set(sku, Date.now(), 'sold');
-    else if (event === 'ON_SALE') {
-      soldOut.clear(sku);
-      tickets.reopen(sku);
-    }
-  });
-  // Messages sent while the subscriber was disconnected are lost: forget
-  // every flag rather than trust a stale one.
-  subscriber.on('ready', () => soldOut.clearAll());
-  await subscriber.subscribe(STOCK_EVENTS_CHANNEL);
-};
+export const keepInStep = (subscriber: Redis, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> =>
+  followStockEvents(
+    subscriber,
+    ({ kind, sku }) => {
+      if (kind === 'SOLD_OUT') soldOut.set(sku, Date.now(), 'sold');
+      else {
+        soldOut.clear(sku);
+        tickets.reopen(sku);
+      }
+    },
+    // Messages sent while the subscriber was disconnected are lost: forget every flag rather than trust a stale one.
+    () => soldOut.clearAll(),
+  );

@@ -7,7 +7,7 @@ import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { pingMysql } from '../store/mysql.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
 import { Reservations } from '../sale/reservations.js';
-import { AdmissionTickets, followStockEvents, SoldOutSales, TokenBucket } from './admission.js';
+import { AdmissionTickets, keepInStep, SoldOutSales, TokenBucket } from './admission.js';
 import { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -109,7 +109,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const errors = new ErrorLog();
   const reservations = new Reservations(deps.redis);
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
-  await followStockEvents(deps.subscriber, soldOut, tickets);
+  await keepInStep(deps.subscriber, soldOut, tickets);
 
   const strategy = chooseStrategy(
     options.strategy,

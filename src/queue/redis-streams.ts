@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../redis/keys.js';
+import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';
+import { skusOnSale } from '../sale/catalog.js';
 import { execAll } from '../redis/transaction.js';
 import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
 
@@ -58,7 +59,7 @@ const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[
   const handle = async (source: Source, entries: [string, string[]][]): Promise<void> => {
     if (entries.length === 0) return;
     await handler({
-      values: entries.map(([, fields]) => fields[1] ?? ''),
+      values: entries.map(([, fields]) => streamMessage(fields)),
       keys: entries.map(() => source.key),
       heartbeat: async () => {},
       isRunning: () => running,
@@ -174,7 +175,7 @@ const consumersOf = async (redis: Redis, stream: string, group: string): Promise
  * not read for `idleMs` (readers that died: their names, host-pid-i, are never
  * reused). One that holds entries is kept: deleting it would drop them.
  */
-export const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: number): Promise<number> => {
+const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: number): Promise<number> => {
   if ((await redis.exists(stream)) === 0) return 0;
   const groups = (await redis.xinfo('GROUPS', stream)) as (string | number)[][];
   let removed = 0;
@@ -190,8 +191,11 @@ export const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: n
   return removed;
 };
 
+/** Prunes dead readers from the dead-letter stream, shared by every sale of a Redis (a closed sale's outbox goes with its readers). */
+export const pruneDeadLetterReaders = (redis: Redis, idleMs: number): Promise<number> => pruneIdleConsumers(redis, DEAD_LETTER_STREAM, idleMs);
+
 const outboxSources = (redis: Redis) => async (): Promise<Source[]> =>
-  (await redis.smembers(SKU_INDEX_KEY)).map((sku) => ({ stream: skuKeys(sku).outbox, key: sku }));
+  (await skusOnSale(redis)).map((sku) => ({ stream: skuKeys(sku).outbox, key: sku }));
 
 const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_STREAM, key: '' }];
 
@@ -207,7 +211,7 @@ export const redisTransport = (redis: Redis, options: StreamReaderOptions): Tran
   return {
     publish: async (topic: Topic, envelopes: Envelope[]) => {
       // One command per entry (auto-pipelined): entries of different SKUs live in different cluster slots.
-      await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', 'event', e.value)));
+      await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', STREAM_FIELD, e.value)));
     },
     subscribe: async (topic, group, handler) => {
       const readers = Array.from({ length: options.concurrency }, (_, i) =>

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pruneIdleConsumers } from '../queue/redis-streams.js';
-import { DEAD_LETTER_STREAM } from '../redis/keys.js';
+import { pruneDeadLetterReaders } from '../queue/redis-streams.js';
 import { closeSkuInRedis, readRedisSku, setSaleWindow, skuMemoryBytes } from '../sale/catalog.js';
 import { getInventory, setInventoryWindow } from '../store/inventory.js';
 import { unsettledOrders } from '../store/orders.js';
@@ -92,6 +91,6 @@ export const closeSale = async (source: DriftSource, sku: string, options: Close
     closed: true,
     soldUnits: after!.initialStock - after!.stock,
     bytesAfter: await skuMemoryBytes(source.redis, sku),
-    prunedConsumers: await pruneIdleConsumers(source.redis, DEAD_LETTER_STREAM, options.idleConsumerMs),
+    prunedConsumers: await pruneDeadLetterReaders(source.redis, options.idleConsumerMs),
   };
 };

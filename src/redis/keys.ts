@@ -3,7 +3,7 @@
  *
  * Every key of a SKU carries the hash tag `{sku}`, so that one script call
  * touches a single Redis Cluster slot. SKU ids are validated before they get
- * here (see `sale/validation.ts`), so they never contain `{` or `}`.
+ * here (`SKU_PATTERN` in sale/ids.ts), so they never contain `{` or `}`.
  */
 
 const PREFIX = 'seckill';
@@ -19,7 +19,7 @@ export const skuKeys = (sku: string) => {
     holders: `${tag}:holders`,
     /** hash: requestId → orderId, the idempotency record */
     requests: `${tag}:requests`,
-    /** hash: orderId → JSON reservation record (see sale/reservation.ts) */
+    /** hash: orderId → JSON reservation record (see sale/reservations.ts) */
     reservations: `${tag}:reservations`,
     /** stream: one entry per reservation, read by the relay */
     outbox: `${tag}:outbox`,
@@ -33,7 +33,16 @@ export type SkuKeys = ReturnType<typeof skuKeys>;
 /** Every key of a SKU, for reset and for before/after snapshots. */
 export const allSkuKeys = (sku: string): string[] => Object.values(skuKeys(sku));
 
-/** Set of every SKU ever preloaded, so relay and reconcile can find them. */
+/**
+ * The one field of a stream entry (outbox or dead letters): its message, a
+ * JSON text. reserve.lua writes the outbox's with this name too.
+ */
+export const STREAM_FIELD = 'event';
+
+/** A stream entry's message: the value of its one field. */
+export const streamMessage = (fields: string[]): string => fields[fields.indexOf(STREAM_FIELD) + 1] ?? '';
+
+/** Set of every SKU on sale in this Redis (preloaded and not closed), so relays, sweepers and reconcile can find them. */
 export const SKU_INDEX_KEY = `${PREFIX}:skus`;
 
 /**

@@ -14,6 +14,8 @@ export const Outcome = {
   RELEASED: 'RELEASED',
   ALREADY_RELEASED: 'ALREADY_RELEASED',
   NOT_FOUND: 'NOT_FOUND',
+  ADMITTED: 'ADMITTED',
+  ADMISSION_CLOSED: 'ADMISSION_CLOSED',
 } as const;
 
 export type ReserveOutcome =
@@ -31,3 +33,10 @@ export type ReleaseOutcome =
   | typeof Outcome.ALREADY_RELEASED
   | typeof Outcome.NOT_FOUND
   | typeof Outcome.FROZEN;
+
+export type TicketsOutcome =
+  | typeof Outcome.ADMITTED
+  | typeof Outcome.ADMISSION_CLOSED
+  | typeof Outcome.NOT_LOADED
+  | typeof Outcome.SOLD_OUT
+  | typeof Outcome.NOT_STARTED;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { newOrderId } from './ids.js';
 import type { OrderEvent } from './order-event.js';
@@ -97,7 +97,7 @@ export class Reservations {
   /** Order ids waiting in the SKU's outbox (not yet delivered). */
   async queued(sku: string): Promise<Set<string>> {
     const entries = (await this.redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
-    return new Set(entries.map(([, fields]) => (JSON.parse(fields[1] ?? '{}') as Partial<OrderEvent>).orderId ?? ''));
+    return new Set(entries.map(([, fields]) => (JSON.parse(streamMessage(fields) || '{}') as Partial<OrderEvent>).orderId ?? ''));
   }
 
   /**
@@ -110,7 +110,7 @@ export class Reservations {
     if (record === null) return false;
     const { orderId: id, sku: s, userId, qty, requestId, createdAt } = record;
     const event: OrderEvent = { orderId: id, sku: s, userId, qty, requestId, createdAt };
-    await this.redis.xadd(skuKeys(sku).outbox, '*', 'event', JSON.stringify(event));
+    await this.redis.xadd(skuKeys(sku).outbox, '*', STREAM_FIELD, JSON.stringify(event));
     return true;
   }
 

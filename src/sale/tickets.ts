@@ -1,0 +1,28 @@
+import type { Redis } from 'ioredis';
+import { skuKeys } from '../redis/keys.js';
+import { defineScript, type ScriptCall } from '../redis/scripts.js';
+import type { TicketsOutcome } from './outcomes.js';
+
+/** take-tickets.lua's answer: the outcome, and its detail (tickets granted, `released`, or the opening time). */
+export interface TicketsAnswer {
+  outcome: TicketsOutcome;
+  detail: number;
+}
+
+/**
+ * The admission cap's shared counter: a typed call over take-tickets.lua,
+ * which hands a server process a chunk of tickets (see the script's header).
+ */
+export class AdmissionCounter {
+  private readonly script: ScriptCall;
+
+  constructor(redis: Redis) {
+    this.script = defineScript(redis, 'take-tickets', 3);
+  }
+
+  async take(sku: string, chunk: number, factor: number, now: number): Promise<TicketsAnswer> {
+    const k = skuKeys(sku);
+    const [outcome, detail] = (await this.script([k.admitted, k.meta, k.stock], [chunk, factor, now])) as [TicketsOutcome, number];
+    return { outcome, detail };
+  }
+}
