@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { intOption, loadConnections } from '../config.js';
-import { COMPENSATION_GROUP, startCompensation } from '../queue/compensation.js';
+import { startCompensation } from '../queue/compensation.js';
 import { createPipelineMetrics, serveMetrics } from '../queue/metrics.js';
 import { openQueue } from '../queue/open-transport.js';
-import { ORDER_CONSUMER_GROUP, startOrderConsumer } from '../queue/order-consumer.js';
-import { startSweeper } from '../queue/payment-timeout.js';
-import { TOPICS } from '../queue/transport.js';
+import { startOrderConsumer } from '../queue/order-consumer.js';
+import { startSweeper } from '../payment/sweeper.js';
+import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { connectRedis } from '../redis/connection.js';
 import { Reservations } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
@@ -24,10 +24,10 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const streams = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
-  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, 'seckill-consumer'), flags.wait);
+  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, CLIENT_IDS.consumer), flags.wait);
   const metrics = createPipelineMetrics(async () => [
-    { topic: TOPICS.orders, group: ORDER_CONSUMER_GROUP, messages: await queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) },
-    { topic: TOPICS.deadLetters, group: COMPENSATION_GROUP, messages: await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP) },
+    { topic: TOPICS.orders, group: GROUPS.orders, messages: await queue.lag(TOPICS.orders, GROUPS.orders) },
+    { topic: TOPICS.deadLetters, group: GROUPS.compensation, messages: await queue.lag(TOPICS.deadLetters, GROUPS.compensation) },
   ]);
   const metricsServer = await serveMetrics(metrics, flags.metricsPort);
   const reservations = new Reservations(redis);

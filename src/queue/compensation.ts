@@ -7,10 +7,9 @@ import { findOrder } from '../store/orders.js';
 import { parseDeadLetter } from './dead-letter.js';
 import type { PipelineMetrics } from './metrics.js';
 import { retryUntilDone } from './retry.js';
-import { returnToSale } from './return-to-sale.js';
-import { TOPICS, type ReceivedBatch, type Subscription, type Transport } from './transport.js';
-
-export const COMPENSATION_GROUP = 'seckill-compensation';
+import { returnToSale } from '../payment/return-to-sale.js';
+import { GROUPS, TOPICS } from './names.js';
+import type { ReceivedBatch, Subscription, Transport } from './transport.js';
 
 export interface CompensationDeps {
   transport: Transport;
@@ -59,4 +58,4 @@ export const handleDeadLetters = (deps: CompensationDeps) => async (batch: Recei
 };
 
 export const startCompensation = (deps: CompensationDeps): Promise<Subscription> =>
-  deps.transport.subscribe(TOPICS.deadLetters, COMPENSATION_GROUP, handleDeadLetters(deps));
+  deps.transport.subscribe(TOPICS.deadLetters, GROUPS.compensation, handleDeadLetters(deps));

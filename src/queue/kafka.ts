@@ -4,7 +4,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
-import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
+import { TOPICS, type Topic } from './names.js';
+import type { BatchHandler, Envelope, Subscription, Transport } from './transport.js';
 
 export interface KafkaOptions {
   brokers: string[];

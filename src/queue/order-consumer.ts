@@ -2,13 +2,12 @@ import type { Pool } from 'mysql2/promise';
 import { parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
 import type { Reservations } from '../sale/reservations.js';
 import { applyOrderBatch } from '../store/order-batch.js';
-import { crashPoint } from './crash-points.js';
+import { crashPoint } from '../crash-points.js';
 import { deadLetterOf, type DeadLetter } from './dead-letter.js';
 import type { PipelineMetrics } from './metrics.js';
 import { retryUntilDone } from './retry.js';
-import { TOPICS, type ReceivedBatch, type Subscription, type Transport } from './transport.js';
-
-export const ORDER_CONSUMER_GROUP = 'seckill-orders';
+import { GROUPS, TOPICS } from './names.js';
+import type { ReceivedBatch, Subscription, Transport } from './transport.js';
 
 export interface OrderConsumerDeps {
   transport: Transport;
@@ -82,4 +81,4 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
 };
 
 export const startOrderConsumer = (deps: OrderConsumerDeps): Promise<Subscription> =>
-  deps.transport.subscribe(TOPICS.orders, ORDER_CONSUMER_GROUP, handleOrderBatch(deps));
+  deps.transport.subscribe(TOPICS.orders, GROUPS.orders, handleOrderBatch(deps));

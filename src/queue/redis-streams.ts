@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { skusOnSale } from '../sale/catalog.js';
 import { execAll } from '../redis/transaction.js';
-import { TOPICS, type BatchHandler, type Envelope, type Subscription, type Topic, type Transport } from './transport.js';
+import { TOPICS, type Topic } from './names.js';
+import type { BatchHandler, Envelope, Subscription, Transport } from './transport.js';
 
 export interface StreamReaderOptions {
   /** entries per read */

@@ -1,8 +1,7 @@
-import { crashPoint } from './crash-points.js';
+import { crashPoint } from '../crash-points.js';
 import type { PipelineMetrics } from './metrics.js';
-import { TOPICS, type Subscription, type Transport } from './transport.js';
-
-export const RELAY_GROUP = 'seckill-relay';
+import { GROUPS, TOPICS } from './names.js';
+import type { Subscription, Transport } from './transport.js';
 
 /**
  * The outbox relay: reads the SKUs' outbox streams (a Redis consumer group)
@@ -12,7 +11,7 @@ export const RELAY_GROUP = 'seckill-relay';
  * at least once, never zero. Duplicates are the consumer's to absorb.
  */
 export const startRelay = (outbox: Transport, kafka: Transport, metrics: PipelineMetrics): Promise<Subscription> =>
-  outbox.subscribe(TOPICS.orders, RELAY_GROUP, async (batch) => {
+  outbox.subscribe(TOPICS.orders, GROUPS.relay, async (batch) => {
     crashPoint('relay:after-read');
     await kafka.publish(
       TOPICS.orders,

@@ -5,12 +5,7 @@
  * throws is delivered again; the consumers make it exactly-once in effect.
  */
 
-export const TOPICS = {
-  orders: 'seckill.orders',
-  deadLetters: 'seckill.orders.dlq',
-} as const;
-
-export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
+import type { Topic } from './names.js';
 
 export interface Envelope {
   key: string;

@@ -4,7 +4,7 @@ import type { Reservations } from '../sale/reservations.js';
 import { driftOf, isInFlight, isLive } from '../sale/state.js';
 import { getInventory } from '../store/inventory.js';
 import { readSkuRecord } from '../store/orders.js';
-import { returnToSale } from '../queue/return-to-sale.js';
+import { returnToSale } from '../payment/return-to-sale.js';
 import { isStale, readDriftInput, type DriftInput, type DriftSource } from './drift.js';
 
 /**

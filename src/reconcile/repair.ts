@@ -1,8 +1,6 @@
 import type { QueueConfig } from '../config.js';
-import { COMPENSATION_GROUP } from '../queue/compensation.js';
 import { openQueue } from '../queue/open-transport.js';
-import { ORDER_CONSUMER_GROUP } from '../queue/order-consumer.js';
-import { TOPICS } from '../queue/transport.js';
+import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { Reservations } from '../sale/reservations.js';
 import { readDriftInput, reconcileSku, type DriftSource, type FindingKind } from './drift.js';
 import { applyFixes, planFixes, planIsEmpty, resetFromMysql, type FixReport, type ResetOutcome } from './fix.js';
@@ -19,13 +17,13 @@ export interface RepairOptions {
 
 /** Messages waiting for the order consumer or compensation: a reset waits for 0. */
 const openQueueLag = async (source: DriftSource, config: QueueConfig) => {
-  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1 }, 'seckill-reconcile');
+  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1 }, CLIENT_IDS.reconcile);
   // With the Redis queue, the SKU's outbox is its orders queue, and its unsettled reservations
   // (resetFromMysql checks them) say what is in it; with Kafka, the orders topic holds every
   // SKU's messages and must be drained.
-  const ordersLag = () => (config.queue === 'kafka' ? queue.lag(TOPICS.orders, ORDER_CONSUMER_GROUP) : Promise.resolve(0));
+  const ordersLag = () => (config.queue === 'kafka' ? queue.lag(TOPICS.orders, GROUPS.orders) : Promise.resolve(0));
   return {
-    lag: async () => (await ordersLag()) + (await queue.lag(TOPICS.deadLetters, COMPENSATION_GROUP)),
+    lag: async () => (await ordersLag()) + (await queue.lag(TOPICS.deadLetters, GROUPS.compensation)),
     close: () => queue.close(),
   };
 };

@@ -3,8 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { connectKafka } from '../../src/queue/kafka.js';
-import { ORDER_CONSUMER_GROUP } from '../../src/queue/order-consumer.js';
-import { TOPICS } from '../../src/queue/transport.js';
+import { GROUPS, TOPICS } from '../../src/queue/names.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { newRedis, postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_DEFAULTS } from '../test-env.js';
@@ -324,7 +323,7 @@ describe('poison messages', () => {
     const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1 });
     await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
     await waitFor(() => letters.length >= 5, 30_000, 'five dead letters');
-    await waitFor(async () => (await kafka.lag(TOPICS.orders, ORDER_CONSUMER_GROUP)) === 0, 30_000, 'the order offsets past the poison');
+    await waitFor(async () => (await kafka.lag(TOPICS.orders, GROUPS.orders)) === 0, 30_000, 'the order offsets past the poison');
     await kafka.close();
 
     expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'INVALID_USER_ID', 'NOT_JSON', 'ORDER_ID_REUSED', 'UNKNOWN_SKU']);

@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import { skusOnSale } from '../sale/catalog.js';
 import type { Reservations } from '../sale/reservations.js';
 import { cancelExpiredOrders, ordersAwaitingRelease } from '../store/payments.js';
-import { crashPoint } from './crash-points.js';
-import type { PipelineMetrics } from './metrics.js';
+import { crashPoint } from '../crash-points.js';
+import type { PipelineMetrics } from '../queue/metrics.js';
 import { returnToSale } from './return-to-sale.js';
 
 export const PAYMENT_TIMEOUT_REASON = 'PAYMENT_TIMEOUT';

@@ -2,7 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
 import { OwnRedis } from '../../src/bench/own-redis.js';
 import { createPipelineMetrics } from '../../src/queue/metrics.js';
-import { sweepOnce } from '../../src/queue/payment-timeout.js';
+import { sweepOnce } from '../../src/payment/sweeper.js';
 import { reconcileSku } from '../../src/reconcile/drift.js';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
