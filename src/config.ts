@@ -70,6 +70,27 @@ export interface QueueConfig {
 
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 
+/** What a queue is made with when nobody says otherwise. */
+export const QUEUE_DEFAULTS = {
+  partitions: 3,
+  replicationFactor: 1,
+  /** Kafka: how long a consumer that died keeps its partitions */
+  sessionTimeoutMs: 30_000,
+} as const;
+
+/** The queue the flags name; KAFKA_BROKERS and SECKILL_TOPIC_PREFIX from the env when no flag says; the rest from QUEUE_DEFAULTS. */
+export const queueConfigOf = (
+  given: { queue: QueueKind; kafkaBrokers?: string; topicPrefix?: string; partitions?: number; replicationFactor?: number; sessionTimeout?: number },
+  env = process.env,
+): QueueConfig => ({
+  queue: given.queue,
+  kafkaBrokers: loadKafkaBrokers(given.kafkaBrokers, env),
+  partitions: given.partitions ?? QUEUE_DEFAULTS.partitions,
+  replicationFactor: given.replicationFactor ?? QUEUE_DEFAULTS.replicationFactor,
+  topicPrefix: given.topicPrefix ?? env.SECKILL_TOPIC_PREFIX ?? '',
+  sessionTimeoutMs: given.sessionTimeout ?? QUEUE_DEFAULTS.sessionTimeoutMs,
+});
+
 /** KAFKA_BROKERS: comma-separated host:port list. */
 export const loadKafkaBrokers = (flag: string | undefined, env = process.env): string[] => {
   const raw = flag ?? env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS;

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import type { DrainRate } from './drain-rate.js';
+import type { CampaignSummary } from './run.js';
 import type { StrategyRun } from './strategy-run.js';
 
 export interface BenchReport {
@@ -87,5 +88,17 @@ export const reportTable = (report: BenchReport): string => {
     table.toString(),
     ...(drain ? [drain] : []),
     report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
+  ].join('\n');
+};
+
+/** A chaos campaign for a person: one line per seed, faults by kind, every break with its seed. */
+export const campaignText = (c: CampaignSummary): string => {
+  const kinds = (faults: Record<string, number>, sep: string) => Object.entries(faults).map(([k, n]) => `${k}${sep}${n}`);
+  return [
+    `chaos campaign: ${c.scenario}, ${c.runs} run(s), seeds ${c.seeds.map((r) => r.seed).join(', ')}`,
+    ...c.seeds.map((r) => `  seed ${r.seed}: ${r.ok ? 'ok' : 'BROKEN'}; faults ${kinds(r.faults, '×').join(' ') || 'none'}; sold ${r.sold}; drift ${r.drift ?? '–'}`),
+    `faults injected: ${kinds(c.faults, ' ').join(', ') || 'none'}`,
+    `invariant breaks: ${c.breaks.length}`,
+    ...c.breaks.map((b) => `  ✗ seed ${b.seed} ${b.invariant}: ${b.detail}`),
   ].join('\n');
 };

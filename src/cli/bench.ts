@@ -1,20 +1,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { reportHtml } from '../bench/html-report.js';
-import { reportJson, reportTable, type BenchReport } from '../bench/report.js';
-import { measureDrainRate, type DrainRate } from '../bench/drain-rate.js';
-import { checkFaultSetup, localBroker, type BrokerControl } from '../bench/faults.js';
-import { runLoad } from '../bench/load.js';
-import { loadPlanOf } from '../bench/traffic.js';
-import { OwnRedis } from '../bench/own-redis.js';
+import { campaignText, reportJson, reportTable } from '../bench/report.js';
 import { scenarioForSeed } from '../bench/chaos.js';
-import { loadScenario, type Scenario } from '../bench/scenario.js';
-import { runStrategy, type BenchContext, type StrategyRun } from '../bench/strategy-run.js';
+import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/run.js';
+import { loadScenario } from '../bench/scenario.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
 import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
-import { startBroker } from '../queue/broker.js';
-import { connectRedis } from '../redis/connection.js';
-import { openMysql } from '../store/mysql.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
 interface BenchFlags {
@@ -71,160 +63,60 @@ const progressLine = () => {
 /** A line that must be seen (a fault injected): never throttled, never overwritten. */
 const noteLine = (line: string): void => void process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}\n` : `${line}\n`);
 
+/** The flags as bench's engine takes them. */
+const optionsOf = (flags: BenchFlags): BenchOptions => {
+  const { redisUrl, mysqlUrl } = loadConnections(flags);
+  return {
+    strategies: strategiesOf(flags),
+    queue: flags.queue,
+    pipeline: flags.pipeline,
+    seed: flags.seed,
+    load: {
+      ...(flags.connections !== undefined && { connections: flags.connections }),
+      ...(flags.requests !== undefined && { requests: flags.requests }),
+      ...(flags.duration !== undefined && { durationSec: flags.duration }),
+    },
+    redisUrl,
+    mysqlUrl,
+    kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers).join(','),
+    kafkaGiven: Boolean(process.env.KAFKA_BROKERS || flags.kafkaBrokers),
+    ...(flags.target !== undefined && { target: flags.target }),
+    ownRedis: flags.ownRedis === true,
+    keep: flags.keep === true,
+    ...(flags.drainRate !== undefined && { drainRate: flags.drainRate }),
+    progress: progressLine(),
+    note: noteLine,
+  };
+};
+
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   const scenario = loadScenario(scenarioPath(scenarioName));
-  const strategies = strategiesOf(flags);
+  const options = optionsOf(flags);
+  const print = (text: string) => {
+    if (process.stderr.isTTY) process.stderr.write('\n'); // end the progress line
+    process.stdout.write(`${text}\n`);
+  };
   if (flags.target !== undefined) {
     // Someone else's sale: it is checked only against the Redis and MySQL it was said to use.
     if (flags.compare !== undefined || flags.strategy !== 'seckill') throw new UsageError('--target benches the one server it names: no --strategy or --compare');
-    if (!flags.redisUrl || !flags.mysqlUrl) return loadOnly(flags.target, scenario, flags);
+    if (!flags.redisUrl || !flags.mysqlUrl) {
+      const summary = await loadOnly(flags.target, scenario, options);
+      print(flags.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
+      return EXIT.OK;
+    }
   }
-  if (flags.seeds !== undefined) return campaign(scenario, strategies, flags, flags.seeds);
-  const report = await benchOnce(scenarioForSeed(scenario, flags.seed), strategies, flags);
-  process.stdout.write(`${flags.json ? reportJson(report) : reportTable(report)}\n`);
+  if (flags.seeds !== undefined) {
+    const campaign = await runCampaign(scenario, options, flags.seeds);
+    print(flags.json ? JSON.stringify(campaign) : campaignText(campaign));
+    return campaign.breaks.length === 0 ? EXIT.OK : EXIT.INVARIANT;
+  }
+  const report = await benchOnce(scenarioForSeed(scenario, flags.seed), options);
+  print(flags.json ? reportJson(report) : reportTable(report));
   if (flags.html) {
     writeFileSync(flags.html, reportHtml(report));
     process.stderr.write(`report written to ${flags.html}\n`);
   }
   return report.ok ? EXIT.OK : EXIT.INVARIANT;
-};
-
-/**
- * A bounded chaos campaign: the scenario once per seed, each with the faults
- * its seed draws, and one summary — runs, faults injected by kind, invariant
- * breaks (each with the seed that reproduces it).
- */
-const campaign = async (scenario: Scenario, strategies: StrategyName[], flags: BenchFlags, seeds: number[]): Promise<number> => {
-  const faults: Record<string, number> = {};
-  const breaks: { seed: number; invariant: string; detail: string }[] = [];
-  const runs: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[] = [];
-  for (const seed of seeds) {
-    noteLine(`chaos: seed ${seed} (${runs.length + 1} of ${seeds.length})`);
-    let report: BenchReport;
-    try {
-      report = await benchOnce(scenarioForSeed(scenario, seed), strategies, { ...flags, seed });
-    } catch (error) {
-      // A run that could not recover (a process that would not start again, a fault that failed) is a failure of
-      // that seed, recorded with it; the campaign goes on to the next.
-      const detail = (error as Error).message.split('\n')[0]!;
-      noteLine(`chaos: seed ${seed} failed: ${detail}`);
-      breaks.push({ seed, invariant: 'recovered', detail });
-      runs.push({ seed, ok: false, faults: {}, sold: 0, drift: null });
-      continue;
-    }
-    const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
-    for (const [kind, n] of Object.entries(run.faults ?? {})) faults[kind] = (faults[kind] ?? 0) + n;
-    for (const i of report.invariants.filter((x) => !x.ok)) breaks.push({ seed, invariant: i.name, detail: i.detail });
-    runs.push({ seed, ok: report.ok, faults: run.faults ?? {}, sold: run.sold, drift: run.drift });
-  }
-  const summary = { scenario: scenario.name, date: new Date().toISOString(), runs: runs.length, faults, breaks, seeds: runs };
-  if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else {
-    const injected = Object.entries(faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
-    process.stdout.write(
-      [
-        `chaos campaign: ${scenario.name}, ${runs.length} run(s), seeds ${seeds.join(', ')}`,
-        ...runs.map((r) => `  seed ${r.seed}: ${r.ok ? 'ok' : 'BROKEN'}; faults ${Object.entries(r.faults).map(([k, n]) => `${k}×${n}`).join(' ') || 'none'}; sold ${r.sold}; drift ${r.drift ?? '–'}`),
-        `faults injected: ${injected}`,
-        `invariant breaks: ${breaks.length}`,
-        ...breaks.map((b) => `  ✗ seed ${b.seed} ${b.invariant}: ${b.detail}`),
-      ].join('\n') + '\n',
-    );
-  }
-  return breaks.length === 0 ? EXIT.OK : EXIT.INVARIANT;
-};
-
-/** One bench run of a scenario (its faults already drawn) through the strategies; the report, not printed. */
-const benchOnce = async (scenario: Scenario, strategies: StrategyName[], flags: BenchFlags): Promise<BenchReport> => {
-  const { mysqlUrl, ...given } = loadConnections(flags);
-  const kafkaBrokers = loadKafkaBrokers(flags.kafkaBrokers).join(',');
-  const progress = progressLine();
-  // Faults are injected into the seckill strategy's run only (the baselines run without them, with a note).
-  const faults = strategies.includes('seckill') ? scenario.faults : [];
-  const wantsOwnRedis = flags.ownRedis === true || faults.some((f) => f.kind === 'restart-redis');
-  if (wantsOwnRedis && flags.target !== undefined) throw new UsageError('--own-redis (or a restart-redis fault) starts a Redis of bench\'s own: not with --target');
-  if (!flags.target && flags.queue === 'kafka' && strategies.includes('seckill') && !process.env.KAFKA_BROKERS && !flags.kafkaBrokers) {
-    await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
-  }
-  const kafkaControl: BrokerControl | null = faults.some((f) => f.kind === 'stop-kafka') ? await localBroker(kafkaBrokers) : null;
-  checkFaultSetup(faults, { scenario: scenario.name, queue: flags.queue, pipeline: flags.pipeline, target: flags.target !== undefined, kafka: kafkaControl, kafkaBrokers, ownRedis: wantsOwnRedis });
-
-  const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
-  if (ownRedis) noteLine(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${given.redisUrl}`);
-  const redisUrl = ownRedis?.url ?? given.redisUrl;
-  let redis: Awaited<ReturnType<typeof connectRedis>>;
-  let mysql: Awaited<ReturnType<typeof openMysql>>;
-  try {
-    redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
-    mysql = await openMysql(mysqlUrl).catch((error) => {
-      redis.disconnect();
-      throw error;
-    });
-  } catch (error) {
-    await ownRedis?.stop();
-    throw error;
-  }
-  const ctx: BenchContext = {
-    redis,
-    mysql,
-    env: { REDIS_URL: redisUrl, MYSQL_URL: mysqlUrl, KAFKA_BROKERS: kafkaBrokers },
-    queue: flags.queue,
-    seed: flags.seed,
-    load: loadOverrides(flags),
-    progress,
-    note: noteLine,
-    kafkaControl,
-    ownRedis,
-    pipeline: flags.pipeline,
-    keep: flags.keep === true,
-    ...(flags.target !== undefined && { target: flags.target }),
-  };
-  const runs: StrategyRun[] = [];
-  let drainRate: DrainRate | null = null;
-  try {
-    for (const strategy of strategies) runs.push(await runStrategy(ctx, scenario, strategy));
-    if (flags.drainRate) drainRate = await measureDrainRate(ctx, flags.drainRate);
-  } finally {
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    redis.disconnect();
-    await mysql.end();
-    await ownRedis?.stop();
-  }
-
-  const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));
-  const report: BenchReport = {
-    scenario: scenario.name,
-    description: scenario.description,
-    date: new Date().toISOString(),
-    queue: flags.queue,
-    pipeline: flags.pipeline,
-    ok: invariants.every((i) => i.ok),
-    invariants,
-    runs,
-    drainRate,
-  };
-  return report;
-};
-
-/** The scenario's load as the flags override it. */
-const loadOverrides = (flags: BenchFlags): Partial<Scenario['load']> => ({
-  ...(flags.connections !== undefined && { connections: flags.connections }),
-  ...(flags.requests !== undefined && { requests: flags.requests }),
-  ...(flags.duration !== undefined && { durationSec: flags.duration }),
-});
-
-/** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
-const loadOnly = async (url: string, scenario: Scenario, flags: BenchFlags): Promise<number> => {
-  const progress = progressLine();
-  const result = await runLoad(
-    // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
-    loadPlanOf(url, scenario, loadOverrides(flags), flags.seed, process.env.SECKILL_SECRET ?? null),
-    (p) => progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
-  );
-  const { answers: _a, timeline: _t, ...figures } = result;
-  const summary = { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
-  process.stdout.write(`${flags.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2)}\n`);
-  return EXIT.OK;
 };
 
 export const registerBench = (program: Command): void => {

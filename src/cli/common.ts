@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
-import { intOption, loadConnections, loadKafkaBrokers, type QueueConfig, type QueueKind } from '../config.js';
+import { intOption, loadConnections, QUEUE_DEFAULTS, queueConfigOf, type QueueConfig, type QueueKind } from '../config.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
 import { waitForDependency } from '../wait-for-dependency.js';
@@ -50,10 +50,10 @@ export const pipelineFlags = (command: Command): Command =>
   waitFlag(connectionFlags(command))
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'))
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers, host:port,… (env KAFKA_BROKERS, default 127.0.0.1:9092)')
-    .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), 3)
-    .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), 1)
+    .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), QUEUE_DEFAULTS.partitions)
+    .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), QUEUE_DEFAULTS.replicationFactor)
     .option('--topic-prefix <prefix>', 'prefix of topic and consumer group names, to share a cluster (env SECKILL_TOPIC_PREFIX)')
-    .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), 30_000)
+    .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), QUEUE_DEFAULTS.sessionTimeoutMs)
     .option('--concurrency <n>', 'batches one process handles at once (Redis queue: overlapping readers; Kafka: partitions)', intOption('--concurrency', 1, 64), 2)
     .option('--batch-size <n>', 'outbox entries read at a time', intOption('--batch-size', 1, 10_000), 500)
     .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
@@ -76,14 +76,7 @@ export interface PipelineFlags {
   mysqlUrl?: string;
 }
 
-export const queueConfig = (flags: PipelineFlags): QueueConfig => ({
-  queue: flags.queue,
-  kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers),
-  partitions: flags.partitions,
-  replicationFactor: flags.replicationFactor,
-  topicPrefix: flags.topicPrefix ?? process.env.SECKILL_TOPIC_PREFIX ?? '',
-  sessionTimeoutMs: flags.sessionTimeout,
-});
+export const queueConfig = (flags: PipelineFlags): QueueConfig => queueConfigOf(flags);
 
 /** Log line of a long-running process: time first, on stderr. */
 export const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);

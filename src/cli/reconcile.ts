@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import Table from 'cli-table3';
 import { type Command, Option } from 'commander';
-import { intOption, loadKafkaBrokers, type QueueKind } from '../config.js';
-import { knownSkus, reconcileSku, type DriftSource, type SkuDriftReport } from '../reconcile/drift.js';
+import { intOption, queueConfigOf, type QueueKind } from '../config.js';
+import { knownSkus, type DriftSource } from '../reconcile/drift.js';
 import type { FixReport } from '../reconcile/fix.js';
 import { repairSkus } from '../reconcile/repair.js';
+import { fixLines, measureSkus, reportTable, UnknownSkuError, type ReconcileReport } from '../reconcile/report.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { connectionFlags, logLine, withStores } from './common.js';
 import { EXIT, runAction, UsageError } from './run.js';
@@ -23,13 +23,6 @@ interface ReconcileFlags {
   mysqlUrl?: string;
 }
 
-export interface ReconcileReport {
-  ok: boolean;
-  /** with --fix: what was repaired, per SKU, before the report was read */
-  fixed?: FixReport[];
-  skus: SkuDriftReport[];
-}
-
 const skusOf = async (source: DriftSource, flags: ReconcileFlags) => (flags.sku !== undefined ? [flags.sku] : knownSkus(source));
 
 /** --fix: the repairs, with the queue a reset waits to be drained. */
@@ -37,68 +30,16 @@ const repair = async (source: DriftSource, flags: ReconcileFlags): Promise<FixRe
   repairSkus(source, await skusOf(source, flags), {
     graceMs: flags.grace * 1000,
     freezeTimeoutMs: flags.freezeTimeout * 1000,
-    queue: {
-      queue: flags.queue,
-      kafkaBrokers: loadKafkaBrokers(flags.kafkaBrokers),
-      partitions: 3,
-      replicationFactor: 1,
-      topicPrefix: flags.topicPrefix ?? process.env.SECKILL_TOPIC_PREFIX ?? '',
-      sessionTimeoutMs: 30_000,
-    },
+    queue: queueConfigOf(flags),
   });
 
-const fixLines = (fixed: FixReport[]): string[] =>
-  fixed.flatMap((f) => {
-    const done = [
-      f.markPersisted.length && `marked ${f.markPersisted.length} persisted`,
-      f.release.length && `released ${f.release.length} cancelled order(s) (${f.release.reduce((n, r) => n + r.qty, 0)} units back on sale)`,
-      f.redrive.length && `re-drove ${f.redrive.length} stuck reservation(s) through the outbox`,
-      f.clearHoldings.length && `cleared ${f.clearHoldings.length} holding(s)`,
-    ].filter(Boolean);
-    if (f.reset?.reset) done.push(`reset Redis from MySQL (stock ${f.reset.from ?? 'missing'} → ${f.reset.to})`);
-    if (f.reset && !f.reset.reset) done.push(`NOT reset from MySQL: ${f.reset.reason}`);
-    const refused = f.refused.length ? [`  ! ${f.sku}: not released, it would put more units on sale than MySQL has: ${f.refused.slice(0, 20).join(', ')}`] : [];
-    return [...(done.length ? [`  fixed ${f.sku}: ${done.join('; ')}`] : []), ...refused];
-  });
-
+/** One round: a usage error when the named SKU is in neither store. */
 const measure = async (source: DriftSource, flags: ReconcileFlags): Promise<ReconcileReport> => {
-  const skus = await skusOf(source, flags);
-  const reports: SkuDriftReport[] = [];
-  for (const sku of skus) {
-    const report = await reconcileSku(source, sku, flags.grace * 1000);
-    if (report === null) {
-      // Only a named SKU can be in neither store: the list comes from the stores.
-      if (flags.sku !== undefined) throw new UsageError(`SKU ${JSON.stringify(sku)} is neither in Redis nor in MySQL`);
-      continue;
-    }
-    reports.push(report);
+  try {
+    return await measureSkus(source, flags.sku, flags.grace * 1000);
+  } catch (error) {
+    throw error instanceof UnknownSkuError ? new UsageError(error.message) : error;
   }
-  return { ok: reports.every((r) => r.findings.length === 0), skus: reports };
-};
-
-const figure = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
-
-const reportTable = (report: ReconcileReport, graceSec: number): string => {
-  const lines = [`reconcile ${new Date().toISOString()} — Redis vs MySQL, grace ${graceSec} s`];
-  if (report.skus.length === 0) return [...lines, 'no SKU in Redis or MySQL'].join('\n');
-  const table = new Table({
-    head: ['sku', 'Redis stock', 'in flight', 'MySQL stock', 'live orders', 'live units', 'initial', 'drift', 'findings'],
-    style: { head: [], border: [] },
-  });
-  for (const s of report.skus) {
-    table.push([s.sku, figure(s.redisStock), figure(s.inFlight), figure(s.mysqlStock), figure(s.liveOrders), figure(s.liveUnits), figure(s.initialStock), figure(s.drift), String(s.findings.length)]);
-  }
-  lines.push(table.toString());
-  for (const s of report.skus) {
-    for (const f of s.findings) {
-      const more = f.count > f.ids.length && f.ids.length > 0 ? ` … and ${f.count - f.ids.length} more` : '';
-      const ids = f.ids.length > 0 ? `\n    ${f.ids.join(', ')}${more}` : '';
-      lines.push(`  ✗ ${s.sku} ${f.kind} (${f.count}): ${f.detail}${ids}`);
-    }
-  }
-  const found = report.skus.reduce((n, s) => n + s.findings.length, 0);
-  lines.push(report.ok ? `no drift, no orphans in ${report.skus.length} SKU(s)` : `${found} finding(s) in ${report.skus.filter((s) => s.findings.length > 0).length} of ${report.skus.length} SKU(s)`);
-  return lines.join('\n');
 };
 
 const print = (report: ReconcileReport, flags: ReconcileFlags) =>

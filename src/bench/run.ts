@@ -1,0 +1,173 @@
+import { scenarioForSeed } from './chaos.js';
+import { measureDrainRate, type DrainRate } from './drain-rate.js';
+import { checkFaultSetup, localBroker, type BrokerControl } from './faults.js';
+import { runLoad } from './load.js';
+import { OwnRedis } from './own-redis.js';
+import type { BenchReport } from './report.js';
+import type { Scenario } from './scenario.js';
+import { runStrategy, type BenchContext, type StrategyRun } from './strategy-run.js';
+import { loadPlanOf } from './traffic.js';
+import type { QueueKind } from '../config.js';
+import type { StrategyName } from '../gateway/strategies/strategy.js';
+import { startBroker } from '../queue/broker.js';
+import { connectRedis } from '../redis/connection.js';
+import { openMysql } from '../store/mysql.js';
+
+/**
+ * `seckill bench` without its argv: one run of a scenario through the
+ * strategies, a chaos campaign over seeds, and a load against someone else's
+ * server. The CLI parses flags into BenchOptions and prints what comes back.
+ */
+export interface BenchOptions {
+  strategies: StrategyName[];
+  queue: QueueKind;
+  pipeline: 'during' | 'after';
+  seed: number;
+  /** overrides of the scenario's load */
+  load: Partial<Scenario['load']>;
+  redisUrl: string;
+  mysqlUrl: string;
+  /** as KAFKA_BROKERS gives them */
+  kafkaBrokers: string;
+  /** KAFKA_BROKERS (or the flag) was given: bench starts no broker of its own */
+  kafkaGiven: boolean;
+  target?: string;
+  ownRedis: boolean;
+  keep: boolean;
+  /** also measure the pipeline's drain rate with a backlog of this many orders */
+  drainRate?: number;
+  progress: (line: string) => void;
+  /** a line that must be seen (a fault injected) */
+  note: (line: string) => void;
+}
+
+export class BenchSetupError extends Error {
+  readonly code = 'BENCH_SETUP';
+}
+
+/** One bench run of a scenario (its faults already drawn) through the strategies; the report, not printed. */
+export const benchOnce = async (scenario: Scenario, options: BenchOptions): Promise<BenchReport> => {
+  const { strategies } = options;
+  // Faults are injected into the seckill strategy's run only (the baselines run without them, with a note).
+  const faults = strategies.includes('seckill') ? scenario.faults : [];
+  const wantsOwnRedis = options.ownRedis || faults.some((f) => f.kind === 'restart-redis');
+  if (wantsOwnRedis && options.target !== undefined) throw new BenchSetupError("--own-redis (or a restart-redis fault) starts a Redis of bench's own: not with --target");
+  if (!options.target && options.queue === 'kafka' && strategies.includes('seckill') && !options.kafkaGiven) {
+    await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
+  }
+  const kafkaControl: BrokerControl | null = faults.some((f) => f.kind === 'stop-kafka') ? await localBroker(options.kafkaBrokers) : null;
+  checkFaultSetup(faults, {
+    scenario: scenario.name,
+    queue: options.queue,
+    pipeline: options.pipeline,
+    target: options.target !== undefined,
+    kafka: kafkaControl,
+    kafkaBrokers: options.kafkaBrokers,
+    ownRedis: wantsOwnRedis,
+  });
+
+  const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
+  if (ownRedis) options.note(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${options.redisUrl}`);
+  const redisUrl = ownRedis?.url ?? options.redisUrl;
+  let ctx: BenchContext;
+  try {
+    const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+    const mysql = await openMysql(options.mysqlUrl).catch((error) => {
+      redis.disconnect();
+      throw error;
+    });
+    ctx = {
+      redis,
+      mysql,
+      env: { REDIS_URL: redisUrl, MYSQL_URL: options.mysqlUrl, KAFKA_BROKERS: options.kafkaBrokers },
+      queue: options.queue,
+      seed: options.seed,
+      load: options.load,
+      progress: options.progress,
+      note: options.note,
+      kafkaControl,
+      ownRedis,
+      pipeline: options.pipeline,
+      keep: options.keep,
+      ...(options.target !== undefined && { target: options.target }),
+    };
+  } catch (error) {
+    await ownRedis?.stop();
+    throw error;
+  }
+
+  const runs: StrategyRun[] = [];
+  let drainRate: DrainRate | null = null;
+  try {
+    for (const strategy of strategies) runs.push(await runStrategy(ctx, scenario, strategy));
+    if (options.drainRate) drainRate = await measureDrainRate(ctx, options.drainRate);
+  } finally {
+    ctx.redis.disconnect();
+    await ctx.mysql.end();
+    await ownRedis?.stop();
+  }
+
+  const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    date: new Date().toISOString(),
+    queue: options.queue,
+    pipeline: options.pipeline,
+    ok: invariants.every((i) => i.ok),
+    invariants,
+    runs,
+    drainRate,
+  };
+};
+
+export interface CampaignSummary {
+  scenario: string;
+  date: string;
+  runs: number;
+  /** faults injected over the whole campaign, by kind */
+  faults: Record<string, number>;
+  /** every invariant break, with the seed that reproduces it; `recovered` for a run that could not */
+  breaks: { seed: number; invariant: string; detail: string }[];
+  seeds: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[];
+}
+
+/**
+ * A bounded chaos campaign: the scenario once per seed, each with the faults
+ * its seed draws, and one summary — runs, faults injected by kind, invariant
+ * breaks (each with the seed that reproduces it). A run that could not
+ * recover is a break of its seed, and the campaign goes on.
+ */
+export const runCampaign = async (scenario: Scenario, options: BenchOptions, seeds: number[]): Promise<CampaignSummary> => {
+  const summary: CampaignSummary = { scenario: scenario.name, date: new Date().toISOString(), runs: 0, faults: {}, breaks: [], seeds: [] };
+  for (const seed of seeds) {
+    options.note(`chaos: seed ${seed} (${summary.seeds.length + 1} of ${seeds.length})`);
+    summary.runs += 1;
+    let report: BenchReport;
+    try {
+      report = await benchOnce(scenarioForSeed(scenario, seed), { ...options, seed });
+    } catch (error) {
+      const detail = (error as Error).message.split('\n')[0]!;
+      options.note(`chaos: seed ${seed} failed: ${detail}`);
+      summary.breaks.push({ seed, invariant: 'recovered', detail });
+      summary.seeds.push({ seed, ok: false, faults: {}, sold: 0, drift: null });
+      continue;
+    }
+    const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
+    for (const [kind, n] of Object.entries(run.faults ?? {})) summary.faults[kind] = (summary.faults[kind] ?? 0) + n;
+    for (const i of report.invariants.filter((x) => !x.ok)) summary.breaks.push({ seed, invariant: i.name, detail: i.detail });
+    summary.seeds.push({ seed, ok: report.ok, faults: run.faults ?? {}, sold: run.sold, drift: run.drift });
+  }
+  return summary;
+};
+
+/** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
+export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress'>) => {
+  const result = await runLoad(
+    // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
+    loadPlanOf(url, scenario, options.load, options.seed, process.env.SECKILL_SECRET ?? null),
+    (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
+  );
+  const { answers: _a, timeline: _t, ...figures } = result;
+  return { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
+};
