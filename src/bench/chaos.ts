@@ -1,17 +1,6 @@
-import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
-import type { Scenario } from './scenario.js';
-import { seededRandom } from './traffic.js';
-
-/** A scenario's `"chaos"` block: faults drawn from the seed instead of written out. */
-export interface Chaos {
-  /** how many faults each run injects */
-  faults: number;
-  /** they start between 300 ms and this many ms into the load */
-  withinMs: number;
-  /** each lasts between 200 ms and this many ms */
-  maxForMs: number;
-  kinds: FaultKind[];
-}
+import type { Fault } from './faults.js';
+import { seededRandom } from './random.js';
+import type { Chaos, Scenario } from './scenario.js';
 
 /**
  * The faults of one chaos run: kinds, times and durations drawn from the
@@ -31,5 +20,3 @@ export const drawFaults = (chaos: Chaos, seed: number): Fault[] => {
 /** The scenario as one seed runs it: its written faults plus the drawn ones. */
 export const scenarioForSeed = (scenario: Scenario, seed: number): Scenario =>
   scenario.chaos === null ? scenario : { ...scenario, faults: [...scenario.faults, ...drawFaults(scenario.chaos, seed)].sort((a, b) => a.atMs - b.atMs) };
-
-export const ALL_FAULT_KINDS: FaultKind[] = [...FAULT_KINDS];

@@ -1,6 +1,5 @@
 import Table from 'cli-table3';
 import type { DrainRate } from './drain-rate.js';
-import type { CampaignSummary } from './run.js';
 import type { StrategyRun } from './strategy-run.js';
 
 export interface BenchReport {
@@ -90,6 +89,17 @@ export const reportTable = (report: BenchReport): string => {
     report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
   ].join('\n');
 };
+
+export interface CampaignSummary {
+  scenario: string;
+  date: string;
+  runs: number;
+  /** faults injected over the whole campaign, by kind */
+  faults: Record<string, number>;
+  /** every invariant break, with the seed that reproduces it; `recovered` for a run that could not */
+  breaks: { seed: number; invariant: string; detail: string }[];
+  seeds: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[];
+}
 
 /** A chaos campaign for a person: one line per seed, faults by kind, every break with its seed. */
 export const campaignText = (c: CampaignSummary): string => {

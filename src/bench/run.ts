@@ -3,7 +3,7 @@ import { measureDrainRate, type DrainRate } from './drain-rate.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from './faults.js';
 import { runLoad } from './load.js';
 import { OwnRedis } from './own-redis.js';
-import type { BenchReport } from './report.js';
+import type { BenchReport, CampaignSummary } from './report.js';
 import type { Scenario } from './scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from './strategy-run.js';
 import { loadPlanOf } from './traffic.js';
@@ -120,17 +120,6 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     drainRate,
   };
 };
-
-export interface CampaignSummary {
-  scenario: string;
-  date: string;
-  runs: number;
-  /** faults injected over the whole campaign, by kind */
-  faults: Record<string, number>;
-  /** every invariant break, with the seed that reproduces it; `recovered` for a run that could not */
-  breaks: { seed: number; invariant: string; detail: string }[];
-  seeds: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[];
-}
 
 /**
  * A bounded chaos campaign: the scenario once per seed, each with the faults

@@ -1,8 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
-import { ALL_FAULT_KINDS, type Chaos } from './chaos.js';
 import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
+
+/** A scenario's `"chaos"` block: faults drawn from the seed instead of written out (see chaos.ts). */
+export interface Chaos {
+  /** how many faults each run injects */
+  faults: number;
+  /** they start between 300 ms and this many ms into the load */
+  withinMs: number;
+  /** each lasts between 200 ms and this many ms */
+  maxForMs: number;
+  kinds: FaultKind[];
+}
 
 /** A scenario file (scenarios/*.json): one sale, its crowd, and what to expect. */
 export interface Scenario {
@@ -82,7 +92,7 @@ const parseFault = (file: string, path: string, raw: unknown): Fault => {
 
 const parseChaos = (file: string, raw: unknown): Chaos => {
   const r = reader(file, 'chaos', raw, ['faults', 'within', 'maxFor', 'kinds']);
-  const kinds = r.o.kinds ?? ALL_FAULT_KINDS;
+  const kinds = r.o.kinds ?? [...FAULT_KINDS];
   if (!Array.isArray(kinds) || kinds.length === 0 || !kinds.every((k) => (FAULT_KINDS as readonly unknown[]).includes(k))) {
     r.fail('kinds', `must be a non-empty array of ${FAULT_KINDS.join(', ')}`);
   }

@@ -6,18 +6,19 @@ import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
 import { putOnSale } from '../sale/put-on-sale.js';
-import { deleteSkuRecord, inventoryRecord, setInventoryWindow, totalMysqlStock } from '../store/inventory.js';
-import { pendingOrders, readSkuRecord } from '../store/orders.js';
 import { driftOf, liveUnits } from '../sale/state.js';
-import { FaultError, injectFaults, type BrokerControl, type FaultKind, type FaultRun, type FaultTargets, type ProcessRole } from './faults.js';
+import { deleteSkuRecord, inventoryRecord, setInventoryWindow } from '../store/inventory.js';
+import { readSkuRecord } from '../store/orders.js';
+import { injectFaults, type BrokerControl, type FaultKind, type FaultRun } from './faults.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
 import type { LoadResult, TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
-import { startSeckillProcess, type SeckillProcess } from './processes.js';
+import { RunProcesses } from './run-processes.js';
+import { startSampler, type StockPoint } from './sampler.js';
 import { loadPlanOf } from './traffic.js';
-import { isDrained, readSaleState, totalRedisStock, unitsInFlight } from './read-state.js';
+import { isDrained, readSaleState, unitsInFlight } from './read-state.js';
 import type { InvariantResult, SaleState } from './sale-state.js';
 import type { Scenario } from './scenario.js';
 
@@ -47,12 +48,6 @@ export interface BenchContext {
   target?: string;
   /** leave the run's sale in Redis and MySQL when it is done (for inspection); by default it is removed */
   keep?: boolean;
-}
-
-export interface StockPoint {
-  second: number;
-  redis: number | null;
-  mysql: number;
 }
 
 export interface StrategyRun {
@@ -101,13 +96,6 @@ const botsHoldNothing = (state: SaleState): InvariantResult => {
     ok: held.length === 0,
     detail: held.length === 0 ? 'no order or reservation of a bot without a token' : `bots hold ${held.length}: ${held.slice(0, 5).join(', ')}`,
   };
-};
-
-/** A deterministic share of orders is paid: the same orders in every run of a seed. */
-const isPayer = (orderId: string, share: number): boolean => {
-  let h = 2166136261;
-  for (let i = 0; i < orderId.length; i++) h = Math.imul(h ^ orderId.charCodeAt(i), 16777619);
-  return (h >>> 0) / 4_294_967_296 < share;
 };
 
 /** A scheduled SKU is put on sale closed until the load starts and schedules its opening. */
@@ -163,175 +151,150 @@ const FAULT_DRAIN_MIN_SEC = 120;
  * One strategy through one scenario: reset, start the server (and for
  * seckill the relay and consumer), drive the load from its own process,
  * inject the scenario's faults (seckill only), wait for the recovery and the
- * drain, read the state, check every invariant, stop.
+ * drain, read the state, check every invariant, stop, remove the sale.
  */
 export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName): Promise<StrategyRun> => {
   if (!ctx.target) await resetSale(ctx, scenario);
   const usesRedis = strategy === 'seckill';
   const skus = scenario.skus.map((s) => s.sku);
-  const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
-  // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
-  const topicPrefix = `bench-${Date.now()}-${randomBytes(2).toString('hex')}.`;
   const note = ctx.note ?? ctx.progress;
   const withFaults = strategy === 'seckill' && scenario.faults.length > 0 && !ctx.target;
   if (scenario.faults.length > 0 && strategy !== 'seckill') note(`${strategy}: the scenario's faults apply to the seckill strategy only; this run has none`);
-  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(withFaults ? FAST_FAILOVER : [])];
-  // Each running process by its role, with the command line a fault restarts it with.
-  const running = new Map<ProcessRole, { args: string[]; process: SeckillProcess }>();
   // With purchase tokens: a secret of this run's, known to the server and to the honest buyers only.
   const tokenSecret = scenario.tokens ? randomBytes(24).toString('base64url') : null;
-  const env = tokenSecret === null ? ctx.env : { ...ctx.env, SECKILL_SECRET: tokenSecret };
-  const start = async (role: ProcessRole, args: string[]): Promise<SeckillProcess> => {
-    const started = await startSeckillProcess(role, args, env);
-    running.set(role, { args, process: started });
-    return started;
-  };
-  const stopAll = async () => {
-    const all = [...running.values()];
-    running.clear();
-    await Promise.all(all.map((r) => r.process.stop()));
-  };
+  const processes = new RunProcesses(tokenSecret === null ? ctx.env : { ...ctx.env, SECKILL_SECRET: tokenSecret });
   let faultRun: FaultRun | null = null;
 
   try {
-    // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
-    const port = withFaults ? String(await freePort()) : '0';
-    const url = ctx.target ?? ((await start('serve', ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout, ...(tokenSecret ? ['--require-token'] : [])])).ready.listening as string);
-    const startPipeline = async () => {
-      if (ctx.target) return;
-      if (usesRedis && ctx.queue === 'kafka') await start('relay', common);
-      // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
-      if (usesRedis || scenario.payment) {
-        await start('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200']);
-      }
-    };
-    const targets: FaultTargets = {
-      kill: async (role) => {
-        const r = running.get(role);
-        if (!r) throw new FaultError(`no ${role} process is running to kill`);
-        const pid = r.process.process.pid!;
-        await r.process.stop('SIGKILL');
-        return pid;
-      },
-      start: async (role) => {
-        const r = running.get(role);
-        if (!r) throw new FaultError(`no ${role} process was started: nothing to start again`);
-        return (await start(role, r.args)).process.pid!;
-      },
-      pid: (role) => running.get(role)?.process.process.pid ?? null,
-      kafka: ctx.kafkaControl ?? null,
-      redis: ctx.ownRedis ?? null,
-      mysqlUrl: ctx.env.MYSQL_URL,
-    };
+    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: tokenSecret !== null });
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
 
-    const stockTimeline: StockPoint[] = [];
-    const paid = new Set<string>();
-    let started = Date.now();
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        try {
-          const [redisStock, mysqlStock] = await Promise.all([usesRedis ? totalRedisStock(ctx.redis, skus) : null, totalMysqlStock(ctx.mysql, skus)]);
-          stockTimeline.push({ second: (Date.now() - started) / 1000, redis: redisStock, mysql: mysqlStock });
-          if (scenario.payment) await payOrders(url, ctx.mysql, skus, scenario.payment.payShare, paid);
-        } catch {
-          // A fault took down what this sample reads (or the server a payment goes to): the next one tries again.
-        }
-        await sleep(250);
-      }
-    })();
-
-    const opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
-    started = Date.now();
-    if (withFaults) faultRun = injectFaults(scenario.faults, targets, (line) => note(`${strategy}: ${line}`), started);
+    const sampler = startSampler({ redis: ctx.redis, mysql: ctx.mysql, skus, usesRedis, payers: scenario.payment && { url, share: scenario.payment.payShare } });
     let result: LoadResult;
+    let opensAt: number | undefined;
     try {
+      opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
+      const started = Date.now();
+      sampler.since(started);
+      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
       result = await runLoad(
         loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
-    } catch (error) {
-      sampling = false;
-      await sampler;
-      throw error;
-    }
-
-    const loadEnded = Date.now();
-    if (pipelineAfter) await startPipeline();
-    if (faultRun) {
-      ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
-      try {
+      const loadEnded = Date.now();
+      if (pipelineAfter) await startPipeline();
+      if (faultRun) {
+        ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
         await faultRun.done;
-      } catch (error) {
-        sampling = false;
-        await sampler;
-        throw error;
       }
+      const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
+      const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
+      const drained = await waitForDrain(() => readSaleState(target, result), scenario, (faultRun ? Date.now() : loadEnded) + drainSec * 1000, (n) =>
+        ctx.progress(`${strategy}: draining, ${n} unit(s) on their way to MySQL`),
+      );
+      // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
+      // it holds finish, the baselines' transactions with them), so no answer is half-written.
+      await processes.stop('serve');
+      const state = await readSaleState(target, result);
+      const invariants = judge(state, strategy, scenario);
+      if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
+      return summarize(strategy, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt });
+    } finally {
+      await sampler.stop();
     }
-    const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
-    const deadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
-    const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
-    const readState = () => readSaleState(target, result);
-    let state: SaleState;
-    let drained: boolean;
-    for (;;) {
-      state = await readState();
-      drained = isDrained(state, scenario.payment !== null);
-      if (drained || Date.now() > deadline) break;
-      ctx.progress(`${strategy}: draining, ${unitsInFlight(state)} unit(s) on their way to MySQL`);
-      await sleep(100);
-    }
-    // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
-    // it holds finish, the baselines' transactions with them), so no answer is half-written.
-    await running.get('serve')?.process.stop();
-    state = await readState();
-    const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
-    const drainMs = usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0;
-    sampling = false;
-    await sampler;
-
-    const soldOutTimes = Object.values(result.firstSoldOutMs);
-    const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
-    // The ceiling answers without storing anything: there is no sale to check.
-    const invariants = strategy === 'ceiling' ? [] : checkInvariants(state);
-    if (strategy !== 'ceiling' && scenario.bots.noToken > 0) invariants.push(botsHoldNothing(state));
-    if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-    return {
-      strategy,
-      rps: result.rps,
-      p50Ms: result.latency.p50Ms,
-      p90Ms: result.latency.p90Ms,
-      p99Ms: result.latency.p99Ms,
-      maxMs: result.latency.maxMs,
-      requests: result.requests,
-      errors: result.errors + result.timeouts,
-      outcomes: result.outcomes,
-      sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
-      stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),
-      drift: usesRedis ? state.skus.reduce((n, s) => n + (driftOf(s) ?? 0), 0) : null,
-      sellOutMs,
-      afterSellOutRps: sellOutMs === null ? null : rateAfter(result.timeline, sellOutMs),
-      drainMs,
-      drained,
-      invariants,
-      timeline: result.timeline,
-      stockTimeline,
-      faults: { ...faultRun?.counts },
-      beforeOpening: opensAt === undefined ? null : result.beforeOpening,
-      lostReplies: lostRepliesSummary(result.lostReplies, state),
-    };
   } finally {
     if (faultRun) {
       // The run is over (or failed): nothing more fires, and a restart in progress finishes before everything stops.
       faultRun.cancel();
       await faultRun.done.catch(() => {});
     }
-    await stopAll();
+    await processes.stopAll();
     if (!ctx.target && !ctx.keep) await removeSales(ctx, scenario);
   }
+};
+
+/**
+ * Starts the server (unless benching a target), and says how to start the
+ * pipeline behind it: relay and consumer for seckill, a consumer for a
+ * baseline's payments.
+ */
+const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean }) => {
+  const usesRedis = strategy === 'seckill';
+  const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
+  // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
+  const topicPrefix = `bench-${Date.now()}-${randomBytes(2).toString('hex')}.`;
+  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(run.withFaults ? FAST_FAILOVER : [])];
+  // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
+  const port = run.withFaults ? String(await freePort()) : '0';
+  const serveArgs = ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout, ...(run.tokens ? ['--require-token'] : [])];
+  const url = ctx.target ?? ((await processes.start('serve', serveArgs)).ready.listening as string);
+  const startPipeline = async () => {
+    if (ctx.target) return;
+    if (usesRedis && ctx.queue === 'kafka') await processes.start('relay', common);
+    // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
+    if (usesRedis || scenario.payment) {
+      await processes.start('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200']);
+    }
+  };
+  return { url, startPipeline };
+};
+
+/** Reads the state until it has drained or the deadline passed; whether it drained. */
+const waitForDrain = async (read: () => Promise<SaleState>, scenario: Scenario, deadline: number, progress: (unitsInFlight: number) => void): Promise<boolean> => {
+  for (;;) {
+    const state = await read();
+    if (isDrained(state, scenario.payment !== null)) return true;
+    if (Date.now() > deadline) return false;
+    progress(unitsInFlight(state));
+    await sleep(100);
+  }
+};
+
+/** The invariants a run of this strategy answers to. The ceiling stores nothing: there is no sale to check. */
+const judge = (state: SaleState, strategy: StrategyName, scenario: Scenario): InvariantResult[] => {
+  if (strategy === 'ceiling') return [];
+  const invariants = checkInvariants(state);
+  if (scenario.bots.noToken > 0) invariants.push(botsHoldNothing(state));
+  return invariants;
+};
+
+/** The run's figures, from what the load generator saw and the state judged. */
+const summarize = (
+  strategy: StrategyName,
+  result: LoadResult,
+  state: SaleState,
+  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults'> & { opensAt: number | undefined },
+): StrategyRun => {
+  const usesRedis = state.usesRedis;
+  const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
+  const soldOutTimes = Object.values(result.firstSoldOutMs);
+  const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
+  return {
+    strategy,
+    rps: result.rps,
+    p50Ms: result.latency.p50Ms,
+    p90Ms: result.latency.p90Ms,
+    p99Ms: result.latency.p99Ms,
+    maxMs: result.latency.maxMs,
+    requests: result.requests,
+    errors: result.errors + result.timeouts,
+    outcomes: result.outcomes,
+    sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
+    stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),
+    drift: usesRedis ? state.skus.reduce((n, s) => n + (driftOf(s) ?? 0), 0) : null,
+    sellOutMs,
+    afterSellOutRps: sellOutMs === null ? null : rateAfter(result.timeline, sellOutMs),
+    drainMs: usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0,
+    drained: run.drained,
+    invariants: run.invariants,
+    timeline: result.timeline,
+    stockTimeline: run.stockTimeline,
+    faults: run.faults,
+    beforeOpening: run.opensAt === undefined ? null : result.beforeOpening,
+    lostReplies: lostRepliesSummary(result.lostReplies, state),
+  };
 };
 
 /**
@@ -351,15 +314,4 @@ const rateAfter = (timeline: TimelinePoint[], ms: number): number | null => {
   const seconds = timeline.slice(Math.floor(ms / 1000) + 1, -1);
   if (seconds.length === 0) return null;
   return seconds.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0) / seconds.length;
-};
-
-/** The paying buyers: pay their share of the PENDING orders, each once. */
-const payOrders = async (url: string, mysql: Pool, skus: string[], share: number, paid: Set<string>): Promise<void> => {
-  const due = (await pendingOrders(mysql, skus)).filter((o) => !paid.has(o.orderId) && isPayer(o.orderId, share));
-  await Promise.all(
-    due.map(async (o) => {
-      paid.add(o.orderId);
-      await fetch(`${url}/orders/${o.orderId}/pay`, { method: 'POST', body: JSON.stringify({ userId: o.userId }) });
-    }),
-  );
 };

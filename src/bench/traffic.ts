@@ -1,5 +1,6 @@
 import { createPurchaseTokens } from '../gateway/purchase-token.js';
 import type { LoadPlan, TrafficMix } from './load-plan.js';
+import { seededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
 
 /** The crowd a scenario describes, as the load generator needs it. */
@@ -19,18 +20,6 @@ export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<S
   const load = { ...scenario.load, ...overrides };
   const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, tokenSecret) };
   return opensAt === undefined ? plan : { ...plan, opensAt };
-};
-
-/** A small seeded PRNG (mulberry32): the same seed sends the same traffic. */
-export const seededRandom = (seed: number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 };
 
 export interface BuyAttempt {

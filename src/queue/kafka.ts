@@ -3,7 +3,7 @@
  * mode upstream), so the client can be swapped by rewriting this file alone.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, Partitioners, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import { TOPICS, type Topic } from './names.js';
 import type { BatchHandler, Envelope, Subscription, Transport } from './transport.js';
 
@@ -46,16 +46,12 @@ const stderrLogger = () => ({ namespace, level, log }: { namespace: string; leve
   process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
 };
 
-export const connectKafka = async (options: KafkaOptions): Promise<Transport> => {
-  const kafka = new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: stderrLogger,
-    retry: { retries: 8, initialRetryTime: 200 },
-  });
+/** The prefixed name of a topic or group on this cluster. */
+const naming = (prefix: string) => (name: string) => `${prefix}${name}`;
 
-  const name = (topic: Topic) => `${options.topicPrefix}${topic}`;
+/** Creates the topics that are missing; a failed attempt disconnects the admin, so the caller may try again with a new client. */
+const connectAdmin = async (kafka: Kafka, options: KafkaOptions): Promise<Admin> => {
+  const name = naming(options.topicPrefix);
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -67,46 +63,59 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
         topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
       });
     }
+    return admin;
   } catch (error) {
-    await admin.disconnect().catch(() => {}); // the caller may try again with a new client
+    await admin.disconnect().catch(() => {}); // the connect error says why
     throw error;
   }
+};
 
+/**
+ * The producer, connected on the first send. Idempotent: a retried send
+ * after a lost ack is written once. It retries without end (kafkajs warns
+ * otherwise): the callers hold their batch unacknowledged meanwhile, which is
+ * the safe place to wait. A connect that failed (the broker down, or still
+ * loading its coordinators after a restart) is forgotten, so the next send
+ * connects afresh: kept, it would fail every send of this process for good.
+ */
+const lazyProducer = (kafka: Kafka) => {
   let producer: Promise<Producer> | null = null;
-  const getProducer = () => {
-    // Idempotent: a retried send after a lost ack is written once. It
-    // retries without end (kafkajs warns otherwise): the callers hold their
-    // batch unacknowledged meanwhile, which is the safe place to wait.
-    producer ??= (async () => {
-      const p = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
-      });
-      await p.connect();
-      return p;
-    })();
-    // A connect that failed (the broker down, or still loading its coordinators
-    // after a restart) is forgotten, so the next send connects afresh: kept,
-    // it would fail every send of this process for good.
-    producer.catch(() => void (producer = null));
-    return producer;
+  return {
+    get: (): Promise<Producer> => {
+      producer ??= (async () => {
+        const p = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          createPartitioner: Partitioners.DefaultPartitioner,
+          retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+        });
+        await p.connect();
+        return p;
+      })();
+      producer.catch(() => void (producer = null));
+      return producer;
+    },
+    disconnect: async () => {
+      if (producer) await (await producer.catch(() => null))?.disconnect();
+    },
   };
+};
 
-  const subscriptions = new Set<{ consumer: Consumer | null }>();
+/**
+ * Consumers that live as long as their subscription: kafkajs restarts a
+ * consumer that crashed on a retriable error itself, and stops one that
+ * crashed on any other for good — that one is replaced here, after a pause,
+ * so a broker restart never leaves a process that consumes nothing.
+ */
+const consumers = (kafka: Kafka, options: KafkaOptions) => {
+  const name = naming(options.topicPrefix);
+  const live = new Set<{ consumer: Consumer | null; stopped: boolean }>();
 
-  /**
-   * Runs a consumer of `group` that lives as long as the subscription: kafkajs
-   * restarts a consumer that crashed on a retriable error itself, and stops
-   * one that crashed on any other for good — that one is replaced here, after
-   * a pause, so a broker restart never leaves a process that consumes nothing.
-   */
   const subscribe = async (topic: Topic, group: string, handler: BatchHandler): Promise<Subscription> => {
     const subscription: { consumer: Consumer | null; stopped: boolean } = { consumer: null, stopped: false };
-    subscriptions.add(subscription);
+    live.add(subscription);
     const start = async (): Promise<void> => {
-      const consumer = kafka.consumer({ groupId: `${options.topicPrefix}${group}`, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
+      const consumer = kafka.consumer({ groupId: name(group), maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
       subscription.consumer = consumer;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart || subscription.stopped) return;
@@ -119,25 +128,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
       });
       await consumer.connect();
       await consumer.subscribe({ topic: name(topic), fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: options.concurrency,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-          if (batch.messages.length === 0) return;
-          await handler({
-            values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
-            keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
-            heartbeat,
-            isRunning: () => isRunning() && !isStale(),
-          });
-          // Only now, after the handler's effects are durable, move on: this
-          // consumer's position (resolveOffset), then the group's (commit).
-          resolveOffset(batch.lastOffset());
-          const next = (BigInt(batch.lastOffset()) + 1n).toString();
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-        },
-      });
+      await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: options.concurrency, eachBatchAutoResolve: false, eachBatch: batchRunner(consumer, handler) });
     };
     await start();
     return {
@@ -148,34 +139,67 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
     };
   };
 
-  const lag = async (topic: Topic, group: string): Promise<number> => {
-    const [ends, committed] = await Promise.all([
-      admin.fetchTopicOffsets(name(topic)),
-      whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: `${options.topicPrefix}${group}`, topics: [name(topic)] })),
-    ]);
-    const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
-    let total = 0n;
-    for (const p of ends) {
-      const low = BigInt(p.low);
-      const at = done.get(p.partition) ?? -1n;
-      total += BigInt(p.high) - (at < low ? low : at);
-    }
-    return Number(total);
+  return { subscribe, disconnect: () => Promise.allSettled([...live].map((s) => s.consumer?.disconnect())) };
+};
+
+/** Hands each batch to the handler, and only once its effects are durable moves this consumer's position, then the group's. */
+const batchRunner =
+  (consumer: Consumer, handler: BatchHandler) =>
+  async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> => {
+    if (batch.messages.length === 0) return;
+    await handler({
+      values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
+      keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
+      heartbeat,
+      isRunning: () => isRunning() && !isStale(),
+    });
+    resolveOffset(batch.lastOffset());
+    const next = (BigInt(batch.lastOffset()) + 1n).toString();
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
   };
 
+/** Messages of `topic` not yet committed by `group`, over its partitions. */
+const lagOf = (admin: Admin, prefix: string) => async (topic: Topic, group: string): Promise<number> => {
+  const name = naming(prefix);
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(name(topic)),
+    whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: name(group), topics: [name(topic)] })),
+  ]);
+  const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+  let total = 0n;
+  for (const p of ends) {
+    const low = BigInt(p.low);
+    const at = done.get(p.partition) ?? -1n;
+    total += BigInt(p.high) - (at < low ? low : at);
+  }
+  return Number(total);
+};
+
+export const connectKafka = async (options: KafkaOptions): Promise<Transport> => {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogger,
+    retry: { retries: 8, initialRetryTime: 200 },
+  });
+  const admin = await connectAdmin(kafka, options);
+  const producer = lazyProducer(kafka);
+  const subscriptions = consumers(kafka, options);
+  const name = naming(options.topicPrefix);
   return {
     publish: async (topic: Topic, envelopes: Envelope[]) => {
-      const p = await getProducer();
+      const p = await producer.get();
       // Chunks keep one produce request under the broker's message size limit (1 MB by default).
       for (let i = 0; i < envelopes.length; i += PUBLISH_CHUNK) {
         await p.send({ topic: name(topic), acks: -1, messages: envelopes.slice(i, i + PUBLISH_CHUNK) });
       }
     },
-    subscribe,
-    lag,
+    subscribe: subscriptions.subscribe,
+    lag: lagOf(admin, options.topicPrefix),
     close: async () => {
-      await Promise.allSettled([...subscriptions].map((s) => s.consumer?.disconnect()));
-      if (producer) await (await producer.catch(() => null))?.disconnect();
+      await subscriptions.disconnect();
+      await producer.disconnect();
       await admin.disconnect();
     },
   };

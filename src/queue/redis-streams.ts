@@ -32,6 +32,15 @@ interface Source {
 /** The longest a quiet stream waits between reads: the delay before a new sale's first entry is relayed. */
 const MAX_QUIET_MS = 250;
 
+type Entry = [id: string, fields: string[]];
+
+/** When a stream is next worth reading, and when its stale entries are next worth claiming. */
+interface Schedule {
+  readAt: number;
+  backoffMs: number;
+  claimAt: number;
+}
+
 /**
  * Reads Redis streams with a consumer group, one stream at a time (so it
  * works on Redis Cluster, where one command may not span slots):
@@ -41,126 +50,152 @@ const MAX_QUIET_MS = 250;
  * An entry is acknowledged and deleted only after the handler resolved, so
  * delivery is at least once and delivered entries do not pile up.
  */
-const readStreams = (redis: Redis, group: string, sources: () => Promise<Source[]>, handler: BatchHandler, options: StreamReaderOptions): Subscription => {
-  let running = true;
-  const known = new Set<string>();
-  const retryOwn = new Set<string>();
+class StreamReader {
+  private running = true;
+  /** streams whose group this reader made sure of */
+  private readonly known = new Set<string>();
+  /** streams where this reader's own unacknowledged entries come first (after a start, or a failed handler) */
+  private readonly retryOwn = new Set<string>();
+  private readonly schedules = new Map<string, Schedule>();
+  private readonly loop: Promise<void>;
 
-  const ensureGroup = async (stream: string) => {
-    if (known.has(stream)) return;
-    try {
-      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+  constructor(
+    private readonly redis: Redis,
+    private readonly group: string,
+    private readonly sources: () => Promise<Source[]>,
+    private readonly handler: BatchHandler,
+    private readonly options: StreamReaderOptions,
+  ) {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.leaveGroups();
+  }
+
+  private async run(): Promise<void> {
+    let list: Source[] = [];
+    let listedAt = 0;
+    while (this.running) {
+      try {
+        if (Date.now() - listedAt > 1_000) {
+          list = await this.sources();
+          listedAt = Date.now();
+        }
+        const read = await this.pass(list);
+        if (read === 0) await sleep(this.options.idleMs);
+      } catch (error) {
+        process.stderr.write(`${new Date().toISOString()} stream reader: ${(error as Error).message}\n`);
+        await sleep(this.options.idleMs * 5);
+      }
     }
-    known.add(stream);
-    retryOwn.add(stream); // after a restart, our own pending entries come first
-  };
+  }
 
-  const handle = async (source: Source, entries: [string, string[]][]): Promise<void> => {
-    if (entries.length === 0) return;
-    await handler({
+  /** One read of every stream that is due; how many entries were handled. */
+  private async pass(list: Source[]): Promise<number> {
+    let read = 0;
+    for (const source of list) {
+      if (!this.running) break;
+      const when = this.scheduleOf(source.stream);
+      if (Date.now() < when.readAt && !this.retryOwn.has(source.stream)) continue;
+      try {
+        const n = await this.readOnce(source);
+        read += n;
+        // A quiet stream (a SKU not on sale now) is read less and less often, up to
+        // MAX_QUIET_MS apart, so thousands of old SKUs cost little; a busy one at once.
+        when.backoffMs = n > 0 ? 0 : Math.min(MAX_QUIET_MS, Math.max(this.options.idleMs, when.backoffMs * 2));
+        when.readAt = Date.now() + when.backoffMs;
+      } catch (error) {
+        // The handler failed (or Redis did): the entries stay pending and are
+        // read again from this reader's own list. A Redis that lost the stream
+        // or its group (a restart without persistence) gets them created again.
+        if ((error as Error).message.startsWith('NOGROUP')) this.known.delete(source.stream);
+        this.retryOwn.add(source.stream);
+        if (this.running) process.stderr.write(`${new Date().toISOString()} stream ${source.stream}: ${(error as Error).message}\n`);
+        await sleep(this.options.idleMs * 5);
+      }
+    }
+    return read;
+  }
+
+  /** Its own unacknowledged entries first, then those of readers that died, then new ones. */
+  private async readOnce(source: Source): Promise<number> {
+    await this.ensureGroup(source.stream);
+    if (this.retryOwn.has(source.stream)) {
+      const entries = await this.read(source.stream, '0');
+      if (entries.length === 0) this.retryOwn.delete(source.stream);
+      return this.handle(source, entries);
+    }
+    const claimed = await this.claimStale(source.stream);
+    if (claimed.length > 0) return this.handle(source, claimed);
+    return this.handle(source, await this.read(source.stream, '>'));
+  }
+
+  private async read(stream: string, from: '0' | '>'): Promise<Entry[]> {
+    const { consumer, count } = this.options;
+    const answer = (await this.redis.xreadgroup('GROUP', this.group, consumer, 'COUNT', count, 'STREAMS', stream, from)) as [string, Entry[]][] | null;
+    // An entry deleted while pending comes back without its fields.
+    return (answer?.[0]?.[1] ?? []).filter(([, fields]) => fields !== null);
+  }
+
+  /** Entries another reader took and has not acknowledged for claimAfterMs (it died). */
+  private async claimStale(stream: string): Promise<Entry[]> {
+    const when = this.scheduleOf(stream);
+    if (Date.now() < when.claimAt) return [];
+    // Another reader's entries can only become claimable after claimAfterMs: no need to ask more often.
+    const { consumer, count, claimAfterMs, idleMs } = this.options;
+    when.claimAt = Date.now() + Math.max(claimAfterMs / 4, idleMs);
+    const [, claimed] = (await this.redis.xautoclaim(stream, this.group, consumer, claimAfterMs, '0-0', 'COUNT', count)) as [string, Entry[]];
+    return claimed.filter(([, fields]) => fields !== null);
+  }
+
+  /** Hands the entries to the handler; acknowledges and deletes them once it resolved. */
+  private async handle(source: Source, entries: Entry[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    await this.handler({
       values: entries.map(([, fields]) => streamMessage(fields)),
       keys: entries.map(() => source.key),
       heartbeat: async () => {},
-      isRunning: () => running,
+      isRunning: () => this.running,
     });
     const ids = entries.map(([id]) => id);
-    await execAll(redis.multi().xack(source.stream, group, ...ids).xdel(source.stream, ...ids));
-  };
-
-  /** When each stream is next worth reading, and when its stale entries are next worth claiming. */
-  const schedule = new Map<string, { readAt: number; backoffMs: number; claimAt: number }>();
-  const scheduleOf = (stream: string) => {
-    let entry = schedule.get(stream);
-    if (!entry) schedule.set(stream, (entry = { readAt: 0, backoffMs: 0, claimAt: 0 }));
-    return entry;
-  };
-
-  const readOnce = async (source: Source): Promise<number> => {
-    await ensureGroup(source.stream);
-    const c = options.consumer;
-    if (retryOwn.has(source.stream)) {
-      const mine = (await redis.xreadgroup('GROUP', group, c, 'COUNT', options.count, 'STREAMS', source.stream, '0')) as [string, [string, string[]][]][] | null;
-      const entries = (mine?.[0]?.[1] ?? []).filter(([, fields]) => fields !== null);
-      if (entries.length === 0) retryOwn.delete(source.stream);
-      await handle(source, entries);
-      return entries.length;
-    }
-    const when = scheduleOf(source.stream);
-    if (Date.now() >= when.claimAt) {
-      // Another reader's entries can only become claimable after claimAfterMs: no need to ask more often.
-      when.claimAt = Date.now() + Math.max(options.claimAfterMs / 4, options.idleMs);
-      const [, claimed] = (await redis.xautoclaim(source.stream, group, c, options.claimAfterMs, '0-0', 'COUNT', options.count)) as [string, [string, string[]][]];
-      const live = claimed.filter(([, fields]) => fields !== null);
-      if (live.length > 0) {
-        await handle(source, live);
-        return live.length;
-      }
-    }
-    const fresh = (await redis.xreadgroup('GROUP', group, c, 'COUNT', options.count, 'STREAMS', source.stream, '>')) as [string, [string, string[]][]][] | null;
-    const entries = fresh?.[0]?.[1] ?? [];
-    await handle(source, entries);
+    await execAll(this.redis.multi().xack(source.stream, this.group, ...ids).xdel(source.stream, ...ids));
     return entries.length;
-  };
+  }
 
-  const loop = (async () => {
-    let list: Source[] = [];
-    let listedAt = 0;
-    while (running) {
+  private async ensureGroup(stream: string): Promise<void> {
+    if (this.known.has(stream)) return;
+    try {
+      await this.redis.xgroup('CREATE', stream, this.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+    }
+    this.known.add(stream);
+    this.retryOwn.add(stream); // after a restart, our own pending entries come first
+  }
+
+  private scheduleOf(stream: string): Schedule {
+    let entry = this.schedules.get(stream);
+    if (!entry) this.schedules.set(stream, (entry = { readAt: 0, backoffMs: 0, claimAt: 0 }));
+    return entry;
+  }
+
+  /** Leaves no member behind in the groups it joined, unless it still holds entries (another reader takes those over). */
+  private async leaveGroups(): Promise<void> {
+    const { consumer } = this.options;
+    for (const stream of this.known) {
       try {
-        if (Date.now() - listedAt > 1_000) {
-          list = await sources();
-          listedAt = Date.now();
-        }
-        let read = 0;
-        for (const source of list) {
-          if (!running) break;
-          const when = scheduleOf(source.stream);
-          if (Date.now() < when.readAt && !retryOwn.has(source.stream)) continue;
-          try {
-            const n = await readOnce(source);
-            read += n;
-            // A quiet stream (a SKU not on sale now) is read less and less often, up to
-            // MAX_QUIET_MS apart, so thousands of old SKUs cost little; a busy one at once.
-            when.backoffMs = n > 0 ? 0 : Math.min(MAX_QUIET_MS, Math.max(options.idleMs, when.backoffMs * 2));
-            when.readAt = Date.now() + when.backoffMs;
-          } catch (error) {
-            // The handler failed (or Redis did): the entries stay pending and
-            // are read again from this reader's own list. A Redis that lost
-            // the stream or its group (a restart without persistence) gets
-            // them created again on the next read.
-            if ((error as Error).message.startsWith('NOGROUP')) known.delete(source.stream);
-            retryOwn.add(source.stream);
-            if (running) process.stderr.write(`${new Date().toISOString()} stream ${source.stream}: ${(error as Error).message}\n`);
-            await sleep(options.idleMs * 5);
-          }
-        }
-        if (read === 0) await sleep(options.idleMs);
+        const me = (await consumersOf(this.redis, stream, this.group)).find((c) => c.name === consumer);
+        if (me?.pending === 0) await this.redis.xgroup('DELCONSUMER', stream, this.group, consumer);
       } catch (error) {
-        process.stderr.write(`${new Date().toISOString()} stream reader: ${(error as Error).message}\n`);
-        await sleep(options.idleMs * 5);
+        // Redis down at shutdown: the member stays until `seckill close` prunes it.
+        process.stderr.write(`${new Date().toISOString()} stream ${stream}: could not leave group ${this.group}: ${(error as Error).message}\n`);
       }
     }
-  })();
-
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      // Leave no member behind in the groups this reader joined, unless it still holds entries (another reader takes those over).
-      for (const stream of known) {
-        try {
-          const me = (await consumersOf(redis, stream, group)).find((c) => c.name === options.consumer);
-          if (me?.pending === 0) await redis.xgroup('DELCONSUMER', stream, group, options.consumer);
-        } catch (error) {
-          // Redis down at shutdown: the member stays until `seckill close` prunes it.
-          process.stderr.write(`${new Date().toISOString()} stream ${stream}: could not leave group ${group}: ${(error as Error).message}\n`);
-        }
-      }
-    },
-  };
-};
+  }
+}
 
 /** A consumer group's members: name, entries pending, ms since it last read. */
 const consumersOf = async (redis: Redis, stream: string, group: string): Promise<{ name: string; pending: number; idle: number }[]> => {
@@ -215,9 +250,7 @@ export const redisTransport = (redis: Redis, options: StreamReaderOptions): Tran
       await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', STREAM_FIELD, e.value)));
     },
     subscribe: async (topic, group, handler) => {
-      const readers = Array.from({ length: options.concurrency }, (_, i) =>
-        readStreams(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }),
-      );
+      const readers = Array.from({ length: options.concurrency }, (_, i) => new StreamReader(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }));
       const subscription = { stop: async () => void (await Promise.all(readers.map((r) => r.stop()))) };
       subscriptions.push(subscription);
       return subscription;

@@ -1,0 +1,72 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Pool } from 'mysql2/promise';
+import { totalMysqlStock } from '../store/inventory.js';
+import { pendingOrders } from '../store/orders.js';
+import { totalRedisStock } from './read-state.js';
+
+export interface StockPoint {
+  second: number;
+  redis: number | null;
+  mysql: number;
+}
+
+export interface SamplerOptions {
+  redis: Redis;
+  mysql: Pool;
+  skus: string[];
+  /** read Redis stock too (the seckill strategy) */
+  usesRedis: boolean;
+  /** the paying buyers, when the scenario has them: they pay their share of the PENDING orders at `url` */
+  payers: { url: string; share: number } | null;
+}
+
+/**
+ * Every 250 ms while a run lasts: the stock in both stores (for the report's
+ * chart) and, for a scenario whose buyers pay, their payments. `since` moves
+ * the chart's zero to when the load starts. `stop` returns the series.
+ */
+export const startSampler = (options: SamplerOptions) => {
+  const points: StockPoint[] = [];
+  const paid = new Set<string>();
+  let zero = Date.now();
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      try {
+        const [redisStock, mysqlStock] = await Promise.all([options.usesRedis ? totalRedisStock(options.redis, options.skus) : null, totalMysqlStock(options.mysql, options.skus)]);
+        points.push({ second: (Date.now() - zero) / 1000, redis: redisStock, mysql: mysqlStock });
+        if (options.payers) await payOrders(options.payers.url, options.mysql, options.skus, options.payers.share, paid);
+      } catch {
+        // A fault took down what this sample reads (or the server a payment goes to): the next one tries again.
+      }
+      await sleep(250);
+    }
+  })();
+  return {
+    since: (at: number) => void (zero = at),
+    stop: async (): Promise<StockPoint[]> => {
+      sampling = false;
+      await loop;
+      return points;
+    },
+  };
+};
+
+/** A deterministic share of orders is paid: the same orders in every run of a seed. */
+const isPayer = (orderId: string, share: number): boolean => {
+  let h = 2166136261;
+  for (let i = 0; i < orderId.length; i++) h = Math.imul(h ^ orderId.charCodeAt(i), 16777619);
+  return (h >>> 0) / 4_294_967_296 < share;
+};
+
+/** The paying buyers: pay their share of the PENDING orders, each once. */
+const payOrders = async (url: string, mysql: Pool, skus: string[], share: number, paid: Set<string>): Promise<void> => {
+  const due = (await pendingOrders(mysql, skus)).filter((o) => !paid.has(o.orderId) && isPayer(o.orderId, share));
+  await Promise.all(
+    due.map(async (o) => {
+      paid.add(o.orderId);
+      await fetch(`${url}/orders/${o.orderId}/pay`, { method: 'POST', body: JSON.stringify({ userId: o.userId }) });
+    }),
+  );
+};
