@@ -1,5 +1,5 @@
 import { driftOf, inFlightUnits, isLive, liveUnits, unitsOf, type ReservationFact } from '../sale/state.js';
-import type { InvariantResult, JudgedSku, SaleState } from './sale-state.js';
+import type { InvariantResult, JudgedSku, SaleState } from './judged-sale.js';
 
 /** Enough ids to start digging from; a broken run can have thousands, and the detail must stay one readable line. */
 const MAX_IDS_SHOWN = 5;

@@ -18,8 +18,8 @@ import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
 import { startSampler, type StockPoint } from './sampler.js';
 import { loadPlanOf } from './traffic.js';
-import { isDrained, readSaleState, unitsInFlight } from './read-state.js';
-import type { InvariantResult, SaleState } from './sale-state.js';
+import { isDrained, readSaleState, unitsInFlight } from './judged-sale.js';
+import type { InvariantResult, SaleState } from './judged-sale.js';
 import type { Scenario } from './scenario.js';
 
 export interface BenchContext {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/bench/invariants.js';
 import type { Answer } from '../../src/bench/load-plan.js';
-import type { InvariantResult, SaleState } from '../../src/bench/sale-state.js';
+import type { InvariantResult, SaleState } from '../../src/bench/judged-sale.js';
 
 const INVARIANT_NAMES = [
   'every-201-has-one-order',

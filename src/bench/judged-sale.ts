@@ -1,9 +1,36 @@
-import type { Redis } from 'ioredis';
-import { stockOf } from '../sale/catalog.js';
 import { readSkuState, type SaleStores } from '../sale/read-state.js';
-import { inFlightUnits, isInFlight, isLive } from '../sale/state.js';
-import type { LoadResult } from './load-plan.js';
-import type { JudgedSku, SaleState } from './sale-state.js';
+import { inFlightUnits, isInFlight, isLive, type SkuState } from '../sale/state.js';
+import type { Answer, LoadResult } from './load-plan.js';
+
+/**
+ * Everything the invariant checker looks at: each SKU's state as both stores
+ * hold it once the pipeline has drained (src/sale/state.ts), what the
+ * scenario expected of it, and what the buyers were answered. Plain data, so
+ * the checker is a pure function and can be tested on doctored state.
+ */
+export interface JudgedSku extends SkuState {
+  /** true when the scenario admitted more distinct buyers than units: nothing may be left unsold */
+  expectSellOut: boolean;
+}
+
+export interface SaleState {
+  /** 'seckill' checks Redis too; the baselines are checked on MySQL alone */
+  usesRedis: boolean;
+  skus: JudgedSku[];
+  /** every 201 and every 409 that carried an order id (first attempts and retries of lost replies), in the order received */
+  answers: Answer[];
+  /** 429 ADMISSION_CLOSED answers per SKU */
+  admissionClosed?: Record<string, number>;
+  /** requests whose outcome the load generator never learned (cut when it stopped, by a dead connection, a timeout, or answered 5xx): an order may exist for them */
+  unread?: { sku: string; userId: string; requestId: string }[];
+}
+
+export interface InvariantResult {
+  name: string;
+  ok: boolean;
+  /** what broke, with the offending ids (at most a few), or a one-line summary when ok */
+  detail: string;
+}
 
 export interface ReadTarget extends SaleStores {
   usesRedis: boolean;
@@ -41,7 +68,3 @@ export const isDrained = (state: SaleState, waitForPayments: boolean): boolean =
 
 /** Units on their way to MySQL, over every SKU of the state. */
 export const unitsInFlight = (state: SaleState): number => state.skus.reduce((n, s) => n + inFlightUnits(s), 0);
-
-/** Units on sale in Redis across some SKUs: cheap reads, for sampling during a load. */
-export const totalRedisStock = async (redis: Redis, skus: string[]): Promise<number> =>
-  (await Promise.all(skus.map((sku) => stockOf(redis, sku)))).reduce<number>((n, v) => n + (v ?? 0), 0);
