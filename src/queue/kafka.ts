@@ -49,21 +49,35 @@ const stderrLogger = () => ({ namespace, level, log }: { namespace: string; leve
 /** The prefixed name of a topic or group on this cluster. */
 const naming = (prefix: string) => (name: string) => `${prefix}${name}`;
 
-/** Creates the topics that are missing; a failed attempt disconnects the admin, so the caller may try again with a new client. */
+/** Attempts at creating the topics: a broker just started (or restarted) may answer that it does not host a partition it has just made. */
+const TOPIC_ATTEMPTS = 10;
+
+/**
+ * Connects the admin client and creates the topics that are missing. A
+ * retriable answer (a new topic's leader not known yet) is tried again; a
+ * failure disconnects the admin, so the caller may try again with a new client.
+ */
 const connectAdmin = async (kafka: Kafka, options: KafkaOptions): Promise<Admin> => {
   const name = naming(options.topicPrefix);
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
-    if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
-      });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
+        if (missing.length > 0) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+          });
+        }
+        return admin;
+      } catch (error) {
+        if (attempt >= TOPIC_ATTEMPTS || (error as { retriable?: boolean }).retriable !== true) throw error;
+        await sleep(200 * attempt);
+      }
     }
-    return admin;
   } catch (error) {
     await admin.disconnect().catch(() => {}); // the connect error says why
     throw error;
