@@ -98,7 +98,7 @@ export const removeSkuFromRedis = async (redis: Redis, sku: string): Promise<voi
 
 /** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
 export const skuMemoryBytes = async (redis: Redis, sku: string): Promise<number> => {
-  const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') as Promise<number | null>));
+  const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.memory('USAGE', key, 'SAMPLES', 0)));
   return sizes.reduce<number>((n, size) => n + (size ?? 0), 0);
 };
 

@@ -20,21 +20,21 @@ export const seckillStrategy = (deps: {
   const { reservations, soldOut, bucket, tickets } = deps;
 
   /** A sold-out SKU's buyer: reserve.lua's answer from the local snapshot, or from reserve.lua itself if units just came back. */
-  const answerSoldOut = async (request: Parameters<ReserveStrategy['reserve']>[0], now: number): Promise<ReserveResult> =>
+  const soldOutAnswer = async (request: Parameters<ReserveStrategy['reserve']>[0], now: number): Promise<ReserveResult> =>
     (await soldOut.answer(request)) ?? reservations.reserve(request, now);
 
   return {
     name: 'seckill',
     dependency: 'redis',
     reserve: async (request, now) => {
-      if (soldOut.isSoldOut(request.sku, now)) return answerSoldOut(request, now);
+      if (soldOut.isSoldOut(request.sku, now)) return soldOutAnswer(request, now);
       if (!bucket.take()) return ADMISSION_REFUSED.RATE_LIMITED;
       const ticket = tickets.admit(request.sku, now);
       const admitted = typeof ticket === 'string' ? ticket : await ticket;
       if (admitted === 'CLOSED') return ADMISSION_REFUSED.ADMISSION_CLOSED;
       if (admitted === 'NOT_LOADED') return NOT_LOADED;
       if (admitted === 'NOT_STARTED') return NOT_STARTED;
-      if (admitted === 'SOLD_OUT') return answerSoldOut(request, now);
+      if (admitted === 'SOLD_OUT') return soldOutAnswer(request, now);
       let result: ReserveResult;
       try {
         result = await reservations.reserve(request, now, true);
