@@ -3,6 +3,8 @@
  * a bad value stops the command with a message that names it (exit code 2).
  */
 
+import { CLUSTER_PROTOCOL, isClusterUrl, parseClusterUrl } from './redis/connection.js';
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
 }
@@ -30,8 +32,19 @@ const checkUrl = (name: string, value: string, protocols: string[]): string => {
   return value;
 };
 
+/** One Redis (redis://, rediss://) or the seed nodes of a Redis Cluster (redis-cluster://host:port,host:port…). */
+const checkRedisUrl = (value: string): string => {
+  if (!isClusterUrl(value)) return checkUrl('REDIS_URL', value, ['redis:', 'rediss:', CLUSTER_PROTOCOL]);
+  try {
+    parseClusterUrl(value);
+  } catch (error) {
+    throw new ConfigError(`REDIS_URL: ${(error as Error).message}`);
+  }
+  return value;
+};
+
 export const loadConnections = (flags: { redisUrl?: string; mysqlUrl?: string }, env = process.env): Connections => ({
-  redisUrl: checkUrl('REDIS_URL', flags.redisUrl ?? env.REDIS_URL ?? DEFAULTS.redisUrl, ['redis:', 'rediss:']),
+  redisUrl: checkRedisUrl(flags.redisUrl ?? env.REDIS_URL ?? DEFAULTS.redisUrl),
   mysqlUrl: checkUrl('MYSQL_URL', flags.mysqlUrl ?? env.MYSQL_URL ?? DEFAULTS.mysqlUrl, ['mysql:']),
 });
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { Reservations } from '../sale/reservations.js';
 import { removeSkuFromRedis } from '../sale/catalog.js';
@@ -21,7 +21,7 @@ export interface DrainRate {
 
 
 /** Fills one SKU's outbox with `orders` reservations, as a sale would, before any consumer runs. */
-const fillOutbox = async (redis: Redis, mysql: Pool, sku: string, orders: number): Promise<void> => {
+const fillOutbox = async (redis: RedisClient, mysql: Pool, sku: string, orders: number): Promise<void> => {
   await putOnSale(redis, inventoryRecord(mysql), [{ sku, stock: orders, limit: 1, startsAt: null, endsAt: null }], { reset: true });
   const reservations = new Reservations(redis);
   for (let i = 0; i < orders; i += 1_000) {

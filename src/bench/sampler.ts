@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders } from '../store/orders.js';
@@ -12,7 +12,7 @@ export interface StockPoint {
 }
 
 export interface SamplerOptions {
-  redis: Redis;
+  redis: RedisClient;
   mysql: Pool;
   skus: string[];
   /** read Redis stock too (the seckill strategy) */
@@ -72,5 +72,5 @@ const payOrders = async (url: string, mysql: Pool, skus: string[], share: number
 };
 
 /** Units on sale in Redis across some SKUs: cheap reads, for sampling during a load. */
-const totalRedisStock = async (redis: Redis, skus: string[]): Promise<number> =>
+const totalRedisStock = async (redis: RedisClient, skus: string[]): Promise<number> =>
   (await Promise.all(skus.map((sku) => stockOf(redis, sku)))).reduce<number>((n, v) => n + (v ?? 0), 0);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import type { QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
@@ -23,7 +23,7 @@ import type { InvariantResult, SaleState } from './judged-sale.js';
 import type { Scenario } from './scenario.js';
 
 export interface BenchContext {
-  redis: Redis;
+  redis: RedisClient;
   mysql: Pool;
   /** addresses handed to the processes bench starts */
   env: { REDIS_URL: string; MYSQL_URL: string; KAFKA_BROKERS: string };

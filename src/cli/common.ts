@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { intOption, loadConnections, QUEUE_DEFAULTS, queueConfigOf, type QueueConfig, type QueueKind } from '../config.js';
 import { connectRedis } from '../redis/connection.js';
@@ -17,7 +17,7 @@ export const connectionFlags = (command: Command): Command =>
  * Runs a one-shot command's work with both stores open (addresses from its
  * flags or env vars), and closes them whatever happens.
  */
-export const withStores = async <T>(flags: { redisUrl?: string; mysqlUrl?: string }, work: (stores: { redis: Redis; mysql: Pool }) => Promise<T>): Promise<T> => {
+export const withStores = async <T>(flags: { redisUrl?: string; mysqlUrl?: string }, work: (stores: { redis: RedisClient; mysql: Pool }) => Promise<T>): Promise<T> => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl);
   const mysql = await openMysql(mysqlUrl).catch((error) => {

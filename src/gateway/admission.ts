@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { Outcome } from '../sale/outcomes.js';
 import type { BuyRequest, ReserveResult } from '../sale/reservations.js';
 import { answerSoldOut, readSoldOutSnapshot, type SoldOutSnapshot } from '../sale/sold-out-snapshot.js';
@@ -62,7 +62,7 @@ export class SoldOutSales {
   private lastSweep = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly ttlMs: number,
   ) {}
 
@@ -166,7 +166,7 @@ export class AdmissionTickets {
   private readonly counter: AdmissionCounter;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly factor: number,
     private readonly chunk: number,
     private readonly closedTtlMs: number,
@@ -254,7 +254,7 @@ export class AdmissionTickets {
  * Keeps the local flags in step with every other server process (see
  * src/sale/stock-events.ts). Resolves once subscribed.
  */
-export const keepInStep = (subscriber: Redis, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> =>
+export const keepInStep = (subscriber: RedisClient, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> =>
   followStockEvents(
     subscriber,
     ({ kind, sku }) => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { pingMysql } from '../store/mysql.js';
 import { Reservations } from '../sale/reservations.js';
@@ -45,9 +45,9 @@ export interface GatewayOptions {
 }
 
 export interface GatewayDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** a second connection, in subscriber mode */
-  subscriber: Redis;
+  subscriber: RedisClient;
   mysql: Pool;
 }
 

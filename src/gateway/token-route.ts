@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { ErrorLog } from '../error-log.js';
 import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
@@ -18,7 +18,7 @@ type SaleWindow = Pick<RedisSkuState, 'loaded' | 'startsAt' | 'endsAt'>;
  * A SKU's sale window, read from Redis at most once a second per SKU per
  * process: a crowd asking for tokens at the start of a sale shares one read.
  */
-const cachedSaleWindows = (redis: Redis) => {
+const cachedSaleWindows = (redis: RedisClient) => {
   const cache = new Map<string, { readAt: number; window: Promise<SaleWindow> }>();
   return (sku: string, now: number): Promise<SaleWindow> => {
     const hit = cache.get(sku);
@@ -33,7 +33,7 @@ const cachedSaleWindows = (redis: Redis) => {
 };
 
 export interface TokenRouteDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** undefined when the server does not require purchase tokens */
   tokens: PurchaseTokens | undefined;
   metrics: GatewayMetrics;

@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { skusOnSale } from '../sale/catalog.js';
 import type { Reservations } from '../sale/reservations.js';
 import { cancelExpiredOrders, ordersAwaitingRelease } from '../store/payments.js';
@@ -11,7 +11,7 @@ export const PAYMENT_TIMEOUT_REASON = 'PAYMENT_TIMEOUT';
 
 export interface SweeperDeps {
   mysql: Pool;
-  redis: Redis;
+  redis: RedisClient;
   reservations: Reservations;
   metrics: PipelineMetrics;
   log: (line: string) => void;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { QueueConfig } from '../config.js';
 import { connectKafka } from './kafka.js';
 import { redisTransport } from './redis-streams.js';
@@ -13,11 +13,11 @@ export interface StreamOptions {
 }
 
 /** The Redis-streams side: the outbox (always) and, with `--queue redis`, the whole queue. */
-export const openStreams = (redis: Redis, options: StreamOptions): Transport =>
+export const openStreams = (redis: RedisClient, options: StreamOptions): Transport =>
   redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency });
 
 /** The queue orders travel on between relay and consumers. */
-export const openQueue = (config: QueueConfig, redis: Redis, streams: StreamOptions, clientId: string): Promise<Transport> =>
+export const openQueue = (config: QueueConfig, redis: RedisClient, streams: StreamOptions, clientId: string): Promise<Transport> =>
   config.queue === 'redis'
     ? Promise.resolve(openStreams(redis, streams))
     : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { skusOnSale } from '../sale/catalog.js';
 import { execAll } from '../redis/transaction.js';
@@ -60,7 +60,7 @@ class StreamReader {
   private readonly loop: Promise<void>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly group: string,
     private readonly sources: () => Promise<Source[]>,
     private readonly handler: BatchHandler,
@@ -198,7 +198,7 @@ class StreamReader {
 }
 
 /** A consumer group's members: name, entries pending, ms since it last read. */
-const consumersOf = async (redis: Redis, stream: string, group: string): Promise<{ name: string; pending: number; idle: number }[]> => {
+const consumersOf = async (redis: RedisClient, stream: string, group: string): Promise<{ name: string; pending: number; idle: number }[]> => {
   const rows = (await redis.xinfo('CONSUMERS', stream, group)) as (string | number)[][];
   return rows.map((row) => {
     const info = Object.fromEntries(Array.from({ length: row.length / 2 }, (_, i) => [row[2 * i], row[2 * i + 1]]));
@@ -211,7 +211,7 @@ const consumersOf = async (redis: Redis, stream: string, group: string): Promise
  * not read for `idleMs` (readers that died: their names, host-pid-i, are never
  * reused). One that holds entries is kept: deleting it would drop them.
  */
-const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: number): Promise<number> => {
+const pruneIdleConsumers = async (redis: RedisClient, stream: string, idleMs: number): Promise<number> => {
   if ((await redis.exists(stream)) === 0) return 0;
   const groups = (await redis.xinfo('GROUPS', stream)) as (string | number)[][];
   let removed = 0;
@@ -228,9 +228,9 @@ const pruneIdleConsumers = async (redis: Redis, stream: string, idleMs: number):
 };
 
 /** Prunes dead readers from the dead-letter stream, shared by every sale of a Redis (a closed sale's outbox goes with its readers). */
-export const pruneDeadLetterReaders = (redis: Redis, idleMs: number): Promise<number> => pruneIdleConsumers(redis, DEAD_LETTER_STREAM, idleMs);
+export const pruneDeadLetterReaders = (redis: RedisClient, idleMs: number): Promise<number> => pruneIdleConsumers(redis, DEAD_LETTER_STREAM, idleMs);
 
-const outboxSources = (redis: Redis) => async (): Promise<Source[]> =>
+const outboxSources = (redis: RedisClient) => async (): Promise<Source[]> =>
   (await skusOnSale(redis)).map((sku) => ({ stream: skuKeys(sku).outbox, key: sku }));
 
 const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_STREAM, key: '' }];
@@ -240,7 +240,7 @@ const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_
  * "topic", one more stream holds dead letters. Used by `--queue redis`, and by
  * the relay on its reading side.
  */
-export const redisTransport = (redis: Redis, options: StreamReaderOptions): Transport => {
+export const redisTransport = (redis: RedisClient, options: StreamReaderOptions): Transport => {
   const sourcesOf = (topic: Topic) => (topic === TOPICS.orders ? outboxSources(redis) : deadLetterSources);
   const streamOf = (topic: Topic, key: string) => (topic === TOPICS.orders ? skuKeys(key).outbox : DEAD_LETTER_STREAM);
   const subscriptions: Subscription[] = [];

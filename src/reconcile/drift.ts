@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { readRedisSku, skusOnSale } from '../sale/catalog.js';
 import { readHoldings, readReservationsById, readSkuState, type SaleStores } from '../sale/read-state.js';
@@ -80,7 +80,7 @@ export interface DriftInput {
   state: SkuState;
   inRedis: boolean;
   inMysql: boolean;
-  /** closed by `seckill close`: Redis keeps only its stock, no reservation or holding is expected */
+  /** closed by `seckill close`: RedisClient keeps only its stock, no reservation or holding is expected */
   closed: boolean;
   /** every (user, order) the SKU's holders hash lists */
   holdings: { userId: string; orderId: string }[];
@@ -192,7 +192,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings }: DriftIn
 // --- reading the two stores -------------------------------------------------
 
 export interface DriftSource {
-  redis: Redis;
+  redis: RedisClient;
   mysql: Pool;
 }
 

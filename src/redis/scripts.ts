@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 /** lua/ sits two folders above both src/redis and dist/redis. */
 const LUA_DIR = new URL('../../lua/', import.meta.url);
@@ -21,7 +21,7 @@ export type ScriptCall = (keys: readonly string[], args: readonly (string | numb
  * name carries the script's content hash, so two versions of a script can
  * never be confused on one connection.
  */
-export const defineScript = (redis: Redis, name: string, numberOfKeys: number): ScriptCall => {
+export const defineScript = (redis: RedisClient, name: string, numberOfKeys: number): ScriptCall => {
   const lua = readScript(name);
   const version = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   const command = `seckill_${name.replace(/-/g, '_')}_${version}`;

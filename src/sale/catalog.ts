@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { formatHolding, type HeldOrder } from './holdings.js';
@@ -31,7 +31,7 @@ export interface RedisSkuState {
  * (holders, idempotency records, reservations, outbox, admission count).
  * One MULTI, so a server never sees half a SKU.
  */
-export const loadSkuIntoRedis = async (redis: Redis, def: SkuDefinition): Promise<void> => {
+export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): Promise<void> => {
   const k = skuKeys(def.sku);
   await execAll(
     redis
@@ -50,15 +50,15 @@ export const loadSkuIntoRedis = async (redis: Redis, def: SkuDefinition): Promis
 };
 
 /** Every SKU this Redis holds a sale of (preloaded and not closed): what relays read and sweepers act on. */
-export const skusOnSale = (redis: Redis): Promise<string[]> => redis.smembers(SKU_INDEX_KEY);
+export const skusOnSale = (redis: RedisClient): Promise<string[]> => redis.smembers(SKU_INDEX_KEY);
 
 /** Units on sale in Redis now; null when the SKU has no stock key. */
-export const stockOf = async (redis: Redis, sku: string): Promise<number | null> => {
+export const stockOf = async (redis: RedisClient, sku: string): Promise<number | null> => {
   const stock = await redis.get(skuKeys(sku).stock);
   return stock === null ? null : Number(stock);
 };
 
-export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuState> => {
+export const readRedisSku = async (redis: RedisClient, sku: string): Promise<RedisSkuState> => {
   const k = skuKeys(sku);
   const [stock, meta, reservations] = await Promise.all([
     redis.get(k.stock),
@@ -86,24 +86,24 @@ export const readRedisSku = async (redis: Redis, sku: string): Promise<RedisSkuS
  * admission count — and takes it off the list relays and sweepers read. One
  * MULTI. The caller has checked that nothing is in flight.
  */
-export const closeSkuInRedis = async (redis: Redis, sku: string, now = Date.now()): Promise<void> => {
+export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   const k = skuKeys(sku);
   await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now).srem(SKU_INDEX_KEY, sku));
 };
 
 /** Removes every key of a SKU and takes it off the list: a sale bench made for a run and is done with. */
-export const removeSkuFromRedis = async (redis: Redis, sku: string): Promise<void> => {
+export const removeSkuFromRedis = async (redis: RedisClient, sku: string): Promise<void> => {
   await execAll(redis.multi().del(...allSkuKeys(sku)).srem(SKU_INDEX_KEY, sku));
 };
 
 /** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
-export const skuMemoryBytes = async (redis: Redis, sku: string): Promise<number> => {
+export const skuMemoryBytes = async (redis: RedisClient, sku: string): Promise<number> => {
   const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.memory('USAGE', key, 'SAMPLES', 0)));
   return sizes.reduce<number>((n, size) => n + (size ?? 0), 0);
 };
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
-export const setSaleWindow = async (redis: Redis, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
+export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
   await redis.hset(skuKeys(sku).meta, { startsAt: startsAt ?? 0, endsAt: endsAt ?? 0 });
   await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
 };
@@ -112,9 +112,9 @@ export const setSaleWindow = async (redis: Redis, sku: string, startsAt: number 
  * Freezes a SKU: reserve.lua answers FROZEN until it is thawed, so its stock
  * can be reset while nobody buys.
  */
-export const freezeSku = (redis: Redis, sku: string): Promise<number> => redis.hset(skuKeys(sku).meta, 'frozen', '1');
+export const freezeSku = (redis: RedisClient, sku: string): Promise<number> => redis.hset(skuKeys(sku).meta, 'frozen', '1');
 
-export const thawSku = async (redis: Redis, sku: string): Promise<void> => {
+export const thawSku = async (redis: RedisClient, sku: string): Promise<void> => {
   await redis.hdel(skuKeys(sku).meta, 'frozen');
   // Processes that flagged the SKU sold out or closed should ask Redis again.
   await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
@@ -137,7 +137,7 @@ export interface RecordedOrder {
  * only while the SKU is frozen and nothing is in flight, so the MySQL stock
  * is exactly what may still be sold. The SKU stays frozen: the caller thaws it.
  */
-export const rebuildSkuInRedis = async (redis: Redis, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
+export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
   const k = skuKeys(def.sku);
   const multi = redis
     .multi()

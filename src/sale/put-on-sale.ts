@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { loadSkuIntoRedis, readRedisSku, type SkuDefinition } from './catalog.js';
 
 /**
@@ -29,7 +29,7 @@ export type PutOnSaleResult = { ok: true; changes: SaleChange[] } | { ok: false;
 
 const iso = (ms: number | null) => (ms === null ? 'open' : new Date(ms).toISOString());
 
-const describeChange = async (redis: Redis, record: InventoryRecord, def: SkuDefinition): Promise<SaleChange> => {
+const describeChange = async (redis: RedisClient, record: InventoryRecord, def: SkuDefinition): Promise<SaleChange> => {
   const [row, orders, cached] = await Promise.all([record.read(def.sku), record.countOrders(def.sku), readRedisSku(redis, def.sku)]);
   const changes: string[] = [];
   const diff = (what: string, from: unknown, to: unknown) => {
@@ -47,7 +47,7 @@ const describeChange = async (redis: Redis, record: InventoryRecord, def: SkuDef
   return { sku: def.sku, changes, orders, reservations: cached.reservations };
 };
 
-export const putOnSale = async (redis: Redis, record: InventoryRecord, defs: SkuDefinition[], options: { reset: boolean }): Promise<PutOnSaleResult> => {
+export const putOnSale = async (redis: RedisClient, record: InventoryRecord, defs: SkuDefinition[], options: { reset: boolean }): Promise<PutOnSaleResult> => {
   const changes = await Promise.all(defs.map((def) => describeChange(redis, record, def)));
   const refused = changes.filter((c) => c.orders + c.reservations > 0);
   if (refused.length > 0 && !options.reset) return { ok: false, refused };

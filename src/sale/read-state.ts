@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { skuKeys } from '../redis/keys.js';
 import { parseHolding } from './holdings.js';
 import type { ReservationRecord } from './reservations.js';
@@ -18,7 +18,7 @@ export interface SkuRecord {
 }
 
 export interface SaleStores {
-  redis: Redis;
+  redis: RedisClient;
   readRecord: (sku: string) => Promise<SkuRecord>;
 }
 
@@ -34,15 +34,15 @@ const factOf = (r: ReservationRecord): ReservationFact => ({
 });
 
 /** Every reservation record of a SKU. */
-export const readReservations = async (redis: Redis, sku: string): Promise<ReservationFact[]> =>
+export const readReservations = async (redis: RedisClient, sku: string): Promise<ReservationFact[]> =>
   Object.values(await redis.hgetall(skuKeys(sku).reservations)).map((raw) => factOf(JSON.parse(raw) as ReservationRecord));
 
 /** Some reservation records of a SKU, in the order asked; null where there is none. */
-export const readReservationsById = async (redis: Redis, sku: string, orderIds: string[]): Promise<(ReservationFact | null)[]> =>
+export const readReservationsById = async (redis: RedisClient, sku: string, orderIds: string[]): Promise<(ReservationFact | null)[]> =>
   orderIds.length === 0 ? [] : (await redis.hmget(skuKeys(sku).reservations, ...orderIds)).map((raw) => (raw === null ? null : factOf(JSON.parse(raw) as ReservationRecord)));
 
 /** Every (user, order) the SKU's holdings list. */
-export const readHoldings = async (redis: Redis, sku: string): Promise<{ userId: string; orderId: string }[]> =>
+export const readHoldings = async (redis: RedisClient, sku: string): Promise<{ userId: string; orderId: string }[]> =>
   Object.entries(await redis.hgetall(skuKeys(sku).holders)).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId })));
 
 /**

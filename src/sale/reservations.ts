@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { newOrderId } from './ids.js';
@@ -45,7 +45,7 @@ export class Reservations {
   private readonly markPersistedScript: ScriptCall;
   private readonly clearHoldingScript: ScriptCall;
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     this.reserveScript = defineScript(redis, 'reserve', 7);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { skuKeys } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { heldUnits, parseHolding } from './holdings.js';
@@ -23,7 +23,7 @@ export interface SoldOutSnapshot {
 }
 
 /** One atomic read of a sold-out SKU; null when it is not sold out (or not loaded) any more. */
-export const readSoldOutSnapshot = async (redis: Redis, sku: string): Promise<SoldOutSnapshot | null> => {
+export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Promise<SoldOutSnapshot | null> => {
   const k = skuKeys(sku);
   const [stock, meta, holders, requests] = (await execAll(
     redis.multi().get(k.stock).hmget(k.meta, 'limit', 'released').hgetall(k.holders).hgetall(k.requests),

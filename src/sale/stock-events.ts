@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 
 /**
@@ -13,7 +13,7 @@ export type StockEvent = { kind: 'SOLD_OUT' | 'ON_SALE'; sku: string };
  * `onEvent`. Messages sent while it was disconnected are lost: `onReconnect`
  * is called each time it is ready again. Resolves once subscribed.
  */
-export const followStockEvents = async (subscriber: Redis, onEvent: (event: StockEvent) => void, onReconnect: () => void): Promise<void> => {
+export const followStockEvents = async (subscriber: RedisClient, onEvent: (event: StockEvent) => void, onReconnect: () => void): Promise<void> => {
   subscriber.on('message', (_channel: string, message: string) => {
     const space = message.indexOf(' ');
     const kind = message.slice(0, space);

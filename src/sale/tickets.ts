@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { skuKeys } from '../redis/keys.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import type { TicketsOutcome } from './outcomes.js';
@@ -16,7 +16,7 @@ export interface TicketsAnswer {
 export class AdmissionCounter {
   private readonly script: ScriptCall;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     this.script = defineScript(redis, 'take-tickets', 3);
   }
 
