@@ -26,13 +26,25 @@ export interface RedisSkuState {
   reservations: number;
 }
 
+/*
+ * The list of SKUs on sale (SKU_INDEX_KEY) lives in a slot of its own, so on
+ * a Redis Cluster it cannot share a MULTI with a SKU's `{sku}` keys. It is
+ * kept a superset of the SKUs whose keys are on sale: a SKU is listed before
+ * its keys are written and unlisted after they are closed, so a crash between
+ * the two steps leaves a listed SKU without a sale (readers skip it) — never
+ * a sale that relays and sweepers cannot find.
+ */
+const listSku = (redis: RedisClient, sku: string) => redis.sadd(SKU_INDEX_KEY, sku);
+const unlistSku = (redis: RedisClient, sku: string) => redis.srem(SKU_INDEX_KEY, sku);
+
 /**
  * Puts a SKU on sale in Redis, clearing every key an earlier sale of it left
  * (holders, idempotency records, reservations, outbox, admission count).
- * One MULTI, so a server never sees half a SKU.
+ * One MULTI over the SKU's keys, so a server never sees half a SKU.
  */
 export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): Promise<void> => {
   const k = skuKeys(def.sku);
+  await listSku(redis, def.sku);
   await execAll(
     redis
       .multi()
@@ -44,8 +56,7 @@ export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): 
         startsAt: def.startsAt ?? 0,
         endsAt: def.endsAt ?? 0,
         released: 0,
-      })
-      .sadd(SKU_INDEX_KEY, def.sku),
+      }),
   );
 };
 
@@ -88,12 +99,14 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
  */
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   const k = skuKeys(sku);
-  await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now).srem(SKU_INDEX_KEY, sku));
+  await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now));
+  await unlistSku(redis, sku);
 };
 
 /** Removes every key of a SKU and takes it off the list: a sale bench made for a run and is done with. */
 export const removeSkuFromRedis = async (redis: RedisClient, sku: string): Promise<void> => {
-  await execAll(redis.multi().del(...allSkuKeys(sku)).srem(SKU_INDEX_KEY, sku));
+  await execAll(redis.multi().del(...allSkuKeys(sku)));
+  await unlistSku(redis, sku);
 };
 
 /** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
@@ -139,12 +152,12 @@ export interface RecordedOrder {
  */
 export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
   const k = skuKeys(def.sku);
+  await listSku(redis, def.sku);
   const multi = redis
     .multi()
     .del(k.stock, k.holders, k.reservations, k.admitted)
     .set(k.stock, def.stock)
-    .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 })
-    .sadd(SKU_INDEX_KEY, def.sku);
+    .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 });
   const holdings = new Map<string, HeldOrder[]>();
   for (const o of orders) {
     const record = {
