@@ -85,7 +85,7 @@ export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 
 /** What a queue is made with when nobody says otherwise. */
 export const QUEUE_DEFAULTS = {
-  partitions: 3,
+  partitions: 6,
   replicationFactor: 1,
   /** Kafka: how long a consumer that died keeps its partitions */
   sessionTimeoutMs: 30_000,

@@ -129,7 +129,7 @@ const serverProperties = (port: number, data: string): string =>
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     `log.dirs=${data}`,
-    'num.partitions=3',
+    'num.partitions=6',
     'auto.create.topics.enable=true',
     // One node: internal topics cannot have more replicas than that.
     'offsets.topic.replication.factor=1',

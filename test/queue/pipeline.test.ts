@@ -58,6 +58,39 @@ describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queu
   });
 });
 
+describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, --queue %s', (queue) => {
+  it('delivers every order exactly once while consumers come and go: one dies after a commit, one is killed mid-drain', async () => {
+    // Six SKUs, so the orders spread over the topic's partitions (key = SKU) or over six outbox streams.
+    const skus = Array.from({ length: 6 }, (_, i) => uniqueSku(`share-${queue}-${i}`));
+    for (const sku of skus) await preloadSku(redis, { sku, stock: 150 });
+    const server = track(await startServer());
+    const answers = (await Promise.all(skus.map((sku) => buyMany(server.url, sku, 150, 25, `${sku}-u`)))).flat();
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(900);
+
+    const p = prefix();
+    const common = ['--queue', queue, '--topic-prefix', p, '--claim-after', '500', '--session-timeout', '6000', '--batch-size', '20', '--partitions', '6'];
+    if (queue === 'kafka') track(await startSeckill('relay', common));
+    // The first consumer dies right after its first MySQL commit, before its offset (or ack) is committed…
+    const dying = track(await startSeckill('consume', common, { SECKILL_CRASH_AT: 'consumer:after-commit' }));
+    expect(await dying.exited).toBe(null);
+    expect(dying.stderr()).toContain('SECKILL_CRASH_AT=consumer:after-commit');
+    const total = async () => (await Promise.all(skus.map(ordersOf))).flat();
+    expect((await total()).length).toBeGreaterThan(0);
+    // …another takes over its partitions (or claims its entries) and is killed mid-drain; a third joins and finishes.
+    const killed = track(await startSeckill('consume', common));
+    await waitFor(async () => (await total()).length > 300, 30_000, 'orders after the takeover');
+    await killed.stop('SIGKILL');
+    track(await startSeckill('consume', common));
+    await waitFor(async () => (await total()).length === 900, 90_000, 'all 900 orders');
+
+    const orders = await total();
+    expect(new Set(orders.map((o) => o.order_id)).size).toBe(900);
+    expect(orders.filter((o) => o.status !== 'PENDING')).toEqual([]);
+    expect(orders.map((o) => o.order_id).sort()).toEqual(answers.flatMap((a) => (a.status === 201 ? [a.orderId] : [])).sort());
+    for (const sku of skus) expect(await mysqlStock(sku)).toBe(0);
+  }, 150_000);
+});
+
 /** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
 const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
   const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1 });
