@@ -1,9 +1,10 @@
 import type { RedisClient } from '../redis/connection.js';
 import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
+import { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { newOrderId } from './ids.js';
 import type { OrderEvent } from './order-event.js';
-import type { ReleaseOutcome, ReserveOutcome } from './outcomes.js';
+import { Outcome, type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
 
 export interface BuyRequest {
   sku: string;
@@ -35,17 +36,34 @@ export interface ReservationRecord extends OrderEvent {
   reason?: string;
 }
 
+/** Replicas that must hold a reservation before its buyer is told (0: answer once the master has it). */
+export interface ReplicaDurability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/** A reservation was made but no replica confirmed it in time: the buyer is told to retry with the same request id. */
+export class NotReplicatedError extends Error {
+  readonly code = 'NOT_REPLICATED';
+}
+
 /**
  * The two atomic steps of a sale, as typed calls over reserve.lua and
- * release.lua. Every call is one Redis round trip.
+ * release.lua. Every call is one Redis round trip (and, with replicas to
+ * wait for, one WAIT shared by the reservations of a SKU in the same turn).
  */
 export class Reservations {
   private readonly reserveScript: ScriptCall;
   private readonly releaseScript: ScriptCall;
   private readonly markPersistedScript: ScriptCall;
   private readonly clearHoldingScript: ScriptCall;
+  private readonly replicaAcks: ReplicaAcks | null;
 
-  constructor(private readonly redis: RedisClient) {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly durability: ReplicaDurability = { replicas: 0, timeoutMs: 0 },
+  ) {
+    this.replicaAcks = durability.replicas > 0 ? new ReplicaAcks(redis, durability.replicas, durability.timeoutMs) : null;
     this.reserveScript = defineScript(redis, 'reserve', 7);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
@@ -54,7 +72,10 @@ export class Reservations {
 
   /**
    * One reserve.lua call. `holdsTicket`: the caller spent an admission ticket
-   * on it, which reserve.lua gives back unless it reserves.
+   * on it, which reserve.lua gives back unless it reserves. With replicas to
+   * wait for, an order id is answered (OK, or DUPLICATE to a retry) only once
+   * they hold it; otherwise NotReplicatedError — the reservation stands on
+   * the master, and a retry with the same request id is told its order.
    */
   async reserve(request: BuyRequest, now = Date.now(), holdsTicket = false): Promise<ReserveResult> {
     const k = skuKeys(request.sku);
@@ -71,6 +92,10 @@ export class Reservations {
         holdsTicket ? 1 : 0,
       ],
     )) as [ReserveOutcome, string, number];
+    if (this.replicaAcks && (outcome === Outcome.OK || outcome === Outcome.DUPLICATE) && !(await this.replicaAcks.confirm(k.stock))) {
+      const { replicas, timeoutMs } = this.durability;
+      throw new NotReplicatedError(`reservation of ${request.sku} not confirmed by ${replicas} replica(s) within ${timeoutMs} ms`);
+    }
     return { outcome, orderId: orderId === '' ? null : orderId, remaining: remaining < 0 ? null : remaining };
   }
 
