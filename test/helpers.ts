@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
 import { loadConnections } from '../src/config.js';
+import { createRedis, type RedisClient } from '../src/redis/connection.js';
 import { allSkuKeys } from '../src/redis/keys.js';
 import type { SkuDefinition } from '../src/sale/catalog.js';
 import { putOnSale } from '../src/sale/put-on-sale.js';
@@ -22,20 +22,21 @@ export const connections = loadConnections({}, { ...process.env, ...TEST_DEFAULT
 
 export const uniqueSku = (label: string): string => `t-${label}-${randomBytes(4).toString('hex')}`;
 
-export const newRedis = (): Redis => new Redis(connections.redisUrl, { enableAutoPipelining: true });
+/** A client of the test Redis: one Redis, or the local Redis Cluster when SECKILL_TEST_REDIS_URL names one (the cluster project). */
+export const newRedis = (): RedisClient => createRedis(connections.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 20 });
 
 let pool: Promise<Pool> | null = null;
 export const testMysql = (): Promise<Pool> => (pool ??= openMysql(connections.mysqlUrl));
 
 /** Puts a SKU on sale afresh in the test MySQL and the given Redis, as `seckill preload --reset --yes` does. */
-export const preloadSku = async (redis: Redis, def: Partial<SkuDefinition> & { sku: string; stock: number }): Promise<SkuDefinition> => {
+export const preloadSku = async (redis: RedisClient, def: Partial<SkuDefinition> & { sku: string; stock: number }): Promise<SkuDefinition> => {
   const full: SkuDefinition = { limit: 1, startsAt: null, endsAt: null, ...def };
   await putOnSale(redis, inventoryRecord(await testMysql()), [full], { reset: true });
   return full;
 };
 
 /** Every Redis key and MySQL row of a SKU, to compare before and after. */
-export const snapshotSku = async (redis: Redis, sku: string): Promise<unknown> => {
+export const snapshotSku = async (redis: RedisClient, sku: string): Promise<unknown> => {
   const keys: Record<string, unknown> = {};
   for (const key of allSkuKeys(sku)) {
     const type = await redis.type(key);

@@ -1,8 +1,19 @@
 /**
  * Where the tests keep their state: Redis database 15 and the MySQL database
  * seckill_test, both wiped when the suite starts (global-setup.ts), so a
- * developer's own sale in db 0 / seckill is never touched.
+ * developer's own sale in db 0 / seckill is never touched. The `redis-cluster`
+ * project runs the core files again with SECKILL_TEST_REDIS_URL naming the
+ * suite's own local Redis Cluster (started by global-setup.ts, wiped too).
  */
+
+/** The suite's Redis Cluster: 3 masters on ports of its own, state under .seckill/, apart from a developer's cluster on 7000. */
+export const TEST_CLUSTER = {
+  port: 7100,
+  masters: 3,
+  dir: '.seckill/test-redis-cluster',
+  url: 'redis-cluster://127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102',
+};
+
 export const TEST_DEFAULTS = {
   REDIS_URL: process.env.SECKILL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15',
   MYSQL_URL: process.env.SECKILL_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/seckill_test',

@@ -49,16 +49,7 @@ export const isClusterUrl = (url: string): boolean => url.startsWith(`${CLUSTER_
  * cluster's `cluster-node-timeout` — before the caller sees the error.
  */
 export const connectRedis = async (url: string, options: RedisOptions = {}): Promise<RedisClient> => {
-  const common = { connectTimeout: 3_000, maxRetriesPerRequest: 1, ...options };
-  const redis: RedisClient = isClusterUrl(url)
-    ? clusterOf(parseClusterUrl(url), common)
-    : new Redis(url, {
-        lazyConnect: true,
-        enableAutoPipelining: true,
-        enableOfflineQueue: false,
-        retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
-        ...common,
-      });
+  const redis = createRedis(url, { lazyConnect: true, ...options });
   // ioredis emits 'error' on every failed reconnect attempt: say so, without
   // flooding (commands that fail meanwhile are answered and counted by their callers).
   const errors = new ErrorLog();
@@ -78,10 +69,23 @@ export const connectRedis = async (url: string, options: RedisOptions = {}): Pro
   return redis;
 };
 
+/** A client for `url` with seckill's settings (see connectRedis), not yet connected unless `lazyConnect: false`. */
+export const createRedis = (url: string, options: RedisOptions = {}): RedisClient => {
+  const common = { connectTimeout: 3_000, maxRetriesPerRequest: 1, ...options };
+  return isClusterUrl(url)
+    ? clusterOf(parseClusterUrl(url), common)
+    : new Redis(url, {
+        enableAutoPipelining: true,
+        enableOfflineQueue: false,
+        retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
+        ...common,
+      });
+};
+
 const clusterOf = (address: ClusterAddress, options: RedisOptions): Cluster => {
-  const { enableOfflineQueue = false, enableAutoPipelining = true, lazyConnect: _l, ...nodeOptions } = options;
+  const { enableOfflineQueue = false, enableAutoPipelining = true, lazyConnect = false, ...nodeOptions } = options;
   return new Cluster(address.nodes, {
-    lazyConnect: true,
+    lazyConnect,
     enableOfflineQueue,
     enableAutoPipelining,
     // Reads go to masters too: a replica may lag, and seckill reads what it is about to decide on.

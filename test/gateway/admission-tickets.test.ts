@@ -1,14 +1,15 @@
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { AdmissionTickets, SoldOutSales } from '../../src/gateway/admission.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { newRedis, preloadSku, uniqueSku } from '../helpers.js';
 
-const clients: Redis[] = [];
+const clients: RedisClient[] = [];
 afterAll(() => clients.forEach((c) => c.disconnect()));
 
-const ticketsOn = (redis: Redis) => new AdmissionTickets(redis, 10, 4, 1_000, new SoldOutSales(redis, 1_000));
+const ticketsOn = (redis: RedisClient) => new AdmissionTickets(redis, 10, 4, 1_000, new SoldOutSales(redis, 1_000));
 
 describe('AdmissionTickets', () => {
   it('keeps no pool for a SKU it could not ask Redis about: made-up SKU names during an outage do not grow it', async () => {

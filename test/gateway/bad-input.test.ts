@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRedis, postJson, preloadSku, type RunningServer, sendHttp, snapshotSku, startServer, testMysql, uniqueSku } from '../helpers.js';
 

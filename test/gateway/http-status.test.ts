@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../src/bench/ports.js';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connection.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import type { SkuDefinition } from '../../src/sale/catalog.js';
@@ -28,7 +29,7 @@ const expectError = (answer: Answer, status: number, code: string) => {
 };
 
 
-const redisClients: Redis[] = [];
+const redisClients: RedisClient[] = [];
 const { start, stopAll } = serverTracker();
 
 afterAll(async () => {
@@ -38,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('seckill serve with default admission', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let url: string;
 
   beforeAll(async () => {
@@ -228,7 +229,7 @@ describe('seckill serve with a tiny token bucket (--rate 1 --burst 2)', () => {
 });
 
 describe('seckill serve with the admission cap at 1 × stock (--admission-factor 1 --ticket-chunk 1)', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let url: string;
 
   beforeAll(async () => {
@@ -273,7 +274,7 @@ describe('seckill serve with the admission cap at 1 × stock (--admission-factor
 describe('seckill serve whose Redis goes down', () => {
   let redisServer: ChildProcess;
   let redisExited: Promise<unknown>;
-  let ownRedis: Redis;
+  let ownRedis: RedisClient;
   let url: string;
   let def: SkuDefinition;
 

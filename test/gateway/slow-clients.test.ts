@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';

@@ -10,6 +10,7 @@ import { applyOrderBatch } from '../../src/store/order-batch.js';
 import type { OrderEvent } from '../../src/sale/order-event.js';
 import { newRedis, preloadSku, startSeckill, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connection.js';
 
 /** The payment timeout returns an unpaid order's units to both stores, exactly once, and only for sales its Redis holds. */
 
@@ -39,7 +40,7 @@ const rowsOf = async (sku: string) => {
   return rows.map((r) => [r.order_id, r.status, r.released_to_sale]);
 };
 
-const deps = (r: Redis) => ({ redis: r, reservations: new Reservations(r), metrics: createPipelineMetrics(), log: () => {} });
+const deps = (r: RedisClient) => ({ redis: r, reservations: new Reservations(r), metrics: createPipelineMetrics(), log: () => {} });
 
 describe('the payment-timeout sweeper', () => {
   it('returns the units to MySQL and Redis once, even when killed between the two steps (drift 0 after it starts again)', async () => {
