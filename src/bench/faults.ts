@@ -9,7 +9,7 @@ import type { OwnRedis } from './own-redis.js';
  * "kill-consumer", "for": "2s"}]`), so a bench run proves the pipeline
  * survives them: every invariant is checked as usual once it drained.
  */
-export const FAULT_KINDS = ['kill-consumer', 'kill-relay', 'kill-server', 'stop-kafka', 'kill-mysql-connections', 'restart-redis'] as const;
+export const FAULT_KINDS = ['kill-consumer', 'kill-relay', 'kill-server', 'stop-kafka', 'kill-mysql-connections', 'restart-redis', 'kill-redis-master'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface Fault {
@@ -42,7 +42,19 @@ export interface FaultTargets {
   kafka: BrokerControl | null;
   /** bench's own redis-server; null when bench uses a Redis it was given */
   redis: OwnRedis | null;
+  /** bench's own Redis Cluster (--redis-cluster); null otherwise */
+  redisCluster: RedisClusterControl | null;
   mysqlUrl: string;
+}
+
+/** A Redis Cluster bench started itself, whose masters it may kill. */
+export interface RedisClusterControl {
+  /** replicas per master: a master killed without one takes its slots down with it */
+  replicas: number;
+  /** SIGKILLs the master that holds the run's first SKU; resolves with its port once its replica has taken over */
+  killMaster(): Promise<number>;
+  /** starts a killed node again: it rejoins as a replica of the master promoted in its place */
+  restart(port: number): Promise<void>;
 }
 
 /** A Kafka broker bench may stop and start: one run from a `seckill kafka` state dir on this machine. */
@@ -85,6 +97,8 @@ export interface FaultSetup {
   kafka: BrokerControl | null;
   kafkaBrokers: string;
   ownRedis: boolean;
+  /** replicas per master of bench's own Redis Cluster; null without --redis-cluster */
+  clusterReplicas: number | null;
 }
 
 /** Refuses, before anything starts, a fault this run could not inject. */
@@ -105,6 +119,9 @@ export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
       );
     }
     if (kind === 'restart-redis' && !setup.ownRedis) fail('fault restart-redis: bench restarts only a redis-server it started itself (--own-redis)');
+    if (kind === 'kill-redis-master' && !setup.clusterReplicas) {
+      fail('fault kill-redis-master: bench kills a master only of a Redis Cluster it started itself with a replica per master (--redis-cluster --redis-replicas 1)');
+    }
   }
 };
 
@@ -125,6 +142,7 @@ const TARGET: Record<FaultKind, string> = {
   'kill-server': 'serve',
   'stop-kafka': 'kafka',
   'restart-redis': 'redis',
+  'kill-redis-master': 'redis-cluster',
   'kill-mysql-connections': 'mysql-connections',
 };
 
@@ -190,6 +208,15 @@ export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line
         await sleep(fault.forMs);
         await redis.launch();
         return said('Redis answers again (append-only file replayed)');
+      }
+      case 'kill-redis-master': {
+        const cluster = targets.redisCluster!;
+        const port = await cluster.killMaster();
+        count();
+        said(`SIGKILLed the Redis master on port ${port}; its replica took over; starting it again in ${fault.forMs} ms`);
+        await sleep(fault.forMs);
+        await cluster.restart(port);
+        return said(`the node on port ${port} is back, as a replica`);
       }
       case 'kill-mysql-connections': {
         const killer = await openConnectionKiller(targets.mysqlUrl);

@@ -2,24 +2,26 @@ import { FaultError, type FaultTargets, type ProcessRole } from './faults.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 
 /**
- * The processes one bench run starts (serve, relay, consume), each by its
- * role with the command line a fault starts it again with, and what the
- * faults may do to them.
+ * The processes one bench run starts (serve, relay, one or more consume),
+ * each by its role and instance with the command line a fault starts it
+ * again with, and what the faults may do to them (a fault hits the first
+ * instance of its role).
  */
 export class RunProcesses {
-  private readonly running = new Map<ProcessRole, { args: string[]; process: SeckillProcess }>();
+  private readonly running = new Map<string, { args: string[]; process: SeckillProcess }>();
 
   constructor(private readonly env: NodeJS.ProcessEnv) {}
 
-  async start(role: ProcessRole, args: string[]): Promise<SeckillProcess> {
+  async start(role: ProcessRole, args: string[], instance = 0): Promise<SeckillProcess> {
     const started = await startSeckillProcess(role, args, this.env);
-    this.running.set(role, { args, process: started });
+    this.running.set(nameOf(role, instance), { args, process: started });
     return started;
   }
 
-  /** Stops one (SIGTERM: it finishes what it holds); nothing when it is not running. */
+  /** Stops every instance of a role (SIGTERM: each finishes what it holds). */
   async stop(role: ProcessRole): Promise<void> {
-    await this.running.get(role)?.process.stop();
+    const mine = [...this.running].filter(([name]) => name.startsWith(`${role}#`));
+    await Promise.all(mine.map(([, r]) => r.process.stop()));
   }
 
   async stopAll(): Promise<void> {
@@ -29,22 +31,25 @@ export class RunProcesses {
   }
 
   /** What faults break and bring back in this run: these processes, and the broker, Redis and MySQL given. */
-  faultTargets(others: Pick<FaultTargets, 'kafka' | 'redis' | 'mysqlUrl'>): FaultTargets {
+  faultTargets(others: Pick<FaultTargets, 'kafka' | 'redis' | 'redisCluster' | 'mysqlUrl'>): FaultTargets {
+    const first = (role: ProcessRole) => this.running.get(nameOf(role, 0));
     return {
       kill: async (role) => {
-        const r = this.running.get(role);
+        const r = first(role);
         if (!r) throw new FaultError(`no ${role} process is running to kill`);
         const pid = r.process.process.pid!;
         await r.process.stop('SIGKILL');
         return pid;
       },
       start: async (role) => {
-        const r = this.running.get(role);
+        const r = first(role);
         if (!r) throw new FaultError(`no ${role} process was started: nothing to start again`);
         return (await this.start(role, r.args)).process.pid!;
       },
-      pid: (role) => this.running.get(role)?.process.process.pid ?? null,
+      pid: (role) => first(role)?.process.process.pid ?? null,
       ...others,
     };
   }
 }
+
+const nameOf = (role: ProcessRole, instance: number) => `${role}#${instance}`;

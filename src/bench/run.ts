@@ -3,6 +3,7 @@ import { measureDrainRate, type DrainRate } from './drain-rate.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from './faults.js';
 import { runLoad } from './load.js';
 import { OwnRedis } from './own-redis.js';
+import { OwnRedisCluster, type ClusterShape } from './own-redis-cluster.js';
 import type { BenchReport, CampaignSummary } from './report.js';
 import type { Scenario } from './scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from './strategy-run.js';
@@ -33,6 +34,12 @@ export interface BenchOptions {
   kafkaGiven: boolean;
   target?: string;
   ownRedis: boolean;
+  /** start a Redis Cluster of bench's own for the run (implied, with a replica per master, by a kill-redis-master fault) */
+  redisCluster: ClusterShape | null;
+  /** serve --workers of the seckill server */
+  workers: number;
+  /** consume processes sharing the queue */
+  consumers: number;
   keep: boolean;
   /** also measure the pipeline's drain rate with a backlog of this many orders */
   drainRate?: number;
@@ -52,6 +59,10 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   const faults = strategies.includes('seckill') ? scenario.faults : [];
   const wantsOwnRedis = options.ownRedis || faults.some((f) => f.kind === 'restart-redis');
   if (wantsOwnRedis && options.target !== undefined) throw new BenchSetupError("--own-redis (or a restart-redis fault) starts a Redis of bench's own: not with --target");
+  const clusterShape = options.redisCluster ?? (faults.some((f) => f.kind === 'kill-redis-master') ? { masters: 3, replicas: 1 } : null);
+  if (clusterShape && (wantsOwnRedis || options.target !== undefined)) {
+    throw new BenchSetupError("--redis-cluster (or a kill-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target");
+  }
   if (!options.target && options.queue === 'kafka' && strategies.includes('seckill') && !options.kafkaGiven) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
   }
@@ -64,11 +75,21 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     kafka: kafkaControl,
     kafkaBrokers: options.kafkaBrokers,
     ownRedis: wantsOwnRedis,
+    clusterReplicas: clusterShape?.replicas ?? null,
   });
 
   const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
   if (ownRedis) options.note(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${options.redisUrl}`);
-  const redisUrl = ownRedis?.url ?? options.redisUrl;
+  const ownCluster = clusterShape ? await OwnRedisCluster.start(clusterShape, scenario.skus[0]!.sku, (line) => options.progress(`redis-cluster: ${line}`)) : null;
+  if (ownCluster) {
+    const { masters, replicas } = clusterShape!;
+    options.note(`redis: bench's own Redis Cluster, ${masters} master(s) with ${replicas} replica(s) each (append-only; data in ${ownCluster.dir}) for this run, not ${options.redisUrl}`);
+  }
+  const stopOwnRedis = async () => {
+    await ownRedis?.stop();
+    await ownCluster?.stop();
+  };
+  const redisUrl = ownRedis?.url ?? ownCluster?.url ?? options.redisUrl;
   let ctx: BenchContext;
   try {
     const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
@@ -87,12 +108,15 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       note: options.note,
       kafkaControl,
       ownRedis,
+      redisCluster: ownCluster,
+      workers: options.workers,
+      consumers: options.consumers,
       pipeline: options.pipeline,
       keep: options.keep,
       ...(options.target !== undefined && { target: options.target }),
     };
   } catch (error) {
-    await ownRedis?.stop();
+    await stopOwnRedis();
     throw error;
   }
 
@@ -104,7 +128,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   } finally {
     ctx.redis.disconnect();
     await ctx.mysql.end();
-    await ownRedis?.stop();
+    await stopOwnRedis();
   }
 
   const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));

@@ -9,7 +9,7 @@ import { putOnSale } from '../sale/put-on-sale.js';
 import { driftOf, liveUnits } from '../sale/state.js';
 import { deleteSkuRecord, inventoryRecord, setInventoryWindow } from '../store/inventory.js';
 import { readSkuRecord } from '../store/orders.js';
-import { injectFaults, type BrokerControl, type FaultKind, type FaultRun } from './faults.js';
+import { injectFaults, type BrokerControl, type FaultKind, type FaultRun, type RedisClusterControl } from './faults.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
 import type { LoadResult, TimelinePoint } from './load-plan.js';
@@ -38,6 +38,11 @@ export interface BenchContext {
   kafkaControl?: BrokerControl | null;
   /** bench's own redis-server (at env.REDIS_URL), which the restart-redis fault crashes and starts again */
   ownRedis?: OwnRedis | null;
+  /** bench's own Redis Cluster (at env.REDIS_URL), whose master the kill-redis-master fault kills */
+  redisCluster?: RedisClusterControl | null;
+  /** seckill serve processes (serve --workers) and consume processes sharing the queue; 1 each by default */
+  workers?: number;
+  consumers?: number;
   /**
    * 'during': relay and consumer run alongside the load (one machine does it all);
    * 'after': they start when the load ends, as if they had machines of their own
@@ -178,7 +183,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       const started = Date.now();
       sampler.since(started);
-      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
+      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
       result = await runLoad(
         loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
@@ -228,14 +233,22 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
   const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(run.withFaults ? FAST_FAILOVER : [])];
   // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
   const port = run.withFaults ? String(await freePort()) : '0';
-  const serveArgs = ['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout, ...(run.tokens ? ['--require-token'] : [])];
+  const serveArgs = [
+    ...['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout],
+    ...(run.tokens ? ['--require-token'] : []),
+    ...((ctx.workers ?? 1) > 1 ? ['--workers', String(ctx.workers)] : []),
+    // On a cluster with replicas, a 201 waits until a replica holds the reservation: a failover loses none.
+    ...(usesRedis && (ctx.redisCluster?.replicas ?? 0) > 0 ? ['--replica-acks', '1'] : []),
+  ];
   const url = ctx.target ?? ((await processes.start('serve', serveArgs)).ready.listening as string);
   const startPipeline = async () => {
     if (ctx.target) return;
     if (usesRedis && ctx.queue === 'kafka') await processes.start('relay', common);
     // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
     if (usesRedis || scenario.payment) {
-      await processes.start('consume', [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200']);
+      const consumeArgs = [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'];
+      const consumers = usesRedis ? (ctx.consumers ?? 1) : 1;
+      for (let i = 0; i < consumers; i++) await processes.start('consume', consumeArgs, i);
     }
   };
   return { url, startPipeline };

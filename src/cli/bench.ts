@@ -27,6 +27,11 @@ interface BenchFlags {
   target?: string;
   pipeline: 'during' | 'after';
   ownRedis?: boolean;
+  redisCluster?: boolean;
+  redisMasters: number;
+  redisReplicas: number;
+  workers: number;
+  consumers: number;
   keep?: boolean;
 }
 
@@ -82,6 +87,9 @@ const optionsOf = (flags: BenchFlags): BenchOptions => {
     kafkaGiven: Boolean(process.env.KAFKA_BROKERS || flags.kafkaBrokers),
     ...(flags.target !== undefined && { target: flags.target }),
     ownRedis: flags.ownRedis === true,
+    redisCluster: flags.redisCluster ? { masters: flags.redisMasters, replicas: flags.redisReplicas } : null,
+    workers: flags.workers,
+    consumers: flags.consumers,
     keep: flags.keep === true,
     ...(flags.drainRate !== undefined && { drainRate: flags.drainRate }),
     progress: progressLine(),
@@ -142,6 +150,11 @@ export const registerBench = (program: Command): void => {
     .option('--html <file>', 'also write a self-contained HTML report with charts')
     .option('--keep', "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)")
     .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
+    .option('--redis-cluster', "start a Redis Cluster of bench's own (local, append-only) for this run instead of REDIS_URL; implied, with a replica per master, by a kill-redis-master fault")
+    .option('--redis-masters <n>', 'masters of that cluster', intOption('--redis-masters', 1, 16), 3)
+    .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201)', intOption('--redis-replicas', 0, 2), 0)
+    .option('--workers <n>', 'worker processes of the seckill server (serve --workers)', intOption('--workers', 1, 64), 1)
+    .option('--consumers <n>', 'consume processes sharing the queue (a Kafka consumer group, or the outbox streams)', intOption('--consumers', 1, 16), 1)
     .option('--json', 'print one JSON object: ok, invariants, runs')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
     .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
@@ -158,11 +171,14 @@ Examples:
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks
   $ seckill bench faults-kill-consumer --json
+  $ seckill bench flash-1000 --redis-cluster --workers 2 --consumers 2
+  $ seckill bench scale --redis-cluster --redis-masters 1     # the same run on one master
+  $ seckill bench faults-kill-redis-master       # its own cluster, a replica per master
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
 load from its own process, drain, invariant check. A scenario's "faults"
 (kill-consumer, kill-relay, kill-server, stop-kafka, kill-mysql-connections,
-restart-redis) are injected into the seckill run, each announced as it fires. Exit code 1 names the
+restart-redis, kill-redis-master) are injected into the seckill run, each announced as it fires. Exit code 1 names the
 broken invariant and the offending ids; 2 is a usage or set-up error.`,
     )
     .action(runAction(bench));
