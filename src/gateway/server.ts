@@ -23,7 +23,7 @@ export interface GatewayOptions {
   port: number;
   /** largest request body accepted, bytes */
   bodyLimit: number;
-  /** token bucket: requests a second and burst, per process */
+  /** token bucket: requests a second and burst, for the whole fleet of processes sharing this Redis (and these settings) */
   rate: number;
   burst: number;
   /** admission cap factor K: at most K × units on sale reach Redis, per SKU */
@@ -78,7 +78,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
 
   const strategy = chooseStrategy(
     options.strategy,
-    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(options.rate, options.burst), tickets }),
+    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(deps.redis, options.rate, options.burst), tickets }),
     deps.mysql,
     options.payTimeoutMs,
   );

@@ -28,7 +28,8 @@ export const seckillStrategy = (deps: {
     dependency: 'redis',
     reserve: async (request, now) => {
       if (soldOut.isSoldOut(request.sku, now)) return soldOutAnswer(request, now);
-      if (!bucket.take()) return ADMISSION_REFUSED.RATE_LIMITED;
+      const token = bucket.take();
+      if (!(typeof token === 'boolean' ? token : await token)) return ADMISSION_REFUSED.RATE_LIMITED;
       const ticket = tickets.admit(request.sku, now);
       const admitted = typeof ticket === 'string' ? ticket : await ticket;
       if (admitted === 'CLOSED') return ADMISSION_REFUSED.ADMISSION_CLOSED;

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../src/bench/ports.js';
+import { defaultLeaseSize, TokenBucket } from '../../src/gateway/admission.js';
+import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
+import { rateBucketKey, skuKeys } from '../../src/redis/keys.js';
+import { connections, newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+
+/**
+ * The fleet's token bucket (serve --rate/--burst): bucket instances on
+ * connections of their own stand for server processes, then real `seckill
+ * serve` processes, all on one real Redis. Each test owns its bucket by its
+ * own rate and burst (the bucket's key), and starts it full by deleting it.
+ */
+
+const redis = newRedis();
+const clients: RedisClient[] = [];
+const { start, stopAll } = serverTracker();
+
+afterAll(async () => {
+  await stopAll();
+  for (const client of clients) client.disconnect();
+  redis.disconnect();
+  await (await testMysql()).end();
+});
+
+/** A connection of its own, as a server process opens it. */
+const processConnection = async (options: Parameters<typeof connectRedis>[1] = {}): Promise<RedisClient> => {
+  const client = await connectRedis(connections.redisUrl, options);
+  clients.push(client);
+  return client;
+};
+
+const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Takes from the bucket until `until` (performance.now()), in batches of
+ * requests arriving together as a busy server sees them; returns the tokens
+ * granted and the take() calls made.
+ */
+const hammer = async (bucket: TokenBucket, until: number, batch = 20): Promise<{ granted: number; takes: number }> => {
+  let granted = 0;
+  let takes = 0;
+  while (performance.now() < until) {
+    const answers = await Promise.all(Array.from({ length: batch }, () => bucket.take()));
+    takes += batch;
+    granted += answers.filter(Boolean).length;
+    await nextTick(); // let replies and timers in, as between a server's requests
+  }
+  return { granted, takes };
+};
+
+describe('the fleet token bucket, shared by bucket instances on separate connections', () => {
+  it('lets three processes hammering for 2 s admit together at most burst + rate × window + one lease each, and not starve', async () => {
+    const rate = 400;
+    const burst = 60;
+    const lease = defaultLeaseSize(rate, burst);
+    await redis.del(rateBucketKey(rate, burst));
+    const buckets = await Promise.all([1, 2, 3].map(async () => new TokenBucket(await processConnection(), rate, burst)));
+
+    const startedAt = performance.now();
+    const results = await Promise.all(buckets.map((bucket) => hammer(bucket, startedAt + 2_000)));
+    const windowSeconds = (performance.now() - startedAt) / 1000;
+
+    const granted = results.reduce((sum, r) => sum + r.granted, 0);
+    // Far more was asked than the rate allows: the bucket, not the load, set the total.
+    expect(results.reduce((sum, r) => sum + r.takes, 0)).toBeGreaterThan(10 * (burst + rate * windowSeconds));
+    expect(granted).toBeLessThanOrEqual(burst + rate * windowSeconds + buckets.length * lease);
+    expect(granted).toBeGreaterThanOrEqual(0.6 * rate * windowSeconds);
+    // No process is starved: each got a part of a fair share.
+    for (const r of results) expect(r.granted).toBeGreaterThanOrEqual((0.2 * granted) / buckets.length);
+
+    // An idle bucket's key disappears a few seconds past its full refill.
+    const ttl = await redis.pttl(rateBucketKey(rate, burst));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(Math.ceil((burst * 1000) / rate) + 5_000);
+  });
+
+  it('asks Redis about once per refill of a lease while empty, however many take() calls a flood makes', async () => {
+    const rate = 100;
+    const burst = 10;
+    const lease = defaultLeaseSize(rate, burst); // 5: a lease refills in 50 ms
+    const refillMs = (lease * 1000) / rate;
+    await redis.del(rateBucketKey(rate, burst));
+    // Without auto-pipelining every script call goes through the client's own sendCommand: count them there.
+    const processes = await Promise.all(
+      [1, 2].map(async () => {
+        const client = await processConnection({ enableAutoPipelining: false });
+        return { bucket: new TokenBucket(client, rate, burst), calls: vi.spyOn(client, 'sendCommand') };
+      }),
+    );
+
+    const startedAt = performance.now();
+    const results = await Promise.all(processes.map(({ bucket }) => hammer(bucket, startedAt + 1_500, 100)));
+    const elapsedMs = performance.now() - startedAt;
+
+    for (const [i, { calls }] of processes.entries()) {
+      // One call per refill interval, and a few for the full bucket at the start.
+      expect(calls.mock.calls.length).toBeLessThanOrEqual(elapsedMs / refillMs + 4);
+      expect(calls.mock.calls.length).toBeGreaterThan(0);
+      expect(results[i]!.takes).toBeGreaterThan(5_000);
+    }
+    expect(results[0]!.granted + results[1]!.granted).toBeLessThanOrEqual(burst + (rate * elapsedMs) / 1000 + 2 * lease);
+  });
+});
+
+describe('the fleet token bucket when Redis is down', () => {
+  let redisServer: ChildProcess | null = null;
+  let redisExited: Promise<unknown> = Promise.resolve();
+
+  afterAll(async () => {
+    if (redisServer && redisServer.exitCode === null && redisServer.signalCode === null) redisServer.kill('SIGKILL');
+    await redisExited;
+  });
+
+  /** A redis-server of this test's own, to kill. */
+  const startOwnRedis = async (): Promise<string> => {
+    const port = await freePort();
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    redisServer = child;
+    redisExited = new Promise((resolve) => child.once('exit', resolve));
+    const url = `redis://127.0.0.1:${port}`;
+    await waitFor(() => connectRedis(url).then((c) => (c.disconnect(), true), () => false), 10_000, `redis-server on port ${port}`);
+    return url;
+  };
+
+  const killOwnRedis = async () => {
+    redisServer!.kill('SIGKILL');
+    await redisExited;
+  };
+
+  it('rejects take() when a lease is needed and Redis cannot be asked (neither a silent true nor a silent false)', async () => {
+    const url = await startOwnRedis();
+    const client = await connectRedis(url);
+    client.on('error', () => {});
+    clients.push(client);
+    // Leases of 1 from a bucket of 2: the second take() needs Redis again.
+    const bucket = new TokenBucket(client, 20, 2);
+    expect(await bucket.take()).toBe(true);
+
+    await killOwnRedis();
+    const answer = await Promise.race([
+      Promise.resolve(bucket.take()).then(
+        (admitted) => `answered ${admitted}`,
+        (error: Error) => `rejected: ${error.message}`,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 3_000, 'no answer within 3 s')),
+    ]);
+    expect(answer).toMatch(/^rejected: /);
+  });
+
+  it('answers 503 REDIS_DOWN, not 429, when the server needs a lease and Redis is down', async () => {
+    const url = await startOwnRedis();
+    const own = new Redis(url, { maxRetriesPerRequest: 1 });
+    clients.push(own);
+    const { sku } = await preloadSku(own, { sku: uniqueSku('fleet503'), stock: 5, limit: 1 });
+    const server = await start(['--rate', '20', '--burst', '2'], { REDIS_URL: url });
+    expect((await postJson(`${server.url}/reserve`, { sku, userId: 'before' })).status).toBe(201);
+
+    own.disconnect();
+    await killOwnRedis();
+    const answer = await postJson(`${server.url}/reserve`, { sku, userId: 'after' });
+    expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 503, error: 'REDIS_DOWN' });
+  });
+});
+
+describe('two seckill serve processes with --rate and --burst on one Redis', () => {
+  it('admit together at most burst + rate × window + one lease per process under load on both', async () => {
+    const rate = 20;
+    const burst = 5;
+    const lease = defaultLeaseSize(rate, burst);
+    await redis.del(rateBucketKey(rate, burst));
+    const servers = await Promise.all([1, 2].map(() => start(['--rate', String(rate), '--burst', String(burst)])));
+    // Stock and admission cap far above what the rate lets through: only the bucket refuses.
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('fleetrate'), stock: 100_000, limit: 1 });
+
+    let buyer = 0;
+    const answers: { server: number; status: number; error: unknown }[] = [];
+    const startedAt = performance.now();
+    const until = startedAt + 2_000;
+    const client = async (server: number) => {
+      while (performance.now() < until) {
+        const a = await postJson(`${servers[server]!.url}/reserve`, { sku, userId: `buyer-${buyer++}` });
+        answers.push({ server, status: a.status, error: a.body.error });
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, (_, i) => client(i % 2)));
+    const windowSeconds = (performance.now() - startedAt) / 1000;
+
+    const admitted = answers.filter((a) => a.status !== 429);
+    const limited = answers.filter((a) => a.status === 429);
+    for (const a of limited) expect(a.error).toBe('RATE_LIMITED');
+    expect(admitted.every((a) => a.status === 201)).toBe(true);
+    // Each server alone was asked for more than twice the fleet's rate: per-process buckets would let through twice as much.
+    for (const server of [0, 1]) expect(answers.filter((a) => a.server === server).length).toBeGreaterThan(2 * (burst + rate * windowSeconds));
+    expect(admitted.length).toBeLessThanOrEqual(burst + rate * windowSeconds + servers.length * lease);
+    expect(admitted.length).toBeGreaterThanOrEqual(0.5 * rate * windowSeconds);
+    expect(Number(await redis.get(skuKeys(sku).stock))).toBe(100_000 - admitted.length);
+  });
+});
