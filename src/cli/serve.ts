@@ -1,13 +1,18 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
+import { freePort } from '../bench/ports.js';
 import { ConfigError, intOption, loadConnections } from '../config.js';
 import { startGateway, type GatewayOptions } from '../gateway/server.js';
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
+import { joinFleet, startFleet } from '../gateway/workers.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
-import { connectionFlags, connectWaiting, onShutdown, waitFlag } from './common.js';
+import { connectionFlags, connectWaiting, logLine, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs'> & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics'> & {
+  workers: number;
   soldOutTtl: number;
   requestTimeout: number;
   payTimeout: number;
@@ -34,7 +39,40 @@ const purchaseTokenOptions = (flags: ServeFlags, env = process.env): GatewayOpti
   return { secret, ttlMs: flags.tokenTtl * 1000 };
 };
 
-const serve = async (flags: ServeFlags): Promise<void> => {
+/** `--workers`: a count, or `auto` for one per core this process may use. */
+const workersOption = (raw: string): number => (raw === 'auto' ? availableParallelism() : intOption('--workers', 1, 1024)(raw));
+
+/** `--workers N`: this process only supervises; N workers serve on its port (see gateway/workers.ts). */
+const serveFleet = async (flags: ServeFlags): Promise<number> => {
+  // A bad flag is refused once, here, not once by every worker.
+  purchaseTokenOptions(flags);
+  loadConnections(flags);
+  // Workers listening on port 0 share the random port of the primary's
+  // handle (node's cluster docs), but only while one of them holds it: when
+  // every worker dies at once, the restarted ones would get another port.
+  // A real port, picked here, keeps the fleet's address for its whole life.
+  const port = flags.port === 0 ? await freePort() : flags.port;
+  const fleet = startFleet({
+    workers: flags.workers,
+    args: [...process.argv.slice(2), '--port', String(port)],
+    shutdownTimeoutMs: flags.shutdownTimeout,
+    log: logLine,
+    onListening: (url, workers) => {
+      const line = flags.json
+        ? JSON.stringify({ listening: url, pid: process.pid, workers })
+        : `seckill serve listening on ${url} (pid ${process.pid}, workers ${workers.join(' ')})`;
+      process.stdout.write(`${line}\n`);
+    },
+  });
+  onShutdown(async () => {
+    if ((await fleet.stop()) !== 0) throw new Error('a worker did not stop cleanly');
+  });
+  return fleet.ended;
+};
+
+const serve = async (flags: ServeFlags): Promise<number | void> => {
+  if (flags.workers > 1 && cluster.isPrimary) return serveFleet(flags);
+  const fleet = cluster.isWorker ? joinFleet(logLine) : undefined;
   const purchaseTokens = purchaseTokenOptions(flags);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl), flags.wait);
@@ -42,13 +80,17 @@ const serve = async (flags: ServeFlags): Promise<void> => {
   // reconnect re-subscribes.
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
-  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, ...options } = flags;
+  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n, ...options } = flags;
   const gateway = await startGateway(
     { redis, subscriber, mysql },
-    { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, requestTimeoutMs: requestTimeout, purchaseTokens },
+    { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, requestTimeoutMs: requestTimeout, purchaseTokens, renderMetrics: fleet?.renderMetrics },
   );
-  const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
-  process.stdout.write(`${line}\n`);
+  if (fleet) {
+    fleet.listening(gateway.url); // the primary says it for the fleet
+  } else {
+    const line = flags.json ? JSON.stringify({ listening: gateway.url, pid: process.pid }) : `seckill serve listening on ${gateway.url} (pid ${process.pid})`;
+    process.stdout.write(`${line}\n`);
+  }
 
   onShutdown(async () => {
     // In-flight requests finish; past the timeout their connections are cut.
@@ -69,6 +111,7 @@ export const registerServe = (program: Command): void => {
       )
       .option('--host <addr>', 'address to listen on', '127.0.0.1')
       .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
+      .option('--workers <n>', 'processes serving the one port: a number, or auto (one per core); each has its own Redis and MySQL connections', workersOption, 1)
       .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)
       .option('--rate <n>', 'token bucket: requests per second admitted by all the servers sharing this Redis (started with the same --rate and --burst)', intOption('--rate', 1), 100_000)
       .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
@@ -87,6 +130,7 @@ export const registerServe = (program: Command): void => {
 Examples:
   $ seckill serve --port 8080
   $ REDIS_URL=redis://10.0.0.5:6379 seckill serve --rate 50000 --burst 5000
+  $ seckill serve --port 8080 --workers auto    # one port, a worker process per core
   $ curl -s -XPOST localhost:8080/reserve -d '{"sku":"phone-1","userId":"u1","requestId":"r1"}'
   $ SECKILL_SECRET=$(openssl rand -hex 32) seckill serve --require-token --token-ttl 30
   $ curl -s 'localhost:8080/sales/phone-1/token?userId=u1'    # then POST /reserve with {"token": ...}
@@ -95,7 +139,8 @@ Answers: 201 reserved; 409 limit or duplicate (with the existing orderId);
 410 sold out or ended; 403 not started, or BAD_TOKEN (with --require-token);
 404 unknown sku; 429 admission refused; 400 bad input; 413 body too large;
 503 Redis down (retry with the same requestId).
-SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0.`,
+SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0
+(with --workers: the primary does so for every worker, and restarts one that crashed).`,
     )
     .action(runAction(serve));
 };

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import cluster from 'node:cluster';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The gateway's Prometheus metrics. prom-client gives the text exposition
@@ -30,6 +31,11 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     name: 'seckill_sold_out_skus',
     help: 'SKUs this process currently refuses locally as sold out',
     registers: [registry],
+    // Across `serve --workers` the workers flag the same SKUs (a sell-out is
+    // announced to all over pub/sub), so a sum would count each SKU once per
+    // worker. The most any worker flags is the fleet's count, also while one
+    // worker has not heard of a sell-out yet.
+    aggregator: 'max',
     collect() {
       this.set(soldOutCount());
     },
@@ -40,6 +46,9 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     labelNames: ['reason'],
     registers: [registry],
   });
+  // In a worker of `serve --workers` this is what prom-client sends the
+  // primary when it collects the fleet's metrics (see workers.ts).
+  if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
   // Label children are looked up once per outcome, not once per request.
   const byOutcome = new Map<string, Counter.Internal>();
   const countOutcome = (outcome: string) => {

@@ -42,6 +42,18 @@ export interface GatewayOptions {
   payTimeoutMs: number;
   /** when set, `POST /reserve` needs a token from `GET /sales/:sku/token`; off by default */
   purchaseTokens?: { secret: string; ttlMs: number };
+  /**
+   * how GET /metrics is answered; by default from this process's own
+   * registry. A worker of `serve --workers` answers with the fleet's sums (workers.ts).
+   */
+  renderMetrics?: () => Promise<MetricsPage>;
+}
+
+/** An answer to GET /metrics. */
+export interface MetricsPage {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
 }
 
 export interface GatewayDeps {
@@ -110,6 +122,11 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     if (path === '/health') return method === 'GET' ? health(res) : allow('GET');
     if (path === '/metrics') {
       if (method !== 'GET') return allow('GET');
+      if (options.renderMetrics) {
+        const page = await options.renderMetrics();
+        res.writeHead(page.status, page.headers);
+        return void res.end(page.text);
+      }
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return void res.end(await metrics.registry.metrics());
     }

@@ -1,0 +1,177 @@
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { MetricsPage } from './server.js';
+
+/**
+ * `seckill serve --workers N`: one port, N processes. The primary only
+ * supervises: it forks the workers (node's cluster module shares the
+ * listening socket between them), restarts one that crashed, stops them all
+ * on SIGTERM, and answers their GET /metrics with the fleet's sums. Each
+ * worker is the single-process serve, with its own Redis and MySQL
+ * connections; everything they must agree on (stock, admission tickets,
+ * sold-out flags over pub/sub) is in Redis already.
+ */
+
+/** What a worker tells its primary (prom-client's own collection messages travel on the same channel). */
+type WorkerMessage = { type: 'seckill:listening'; url: string } | { type: 'seckill:metrics-request'; id: number };
+/** The primary's answer to a metrics request: the fleet's text, or why there is none. */
+type PrimaryMessage = { type: 'seckill:metrics'; id: number; text: string } | { type: 'seckill:metrics'; id: number; error: string };
+
+const isWorkerMessage = (message: unknown): message is WorkerMessage =>
+  typeof message === 'object' && message !== null && ((message as WorkerMessage).type === 'seckill:listening' || (message as WorkerMessage).type === 'seckill:metrics-request');
+const isPrimaryMessage = (message: unknown): message is PrimaryMessage =>
+  typeof message === 'object' && message !== null && (message as PrimaryMessage).type === 'seckill:metrics';
+
+/** A crashed worker is restarted after 100 ms, doubling with each crash in the last minute, at most 5 s: one that dies on every request must not spin. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5_000;
+const CRASH_WINDOW_MS = 60_000;
+/** Past its own --shutdown-timeout a worker still closes its stores; past this much more the primary kills it. */
+const STOP_GRACE_MS = 5_000;
+
+export interface FleetOptions {
+  workers: number;
+  /** the command line each worker runs: serve's own, with the port the primary chose */
+  args: string[];
+  /** serve's --shutdown-timeout: how long a worker drains in-flight requests on SIGTERM */
+  shutdownTimeoutMs: number;
+  /** called once, when every worker listens */
+  onListening(url: string, workerPids: number[]): void;
+  log(line: string): void;
+}
+
+export interface Fleet {
+  /** stops restarting and sends SIGTERM to every worker; resolves as `ended` does */
+  stop(): Promise<number>;
+  /**
+   * resolves with the fleet's exit code once every worker has exited: 0 after
+   * a stop in which each drained and exited cleanly, 1 if one did not, or the
+   * code of a worker that failed at start-up (restarting it would fail again)
+   */
+  ended: Promise<number>;
+}
+
+/** The primary's side: forks the workers and keeps them running until stopped. */
+export const startFleet = (options: FleetOptions): Fleet => {
+  cluster.setupPrimary({ args: options.args });
+  const aggregator = new AggregatorRegistry();
+  /** live workers, and whether each has said it listens */
+  const workers = new Map<Worker, boolean>();
+  const restartTimers = new Set<NodeJS.Timeout>();
+  let crashTimes: number[] = [];
+  let restarts = 0;
+  let announced = false;
+  let stopping = false;
+  let exitCode = 0;
+  let end!: (code: number) => void;
+  const ended = new Promise<number>((resolve) => (end = resolve));
+
+  const fork = () => workers.set(cluster.fork(), false);
+
+  const listening = (worker: Worker, url: string) => {
+    workers.set(worker, true);
+    if (announced) return options.log(`worker ${worker.process.pid} listening`);
+    if ([...workers.values()].filter(Boolean).length < options.workers) return;
+    announced = true;
+    options.onListening(url, [...workers.keys()].map((w) => w.process.pid!));
+  };
+
+  const answerMetrics = (worker: Worker, id: number) =>
+    aggregator.clusterMetrics().then(
+      (text) => worker.isConnected() && worker.send({ type: 'seckill:metrics', id, text } satisfies PrimaryMessage),
+      (error: Error) => worker.isConnected() && worker.send({ type: 'seckill:metrics', id, error: error.message } satisfies PrimaryMessage),
+    );
+
+  const stop = (code: number): Promise<number> => {
+    if (stopping) return ended;
+    stopping = true;
+    exitCode = code;
+    for (const timer of restartTimers) clearTimeout(timer);
+    for (const worker of workers.keys()) worker.process.kill('SIGTERM');
+    setTimeout(() => {
+      for (const worker of workers.keys()) {
+        options.log(`worker ${worker.process.pid} still running ${options.shutdownTimeoutMs + STOP_GRACE_MS} ms after SIGTERM: killing it`);
+        worker.process.kill('SIGKILL');
+      }
+    }, options.shutdownTimeoutMs + STOP_GRACE_MS).unref();
+    if (workers.size === 0) end(exitCode);
+    return ended;
+  };
+
+  const restart = (worker: Worker, how: string) => {
+    const now = Date.now();
+    crashTimes = [...crashTimes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (crashTimes.length - 1));
+    restarts += 1;
+    options.log(`worker ${worker.process.pid} died (${how}): restart ${restarts} in ${delay} ms`);
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      fork();
+    }, delay);
+    restartTimers.add(timer);
+  };
+
+  cluster.on('message', (worker: Worker, message: unknown) => {
+    if (!isWorkerMessage(message)) return;
+    if (message.type === 'seckill:listening') listening(worker, message.url);
+    else void answerMetrics(worker, message.id);
+  });
+
+  cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
+    const hadListened = workers.get(worker);
+    workers.delete(worker);
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    if (stopping) {
+      // A worker stopped before it could handle SIGTERM (still connecting) ends by that signal: not a failure.
+      if (code !== 0 && signal !== 'SIGTERM') {
+        options.log(`worker ${worker.process.pid} did not stop cleanly (${how})`);
+        if (exitCode === 0) exitCode = 1;
+      }
+      if (workers.size === 0) end(exitCode);
+    } else if (!hadListened) {
+      options.log(`worker ${worker.process.pid} failed at start-up (${how}): stopping the others`);
+      void stop(code || 1);
+    } else {
+      restart(worker, how);
+    }
+  });
+
+  for (let i = 0; i < options.workers; i++) fork();
+  return { stop: () => stop(0), ended };
+};
+
+/** The worker's side: tell the primary it listens, and ask it for the fleet's metrics. */
+export const joinFleet = (log: (line: string) => void) => {
+  // prom-client answers the primary's collection requests only in a process
+  // where an AggregatorRegistry was constructed (its constructor installs the
+  // listener), reading the registries given to setRegistries (metrics.ts).
+  // Installed now, so a worker still connecting to Redis answers with nothing
+  // rather than leaving the fleet's scrape to time out.
+  const prometheus = new AggregatorRegistry();
+  const waiting = new Map<number, (page: MetricsPage) => void>();
+  let nextId = 0;
+  process.on('message', (message: unknown) => {
+    if (!isPrimaryMessage(message)) return;
+    const answer = waiting.get(message.id);
+    waiting.delete(message.id);
+    if ('text' in message) {
+      // The pid says which worker answered: the text is the fleet's, whichever it was.
+      answer?.({ status: 200, headers: { 'content-type': prometheus.contentType, 'x-seckill-worker': String(process.pid) }, text: message.text });
+    } else {
+      log(`fleet metrics unavailable: ${message.error}`);
+      answer?.({ status: 503, headers: { 'content-type': 'text/plain' }, text: `fleet metrics unavailable: ${message.error}\n` });
+    }
+  });
+  const send = (message: WorkerMessage) => process.send!(message);
+
+  return {
+    listening: (url: string) => send({ type: 'seckill:listening', url }),
+    /** GET /metrics: the fleet's sums, collected by the primary (prom-client gives up on a worker that does not answer in 5 s) */
+    renderMetrics: (): Promise<MetricsPage> =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        waiting.set(id, resolve);
+        send({ type: 'seckill:metrics-request', id });
+      }),
+  };
+};
