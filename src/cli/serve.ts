@@ -11,8 +11,9 @@ import { openMysql } from '../store/mysql.js';
 import { connectionFlags, connectWaiting, logLine, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics'> & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs'> & {
   workers: number;
+  replicaAckTimeout: number;
   soldOutTtl: number;
   requestTimeout: number;
   payTimeout: number;
@@ -80,10 +81,18 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
   // reconnect re-subscribes.
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
-  const { soldOutTtl, payTimeout, requestTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n, ...options } = flags;
+  const { soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n, ...options } = flags;
   const gateway = await startGateway(
     { redis, subscriber, mysql },
-    { ...options, soldOutTtlMs: soldOutTtl, payTimeoutMs: payTimeout * 1000, requestTimeoutMs: requestTimeout, purchaseTokens, renderMetrics: fleet?.renderMetrics },
+    {
+      ...options,
+      soldOutTtlMs: soldOutTtl,
+      payTimeoutMs: payTimeout * 1000,
+      requestTimeoutMs: requestTimeout,
+      replicaAckTimeoutMs: replicaAckTimeout,
+      purchaseTokens,
+      renderMetrics: fleet?.renderMetrics,
+    },
   );
   if (fleet) {
     fleet.listening(gateway.url); // the primary says it for the fleet
@@ -115,6 +124,8 @@ export const registerServe = (program: Command): void => {
       .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)
       .option('--rate <n>', 'token bucket: requests per second admitted by all the servers sharing this Redis (started with the same --rate and --burst)', intOption('--rate', 1), 100_000)
       .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
+      .option('--replica-acks <n>', 'Redis replicas that must hold a reservation before its 201 (WAIT): a failover then loses no order a buyer was told of; unconfirmed in time = 503, retry with the same requestId', intOption('--replica-acks', 0, 5), 0)
+      .option('--replica-ack-timeout <ms>', 'how long a reservation waits for --replica-acks', intOption('--replica-ack-timeout', 1, 10_000), 200)
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
       .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
       .option('--request-timeout <ms>', 'the most a client may take to send a whole request (headers and body); slower connections are cut and counted', intOption('--request-timeout', 100, 300_000), 5_000)

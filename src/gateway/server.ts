@@ -26,6 +26,12 @@ export interface GatewayOptions {
   /** token bucket: requests a second and burst, for the whole fleet of processes sharing this Redis (and these settings) */
   rate: number;
   burst: number;
+  /**
+   * replicas that must hold a reservation before its 201 (Redis WAIT), so a
+   * master's failover loses no order a buyer was told of; 0 = the master's word
+   */
+  replicaAcks: number;
+  replicaAckTimeoutMs: number;
   /** admission cap factor K: at most K × units on sale reach Redis, per SKU */
   admissionFactor: number;
   /** admission tickets a process takes from Redis at a time */
@@ -84,7 +90,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs);
   const metrics = createGatewayMetrics(() => soldOut.flagged());
   const errors = new ErrorLog();
-  const reservations = new Reservations(deps.redis);
+  const reservations = new Reservations(deps.redis, { replicas: options.replicaAcks, timeoutMs: options.replicaAckTimeoutMs });
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
   await keepInStep(deps.subscriber, soldOut, tickets);
 
