@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerKafka } from './kafka.js';
+import { registerRedisCluster } from './redis-cluster.js';
 import { registerPreload } from './preload.js';
 import { registerServe } from './serve.js';
 import { registerRelay } from './relay.js';
@@ -22,6 +23,7 @@ registerBench(program);
 registerReconcile(program);
 registerClose(program);
 registerKafka(program);
+registerRedisCluster(program);
 
 try {
   await program.parseAsync(process.argv);
