@@ -1,16 +1,29 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { TEST_DEFAULTS } from './test-env.js';
+import { parseClusterUrl } from '../src/redis/connection.js';
+import { TEST_CLUSTER, TEST_DEFAULTS } from './test-env.js';
 
 const seckill = (...args: string[]) =>
   promisify(execFile)(process.execPath, ['bin/seckill', ...args], { env: { ...process.env, KAFKA_BROKERS: '' } });
 
+/** Starts the suite's Redis Cluster with the project's own command (a no-op when it runs) and empties every master. */
+const startTestCluster = async (): Promise<void> => {
+  await seckill('redis-cluster', 'start', '--port', String(TEST_CLUSTER.port), '--masters', String(TEST_CLUSTER.masters), '--dir', TEST_CLUSTER.dir, '--json');
+  const cluster = new Cluster(parseClusterUrl(TEST_CLUSTER.url).nodes);
+  try {
+    await Promise.all(cluster.nodes('master').map((node) => node.flushall()));
+  } finally {
+    cluster.disconnect();
+  }
+};
+
 /**
- * Once per `npm test`: wipe the test databases and start Kafka with the
- * project's own command (unless KAFKA_BROKERS names a cluster, or one is
- * running). A broker this setup started is stopped at the end.
+ * Once per `npm test`: wipe the test databases, start the suite's Redis
+ * Cluster and Kafka with the project's own commands (unless KAFKA_BROKERS
+ * names a cluster, or one is running). What this setup started is stopped
+ * at the end.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const redis = new Redis(TEST_DEFAULTS.REDIS_URL);
@@ -20,6 +33,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const conn = await mysql.createConnection({ host: url.hostname, port: Number(url.port || 3306), user: url.username || 'root', password: url.password });
   await conn.query(`DROP DATABASE IF EXISTS \`${url.pathname.slice(1)}\``);
   await conn.end();
+  await startTestCluster();
 
   if (process.env.KAFKA_BROKERS) return async () => {};
   const { stdout } = await seckill('kafka', 'start', '--json');

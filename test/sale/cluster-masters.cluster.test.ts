@@ -1,0 +1,101 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
+import { killNode, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
+import { skuKeys } from '../../src/redis/keys.js';
+import { NotReplicatedError, Reservations } from '../../src/sale/reservations.js';
+import { newRedis, preloadSku, uniqueSku, waitFor } from '../helpers.js';
+import { buyMany, mysqlStock, ordersOf, startPipeline } from '../queue/pipeline-helpers.js';
+import { serverTracker } from '../helpers.js';
+
+const redis = newRedis() as Cluster;
+const servers = serverTracker();
+const running: { stop(): Promise<unknown> }[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()));
+  await servers.stopAll();
+});
+afterAll(() => redis.quit());
+
+/** The address of the master that serves a key's slot. */
+const masterOf = async (cluster: Cluster, key: string): Promise<string> => {
+  const slot = Number(await cluster.cluster('KEYSLOT', key));
+  return cluster.slots[slot]![0]!;
+};
+
+/** One SKU name per master of the cluster: each sale lives on a different master. */
+const skuOnEachMaster = async (cluster: Cluster, label: string): Promise<string[]> => {
+  const byMaster = new Map<string, string>();
+  const masters = cluster.nodes('master').length;
+  while (byMaster.size < masters) {
+    const sku = uniqueSku(label);
+    const master = await masterOf(cluster, skuKeys(sku).stock);
+    if (!byMaster.has(master)) byMaster.set(master, sku);
+  }
+  return [...byMaster.values()];
+};
+
+describe('a sale on each master of a Redis Cluster', () => {
+  it('sells exactly each SKU\'s stock through one server and the pipeline, whichever master holds it', async () => {
+    const skus = await skuOnEachMaster(redis, 'master');
+    expect(new Set(await Promise.all(skus.map((sku) => masterOf(redis, skuKeys(sku).stock)))).size).toBe(3);
+    for (const sku of skus) await preloadSku(redis, { sku, stock: 100 });
+    const server = await servers.start();
+    running.push(await startPipeline('redis', 'unused.'));
+
+    const answers = await Promise.all(skus.map((sku) => buyMany(server.url, sku, 300, 30, `${sku}-u`)));
+    for (const [i, sku] of skus.entries()) {
+      expect(answers[i]!.filter((a) => a.status === 201)).toHaveLength(100);
+      expect(answers[i]!.filter((a) => a.status !== 201 && a.status !== 410)).toEqual([]);
+      expect(await redis.get(skuKeys(sku).stock)).toBe('0');
+    }
+    for (const sku of skus) {
+      await waitFor(async () => (await ordersOf(sku)).length === 100, 30_000, `100 orders of ${sku}`);
+      expect(await mysqlStock(sku)).toBe(0);
+    }
+  });
+});
+
+describe('waiting for a replica before a 201', () => {
+  // A cluster of the test's own, with a replica per master, on ports of its own.
+  let dir: string;
+  let url: string;
+  let cluster: RedisClient;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'seckill-test-replicas-'));
+    ({ url } = await startLocalCluster({ dir, port: 7330, masters: 3, replicas: 1 }));
+    cluster = await connectRedis(url, { enableOfflineQueue: true });
+  }, 120_000);
+  afterAll(async () => {
+    cluster?.disconnect();
+    await stopLocalCluster({ dir, clean: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers an order id only once a replica holds it; without the replica the buyer is told to retry, and the retry gets the same order', async () => {
+    const sku = uniqueSku('replicated');
+    await preloadSku(cluster, { sku, stock: 10 });
+    // A generous timeout: the machine is shared, and a replica of a cluster just started may still be catching up.
+    const reservations = new Reservations(cluster, { replicas: 1, timeoutMs: 1_000 });
+    expect((await reservations.reserve({ sku, userId: 'alice', qty: 1, requestId: 'a1' })).outcome).toBe('OK');
+
+    // The replica of the SKU's master goes away: a reservation can no longer be confirmed.
+    const nodes = await readClusterNodes(7330);
+    const masterPort = Number((await masterOf(cluster as Cluster, skuKeys(sku).stock)).split(':')[1]);
+    const master = nodes.find((n) => n.port === masterPort)!;
+    const replica = nodes.find((n) => n.role === 'replica' && n.masterId === master.id)!;
+    await killNode(dir, replica.port);
+    await expect(reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' })).rejects.toBeInstanceOf(NotReplicatedError);
+    // The reservation stands on the master; Bob's retry, once a replica is back, is told his order.
+    const held = await cluster.hget(skuKeys(sku).requests, 'bob/b1');
+    expect(held).not.toBeNull();
+    await startNode(dir, replica.port);
+    await waitFor(async () => (await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' }).catch(() => null))?.outcome === 'DUPLICATE', 30_000, 'the retry confirmed');
+    const retry = await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' });
+    expect(retry).toMatchObject({ outcome: 'DUPLICATE', orderId: held });
+  }, 120_000);
+});
