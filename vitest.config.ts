@@ -13,7 +13,8 @@ export default defineConfig({
     // that read every SKU's outbox, and on 2 cores parallel files gain little.
     fileParallelism: false,
     projects: [
-      { extends: true, test: { name: 'redis', include: ['test/**/*.test.ts'], exclude: [CLUSTER_ONLY] } },
+      // groupOrder: the projects run one after the other, not side by side (see fileParallelism).
+      { extends: true, test: { name: 'redis', include: ['test/**/*.test.ts'], exclude: [CLUSTER_ONLY], sequence: { groupOrder: 0 } } },
       {
         // The core claims once more on a real Redis Cluster: the same tests, every command and process pointed at it.
         extends: true,
@@ -21,6 +22,7 @@ export default defineConfig({
           name: 'redis-cluster',
           include: ['test/sale/reserve.test.ts', 'test/queue/pipeline.test.ts', 'test/reconcile/drift.test.ts', CLUSTER_ONLY],
           env: { SECKILL_TEST_REDIS_URL: TEST_CLUSTER.url },
+          sequence: { groupOrder: 1 },
         },
       },
     ],
