@@ -60,6 +60,7 @@ describe('faults drawn on the same target', () => {
       pid: () => pid,
       kafka: null,
       redis: null,
+      redisCluster: null,
       mysqlUrl: '',
     };
     return { log, targets };

@@ -1,5 +1,5 @@
 import { Agent, type ClientRequest, request } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { RowDataPacket } from 'mysql2/promise';
-import { skuKeys } from '../../src/redis/keys.js';
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { connections, newRedis, postJson, startSeckill, testMysql, type RunningProcess } from '../helpers.js';
 
 export interface Bought {
@@ -91,5 +93,38 @@ export const startMysqlProxy = async () => {
         server!.close(() => resolve());
       }),
     restore: listen,
+  };
+};
+
+/**
+ * What a pipeline test file needs, its hooks registered in that file: a Redis
+ * client; every process a test starts stopped when it ends (a relay left
+ * running would take the next test's outbox entries to its own topic); and
+ * only the test's own SKUs in the index relays and consumers read, so entries
+ * other tests left behind (never relayed, by design of those tests) cannot
+ * reach its pipeline.
+ */
+export const pipelineTestKit = () => {
+  const redis = newRedis();
+  const running: { stop(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop()));
+  });
+  beforeEach(() => redis.del(SKU_INDEX_KEY));
+  afterAll(() => Promise.all([redis.quit(), closeStats()]));
+  return {
+    redis,
+    /** a Kafka topic prefix of the test's own */
+    prefix: () => `t${randomBytes(3).toString('hex')}.`,
+    track: <T extends { stop(): Promise<unknown> }>(p: T): T => {
+      running.push(p);
+      return p;
+    },
+    /** Every 201 has exactly one order in MySQL, and no other order exists. */
+    expectOrdersMatchAnswers: async (sku: string, answers: { status: number; orderId: string | null }[]) => {
+      const sold = answers.filter((a) => a.status === 201).map((a) => a.orderId);
+      const orders = await ordersOf(sku);
+      expect(orders.map((o) => o.order_id).sort()).toEqual([...sold].sort());
+    },
   };
 };

@@ -1,62 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
+import { describe, expect, it } from 'vitest';
+import { skuKeys } from '../../src/redis/keys.js';
 import { connectKafka } from '../../src/queue/kafka.js';
 import { GROUPS, TOPICS } from '../../src/queue/names.js';
 import { Reservations } from '../../src/sale/reservations.js';
-import { newRedis, postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_DEFAULTS } from '../test-env.js';
 
 const TEST_KAFKA = TEST_DEFAULTS.KAFKA_BROKERS;
-import { buyMany, closeStats, mysqlStock, ordersOf, redisStock, startMysqlProxy, startPipeline } from './pipeline-helpers.js';
+import { buyMany, mysqlStock, ordersOf, pipelineTestKit, redisStock, startMysqlProxy, startPipeline } from './pipeline-helpers.js';
 
-const redis = newRedis();
-// Every process a test starts is stopped when it ends: a relay left running
-// would take the next test's outbox entries to its own topic.
-const running: { stop(): Promise<unknown> }[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-});
-// Relays and consumers read the outbox of every SKU in the index: each test
-// starts with only its own SKUs there, so entries other tests left behind
-// (never relayed, by design of those tests) cannot reach its pipeline.
-beforeEach(() => redis.del(SKU_INDEX_KEY));
-afterAll(() => Promise.all([redis.quit(), closeStats()]));
-
-const prefix = () => `t${randomBytes(3).toString('hex')}.`;
-
-const track = <T extends { stop(): Promise<unknown> }>(p: T): T => {
-  running.push(p);
-  return p;
-};
-
-/** Every 201 has exactly one order in MySQL, and no other order exists. */
-const expectOrdersMatchAnswers = async (sku: string, answers: { status: number; orderId: string | null }[]) => {
-  const sold = answers.filter((a) => a.status === 201).map((a) => a.orderId);
-  const orders = await ordersOf(sku);
-  expect(orders.map((o) => o.order_id).sort()).toEqual([...sold].sort());
-};
-
-describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queue) => {
-  it('turns 5,000 buyers of 1,000 units into exactly 1,000 orders: MySQL stock 0, Redis stock 0, every 201 has its order', async () => {
-    const sku = uniqueSku(`e2e-${queue}`);
-    await preloadSku(redis, { sku, stock: 1_000 });
-    const server = track(await startServer());
-    track(await startPipeline(queue, prefix()));
-
-    const answers = await buyMany(server.url, sku, 5_000, 100);
-    const statuses = answers.reduce<Record<number, number>>((n, a) => ({ ...n, [a.status]: (n[a.status] ?? 0) + 1 }), {});
-    expect(statuses).toEqual({ 201: 1_000, 410: 4_000 });
-
-    await waitFor(async () => (await ordersOf(sku)).length >= 1_000, 60_000, '1,000 orders in MySQL');
-    await expectOrdersMatchAnswers(sku, answers);
-    expect(await mysqlStock(sku)).toBe(0);
-    expect(await redisStock(sku)).toBe(0);
-    // Every reservation is marked persisted in Redis: nothing left in flight.
-    await waitFor(async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => JSON.parse(r).persistedAt), 10_000, 'reservations marked persisted');
-  });
-});
+const { redis, prefix, track, expectOrdersMatchAnswers } = pipelineTestKit();
 
 describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, --queue %s', (queue) => {
   it('delivers every order exactly once while consumers come and go: one dies after a commit, one is killed mid-drain', async () => {
