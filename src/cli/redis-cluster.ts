@@ -67,7 +67,7 @@ with its data (append-only files) and its shape: --masters, --replicas and
   cluster
     .command('start')
     .description('Start the nodes, create the cluster the first time, wait until it is ok on every node (30 s at most); already running is fine.')
-    .option('--masters <n>', `masters, each serving a share of the 16384 slots (default ${DEFAULT_MASTERS})`, intOption('--masters', 3, 100))
+    .option('--masters <n>', `masters, each serving a share of the 16384 slots (default ${DEFAULT_MASTERS})`, intOption('--masters', 1, 100))
     .option('--replicas <n>', 'replicas per master, promoted when their master fails (default 0)', intOption('--replicas', 0, 5))
     .option('--port <n>', `port of the first node; the others take the next ones (default ${DEFAULT_PORT})`, intOption('--port', 1, 55_000))
     .option(dirOption, dirHelp)

@@ -155,8 +155,11 @@ const chooseLayout = async (dir: string, opts: StartOptions): Promise<Layout> =>
         `start it without --port/--masters/--replicas, or use another --dir (or stop --clean, losing its data) for ${shape(layout)}`,
     );
   }
-  // redis-cli refuses to create a cluster of fewer than 3 masters.
-  if (!Number.isSafeInteger(layout.masters) || layout.masters < 3) throw new LocalClusterError(`a Redis Cluster needs at least 3 masters, got ${layout.masters}`);
+  // redis-cli refuses to create a cluster of fewer than 3 masters; one master (every slot on one node) is made by hand, for comparing 1 and N masters.
+  if (!Number.isSafeInteger(layout.masters) || (layout.masters !== 1 && layout.masters < 3)) {
+    throw new LocalClusterError(`a Redis Cluster has 1 master or at least 3, got ${layout.masters}`);
+  }
+  if (layout.masters === 1 && layout.replicas !== 0) throw new LocalClusterError('a one-master cluster runs without replicas here (--replicas 0)');
   if (!Number.isSafeInteger(layout.replicas) || layout.replicas < 0) throw new LocalClusterError(`replicas per master must be 0 or more, got ${layout.replicas}`);
   const last = layout.port + portsOf(layout).length - 1;
   if (!Number.isSafeInteger(layout.port) || layout.port < 1 || last + BUS_OFFSET > 65_535) {
@@ -443,10 +446,11 @@ export const startLocalCluster = async (opts: StartOptions = {}): Promise<StartR
   }
 
   // A node that knows another was joined before (restarted nodes rejoin from nodes.conf): creating again would fail on non-empty nodes.
-  const formed = (await Promise.all(ports.map(probe))).some((p) => p !== null && p.nodes.length > 1);
+  const formed = (await Promise.all(ports.map(probe))).some((p) => p !== null && (p.nodes.length > 1 || p.nodes.some((n) => n.slots.length > 0)));
   if (!formed) {
-    onProgress(`creating the cluster: ${layout.masters} masters, ${layout.replicas} replica(s) each`);
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'], 60_000);
+    onProgress(`creating the cluster: ${layout.masters} master(s), ${layout.replicas} replica(s) each`);
+    if (layout.masters === 1) await run('redis-cli', ['-h', HOST, '-p', String(layout.port), 'CLUSTER', 'ADDSLOTSRANGE', '0', String(SLOTS - 1)]);
+    else await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'], 60_000);
   }
   await waitUntilReady(dir, layout, onProgress);
   const alreadyRunning = down.length === 0 && formed;
