@@ -183,6 +183,8 @@ const redisConf = (node: NodePaths, port: number): string => {
     // Relative to dir: the node's identity and its view of the cluster, kept across restarts.
     'cluster-config-file nodes.conf',
     `cluster-node-timeout ${NODE_TIMEOUT_MS}`,
+    // A node learns its own address from the others' MEET; a one-master cluster has no others and would tell clients "".
+    `cluster-announce-ip ${HOST}`,
     // A replica copies its master at once rather than after redis's default 5 s wait for other replicas to share
     // the transfer: one that never synced refuses to take over, so until then its master's failure is not covered.
     'repl-diskless-sync-delay 0',
