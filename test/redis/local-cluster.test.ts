@@ -148,3 +148,19 @@ describe('a replica per master', () => {
     await waitFor(rejoined, 20_000, `the node on ${victim.port} a replica of ${heir.port}`);
   }, 60_000);
 });
+
+describe('one master', () => {
+  it('holds every slot on one node, which tells clients its own address (so a Cluster client can use it)', async () => {
+    const dir = ownDir('one-master');
+    const started = await startLocalCluster({ dir, port: 7320, masters: 1 });
+    expect(started.url).toBe('redis-cluster://127.0.0.1:7320');
+    expect(started.slotsCovered).toBe(16_384);
+    const client = clusterClient(started.url);
+    try {
+      await client.set('{one}k', 'v');
+      expect(await client.get('{one}k')).toBe('v');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
