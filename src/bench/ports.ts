@@ -1,15 +1,34 @@
 import { createServer } from 'node:net';
 
 /**
- * A TCP port nobody listens on right now, for a process bench must be able
- * to restart on the same address (the server behind autocannon, its own Redis).
+ * Ports below Linux's ephemeral range (32768–60999 by default). A port the
+ * kernel handed out for a listener (port 0) comes from that range, which is
+ * also where clients' outgoing connections take their local ports: while a
+ * killed server is down, the load generator reconnecting to its port can be
+ * given that very port as a local one (a TCP self-connect on 127.0.0.1), and
+ * the restarted server then finds its address in use. Below the range, only
+ * a listener can hold it.
  */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
+const LOW = 20_000;
+const HIGH = 32_767;
+const ATTEMPTS = 50;
+
+const listensOn = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+
+/**
+ * A TCP port nobody listens on right now, outside the ephemeral range, for a
+ * process bench must be able to restart on the same address (the server
+ * behind autocannon, its own Redis, the workers of serve --port 0).
+ */
+export const freePort = async (): Promise<number> => {
+  for (let i = 0; i < ATTEMPTS; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
+    if (await listensOn(port)) return port;
+  }
+  throw new Error(`no free port between ${LOW} and ${HIGH} after ${ATTEMPTS} tries`);
+};

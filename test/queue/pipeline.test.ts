@@ -18,14 +18,13 @@ describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, 
     const skus = Array.from({ length: 6 }, (_, i) => uniqueSku(`share-${queue}-${i}`));
     for (const sku of skus) await preloadSku(redis, { sku, stock: 150 });
     const server = track(await startServer());
-    const answers = (await Promise.all(skus.map((sku) => buyMany(server.url, sku, 150, 25, `${sku}-u`)))).flat();
-    expect(answers.filter((a) => a.status === 201)).toHaveLength(900);
-
     const p = prefix();
     const common = ['--queue', queue, '--topic-prefix', p, '--claim-after', '500', '--session-timeout', '6000', '--batch-size', '20', '--partitions', '6'];
     if (queue === 'kafka') track(await startSeckill('relay', common));
-    // The first consumer dies right after its first MySQL commit, before its offset (or ack) is committed…
+    // The first consumer, ready before any order exists, dies right after its first MySQL commit, before its offset (or ack) is committed…
     const dying = track(await startSeckill('consume', common, { SECKILL_CRASH_AT: 'consumer:after-commit' }));
+    const answers = (await Promise.all(skus.map((sku) => buyMany(server.url, sku, 150, 25, `${sku}-u`)))).flat();
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(900);
     expect(await dying.exited).toBe(null);
     expect(dying.stderr()).toContain('SECKILL_CRASH_AT=consumer:after-commit');
     const total = async () => (await Promise.all(skus.map(ordersOf))).flat();
