@@ -2,12 +2,11 @@ import { createServer } from 'node:net';
 
 /**
  * Ports below Linux's ephemeral range (32768–60999 by default). A port the
- * kernel handed out for a listener (port 0) comes from that range, which is
- * also where clients' outgoing connections take their local ports: while a
- * killed server is down, the load generator reconnecting to its port can be
- * given that very port as a local one (a TCP self-connect on 127.0.0.1), and
- * the restarted server then finds its address in use. Below the range, only
- * a listener can hold it.
+ * kernel hands a listener for port 0 comes from that range, from which every
+ * outgoing connection on the machine (load generator, Kafka, MySQL clients)
+ * also takes its local port: while a killed server is down, one of them may
+ * be given its port, and the restarted server would find it taken. Below the
+ * range only a listener takes a port.
  */
 const LOW = 20_000;
 const HIGH = 32_767;
