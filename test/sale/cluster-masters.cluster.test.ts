@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
-import { killNode, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
+import { killNode, migrateSlot, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
 import { skuKeys } from '../../src/redis/keys.js';
 import { NotReplicatedError, Reservations } from '../../src/sale/reservations.js';
 import { newRedis, preloadSku, uniqueSku, waitFor } from '../helpers.js';
@@ -56,6 +56,37 @@ describe('a sale on each master of a Redis Cluster', () => {
       await waitFor(async () => (await ordersOf(sku)).length === 100, 30_000, `100 orders of ${sku}`);
       expect(await mysqlStock(sku)).toBe(0);
     }
+  });
+});
+
+describe('a resharding mid-sale', () => {
+  it("moves the SKU's slot to another master while 1,500 buyers press buy: no 5xx, exactly the stock sold, every order reaches MySQL", async () => {
+    const sku = uniqueSku('reshard');
+    await preloadSku(redis, { sku, stock: 300 });
+    const slot = Number(await redis.cluster('KEYSLOT', skuKeys(sku).stock));
+    const fromPort = Number((await masterOf(redis, skuKeys(sku).stock)).split(':')[1]);
+    const toPort = redis.nodes('master').map((n) => n.options.port!).find((port) => port !== fromPort)!;
+    const server = await servers.start();
+    running.push(await startPipeline('redis', 'unused.'));
+
+    let bought = false;
+    const buying = buyMany(server.url, sku, 1_500, 30).finally(() => (bought = true));
+    // The slot moves while the crowd buys: its keys are MIGRATEd in batches (clients get ASK or TRYAGAIN meanwhile).
+    await waitFor(async () => Number(await redis.get(skuKeys(sku).stock)) < 280, 10_000, 'the sale under way');
+    const moved = await migrateSlot(slot, fromPort, toPort);
+    expect(bought).toBe(false); // the crowd was still buying when the slot had moved
+    const answers = await buying;
+
+    expect(moved).toBeGreaterThan(0);
+    // The cluster itself says so (the client's slot map refreshes on its own, after a MOVED).
+    const owner = (await readClusterNodes(toPort)).find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b));
+    expect(owner?.port).toBe(toPort);
+    expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(300);
+    expect(await redis.get(skuKeys(sku).stock)).toBe('0');
+    expect(await redis.hlen(skuKeys(sku).reservations)).toBe(300);
+    await waitFor(async () => (await ordersOf(sku)).length === 300, 30_000, '300 orders in MySQL');
+    expect(await mysqlStock(sku)).toBe(0);
   });
 });
 
