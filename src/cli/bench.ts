@@ -4,9 +4,10 @@ import { reportHtml } from '../bench/html-report.js';
 import { campaignText, reportJson, reportTable } from '../bench/report.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/run.js';
-import { loadScenario } from '../bench/scenario.js';
+import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
 import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
+import { startBroker, stopBroker } from '../queue/broker.js';
 import { EXIT, runAction, UsageError } from './run.js';
 
 interface BenchFlags {
@@ -33,6 +34,7 @@ interface BenchFlags {
   workers: number;
   consumers: number;
   keep?: boolean;
+  keepKafka?: boolean;
 }
 
 const seedRange = (raw: string): number[] => {
@@ -97,9 +99,36 @@ const optionsOf = (flags: BenchFlags): BenchOptions => {
   };
 };
 
+/**
+ * Runs `work` with the local Kafka broker a seckill run needs. One that bench
+ * starts for this command is stopped at its end (said on stderr) unless
+ * --keep-kafka; one that was running already, or KAFKA_BROKERS, is left as it was.
+ */
+const withLocalBroker = async <T>(flags: BenchFlags, options: BenchOptions, work: () => Promise<T>): Promise<T> => {
+  const needsBroker = flags.target === undefined && options.queue === 'kafka' && options.strategies.includes('seckill') && !options.kafkaGiven;
+  if (!needsBroker) return work();
+  const started = await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
+  try {
+    return await work();
+  } finally {
+    if (!started.alreadyRunning && !started.external) {
+      if (flags.keepKafka) {
+        noteLine(`kafka: left running (pid ${started.pid}, ${started.address}) as --keep-kafka asked; stop it with: seckill kafka stop`);
+      } else {
+        await stopBroker({});
+        noteLine('kafka: stopped the broker this run started (--keep-kafka keeps it running)');
+      }
+    }
+  }
+};
+
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   const scenario = loadScenario(scenarioPath(scenarioName));
   const options = optionsOf(flags);
+  return withLocalBroker(flags, options, () => benchWith(scenario, options, flags));
+};
+
+const benchWith = async (scenario: Scenario, options: BenchOptions, flags: BenchFlags): Promise<number> => {
   const print = (text: string) => {
     if (process.stderr.isTTY) process.stderr.write('\n'); // end the progress line
     process.stdout.write(`${text}\n`);
@@ -148,6 +177,7 @@ export const registerBench = (program: Command): void => {
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
     .option('--keep', "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)")
     .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
     .option('--redis-cluster', "start a Redis Cluster of bench's own (local, append-only) for this run instead of REDIS_URL; implied, with a replica per master, by a kill-redis-master fault")

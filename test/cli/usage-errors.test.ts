@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,5 +57,14 @@ describe('bad flags', () => {
     const run = await seckill(...args);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
+  });
+});
+
+describe('seckill --version', () => {
+  it.each(['--version', '-V'])('%s prints the version of package.json and exits 0', async (flag) => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const run = await runSeckill([flag]);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(version);
   });
 });
