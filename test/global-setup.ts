@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { parseClusterUrl } from '../src/redis/connection.js';
+import { connectRedis } from '../src/redis/connection.js';
 import { TEST_CLUSTER, TEST_DEFAULTS } from './test-env.js';
 
 const seckill = (...args: string[]) =>
@@ -16,7 +16,8 @@ const seckill = (...args: string[]) =>
 const startTestCluster = async (): Promise<() => Promise<void>> => {
   const { stdout } = await seckill('redis-cluster', 'start', '--port', String(TEST_CLUSTER.port), '--masters', String(TEST_CLUSTER.masters), '--dir', TEST_CLUSTER.dir, '--json');
   const started = JSON.parse(stdout) as { alreadyRunning: boolean };
-  const cluster = new Cluster(parseClusterUrl(TEST_CLUSTER.url).nodes);
+  // Ready once connected: its list of masters is empty until the slot map is read.
+  const cluster = (await connectRedis(TEST_CLUSTER.url)) as Cluster;
   try {
     await Promise.all(cluster.nodes('master').map((node) => node.flushall()));
   } finally {

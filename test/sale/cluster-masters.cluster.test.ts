@@ -1,17 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { killNode, migrateSlot, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
 import { skuKeys } from '../../src/redis/keys.js';
 import { NotReplicatedError, Reservations } from '../../src/sale/reservations.js';
 import { newRedis, preloadSku, uniqueSku, waitFor } from '../helpers.js';
+import { TEST_CLUSTER } from '../test-env.js';
 import { buyMany, mysqlStock, ordersOf, startPipeline } from '../queue/pipeline-helpers.js';
 import { serverTracker } from '../helpers.js';
 
-const redis = newRedis() as Cluster;
+const redis = newRedis();
 const servers = serverTracker();
 const running: { stop(): Promise<unknown> }[] = [];
 afterEach(async () => {
@@ -20,17 +20,22 @@ afterEach(async () => {
 });
 afterAll(() => redis.quit());
 
-/** The address of the master that serves a key's slot. */
-const masterOf = async (cluster: Cluster, key: string): Promise<string> => {
+/**
+ * The port of the master that serves a key's slot, as the cluster itself says
+ * (CLUSTER NODES asked of the node on `askPort`), not the client's slot map,
+ * which is empty until its first refresh and stale after a move.
+ */
+const masterOf = async (cluster: RedisClient, key: string, askPort = TEST_CLUSTER.port): Promise<number> => {
   const slot = Number(await cluster.cluster('KEYSLOT', key));
-  return cluster.slots[slot]![0]!;
+  const owner = (await readClusterNodes(askPort)).find((n) => n.role === 'master' && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
+  if (!owner) throw new Error(`no master serves slot ${slot}`);
+  return owner.port;
 };
 
 /** One SKU name per master of the cluster: each sale lives on a different master. */
-const skuOnEachMaster = async (cluster: Cluster, label: string): Promise<string[]> => {
-  const byMaster = new Map<string, string>();
-  const masters = cluster.nodes('master').length;
-  while (byMaster.size < masters) {
+const skuOnEachMaster = async (cluster: RedisClient, label: string): Promise<string[]> => {
+  const byMaster = new Map<number, string>();
+  while (byMaster.size < TEST_CLUSTER.masters) {
     const sku = uniqueSku(label);
     const master = await masterOf(cluster, skuKeys(sku).stock);
     if (!byMaster.has(master)) byMaster.set(master, sku);
@@ -64,8 +69,8 @@ describe('a resharding mid-sale', () => {
     const sku = uniqueSku('reshard');
     await preloadSku(redis, { sku, stock: 300 });
     const slot = Number(await redis.cluster('KEYSLOT', skuKeys(sku).stock));
-    const fromPort = Number((await masterOf(redis, skuKeys(sku).stock)).split(':')[1]);
-    const toPort = redis.nodes('master').map((n) => n.options.port!).find((port) => port !== fromPort)!;
+    const fromPort = await masterOf(redis, skuKeys(sku).stock);
+    const toPort = (await readClusterNodes(TEST_CLUSTER.port)).find((n) => n.role === 'master' && n.port !== fromPort)!.port;
     const server = await servers.start();
     running.push(await startPipeline('redis', 'unused.'));
 
@@ -78,9 +83,7 @@ describe('a resharding mid-sale', () => {
     const answers = await buying;
 
     expect(moved).toBeGreaterThan(0);
-    // The cluster itself says so (the client's slot map refreshes on its own, after a MOVED).
-    const owner = (await readClusterNodes(toPort)).find((n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b));
-    expect(owner?.port).toBe(toPort);
+    expect(await masterOf(redis, skuKeys(sku).stock)).toBe(toPort);
     expect(answers.filter((a) => a.status >= 500)).toEqual([]);
     expect(answers.filter((a) => a.status === 201)).toHaveLength(300);
     expect(await redis.get(skuKeys(sku).stock)).toBe('0');
@@ -116,7 +119,7 @@ describe('waiting for a replica before a 201', () => {
 
     // The replica of the SKU's master goes away: a reservation can no longer be confirmed.
     const nodes = await readClusterNodes(7330);
-    const masterPort = Number((await masterOf(cluster as Cluster, skuKeys(sku).stock)).split(':')[1]);
+    const masterPort = await masterOf(cluster, skuKeys(sku).stock, 7330);
     const master = nodes.find((n) => n.port === masterPort)!;
     const replica = nodes.find((n) => n.role === 'replica' && n.masterId === master.id)!;
     await killNode(dir, replica.port);
