@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { type Agent, type ClientRequest, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
@@ -181,3 +182,59 @@ export const sendHttp = (
     req.on('error', reject);
     req.end(options.body);
   });
+
+export interface HeldRequest {
+  /** resolves once the server has read the head: it said 100 Continue */
+  accepted: Promise<void>;
+  /** sends the body; resolves with the answer, rejects on a connection error */
+  finish(): Promise<{ status: number; body: Record<string, unknown> }>;
+  req: ClientRequest;
+}
+
+/**
+ * A POST /reserve the server has accepted and started on, held open by
+ * withholding its body. `Expect: 100-continue` makes the server say when it
+ * has read the head, so "in flight" is known, not guessed from timing.
+ */
+export const holdReserve = (url: string, body: unknown, agent: Agent | false): HeldRequest => {
+  const payload = JSON.stringify(body);
+  const req = httpRequest(`${url}/reserve`, {
+    method: 'POST',
+    agent,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), expect: '100-continue' },
+  });
+  const answer = new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+  });
+  answer.catch(() => {}); // observed through finish()
+  const accepted = new Promise<void>((resolve, reject) => {
+    req.once('continue', () => resolve());
+    req.once('error', reject);
+  });
+  req.flushHeaders();
+  return {
+    accepted,
+    req,
+    finish: () => {
+      req.end(payload);
+      return answer;
+    },
+  };
+};
+
+/** Alive and not a zombie: an exited process whose parent (often init) has not reaped it yet has stopped. */
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return !existsSync(`/proc/${pid}/stat`) || !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+};

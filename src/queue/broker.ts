@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordedPid } from '../pid-file.js';
 
 const KAFKA_VERSION = '4.4.0';
 export const DEFAULT_PORT = 9092;
@@ -146,19 +147,8 @@ const portFromConfig = async (config: string): Promise<number> => {
   return match ? Number(match[1]) : DEFAULT_PORT;
 };
 
-/** The recorded pid, if that process is alive and still the broker of this dir (not a reused pid). */
-const livePid = async (p: Paths): Promise<number | null> => {
-  const pid = Number((await readFile(p.pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return null;
-  }
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-  // No /proc (macOS): trust the signal check. An exited child not yet reaped has an empty cmdline.
-  return cmdline === null || cmdline.includes(p.config) ? pid : null;
-};
+/** The recorded pid, if that process is alive and still the broker of this dir (its command line names the dir's config). */
+const livePid = (p: Paths): Promise<number | null> => recordedPid(p.pidFile, p.config);
 
 /**
  * Asks the broker for its metadata (Metadata v4, no topics) over a plain

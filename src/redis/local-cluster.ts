@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { recordedPid } from '../pid-file.js';
 
 const HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7000;
@@ -295,20 +296,8 @@ const configOf = (nodes: ClusterNode[]): string =>
     .sort()
     .join('\n');
 
-/** The recorded pid, if that process is alive and still this node (not a reused pid). */
-const livePid = async (node: NodePaths, port: number): Promise<number | null> => {
-  const pid = Number((await readFile(node.pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return null;
-  }
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-  // redis-server titles itself "redis-server 127.0.0.1:PORT [cluster]". No /proc (macOS): trust the
-  // signal check. An exited node not yet reaped (a zombie) has an empty cmdline.
-  return cmdline === null || cmdline.includes(`:${port}`) ? pid : null;
-};
+/** The recorded pid, if that process is alive and still this node: redis-server titles itself "redis-server 127.0.0.1:PORT [cluster]". */
+const livePid = (node: NodePaths, port: number): Promise<number | null> => recordedPid(node.pidFile, `:${port}`);
 
 const portAccepts = (port: number): Promise<boolean> =>
   new Promise((done) => {

@@ -1,10 +1,10 @@
-import { Agent, type ClientRequest, request } from 'node:http';
+import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
-import { metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { holdReserve, metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * The life of a `seckill serve` process: how it stops, and how several
@@ -34,52 +34,6 @@ const refusesConnections = (url: string): Promise<boolean> =>
     });
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
   });
-
-interface HeldRequest {
-  /** resolves once the server has read the head: it said 100 Continue */
-  accepted: Promise<void>;
-  /** sends the body; resolves with the answer, rejects on a connection error */
-  finish(): Promise<{ status: number; body: Record<string, unknown> }>;
-  req: ClientRequest;
-}
-
-/**
- * A POST /reserve the server has accepted and started on, held open by
- * withholding its body. `Expect: 100-continue` makes the server say when it
- * has read the head, so "in flight" is known, not guessed from timing.
- */
-const holdReserve = (url: string, body: unknown, agent: Agent | false): HeldRequest => {
-  const payload = JSON.stringify(body);
-  const req = request(`${url}/reserve`, {
-    method: 'POST',
-    agent,
-    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), expect: '100-continue' },
-  });
-  const answer = new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
-    });
-  });
-  answer.catch(() => {}); // observed through finish()
-  const accepted = new Promise<void>((resolve, reject) => {
-    req.once('continue', () => resolve());
-    req.once('error', reject);
-  });
-  req.flushHeaders();
-  return {
-    accepted,
-    req,
-    finish: () => {
-      req.end(payload);
-      return answer;
-    },
-  };
-};
 
 describe('seckill serve on SIGTERM', () => {
   it('answers all 200 requests in flight, exits 0, and then refuses connections', async () => {

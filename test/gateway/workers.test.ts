@@ -1,9 +1,9 @@
-import { Agent, type ClientRequest, request } from 'node:http';
+import { Agent, request } from 'node:http';
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { metricValue, newRedis, preloadSku, runSeckill, type RunningServer, scrapeMetrics, sendHttp, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { holdReserve, isAlive, metricValue, newRedis, preloadSku, type RunningServer, runSeckill, scrapeMetrics, sendHttp, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * `seckill serve --workers N`: a primary and N worker processes on one port,
@@ -22,14 +22,6 @@ afterAll(async () => {
   await (await testMysql()).end();
 });
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Starts `serve --workers 2` (on --port 0, see helpers) and returns it with the worker pids of its ready line. */
 const startFleet = async (args: string[] = []): Promise<{ fleet: RunningServer; workers: number[] }> => {
@@ -196,7 +188,7 @@ describe('seckill serve --workers 2', () => {
     // A shutdown timeout far beyond the test's: every answer must come from a graceful stop, not a forced one.
     const { fleet, workers } = await startFleet(['--shutdown-timeout', '600000']);
 
-    const held = Array.from({ length: 10 }, (_, i) => holdReserve(fleet.url, { sku, userId: `u${i}`, requestId: `r${i}` }));
+    const held = Array.from({ length: 10 }, (_, i) => holdReserve(fleet.url, { sku, userId: `u${i}`, requestId: `r${i}` }, false));
     await Promise.all(held.map((h) => h.accepted));
 
     const exited = fleet.stop('SIGTERM');
@@ -204,7 +196,7 @@ describe('seckill serve --workers 2', () => {
     await waitFor(() => fleet.stderr().split('SIGTERM: stopping').length - 1 === 3, 10_000, 'the primary and both workers to start stopping');
 
     const answers = await Promise.all(held.map((h) => h.finish()));
-    expect(answers).toEqual(answers.map(() => 201));
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 201));
     expect(await exited).toBe(0);
     // The primary exited after its workers, not before.
     expect(workers.filter(isAlive)).toEqual([]);
@@ -220,38 +212,3 @@ describe('seckill serve --workers 2', () => {
     expect(run.stdout).toBe('');
   });
 });
-
-/**
- * A POST /reserve the server has accepted and started on, held open by
- * withholding its body (`Expect: 100-continue` says when the head was read),
- * each on a connection of its own.
- */
-const holdReserve = (url: string, body: unknown): { accepted: Promise<void>; finish(): Promise<number>; req: ClientRequest } => {
-  const payload = JSON.stringify(body);
-  const req = request(`${url}/reserve`, {
-    method: 'POST',
-    agent: false,
-    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), expect: '100-continue' },
-  });
-  const answer = new Promise<number>((resolve, reject) => {
-    req.on('error', reject);
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
-  });
-  answer.catch(() => {}); // observed through finish()
-  const accepted = new Promise<void>((resolve, reject) => {
-    req.once('continue', () => resolve());
-    req.once('error', reject);
-  });
-  req.flushHeaders();
-  return {
-    accepted,
-    req,
-    finish: () => {
-      req.end(payload);
-      return answer;
-    },
-  };
-};

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers.js';
+import { isAlive, waitFor } from '../helpers.js';
 
 /**
  * The local broker runner, through the built CLI (`npm test` builds first) as
@@ -39,15 +38,6 @@ const portAccepts = (port: number): Promise<boolean> =>
     socket.once('error', () => done(false));
   });
 
-/** Alive and not a zombie: an exited broker whose parent (often init) has not reaped it yet has stopped. */
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !existsSync(`/proc/${pid}/stat`) || !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-};
 
 describe('seckill kafka start|status|stop (local KRaft broker)', () => {
   let started: Status & { alreadyRunning: boolean; readyMs: number };

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
   type StartResult,
   type StopResult,
 } from '../../src/redis/local-cluster.js';
-import { waitFor } from '../helpers.js';
+import { isAlive, waitFor } from '../helpers.js';
 
 /**
  * The local Redis Cluster runner against real redis-server processes, in
@@ -39,15 +39,6 @@ const ownDir = (name: string): string => {
   return dir;
 };
 
-/** Alive and not a zombie (an exited node whose new parent has not reaped it yet has stopped). */
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !existsSync(`/proc/${pid}/stat`) || !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-};
 
 const clusterClient = (url: string): Cluster => new Cluster(parseClusterUrl(url).nodes, { redisOptions: { connectTimeout: 2_000 } });
 

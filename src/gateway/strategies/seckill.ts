@@ -7,9 +7,10 @@ const NOT_LOADED: StrategyResult = { outcome: Outcome.NOT_LOADED, orderId: null,
 const NOT_STARTED: StrategyResult = { outcome: Outcome.NOT_STARTED, orderId: null, remaining: null };
 
 /**
- * The product: in-process admission (the local sold-out answer, token
- * bucket, admission cap), cheapest first, then one atomic reserve.lua call.
- * Only an admitted request reaches Redis, and it does so in one round trip.
+ * The product: in-process admission (the local sold-out answer, the fleet's
+ * token bucket, admission cap), cheapest first, then one atomic reserve.lua
+ * call. Only an admitted request reaches Redis, in one round trip (plus, now
+ * and then, a lease of tokens or tickets shared by the requests of a moment).
  */
 export const seckillStrategy = (deps: {
   reservations: Reservations;
