@@ -6,12 +6,17 @@
  * suite's own local Redis Cluster (started by global-setup.ts, wiped too).
  */
 
-/** The suite's Redis Cluster: 3 masters on ports of its own, state under .seckill/, apart from a developer's cluster on 7000. */
+/**
+ * The suite's Redis Cluster: 3 masters on ports of its own (7100 on, or
+ * SECKILL_TEST_CLUSTER_PORT, so two checkouts can run their suites side by
+ * side), state under .seckill/, apart from a developer's cluster on 7000.
+ */
+const clusterPort = Number(process.env.SECKILL_TEST_CLUSTER_PORT ?? 7100);
 export const TEST_CLUSTER = {
-  port: 7100,
+  port: clusterPort,
   masters: 3,
   dir: '.seckill/test-redis-cluster',
-  url: 'redis-cluster://127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102',
+  url: `redis-cluster://${[0, 1, 2].map((i) => `127.0.0.1:${clusterPort + i}`).join(',')}`,
 };
 
 export const TEST_DEFAULTS = {
