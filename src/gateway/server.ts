@@ -96,6 +96,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const reservations = new Reservations(deps.redis, {
     durability: { replicas: options.replicaAcks, timeoutMs: options.replicaAckTimeoutMs },
     groupCommit: options.groupCommit,
+    onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
   });
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
   await keepInStep(deps.subscriber, soldOut, tickets);

@@ -69,6 +69,8 @@ export interface ReservationOptions {
   durability?: ReplicaDurability;
   /** group commit's bounds, or null for one reserve.lua call per request */
   groupCommit?: GroupLimits | null;
+  /** told the number of requests each reserve.lua call decided, once it answered */
+  onReserveCall?: (requests: number) => void;
 }
 
 /** A reservation was made but no replica confirmed it in time: the buyer is told to retry with the same request id. */
@@ -90,12 +92,14 @@ export class Reservations {
   private readonly replicaAcks: ReplicaAcks | null;
   private readonly durability: ReplicaDurability;
   private readonly groups: GroupCommit<ReserveItem, ReserveResult> | null;
+  private readonly onReserveCall: (requests: number) => void;
 
   constructor(
     private readonly redis: RedisClient,
-    { durability = { replicas: 0, timeoutMs: 0 }, groupCommit = DEFAULT_GROUP_LIMITS }: ReservationOptions = {},
+    { durability = { replicas: 0, timeoutMs: 0 }, groupCommit = DEFAULT_GROUP_LIMITS, onReserveCall = () => {} }: ReservationOptions = {},
   ) {
     this.durability = durability;
+    this.onReserveCall = onReserveCall;
     this.replicaAcks = durability.replicas > 0 ? new ReplicaAcks(redis, durability.replicas, durability.timeoutMs) : null;
     if (groupCommit !== null && !(groupCommit.maxItems >= 1 && groupCommit.maxItems <= MAX_GROUP_ITEMS)) {
       throw new RangeError(`group commit carries 1 to ${MAX_GROUP_ITEMS} requests a call, not ${groupCommit.maxItems}`);
@@ -139,6 +143,7 @@ export class Reservations {
       args.push(request.userId, request.qty, request.requestId ?? '', orderId, now, holdsTicket ? 1 : 0);
     }
     const replies = (await this.reserveScript([k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted], args)) as (string | number)[];
+    this.onReserveCall(items.length);
     const results: ReserveResult[] = [];
     for (let i = 0; i < replies.length; i += 3) {
       const orderId = replies[i + 1] as string;
