@@ -16,6 +16,7 @@ import type { LoadResult, TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
+import { measureRedisCost, type RedisCost } from './redis-cost.js';
 import { startSampler, type StockPoint } from './sampler.js';
 import { loadPlanOf } from './traffic.js';
 import { isDrained, readSaleState, unitsInFlight } from './judged-sale.js';
@@ -53,6 +54,8 @@ export interface BenchContext {
   target?: string;
   /** leave the run's sale in Redis and MySQL when it is done (for inspection); by default it is removed */
   keep?: boolean;
+  /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare */
+  groupCommit?: boolean;
 }
 
 export interface StrategyRun {
@@ -90,6 +93,8 @@ export interface StrategyRun {
   beforeOpening: Record<string, number> | null;
   /** buyers whose reply was lost: how many, how many held an order, how many of those their retry told it; null when none */
   lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
+  /** seckill: Redis's script time over the load and the server's reserve.lua calls; null for the baselines, the ceiling and --target */
+  redisCost: RedisCost | null;
 }
 
 
@@ -181,6 +186,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     let opensAt: number | undefined;
     try {
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
+      // Not through faults: a restarted server or Redis starts its counters again.
+      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
       const started = Date.now();
       sampler.since(started);
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
@@ -189,6 +196,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
         (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
       const loadEnded = Date.now();
+      const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
         ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
@@ -205,7 +213,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt });
+      return summarize(strategy, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt, redisCost });
     } finally {
       await sampler.stop();
     }
@@ -237,6 +245,7 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
     ...['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout],
     ...(run.tokens ? ['--require-token'] : []),
     ...((ctx.workers ?? 1) > 1 ? ['--workers', String(ctx.workers)] : []),
+    ...(usesRedis && ctx.groupCommit === false ? ['--no-group-commit'] : []),
     // On a cluster with replicas, a 201 waits until a replica holds the reservation: a failover loses none.
     ...(usesRedis && (ctx.redisCluster?.replicas ?? 0) > 0 ? ['--replica-acks', '1'] : []),
   ];
@@ -278,7 +287,7 @@ const summarize = (
   strategy: StrategyName,
   result: LoadResult,
   state: SaleState,
-  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults'> & { opensAt: number | undefined },
+  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'redisCost'> & { opensAt: number | undefined },
 ): StrategyRun => {
   const usesRedis = state.usesRedis;
   const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
@@ -307,6 +316,7 @@ const summarize = (
     faults: run.faults,
     beforeOpening: run.opensAt === undefined ? null : result.beforeOpening,
     lostReplies: lostRepliesSummary(result.lostReplies, state),
+    redisCost: run.redisCost,
   };
 };
 

@@ -201,6 +201,26 @@ describe('release.lua', () => {
   });
 });
 
+describe('mark-persisted.lua', () => {
+  const reservations = new Reservations(redis);
+
+  it('marks each reservation once (an id given twice counts once), leaves a released one unmarked, and keeps the record whole', async () => {
+    const sku = uniqueSku('mark');
+    await preloadSku(redis, { sku, stock: 3_000 });
+    const made = await Promise.all(Array.from({ length: 2_500 }, (_, i) => reservations.reserve({ sku, userId: `m${i}`, qty: 1, requestId: `r${i}` })));
+    const ids = made.map((r) => r.orderId!);
+    await reservations.release(sku, ids[0]!, 'TEST');
+    // More ids than one HMGET of the script takes, one of them twice, one unknown.
+    expect(await reservations.markPersisted(sku, [...ids, ids[1]!, `${sku}.unknown`], 1_700_000_000_000)).toBe(2_499);
+    expect(await reservations.markPersisted(sku, ids, 1_800_000_000_000)).toBe(0);
+    const second = await reservations.get(sku, ids[1]!);
+    expect(second).toMatchObject({ orderId: ids[1], sku, userId: 'm1', qty: 1, requestId: 'r1', persistedAt: 1_700_000_000_000 });
+    const released = await reservations.get(sku, ids[0]!);
+    expect(released!.persistedAt).toBeUndefined();
+    expect(released!.releasedAt).toBeGreaterThan(0);
+  });
+});
+
 describe.each(MODES)('admission tickets in reserve.lua, %s', (_mode, options) => {
   const reservations = new Reservations(redis, options);
   const admitted = async (sku: string) => Number(await redis.get(skuKeys(sku).admitted));
