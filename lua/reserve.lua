@@ -14,8 +14,10 @@
   KEYS[3] {sku}:holders       hash: userId -> holding (see includes/holdings.lua)
   KEYS[4] {sku}:requests      hash: userId/requestId -> orderId
   KEYS[5] {sku}:reservations  hash: orderId -> JSON reservation record
-  KEYS[6] {sku}:outbox        stream read by the relay; each entry's one field is
-                              'event' (STREAM_FIELD in src/redis/keys.ts)
+  KEYS[6] {sku}:outbox        stream read by the relay: one entry per call that
+                              reserved, its one field 'event' (STREAM_FIELD in
+                              src/redis/keys.ts) holding the call's order events,
+                              one JSON text per line (src/sale/order-event.ts)
   KEYS[7] {sku}:admitted      admission tickets handed out (see take-tickets.lua)
 
   ARGV[1] sku
@@ -46,8 +48,9 @@
   retry never closes admission while units are left.
 
   What a call costs Redis: the reads and writes shared by its requests (the
-  meta, the stock, one HMGET and one HSET per hash) are paid once per call;
-  only the outbox entry (XADD) and the record's JSON are paid per reservation.
+  meta, the stock, one HMGET and one HSET per hash, one outbox entry) are paid
+  once per call; per reservation, only its fields in those hashes, its line of
+  the entry and the JSON text of its event.
 ]]
 local rcall = redis.call
 --- @include "outcomes"
@@ -90,7 +93,7 @@ if loaded then
 end
 
 local replies, ticketsBack, sold = {}, 0, 0
-local newHoldings, newRequests, newRecords = {}, {}, {}
+local newHoldings, newRequests, newRecords, events = {}, {}, {}, {}
 
 local function answer(outcome, orderId, remaining, holdsTicket)
   if outcome ~= Outcome.OK and holdsTicket then ticketsBack = ticketsBack + 1 end
@@ -138,7 +141,7 @@ for i = 0, count - 1 do
       })
       newRecords[#newRecords + 1] = orderId
       newRecords[#newRecords + 1] = event
-      rcall('XADD', KEYS[6], '*', 'event', event)
+      events[#events + 1] = event
       answer(Outcome.OK, orderId, stock, holdsTicket)
     end
   end
@@ -154,6 +157,7 @@ if sold > 0 then
   rcall('HSET', KEYS[3], unpack(holderPairs))
   if #newRequests > 0 then rcall('HSET', KEYS[4], unpack(newRequests)) end
   rcall('HSET', KEYS[5], unpack(newRecords))
+  rcall('XADD', KEYS[6], '*', 'event', table.concat(events, '\n'))
   if stock == 0 then rcall('PUBLISH', channel, 'SOLD_OUT ' .. sku) end
 end
 -- EXISTS: never create the counter of a SKU that is gone.

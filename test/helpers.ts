@@ -7,7 +7,8 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
 import { loadConnections } from '../src/config.js';
 import { createRedis, type RedisClient } from '../src/redis/connection.js';
-import { allSkuKeys } from '../src/redis/keys.js';
+import { allSkuKeys, skuKeys, streamMessage } from '../src/redis/keys.js';
+import { eventTexts, type OrderEvent } from '../src/sale/order-event.js';
 import type { SkuDefinition } from '../src/sale/catalog.js';
 import { putOnSale } from '../src/sale/put-on-sale.js';
 import { inventoryRecord } from '../src/store/inventory.js';
@@ -34,6 +35,12 @@ export const preloadSku = async (redis: RedisClient, def: Partial<SkuDefinition>
   const full: SkuDefinition = { limit: 1, startsAt: null, endsAt: null, ...def };
   await putOnSale(redis, inventoryRecord(await testMysql()), [full], { reset: true });
   return full;
+};
+
+/** The order events waiting in a SKU's outbox, in order (an entry holds one reserve.lua call's events, one per line). */
+export const outboxEvents = async (redis: RedisClient, sku: string): Promise<OrderEvent[]> => {
+  const entries = (await redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
+  return entries.flatMap(([, fields]) => eventTexts(streamMessage(fields)).map((text) => JSON.parse(text) as OrderEvent));
 };
 
 /** Every Redis key and MySQL row of a SKU, to compare before and after. */

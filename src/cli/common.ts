@@ -54,8 +54,8 @@ export const pipelineFlags = (command: Command): Command =>
     .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), QUEUE_DEFAULTS.replicationFactor)
     .option('--topic-prefix <prefix>', 'prefix of topic and consumer group names, to share a cluster (env SECKILL_TOPIC_PREFIX)')
     .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), QUEUE_DEFAULTS.sessionTimeoutMs)
-    .option('--concurrency <n>', 'batches one process handles at once (Redis queue: overlapping readers; Kafka: partitions)', intOption('--concurrency', 1, 64), 2)
-    .option('--batch-size <n>', 'outbox entries read at a time', intOption('--batch-size', 1, 10_000), 500)
+    .option('--concurrency <n>', 'work one process does at once: outbox readers (relay, Redis queue), Kafka partitions, and MySQL transactions per delivered batch (consume)', intOption('--concurrency', 1, 64), 2)
+    .option('--batch-size <n>', 'outbox entries read at a time (each holds the order events of one reserve.lua call), and orders per MySQL transaction (consume)', intOption('--batch-size', 1, 10_000), 500)
     .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
 

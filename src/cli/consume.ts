@@ -32,7 +32,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const metricsServer = await serveMetrics(metrics, flags.metricsPort);
   const reservations = new Reservations(redis);
   const deps = { transport: queue, mysql, redis, reservations, metrics, log: logLine };
-  const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000 });
+  const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000, transactions: { size: flags.batchSize, concurrency: flags.concurrency } });
   const compensation = await startCompensation(deps);
   const sweeper = flags.sweeper ? startSweeper(deps, flags.sweepInterval) : null;
   logLine(`seckill consume: ${config.queue === 'kafka' ? `Kafka at ${config.kafkaBrokers.join(',')}` : 'Redis outbox streams'} → MySQL; pay timeout ${flags.payTimeout}s (pid ${process.pid})`);
@@ -50,7 +50,7 @@ export const registerConsume = (program: Command): void => {
       .command('consume')
       .description('Write orders to MySQL in batched, idempotent transactions; dead-letter and compensate what cannot be applied; cancel unpaid orders.'),
   )
-    .option('--pay-timeout <seconds>', 'an order not paid this long after it was reserved is cancelled and its stock resold', intOption('--pay-timeout', 1), 900)
+    .option('--pay-timeout <seconds>', 'an order not paid this long after it was written to MySQL is cancelled and its stock resold', intOption('--pay-timeout', 1), 900)
     .option('--sweep-interval <ms>', 'how often the payment-timeout sweeper looks for expired orders', intOption('--sweep-interval', 50), 1_000)
     .option('--no-sweeper', 'do not run the payment-timeout sweeper in this process')
     .addHelpText(
@@ -61,9 +61,9 @@ Examples:
   $ seckill consume --queue redis --pay-timeout 60
   $ KAFKA_BROKERS=10.0.0.7:9092 seckill consume --metrics-port 9466
 
-Each batch is one MySQL transaction: orders inserted (a redelivered order
-changes nothing), one guarded UPDATE per SKU. Offsets are committed only after
-it committed. Orders MySQL refuses go to ${TOPICS.deadLetters} with the reason, and
+Orders go to MySQL in transactions of --batch-size, --concurrency at once:
+orders inserted (a redelivered order changes nothing), one guarded UPDATE per
+SKU. Offsets are committed only after every transaction of the batch committed. Orders MySQL refuses go to ${TOPICS.deadLetters} with the reason, and
 compensation returns their stock to sale. While MySQL is down, batches are
 retried with backoff and nothing is acknowledged: the lag grows, nothing is lost.`,
     )

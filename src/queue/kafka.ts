@@ -20,7 +20,12 @@ export interface KafkaOptions {
   topicPrefix: string;
 }
 
-const PUBLISH_CHUNK = 500;
+/**
+ * One produce request carries at most this many messages and bytes: a
+ * partition's share of a request is one record batch, which the broker
+ * refuses past `message.max.bytes` (1 MB by default).
+ */
+const PUBLISH_CHUNK = { messages: 500, bytes: 512 * 1024 };
 /** Pause before a consumer kafkajs gave up on is replaced. */
 const RESTART_AFTER_MS = 2_000;
 
@@ -189,6 +194,25 @@ const lagOf = (admin: Admin, prefix: string) => async (topic: Topic, group: stri
   return Number(total);
 };
 
+/** Envelopes in produce requests of at most PUBLISH_CHUNK (a message larger than the bytes goes alone). */
+const chunksOf = (envelopes: Envelope[]): Envelope[][] => {
+  const chunks: Envelope[][] = [];
+  let chunk: Envelope[] = [];
+  let bytes = 0;
+  for (const e of envelopes) {
+    const size = e.key.length + e.value.length;
+    if (chunk.length > 0 && (chunk.length >= PUBLISH_CHUNK.messages || bytes + size > PUBLISH_CHUNK.bytes)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(e);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+};
+
 export const connectKafka = async (options: KafkaOptions): Promise<Transport> => {
   const kafka = new Kafka({
     clientId: options.clientId,
@@ -204,10 +228,7 @@ export const connectKafka = async (options: KafkaOptions): Promise<Transport> =>
   return {
     publish: async (topic: Topic, envelopes: Envelope[]) => {
       const p = await producer.get();
-      // Chunks keep one produce request under the broker's message size limit (1 MB by default).
-      for (let i = 0; i < envelopes.length; i += PUBLISH_CHUNK) {
-        await p.send({ topic: name(topic), acks: -1, messages: envelopes.slice(i, i + PUBLISH_CHUNK) });
-      }
+      for (const messages of chunksOf(envelopes)) await p.send({ topic: name(topic), acks: -1, messages });
     },
     subscribe: subscriptions.subscribe,
     lag: lagOf(admin, options.topicPrefix),

@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
-import { parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
+import { eventTexts, parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
+import { eachConcurrently } from '../each-concurrently.js';
 import type { Reservations } from '../sale/reservations.js';
 import { applyOrderBatch } from '../store/order-batch.js';
 import { crashPoint } from '../crash-points.js';
@@ -17,25 +18,40 @@ export interface OrderConsumerDeps {
   metrics: PipelineMetrics;
   payTimeoutMs: number;
   log: (line: string) => void;
+  /** orders per MySQL transaction, and transactions of one delivered batch at once */
+  transactions: { size: number; concurrency: number };
 }
 
 /**
- * Turns a batch of order events into orders of record:
- * 1. messages that are not valid order events become dead letters;
+ * Turns a delivered batch of messages (each one or more order events, one
+ * per line) into orders of record. The events go to MySQL in transactions of
+ * `transactions.size`, up to `transactions.concurrency` at once (one's MySQL
+ * work overlaps another's Redis and queue work); the transport acknowledges
+ * the batch once every one is done. Each transaction's events:
+ * 1. lines that are not valid order events become dead letters;
  * 2. the rest go to MySQL in one transaction (idempotent by order id), retried
  *    with backoff while MySQL is down: nothing is acknowledged meanwhile;
  * 3. what MySQL refused becomes dead letters (compensation releases them);
  *    the refusal is already recorded as a CANCELLED order, so a redelivery
  *    after a crash finds it and changes nothing;
- * 4. the reservations of orders now live in MySQL are marked persisted in Redis;
- * then the transport acknowledges the batch. A crash anywhere redelivers the
- * batch, and every step is idempotent, so it changes nothing twice.
+ * 4. the reservations of orders now live in MySQL are marked persisted in Redis.
+ * A crash anywhere redelivers the batch, and every step is idempotent, so it
+ * changes nothing twice.
  */
 export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: ReceivedBatch): Promise<void> => {
+  const { size, concurrency } = deps.transactions;
+  const texts = batch.values.flatMap(eventTexts);
+  const pieces: string[][] = [];
+  for (let i = 0; i < texts.length; i += size) pieces.push(texts.slice(i, i + size));
+  await eachConcurrently(pieces, concurrency, (piece) => applyEvents(deps, batch, piece));
+};
+
+/** One transaction's events, through the four steps above. */
+const applyEvents = async (deps: OrderConsumerDeps, batch: ReceivedBatch, texts: string[]): Promise<void> => {
   const { transport, mysql, reservations, metrics, payTimeoutMs, log } = deps;
   const letters: DeadLetter[] = [];
   const events: OrderEvent[] = [];
-  for (const raw of batch.values) {
+  for (const raw of texts) {
     const parsed = parseOrderEvent(raw);
     if (parsed.ok) events.push(parsed.event);
     else letters.push(deadLetterOf(parsed.reason, null, raw));
@@ -75,7 +91,7 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
   // Independent, and both idempotent: done side by side.
   await Promise.all([sendLetters(), markPersisted()]);
 
-  metrics.batchSize.observe(batch.values.length);
+  metrics.batchSize.observe(texts.length);
   metrics.persisted.inc(outcome.applied.length);
   metrics.duplicates.inc(outcome.duplicates.length);
 };

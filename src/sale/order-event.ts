@@ -15,6 +15,25 @@ export interface OrderEvent {
   createdAt: number;
 }
 
+/**
+ * An outbox entry, and a Kafka message, carries one or more order events,
+ * one JSON text per line: reserve.lua writes one entry per call (group
+ * commit), the relay bundles entries into messages, and neither has to parse
+ * a JSON text to do so. JSON never holds a raw newline (it escapes them in
+ * strings), so a line is always one whole event.
+ */
+export const EVENT_SEPARATOR = '\n';
+
+/** The order events (JSON texts) one entry or message carries. */
+export const eventTexts = (message: string): string[] => message.split(EVENT_SEPARATOR);
+
+/** How many order events a message carries, without splitting it. */
+export const eventCount = (message: string): number => {
+  let n = 1;
+  for (let at = message.indexOf(EVENT_SEPARATOR); at !== -1; at = message.indexOf(EVENT_SEPARATOR, at + 1)) n += 1;
+  return n;
+};
+
 export type ParsedEvent = { ok: true; event: OrderEvent } | { ok: false; reason: string };
 
 export const parseOrderEvent = (raw: string): ParsedEvent => {

@@ -4,7 +4,7 @@ import { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { GroupCommit, type GroupLimits } from './group-commit.js';
 import { newOrderId } from './ids.js';
-import type { OrderEvent } from './order-event.js';
+import { eventTexts, type OrderEvent } from './order-event.js';
 import { Outcome, type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
 
 export interface BuyRequest {
@@ -176,7 +176,8 @@ export class Reservations {
   /** Order ids waiting in the SKU's outbox (not yet delivered). */
   async queued(sku: string): Promise<Set<string>> {
     const entries = (await this.redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
-    return new Set(entries.map(([, fields]) => (JSON.parse(streamMessage(fields) || '{}') as Partial<OrderEvent>).orderId ?? ''));
+    const texts = entries.flatMap(([, fields]) => eventTexts(streamMessage(fields)));
+    return new Set(texts.map((text) => (JSON.parse(text || '{}') as Partial<OrderEvent>).orderId ?? ''));
   }
 
   /**

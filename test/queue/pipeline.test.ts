@@ -288,20 +288,25 @@ describe('Redis losing the outbox', () => {
 });
 
 describe('poison messages', () => {
-  it('dead-letters each with its reason, moves the offsets past them, and changes stock only for the real order', async () => {
+  it('dead-letters each with its reason (also a bad line among good ones in a message of several events), moves the offsets past them, and changes stock only for the real order', async () => {
     const sku = uniqueSku('poison');
     await preloadSku(redis, { sku, stock: 5 });
     const { orderId } = await new Reservations(redis).reserve({ sku, userId: 'honest', qty: 1 });
     const real = await eventOf(sku, orderId!);
     const ghost = uniqueSku('ghost');
     const p = prefix();
+    // A message carries one or more order events, one per line, as the relay bundles them.
     await produce(p, [
-      { key: sku, value: '{"truncated": ' },
-      { key: sku, value: JSON.stringify({ ...JSON.parse(real), userId: 42, orderId: `${sku}.wrongtypes00000` }) },
+      { key: sku, value: ['{"truncated": ', JSON.stringify({ ...JSON.parse(real), userId: 42, orderId: `${sku}.wrongtypes00000` })].join('\n') },
       { key: ghost, value: JSON.stringify({ ...JSON.parse(real), sku: ghost, orderId: `${ghost}.unknownsku00000` }) },
-      { key: sku, value: JSON.stringify({ ...JSON.parse(real), qty: -3, orderId: `${sku}.negativeqty0000` }) },
-      { key: sku, value: real },
-      { key: sku, value: JSON.stringify({ ...JSON.parse(real), userId: 'impostor' }) }, // the real order id, other content
+      {
+        key: sku,
+        value: [
+          JSON.stringify({ ...JSON.parse(real), qty: -3, orderId: `${sku}.negativeqty0000` }),
+          real,
+          JSON.stringify({ ...JSON.parse(real), userId: 'impostor' }), // the real order id, other content
+        ].join('\n'),
+      },
     ]);
     track(await startPipeline('kafka', p));
 

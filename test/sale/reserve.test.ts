@@ -3,7 +3,7 @@ import { skuKeys } from '../../src/redis/keys.js';
 import { parseHolding } from '../../src/sale/holdings.js';
 import { DEFAULT_GROUP_LIMITS, Reservations, type ReservationOptions, type ReserveResult } from '../../src/sale/reservations.js';
 import { freezeSku, thawSku } from '../../src/sale/catalog.js';
-import { newRedis, preloadSku, uniqueSku } from '../helpers.js';
+import { newRedis, outboxEvents, preloadSku, uniqueSku } from '../helpers.js';
 
 const redis = newRedis();
 afterAll(() => redis.quit());
@@ -35,7 +35,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(count(results, 'SOLD_OUT')).toBe(19_000);
     const k = skuKeys(sku);
     expect(await redis.get(k.stock)).toBe('0');
-    expect(await redis.xlen(k.outbox)).toBe(1_000);
+    expect(new Set((await outboxEvents(redis, sku)).map((e) => e.orderId)).size).toBe(1_000);
     expect(await redis.hlen(k.reservations)).toBe(1_000);
     const holders = await redis.hgetall(k.holders);
     expect(Object.keys(holders)).toHaveLength(1_000);
@@ -52,6 +52,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(fields![0]).toBe('event');
     expect(JSON.parse(fields![1]!)).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: 1_700_000_000_000 });
     expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields![1]!));
+    expect(await outboxEvents(redis, sku)).toHaveLength(1);
   });
 
   it('counts the per-user limit in units over several orders: limit 3 → 1 then 2 with new request ids, then LIMIT with the newest order id', async () => {
@@ -99,7 +100,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(count(results, 'DUPLICATE')).toBe(49);
     expect(new Set(results.map((r) => r.orderId)).size).toBe(1);
     expect(await redis.get(skuKeys(sku).stock)).toBe('99');
-    expect(await redis.xlen(skuKeys(sku).outbox)).toBe(1);
+    expect(await outboxEvents(redis, sku)).toHaveLength(1);
   });
 
   it('keeps request ids per user: the same id from another user is a new request', async () => {
@@ -120,7 +121,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(await redis.hexists(skuKeys(sku).holders, 'b')).toBe(0);
     expect(await reservations.reserve({ sku, userId: 'c', qty: 2 })).toMatchObject({ outcome: 'OK', remaining: 0 });
     expect(await reservations.reserve({ sku, userId: 'd', qty: 1 })).toEqual({ outcome: 'SOLD_OUT', orderId: null, remaining: 0 });
-    expect(await redis.xlen(skuKeys(sku).outbox)).toBe(2);
+    expect(await outboxEvents(redis, sku)).toHaveLength(2);
   });
 
   it('refuses a quantity over the per-user limit without selling', async () => {
