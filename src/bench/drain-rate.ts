@@ -20,10 +20,14 @@ export interface DrainRate {
 }
 
 
-/** Fills one SKU's outbox with `orders` reservations, as a sale would, before any consumer runs. */
-const fillOutbox = async (redis: RedisClient, mysql: Pool, sku: string, orders: number): Promise<void> => {
+/**
+ * Fills one SKU's outbox with `orders` reservations, as a sale would, before
+ * any consumer runs: grouped as a busy server groups them (one outbox entry
+ * per reserve.lua call), or one call each as `--no-group-commit` makes them.
+ */
+const fillOutbox = async (redis: RedisClient, mysql: Pool, sku: string, orders: number, groupCommit: boolean): Promise<void> => {
   await putOnSale(redis, inventoryRecord(mysql), [{ sku, stock: orders, limit: 1, startsAt: null, endsAt: null }], { reset: true });
-  const reservations = new Reservations(redis);
+  const reservations = new Reservations(redis, groupCommit ? {} : { groupCommit: null });
   for (let i = 0; i < orders; i += 1_000) {
     await Promise.all(Array.from({ length: Math.min(1_000, orders - i) }, (_, j) => reservations.reserve({ sku, userId: `d${i + j}`, qty: 1 })));
   }
@@ -52,7 +56,7 @@ export const measureDrainRate = async (ctx: BenchContext, orders: number, batchS
 
 const measure = async (ctx: BenchContext, sku: string, ceilingSku: string, orders: number, batchSize: number): Promise<DrainRate> => {
   ctx.progress(`drain rate: filling the outbox with ${orders.toLocaleString('en')} reservations`);
-  await fillOutbox(ctx.redis, ctx.mysql, sku, orders);
+  await fillOutbox(ctx.redis, ctx.mysql, sku, orders, ctx.groupCommit !== false);
 
   const common = ['--queue', ctx.queue, '--topic-prefix', `${sku}.`, '--batch-size', String(batchSize)];
   const processes: SeckillProcess[] = [];

@@ -4,6 +4,7 @@ import type { Pool } from 'mysql2/promise';
 import { intOption, loadConnections, QUEUE_DEFAULTS, queueConfigOf, type QueueConfig, type QueueKind } from '../config.js';
 import { connectRedis } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
+import type { StreamOptions } from '../queue/open-transport.js';
 import { waitForDependency } from '../wait-for-dependency.js';
 
 /** The connection flags every command that touches storage takes. */
@@ -56,6 +57,7 @@ export const pipelineFlags = (command: Command): Command =>
     .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), QUEUE_DEFAULTS.sessionTimeoutMs)
     .option('--concurrency <n>', 'work one process does at once: outbox readers (relay, Redis queue), Kafka partitions, and MySQL transactions per delivered batch (consume)', intOption('--concurrency', 1, 64), 2)
     .option('--batch-size <n>', 'outbox entries read at a time (each holds the order events of one reserve.lua call), and orders per MySQL transaction (consume)', intOption('--batch-size', 1, 10_000), 500)
+    .option('--linger <ms>', 'how long a trickle of orders may gather before it is relayed or written (fewer, larger reads, produce requests and transactions during a sale; 0 = at once)', intOption('--linger', 0, 5_000), 50)
     .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
 
@@ -70,6 +72,7 @@ export interface PipelineFlags {
   batchSize: number;
   claimAfter: number;
   concurrency: number;
+  linger: number;
   metricsPort: number;
   json?: boolean;
   redisUrl?: string;
@@ -77,6 +80,14 @@ export interface PipelineFlags {
 }
 
 export const queueConfig = (flags: PipelineFlags): QueueConfig => queueConfigOf(flags);
+
+/** How relay and consume read and batch, from their flags. */
+export const streamOptionsOf = (flags: PipelineFlags): StreamOptions => ({
+  batchSize: flags.batchSize,
+  claimAfterMs: flags.claimAfter,
+  concurrency: flags.concurrency,
+  lingerMs: flags.linger,
+});
 
 /** Log line of a long-running process: time first, on stderr. */
 export const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);

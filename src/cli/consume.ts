@@ -9,7 +9,7 @@ import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { connectRedis } from '../redis/connection.js';
 import { Reservations } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
-import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, streamOptionsOf, type PipelineFlags } from './common.js';
 import { runAction } from './run.js';
 
 interface ConsumeFlags extends PipelineFlags {
@@ -23,7 +23,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
-  const streams = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
+  const streams = streamOptionsOf(flags);
   const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, CLIENT_IDS.consumer), flags.wait);
   const metrics = createPipelineMetrics(async () => [
     { topic: TOPICS.orders, group: GROUPS.orders, messages: await queue.lag(TOPICS.orders, GROUPS.orders) },

@@ -5,7 +5,7 @@ import { openQueue, openStreams } from '../queue/open-transport.js';
 import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { startRelay } from '../queue/relay.js';
 import { connectRedis } from '../redis/connection.js';
-import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, streamOptionsOf, type PipelineFlags } from './common.js';
 import { runAction, UsageError } from './run.js';
 
 const relay = async (flags: PipelineFlags): Promise<void> => {
@@ -13,7 +13,7 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
   if (config.queue === 'redis') throw new UsageError('with --queue redis there is nothing to relay: `seckill consume --queue redis` reads the outbox itself');
   const { redisUrl } = loadConnections(flags);
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
-  const streamOptions = { batchSize: flags.batchSize, claimAfterMs: flags.claimAfter, concurrency: flags.concurrency };
+  const streamOptions = streamOptionsOf(flags);
   const outbox = openStreams(redis, streamOptions);
   const kafka = await connectWaiting('Kafka', () => openQueue(config, redis, streamOptions, CLIENT_IDS.relay), flags.wait);
   const metrics = createPipelineMetrics(async () => [{ topic: 'outbox', group: GROUPS.relay, messages: await outbox.lag(TOPICS.orders, GROUPS.relay) }]);

@@ -18,7 +18,18 @@ export interface KafkaOptions {
   concurrency: number;
   /** prepended to every topic and consumer group name, so several sales (or test runs) can share a cluster */
   topicPrefix: string;
+  /** how long the broker may hold a fetch to gather MIN_FETCH_BYTES (a trickle then makes one batch per linger, not one per message) */
+  lingerMs: number;
 }
+
+/** With a linger, a fetch is answered once this much is there, or after lingerMs. */
+const MIN_FETCH_BYTES = 64 * 1024;
+
+/** Without one, a fetch is answered as soon as anything is there, or empty after this long (an idle consumer asks 5 times a second). */
+const IDLE_FETCH_WAIT_MS = 200;
+
+const fetchShape = (lingerMs: number) =>
+  lingerMs > 0 ? { minBytes: MIN_FETCH_BYTES, maxWaitTimeInMs: lingerMs } : { minBytes: 1, maxWaitTimeInMs: IDLE_FETCH_WAIT_MS };
 
 /**
  * One produce request carries at most this many messages and bytes: a
@@ -134,7 +145,7 @@ const consumers = (kafka: Kafka, options: KafkaOptions) => {
     const subscription: { consumer: Consumer | null; stopped: boolean } = { consumer: null, stopped: false };
     live.add(subscription);
     const start = async (): Promise<void> => {
-      const consumer = kafka.consumer({ groupId: name(group), maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs });
+      const consumer = kafka.consumer({ groupId: name(group), ...fetchShape(options.lingerMs), sessionTimeout: options.sessionTimeoutMs });
       subscription.consumer = consumer;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart || subscription.stopped) return;

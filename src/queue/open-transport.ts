@@ -10,14 +10,16 @@ export interface StreamOptions {
   claimAfterMs: number;
   /** batches handled at once by this process */
   concurrency: number;
+  /** how long a trickle of entries or messages may gather before it is handled */
+  lingerMs: number;
 }
 
 /** The Redis-streams side: the outbox (always) and, with `--queue redis`, the whole queue. */
 export const openStreams = (redis: RedisClient, options: StreamOptions): Transport =>
-  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency });
+  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, lingerMs: options.lingerMs, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency });
 
 /** The queue orders travel on between relay and consumers. */
 export const openQueue = (config: QueueConfig, redis: RedisClient, streams: StreamOptions, clientId: string): Promise<Transport> =>
   config.queue === 'redis'
     ? Promise.resolve(openStreams(redis, streams))
-    : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency });
+    : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency, lingerMs: streams.lingerMs });

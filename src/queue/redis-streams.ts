@@ -13,6 +13,13 @@ export interface StreamReaderOptions {
   claimAfterMs: number;
   /** pause when every stream was empty */
   idleMs: number;
+  /**
+   * after a read that found fewer entries than `count`, how long the stream
+   * is left to gather more: a trickle (the pipeline running during a sale)
+   * then costs one read, one produce or transaction and one acknowledgement
+   * per `lingerMs`, not per entry. A full read is followed by the next at once.
+   */
+  lingerMs: number;
   /** name of this reader within its group */
   consumer: string;
   /**
@@ -104,9 +111,10 @@ class StreamReader {
         const n = await this.readOnce(source);
         read += n;
         // A quiet stream (a SKU not on sale now) is read less and less often, up to
-        // MAX_QUIET_MS apart, so thousands of old SKUs cost little; a busy one at once.
+        // MAX_QUIET_MS apart, so thousands of old SKUs cost little; a busy one
+        // at once, and one that trickles after lingerMs.
         when.backoffMs = n > 0 ? 0 : Math.min(MAX_QUIET_MS, Math.max(this.options.idleMs, when.backoffMs * 2));
-        when.readAt = Date.now() + when.backoffMs;
+        when.readAt = Date.now() + (n >= this.options.count ? 0 : n > 0 ? this.options.lingerMs : when.backoffMs);
       } catch (error) {
         // The handler failed (or Redis did): the entries stay pending and are
         // read again from this reader's own list. A Redis that lost the stream

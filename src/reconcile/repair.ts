@@ -17,7 +17,7 @@ export interface RepairOptions {
 
 /** Messages waiting for the order consumer or compensation: a reset waits for 0. */
 const openQueueLag = async (source: DriftSource, config: QueueConfig) => {
-  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1 }, CLIENT_IDS.reconcile);
+  const queue = await openQueue(config, source.redis, { batchSize: 1, claimAfterMs: 30_000, concurrency: 1, lingerMs: 0 }, CLIENT_IDS.reconcile);
   // With the Redis queue, the SKU's outbox is its orders queue, and its unsettled reservations
   // (resetFromMysql checks them) say what is in it; with Kafka, the orders topic holds every
   // SKU's messages and must be drained.

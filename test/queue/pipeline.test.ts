@@ -46,7 +46,7 @@ describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, 
 
 /** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
 const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
-  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1 });
+  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
   await kafka.publish(TOPICS.orders, messages);
   await kafka.close();
 };
@@ -162,7 +162,7 @@ describe('dead letters and compensation', () => {
 
     // The dead-letter topic holds each refused message with its reason.
     const letters: { reason: string; event: { orderId: string } | null; raw: string | null }[] = [];
-    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1 });
+    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
     await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
     await waitFor(() => letters.length >= 3, 30_000, 'three dead letters');
     await kafka.close();
@@ -311,7 +311,7 @@ describe('poison messages', () => {
     track(await startPipeline('kafka', p));
 
     const letters: { reason: string }[] = [];
-    const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1 });
+    const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
     await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
     await waitFor(() => letters.length >= 5, 30_000, 'five dead letters');
     await waitFor(async () => (await kafka.lag(TOPICS.orders, GROUPS.orders)) === 0, 30_000, 'the order offsets past the poison');
