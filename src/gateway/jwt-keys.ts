@@ -69,6 +69,8 @@ const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
   return { verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: [algorithm] })).payload, describe: `${algorithm} with the public key of ${file}` };
 };
 
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+
 const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
   const text = await readText(file, '--jwks');
   let set: unknown;
@@ -100,9 +102,10 @@ const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
     algorithms.add(algorithm);
   }
   const keySet = createLocalJWKSet({ keys: keys as JWK[] });
-  const accepted = [...algorithms];
   return {
-    verify: async (token, checks) => (await jwtVerify(token, keySet, { ...checks, algorithms: accepted })).payload,
+    // Both asymmetric algorithms, whatever the set holds today: the set picks a key by kid and type, so a token of a
+    // key removed in a rotation is refused for its key (UNKNOWN_KEY), not its algorithm. HS256 never: no secret here.
+    verify: async (token, checks) => (await jwtVerify(token, keySet, { ...checks, algorithms: JWKS_ALGORITHMS })).payload,
     describe: `${[...algorithms].join('/')} with the ${keys.length} key(s) of ${file}${kids.size ? ` (kid ${[...kids].join(', ')})` : ''}`,
   };
 };
