@@ -78,5 +78,3 @@ export const createBuyerTokens = (jwt: JwtTraffic, clock: () => number = Date.no
 
   return { honest, impostor };
 };
-
-export type BuyerTokens = ReturnType<typeof createBuyerTokens>;

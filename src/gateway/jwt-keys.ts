@@ -51,7 +51,7 @@ const fromSecret = (secret: string): VerificationKeys => {
   if (bytes < MIN_SECRET_BYTES) throw new KeyLoadError(`the HS256 secret must be at least ${MIN_SECRET_BYTES} bytes (it has ${bytes})`);
   // One key object for the life of the keys: jose imports it for WebCrypto once and keeps that.
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
-  return { verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: ['HS256'] })).payload, describe: 'HS256 with the secret of SECKILL_JWT_SECRET' };
+  return { verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: ['HS256'] })).payload, describe: 'HS256 with the shared secret (--jwt-secret or SECKILL_JWT_SECRET; a restart changes it)' };
 };
 
 const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
