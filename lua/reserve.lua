@@ -1,6 +1,13 @@
 --[[
-  Reserve stock for one buy request. Atomic: either every write below happens
-  or none does, so "reserved" and "queued for MySQL" are one fact.
+  Reserve stock for one or more buy requests of one SKU (group commit: the
+  gateway sends the requests of a SKU that arrive together in one call).
+  Atomic: either every write below happens or none does, so "reserved" and
+  "queued for MySQL" are one fact.
+
+  The requests are decided in the order given, each exactly as if it were
+  alone in a call of its own made after the ones before it: all or nothing
+  per buyer (no partial fill), and a user or a request id that comes twice
+  sees its own earlier request (one OK, then LIMIT or DUPLICATE).
 
   KEYS[1] {sku}:stock         units still on sale
   KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open), frozen
@@ -12,92 +19,145 @@
   KEYS[7] {sku}:admitted      admission tickets handed out (see take-tickets.lua)
 
   ARGV[1] sku
-  ARGV[2] user id
-  ARGV[3] quantity (integer >= 1, validated by the caller)
-  ARGV[4] request id, or '' when the buyer sent none
-  ARGV[5] order id to use if this call reserves
-  ARGV[6] now, ms since epoch
-  ARGV[7] pub/sub channel for stock events
-  ARGV[8] '1' when the caller spent an admission ticket on this call
+  ARGV[2] pub/sub channel for stock events
+  then six per request, the i-th (from 0) at ARGV[3 + 6i ..]:
+    user id
+    quantity (integer >= 1, validated by the caller)
+    request id, or '' when the buyer sent none
+    order id to use if this request reserves
+    now, ms since epoch (when the request arrived: the sale window is its own)
+    '1' when the caller spent an admission ticket on this request
 
-  Returns { outcome, orderId, remaining }:
-    OK           orderId is the new order; remaining is the stock left
+  Returns a flat list, three per request in the order given:
+  outcome, orderId, remaining —
+    OK           orderId is the new order; remaining is the stock left after it
     DUPLICATE    this user already sent this request id; orderId is its order
     LIMIT        the user's units plus qty exceed the per-user limit; orderId
                  is their newest order ('' when they hold none: qty alone is over it)
-    SOLD_OUT     fewer units left than asked for; nothing sold (no partial fill)
+    SOLD_OUT     fewer units left than asked for; nothing sold (no partial
+                 fill); remaining is what is left
     NOT_STARTED / ENDED   outside the sale window
     NOT_LOADED   the SKU was never preloaded
     FROZEN       reconcile is resetting the SKU from MySQL: retry in a moment
+  remaining is -1 where the answer has none, orderId '' where it has none.
 
-  Every answer but OK gives the admission ticket back (ARGV[8]): the cap
-  counts buyers who can buy, so a crowd before the opening, a user past the
-  limit or a retry never closes admission while units are left.
+  Every answer but OK gives its admission ticket back: the cap counts buyers
+  who can buy, so a crowd before the opening, a user past the limit or a
+  retry never closes admission while units are left.
+
+  What a call costs Redis: the reads and writes shared by its requests (the
+  meta, the stock, one HMGET and one HSET per hash) are paid once per call;
+  only the outbox entry (XADD) and the record's JSON are paid per reservation.
 ]]
 local rcall = redis.call
 --- @include "outcomes"
 --- @include "holdings"
 
-local sku, userId, requestId, orderId = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local qty = tonumber(ARGV[3])
-local now = tonumber(ARGV[6])
+local sku, channel = ARGV[1], ARGV[2]
+local FIRST, PER_REQUEST = 3, 6
+local count = (#ARGV - FIRST + 1) / PER_REQUEST
 
-local function refuse(outcome, answerOrderId, remaining)
-  -- EXISTS: never create the counter of a SKU that is gone.
-  if ARGV[8] == '1' and rcall('EXISTS', KEYS[7]) == 1 then
-    rcall('DECR', KEYS[7])
-  end
-  return { outcome, answerOrderId, remaining }
-end
-
--- A retry must get its original answer, even after the sale has ended.
-local requestField = nil
-if requestId ~= '' then
-  requestField = userId .. '/' .. requestId
-  local seen = rcall('HGET', KEYS[4], requestField)
-  if seen then
-    return refuse(Outcome.DUPLICATE, seen, -1)
-  end
-end
-
+-- What every request of the call reads: the sale's settings and its stock.
 local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt', 'frozen')
-if not meta[1] then
-  return refuse(Outcome.NOT_LOADED, '', -1)
+local loaded, frozen = meta[1] ~= false, meta[4] ~= false
+local limit = tonumber(meta[1] or '0')
+local startsAt, endsAt = tonumber(meta[2] or '0'), tonumber(meta[3] or '0')
+local stock = loaded and tonumber(rcall('GET', KEYS[1]) or '0') or 0
+
+-- The request ids and holdings of the call's users, read once; the call's
+-- own reservations are written into these tables as it goes, so a later
+-- request of the same user or id sees them.
+local requestFields, users, hasRequestIds = {}, {}, false
+for i = 0, count - 1 do
+  local at = FIRST + i * PER_REQUEST
+  users[#users + 1] = ARGV[at]
+  local requestId = ARGV[at + 2]
+  requestFields[#requestFields + 1] = requestId ~= '' and (ARGV[at] .. '/' .. requestId) or ''
+  hasRequestIds = hasRequestIds or requestId ~= ''
 end
-if meta[4] then
-  return refuse(Outcome.FROZEN, '', -1)
+local seenRequests, holdings = {}, {}
+if hasRequestIds then
+  local seen = rcall('HMGET', KEYS[4], unpack(requestFields))
+  for i, field in ipairs(requestFields) do
+    if field ~= '' and seen[i] then seenRequests[field] = seen[i] end
+  end
 end
-local startsAt, endsAt = tonumber(meta[2]), tonumber(meta[3])
-if startsAt > 0 and now < startsAt then
-  return refuse(Outcome.NOT_STARTED, '', -1)
-end
-if endsAt > 0 and now >= endsAt then
-  return refuse(Outcome.ENDED, '', -1)
+if loaded then
+  local held = rcall('HMGET', KEYS[3], unpack(users))
+  for i, userId in ipairs(users) do
+    if holdings[userId] == nil then holdings[userId] = held[i] or '' end
+  end
 end
 
-local holding = rcall('HGET', KEYS[3], userId)
-local held, newest = heldUnits(holding)
-if held + qty > tonumber(meta[1]) then
-  return refuse(Outcome.LIMIT, newest or '', -1)
+local replies, ticketsBack, sold = {}, 0, 0
+local newHoldings, newRequests, newRecords = {}, {}, {}
+
+local function answer(outcome, orderId, remaining, holdsTicket)
+  if outcome ~= Outcome.OK and holdsTicket then ticketsBack = ticketsBack + 1 end
+  replies[#replies + 1] = outcome
+  replies[#replies + 1] = orderId
+  replies[#replies + 1] = remaining
 end
 
-local stock = tonumber(rcall('GET', KEYS[1]) or '0')
-if stock < qty then
-  return refuse(Outcome.SOLD_OUT, '', stock)
+for i = 0, count - 1 do
+  local at = FIRST + i * PER_REQUEST
+  local userId, qty, requestId, orderId = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], ARGV[at + 3]
+  local now, holdsTicket = tonumber(ARGV[at + 4]), ARGV[at + 5] == '1'
+  local field = requestFields[i + 1]
+
+  -- A retry must get its original answer, even after the sale has ended.
+  if field ~= '' and seenRequests[field] then
+    answer(Outcome.DUPLICATE, seenRequests[field], -1, holdsTicket)
+  elseif not loaded then
+    answer(Outcome.NOT_LOADED, '', -1, holdsTicket)
+  elseif frozen then
+    answer(Outcome.FROZEN, '', -1, holdsTicket)
+  elseif startsAt > 0 and now < startsAt then
+    answer(Outcome.NOT_STARTED, '', -1, holdsTicket)
+  elseif endsAt > 0 and now >= endsAt then
+    answer(Outcome.ENDED, '', -1, holdsTicket)
+  else
+    local held, newest = heldUnits(holdings[userId])
+    if held + qty > limit then
+      answer(Outcome.LIMIT, newest or '', -1, holdsTicket)
+    elseif stock < qty then
+      answer(Outcome.SOLD_OUT, '', stock, holdsTicket)
+    else
+      stock = stock - qty
+      sold = sold + qty
+      holdings[userId] = withOrder(holdings[userId], orderId, qty)
+      newHoldings[userId] = true
+      if field ~= '' then
+        seenRequests[field] = orderId
+        newRequests[#newRequests + 1] = field
+        newRequests[#newRequests + 1] = orderId
+      end
+      local event = cjson.encode({
+        orderId = orderId, sku = sku, userId = userId, qty = qty,
+        requestId = requestId, createdAt = now,
+      })
+      newRecords[#newRecords + 1] = orderId
+      newRecords[#newRecords + 1] = event
+      rcall('XADD', KEYS[6], '*', 'event', event)
+      answer(Outcome.OK, orderId, stock, holdsTicket)
+    end
+  end
 end
 
-local remaining = rcall('DECRBY', KEYS[1], qty)
-rcall('HSET', KEYS[3], userId, withOrder(holding, orderId, qty))
-if requestField then
-  rcall('HSET', KEYS[4], requestField, orderId)
+if sold > 0 then
+  rcall('DECRBY', KEYS[1], sold)
+  local holderPairs = {}
+  for userId in pairs(newHoldings) do
+    holderPairs[#holderPairs + 1] = userId
+    holderPairs[#holderPairs + 1] = holdings[userId]
+  end
+  rcall('HSET', KEYS[3], unpack(holderPairs))
+  if #newRequests > 0 then rcall('HSET', KEYS[4], unpack(newRequests)) end
+  rcall('HSET', KEYS[5], unpack(newRecords))
+  if stock == 0 then rcall('PUBLISH', channel, 'SOLD_OUT ' .. sku) end
 end
-local event = cjson.encode({
-  orderId = orderId, sku = sku, userId = userId, qty = qty,
-  requestId = requestId, createdAt = now,
-})
-rcall('HSET', KEYS[5], orderId, event)
-rcall('XADD', KEYS[6], '*', 'event', event)
-if remaining == 0 then
-  rcall('PUBLISH', ARGV[7], 'SOLD_OUT ' .. sku)
+-- EXISTS: never create the counter of a SKU that is gone.
+if ticketsBack > 0 and rcall('EXISTS', KEYS[7]) == 1 then
+  rcall('DECRBY', KEYS[7], ticketsBack)
 end
-return { Outcome.OK, orderId, remaining }
+return replies

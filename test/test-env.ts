@@ -15,7 +15,7 @@ const clusterPort = Number(process.env.SECKILL_TEST_CLUSTER_PORT ?? 7100);
 export const TEST_CLUSTER = {
   port: clusterPort,
   masters: 3,
-  dir: '.seckill/test-redis-cluster',
+  dir: `.seckill/test-redis-cluster-${clusterPort}`,
   url: `redis-cluster://${[0, 1, 2].map((i) => `127.0.0.1:${clusterPort + i}`).join(',')}`,
 };
 

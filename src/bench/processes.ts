@@ -29,7 +29,10 @@ export interface SeckillProcess {
  */
 export const startSeckillProcess = (command: string, args: string[], env: NodeJS.ProcessEnv, readyDeadlineMs = READY_DEADLINE_MS): Promise<SeckillProcess> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, command, '--json', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const fullEnv = { ...process.env, ...env };
+    // `bench --cpu-prof DIR`: every process bench starts writes a V8 CPU profile there when it exits (node refuses --cpu-prof in NODE_OPTIONS).
+    const profile = fullEnv.SECKILL_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', fullEnv.SECKILL_CPU_PROF_DIR] : [];
+    const child = spawn(process.execPath, [...profile, BIN, command, '--json', ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));

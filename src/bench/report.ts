@@ -9,6 +9,8 @@ export interface BenchReport {
   queue: string;
   /** whether relay and consumer ran during the load or after it */
   pipeline: string;
+  /** whether the seckill server grouped a SKU's requests into one reserve.lua call (false: --no-group-commit) */
+  groupCommit: boolean;
   ok: boolean;
   /** every invariant of every run, named `strategy: invariant` */
   invariants: { name: string; ok: boolean; detail: string }[];
@@ -63,6 +65,11 @@ export const reportTable = (report: BenchReport): string => {
   row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
   row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
   if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
+  if (runs.some((r) => r.redisCost !== null)) {
+    const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) => (r.redisCost === null ? '–' : cell(r.redisCost, r));
+    row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK!).toFixed(1) : '–')));
+    row('requests per reserve.lua call', cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')));
+  }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
   row('answers', (r) => outcomeText(r.outcomes));
   if (runs.some((r) => r.beforeOpening !== null)) {
@@ -96,7 +103,7 @@ export const reportTable = (report: BenchReport): string => {
     : null;
   return [
     `${report.scenario} — ${report.description}`,
-    `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}`,
+    `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}${report.groupCommit ? '' : ', seckill without group commit (one reserve.lua call per request)'}`,
     table.toString(),
     ...(drain ? [drain] : []),
     report.ok ? 'every invariant holds for every run' : ['INVARIANTS BROKEN:', ...broken].join('\n'),

@@ -48,6 +48,8 @@ export interface BenchOptions {
   /** consume processes sharing the queue */
   consumers: number;
   keep: boolean;
+  /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit) */
+  groupCommit: boolean;
   /** also measure the pipeline's drain rate with a backlog of this many orders */
   drainRate?: number;
   progress: (line: string) => void;
@@ -120,6 +122,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       consumers: options.consumers,
       pipeline: options.pipeline,
       keep: options.keep,
+      groupCommit: options.groupCommit,
       ...(options.target !== undefined && { target: options.target }),
     };
   } catch (error) {
@@ -145,6 +148,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     date: new Date().toISOString(),
     queue: options.queue,
     pipeline: options.pipeline,
+    groupCommit: options.groupCommit,
     ok: invariants.every((i) => i.ok),
     invariants,
     runs,

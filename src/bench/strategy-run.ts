@@ -16,6 +16,7 @@ import type { LoadResult, TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
+import { measureRedisCost, type RedisCost } from './redis-cost.js';
 import { startSampler, type StockPoint } from './sampler.js';
 import { BENCH_AUDIENCE, BENCH_ISSUER, createBuyerTokens, type JwtTraffic } from './buyer-tokens.js';
 import { IMPOSTOR_PREFIX, loadPlanOf, type RunKeys } from './traffic.js';
@@ -54,6 +55,8 @@ export interface BenchContext {
   target?: string;
   /** leave the run's sale in Redis and MySQL when it is done (for inspection); by default it is removed */
   keep?: boolean;
+  /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare */
+  groupCommit?: boolean;
 }
 
 export interface StrategyRun {
@@ -95,6 +98,8 @@ export interface StrategyRun {
   beforeOpening: Record<string, number> | null;
   /** buyers whose reply was lost: how many, how many held an order, how many of those their retry told it; null when none */
   lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
+  /** seckill: Redis's script time over the load and the server's reserve.lua calls; null for the baselines, the ceiling and --target */
+  redisCost: RedisCost | null;
 }
 
 
@@ -223,6 +228,8 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     let opensAt: number | undefined;
     try {
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
+      // Not through faults: a restarted server or Redis starts its counters again.
+      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
       const started = Date.now();
       sampler.since(started);
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
@@ -231,6 +238,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
         (p: LoadProgress) => ctx.progress(`${runLabel(strategy, auth)}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
       const loadEnded = Date.now();
+      const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
         ctx.progress(`${runLabel(strategy, auth)}: waiting for the faults to fire and recover`);
@@ -247,7 +255,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario, auth);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt });
+      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt, redisCost });
     } finally {
       await sampler.stop();
     }
@@ -281,6 +289,7 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
     // The secret travels in the env (SECKILL_JWT_SECRET), not on a command line anyone can read.
     ...(run.jwt ? ['--auth', 'jwt', '--jwt-issuer', run.jwt.issuer, '--jwt-audience', run.jwt.audience] : []),
     ...((ctx.workers ?? 1) > 1 ? ['--workers', String(ctx.workers)] : []),
+    ...(usesRedis && ctx.groupCommit === false ? ['--no-group-commit'] : []),
     // On a cluster with replicas, a 201 waits until a replica holds the reservation: a failover loses none.
     ...(usesRedis && (ctx.redisCluster?.replicas ?? 0) > 0 ? ['--replica-acks', '1'] : []),
   ];
@@ -324,7 +333,7 @@ const summarize = (
   auth: AuthMode,
   result: LoadResult,
   state: SaleState,
-  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults'> & { opensAt: number | undefined },
+  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'redisCost'> & { opensAt: number | undefined },
 ): StrategyRun => {
   const usesRedis = state.usesRedis;
   const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
@@ -355,6 +364,7 @@ const summarize = (
     faults: run.faults,
     beforeOpening: run.opensAt === undefined ? null : result.beforeOpening,
     lostReplies: lostRepliesSummary(result.lostReplies, state),
+    redisCost: run.redisCost,
   };
 };
 

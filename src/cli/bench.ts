@@ -1,4 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { reportHtml } from '../bench/html-report.js';
 import { campaignText, reportJson, reportTable } from '../bench/report.js';
@@ -36,6 +37,8 @@ interface BenchFlags {
   consumers: number;
   keep?: boolean;
   keepKafka?: boolean;
+  groupCommit: boolean;
+  cpuProf?: string;
 }
 
 const seedRange = (raw: string): number[] => {
@@ -103,6 +106,7 @@ const optionsOf = (flags: BenchFlags): BenchOptions => {
     workers: flags.workers,
     consumers: flags.consumers,
     keep: flags.keep === true,
+    groupCommit: flags.groupCommit,
     ...(flags.drainRate !== undefined && { drainRate: flags.drainRate }),
     progress: progressLine(),
     note: noteLine,
@@ -134,6 +138,7 @@ const withLocalBroker = async <T>(flags: BenchFlags, options: BenchOptions, work
 
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   const scenario = loadScenario(scenarioPath(scenarioName));
+  if (flags.cpuProf !== undefined) process.env.SECKILL_CPU_PROF_DIR = resolve(flags.cpuProf);
   const options = optionsOf(flags);
   return withLocalBroker(flags, options, () => benchWith(scenario, options, flags));
 };
@@ -190,6 +195,8 @@ export const registerBench = (program: Command): void => {
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
     .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--no-group-commit', "the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default")
+    .option('--cpu-prof <dir>', 'every seckill process bench starts (server, relay, consumers) writes a V8 CPU profile (.cpuprofile) to this dir when it exits')
     .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
     .option('--keep', "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)")
     .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
@@ -209,9 +216,11 @@ Examples:
   $ seckill bench smoke
   $ seckill bench flash-1000 --compare seckill,mysql-update,mysql-for-update,ceiling --html report.html
   $ seckill bench contention --compare seckill,ceiling --duration 20 --json
+  $ seckill bench contention --compare seckill,ceiling --pipeline after --no-group-commit
   $ seckill bench scenarios/bots.json --queue redis
   $ seckill bench flash-1000 --compare seckill --auth none,jwt     # requests/s with and without verifying tokens
   $ seckill bench smoke --drain-rate 50000
+  $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks
   $ seckill bench faults-kill-consumer --json

@@ -9,11 +9,14 @@ import { startGateway, type Gateway, type GatewayOptions } from '../gateway/serv
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { joinFleet, startFleet } from '../gateway/workers.js';
 import { connectRedis } from '../redis/connection.js';
+import { DEFAULT_GROUP_LIMITS, MAX_GROUP_ITEMS } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
 import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'auth'> & AuthFlags & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
+  groupCommit: boolean;
+  groupSize: number;
   workers: number;
   replicaAckTimeout: number;
   soldOutTtl: number;
@@ -120,7 +123,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const {
-    soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
+    soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
     auth: _a, jwtSecret: _js, jwtPublicKey: _jp, jwks: _jk, jwtIssuer: _ji, jwtAudience: _ja,
     ...options
   } = flags;
@@ -132,6 +135,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
       payTimeoutMs: payTimeout * 1000,
       requestTimeoutMs: requestTimeout,
       replicaAckTimeoutMs: replicaAckTimeout,
+      groupCommit: groupCommit ? { ...DEFAULT_GROUP_LIMITS, maxItems: groupSize } : null,
       purchaseTokens,
       auth,
       renderMetrics: fleet?.renderMetrics,
@@ -170,6 +174,8 @@ export const registerServe = (program: Command): void => {
       .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
       .option('--replica-acks <n>', 'Redis replicas that must hold a reservation before its 201 (WAIT): a failover then loses no order a buyer was told of; unconfirmed in time = 503, retry with the same requestId', intOption('--replica-acks', 0, 5), 0)
       .option('--replica-ack-timeout <ms>', 'how long a reservation waits for --replica-acks', intOption('--replica-ack-timeout', 1, 10_000), 200)
+      .option('--no-group-commit', 'one reserve.lua call per admitted request (by default the requests of a SKU that arrive together share one call)')
+      .option('--group-size <n>', 'group commit: most requests one reserve.lua call decides', intOption('--group-size', 1, MAX_GROUP_ITEMS), DEFAULT_GROUP_LIMITS.maxItems)
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
       .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
       .option('--request-timeout <ms>', 'the most a client may take to send a whole request (headers and body); slower connections are cut and counted', intOption('--request-timeout', 100, 300_000), 5_000)

@@ -21,6 +21,12 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
+  const reserveCallSize = new Histogram({
+    name: 'seckill_reserve_call_requests',
+    help: 'Buy requests decided by one reserve.lua call (group commit: a SKU\'s requests arriving together share a call); _count is calls, _sum requests',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [registry],
+  });
   const dependencyErrors = new Counter({
     name: 'seckill_dependency_errors_total',
     help: 'Calls that failed because a dependency was down or slow',
@@ -61,7 +67,7 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
   // In a worker of `serve --workers` this is what prom-client sends the
   // primary when it collects the fleet's metrics (see workers.ts).
   if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
-  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, dependencyErrors, clientsCut, keyReloads };
+  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, reserveCallSize, dependencyErrors, clientsCut, keyReloads };
 };
 
 /** Counts by one label, its children looked up once per value, not once per request. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { pingMysql } from '../store/mysql.js';
+import type { GroupLimits } from '../sale/group-commit.js';
 import { Reservations } from '../sale/reservations.js';
 import { AdmissionTickets, keepInStep, SoldOutSales, TokenBucket } from './admission.js';
 import { ErrorLog } from '../error-log.js';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
    */
   replicaAcks: number;
   replicaAckTimeoutMs: number;
+  /** group commit's bounds (a SKU's requests arriving together share one reserve.lua call), or null for one call per request */
+  groupCommit: GroupLimits | null;
   /** admission cap factor K: at most K × units on sale reach Redis, per SKU */
   admissionFactor: number;
   /** admission tickets a process takes from Redis at a time */
@@ -105,7 +108,11 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs);
   const metrics = createGatewayMetrics(() => soldOut.flagged());
   const errors = new ErrorLog();
-  const reservations = new Reservations(deps.redis, { replicas: options.replicaAcks, timeoutMs: options.replicaAckTimeoutMs });
+  const reservations = new Reservations(deps.redis, {
+    durability: { replicas: options.replicaAcks, timeoutMs: options.replicaAckTimeoutMs },
+    groupCommit: options.groupCommit,
+    onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
+  });
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
   await keepInStep(deps.subscriber, soldOut, tickets);
 

@@ -3,6 +3,7 @@ import { parseOrderEvent, type OrderEvent } from '../sale/order-event.js';
 import type { Reservations } from '../sale/reservations.js';
 import { applyOrderBatch } from '../store/order-batch.js';
 import { crashPoint } from '../crash-points.js';
+import { groupBy } from '../group-by.js';
 import { deadLetterOf, type DeadLetter } from './dead-letter.js';
 import type { PipelineMetrics } from './metrics.js';
 import { retryUntilDone } from './retry.js';
@@ -61,11 +62,10 @@ export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: Recei
     crashPoint('consumer:after-dead-letter');
   };
   const markPersisted = () => {
-    const bySku = new Map<string, string[]>();
-    for (const e of [...outcome.applied, ...outcome.duplicates]) bySku.set(e.sku, [...(bySku.get(e.sku) ?? []), e.orderId]);
+    const bySku = groupBy([...outcome.applied, ...outcome.duplicates], (e) => e.sku);
     return retryUntilDone(
       batch,
-      () => Promise.all([...bySku].map(([sku, ids]) => reservations.markPersisted(sku, ids))),
+      () => Promise.all([...bySku].map(([sku, events]) => reservations.markPersisted(sku, events.map((e) => e.orderId)))),
       (error) => {
         metrics.retries.labels('redis').inc();
         log(`reservations not marked persisted, will retry: ${(error as Error).message}`);

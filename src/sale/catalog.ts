@@ -1,7 +1,8 @@
+import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
-import { formatHolding, type HeldOrder } from './holdings.js';
+import { formatHolding } from './holdings.js';
 
 /** One SKU put on sale: what preload writes to MySQL and Redis. */
 export interface SkuDefinition {
@@ -158,7 +159,6 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
     .del(k.stock, k.holders, k.reservations, k.admitted)
     .set(k.stock, def.stock)
     .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 });
-  const holdings = new Map<string, HeldOrder[]>();
   for (const o of orders) {
     const record = {
       orderId: o.orderId,
@@ -171,8 +171,8 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
       ...(o.cancelled && { releasedAt: o.cancelled.at, reason: o.cancelled.reason }),
     };
     multi.hset(k.reservations, o.orderId, JSON.stringify(record));
-    if (!o.cancelled) holdings.set(o.userId, [...(holdings.get(o.userId) ?? []), { orderId: o.orderId, qty: o.qty }]);
   }
+  const holdings = groupBy(orders.filter((o) => !o.cancelled), (o) => o.userId);
   for (const [userId, held] of holdings) multi.hset(k.holders, userId, formatHolding(held));
   await execAll(multi);
 };

@@ -23,9 +23,9 @@ export const unitsHeld = async (conn: PoolConnection, sku: string, userIds: stri
  */
 export const addHoldings = async (conn: PoolConnection, sku: string, limit: number, units: Map<string, number>): Promise<void> => {
   if (units.size === 0) return;
-  await conn.query('INSERT INTO holdings (sku, user_id, units, unit_limit) VALUES ? ON DUPLICATE KEY UPDATE units = units + VALUES(units)', [
-    [...units].map(([userId, n]) => [sku, userId, n, limit]),
-  ]);
+  // Rows in user order: concurrent batches then lock a SKU's holdings in one order, and cannot deadlock on them.
+  const rows = [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([userId, n]) => [sku, userId, n, limit]);
+  await conn.query('INSERT INTO holdings (sku, user_id, units, unit_limit) VALUES ? ON DUPLICATE KEY UPDATE units = units + VALUES(units)', [rows]);
 };
 
 /** Adds one order's units to its user's holding, the limit read from the SKU's inventory row. Throws ER_CONSTRAINT_FAILED past the limit. */

@@ -2,6 +2,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import type { OrderEvent } from '../sale/order-event.js';
 import { addHoldings, ER_CONSTRAINT_FAILED, unitsByUser, unitsHeld } from './holdings.js';
 import { transactionOn } from './transaction.js';
+import { groupBy } from '../group-by.js';
 
 export type RejectionReason = 'UNKNOWN_SKU' | 'OUT_OF_STOCK' | 'OVER_LIMIT' | 'ORDER_ID_REUSED' | 'REQUEST_ID_REUSED';
 
@@ -72,11 +73,7 @@ export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeo
 const ER_DUP_ENTRY = 1062;
 const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
 
-const bySku = (events: OrderEvent[]): [string, OrderEvent[]][] => {
-  const groups = new Map<string, OrderEvent[]>();
-  for (const e of events) groups.set(e.sku, [...(groups.get(e.sku) ?? []), e]);
-  return [...groups].sort(([a], [b]) => (a < b ? -1 : 1));
-};
+const bySku = (events: OrderEvent[]): [string, OrderEvent[]][] => [...groupBy(events, (e) => e.sku)].sort(([a], [b]) => (a < b ? -1 : 1));
 
 const unitsOf = (events: OrderEvent[]) => events.reduce((n, e) => n + e.qty, 0);
 
@@ -85,16 +82,19 @@ const fastPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs
   const groups = bySku(events);
   const [rows] = await conn.query<RowDataPacket[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [groups.map(([sku]) => sku)]);
   const limits = new Map(rows.map((r) => [r.sku as string, r.per_user_limit as number]));
+  if (groups.some(([sku]) => !limits.has(sku))) return null;
   try {
+    // The hot inventory rows are locked last: until its guarded UPDATEs, a
+    // batch holds only its own new rows, so concurrent batches of one SKU
+    // (other consumers, or --concurrency) write their orders side by side and
+    // queue only for the short UPDATE and the commit.
+    await insertOrders(conn, events, { status: 'PENDING', payDeadline: now + payTimeoutMs });
+    for (const [sku, skuEvents] of groups) await addHoldings(conn, sku, limits.get(sku)!, unitsByUser(skuEvents));
     for (const [sku, skuEvents] of groups) {
-      const limit = limits.get(sku);
-      if (limit === undefined) return null;
       const units = unitsOf(skuEvents);
       const [taken] = await conn.query<ResultSetHeader>('UPDATE inventory SET stock = stock - ? WHERE sku = ? AND stock >= ?', [units, sku, units]);
       if (taken.affectedRows !== 1) return null;
-      await addHoldings(conn, sku, limit, unitsByUser(skuEvents));
     }
-    await insertOrders(conn, events, { status: 'PENDING', payDeadline: now + payTimeoutMs });
   } catch (error) {
     // A user past the limit, a redelivery, or a reused request id: sorted out order by order.
     if (errnoOf(error) === ER_CONSTRAINT_FAILED || errnoOf(error) === ER_DUP_ENTRY) return null;
@@ -113,11 +113,8 @@ const carefulPath = async (conn: PoolConnection, events: OrderEvent[], payTimeou
   return outcome;
 };
 
-const groupRecorded = (rejected: Rejection[]): Map<RejectionReason, OrderEvent[]> => {
-  const groups = new Map<RejectionReason, OrderEvent[]>();
-  for (const r of rejected) if (RECORDED.has(r.reason)) groups.set(r.reason, [...(groups.get(r.reason) ?? []), r.event]);
-  return groups;
-};
+const groupRecorded = (rejected: Rejection[]): [RejectionReason, OrderEvent[]][] =>
+  [...groupBy(rejected.filter((r) => RECORDED.has(r.reason)), (r) => r.reason)].map(([reason, refused]) => [reason, refused.map((r) => r.event)]);
 
 /**
  * Sorts out redeliveries and reused order or request ids with one query;
@@ -197,10 +194,12 @@ type RowState = { status: 'PENDING'; payDeadline: number } | { status: 'CANCELLE
 const insertOrders = async (conn: PoolConnection, events: OrderEvent[], state: RowState): Promise<void> => {
   if (events.length === 0) return;
   const pending = state.status === 'PENDING';
+  // Rows in order-id order, for the same reason as the holdings' (a redelivery racing its first delivery).
+  const rows = [...events].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
   await conn.query(
     'INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, cancelled_at) VALUES ?',
     [
-      events.map((e) => [
+      rows.map((e) => [
         e.orderId,
         e.sku,
         e.userId,

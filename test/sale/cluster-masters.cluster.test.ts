@@ -114,7 +114,7 @@ describe('waiting for a replica before a 201', () => {
     const sku = uniqueSku('replicated');
     await preloadSku(cluster, { sku, stock: 10 });
     // A generous timeout: the machine is shared, and a replica of a cluster just started may still be catching up.
-    const reservations = new Reservations(cluster, { replicas: 1, timeoutMs: 1_000 });
+    const reservations = new Reservations(cluster, { durability: { replicas: 1, timeoutMs: 1_000 } });
     expect((await reservations.reserve({ sku, userId: 'alice', qty: 1, requestId: 'a1' })).outcome).toBe('OK');
 
     // The replica of the SKU's master goes away: a reservation can no longer be confirmed.

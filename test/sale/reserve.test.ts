@@ -1,22 +1,31 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { parseHolding } from '../../src/sale/holdings.js';
-import { Reservations, type ReserveResult } from '../../src/sale/reservations.js';
+import { DEFAULT_GROUP_LIMITS, Reservations, type ReservationOptions, type ReserveResult } from '../../src/sale/reservations.js';
 import { freezeSku, thawSku } from '../../src/sale/catalog.js';
 import { newRedis, preloadSku, uniqueSku } from '../helpers.js';
 
 const redis = newRedis();
-const reservations = new Reservations(redis);
 afterAll(() => redis.quit());
 
 const count = (results: ReserveResult[], outcome: string) => results.filter((r) => r.outcome === outcome).length;
 
-describe('reserve.lua', () => {
+// Every claim about reserve.lua holds both ways a gateway calls it: the
+// requests of a SKU that arrive together in one call (group commit, the
+// default), and one call per request (serve --no-group-commit).
+const MODES: [string, ReservationOptions][] = [
+  ['grouped', { groupCommit: DEFAULT_GROUP_LIMITS }],
+  ['one call per request', { groupCommit: null }],
+];
+
+describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
+  const reservations = new Reservations(redis, options);
+
   it('never sells more than the stock: 20,000 concurrent buyers over 8 connections, 1,000 units', async () => {
     const sku = uniqueSku('oversell');
     await preloadSku(redis, { sku, stock: 1_000 });
     const connections = Array.from({ length: 8 }, () => newRedis());
-    const clients = connections.map((c) => new Reservations(c));
+    const clients = connections.map((c) => new Reservations(c, options));
     const results = await Promise.all(
       Array.from({ length: 20_000 }, (_, i) => clients[i % clients.length]!.reserve({ sku, userId: `user-${i}`, qty: 1, requestId: `req-${i}` })),
     );
@@ -140,6 +149,8 @@ describe('reserve.lua', () => {
 });
 
 describe('release.lua', () => {
+  const reservations = new Reservations(redis);
+
   it('returns the stock once; a second call is a no-op and says so; the holding is cleared', async () => {
     const sku = uniqueSku('release');
     await preloadSku(redis, { sku, stock: 3, limit: 2 });
@@ -190,7 +201,28 @@ describe('release.lua', () => {
   });
 });
 
-describe('admission tickets in reserve.lua', () => {
+describe('mark-persisted.lua', () => {
+  const reservations = new Reservations(redis);
+
+  it('marks each reservation once (an id given twice counts once), leaves a released one unmarked, and keeps the record whole', async () => {
+    const sku = uniqueSku('mark');
+    await preloadSku(redis, { sku, stock: 3_000 });
+    const made = await Promise.all(Array.from({ length: 2_500 }, (_, i) => reservations.reserve({ sku, userId: `m${i}`, qty: 1, requestId: `r${i}` })));
+    const ids = made.map((r) => r.orderId!);
+    await reservations.release(sku, ids[0]!, 'TEST');
+    // More ids than one HMGET of the script takes, one of them twice, one unknown.
+    expect(await reservations.markPersisted(sku, [...ids, ids[1]!, `${sku}.unknown`], 1_700_000_000_000)).toBe(2_499);
+    expect(await reservations.markPersisted(sku, ids, 1_800_000_000_000)).toBe(0);
+    const second = await reservations.get(sku, ids[1]!);
+    expect(second).toMatchObject({ orderId: ids[1], sku, userId: 'm1', qty: 1, requestId: 'r1', persistedAt: 1_700_000_000_000 });
+    const released = await reservations.get(sku, ids[0]!);
+    expect(released!.persistedAt).toBeUndefined();
+    expect(released!.releasedAt).toBeGreaterThan(0);
+  });
+});
+
+describe.each(MODES)('admission tickets in reserve.lua, %s', (_mode, options) => {
+  const reservations = new Reservations(redis, options);
   const admitted = async (sku: string) => Number(await redis.get(skuKeys(sku).admitted));
 
   it('gives the ticket back for every answer but OK, so requests that cannot buy never use up the cap', async () => {
