@@ -4,6 +4,7 @@
  */
 
 import { CLUSTER_PROTOCOL, isClusterUrl, parseClusterUrl } from './redis/connection.js';
+import type { JwtAuthOptions } from './gateway/identity.js';
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
@@ -113,4 +114,40 @@ export const loadKafkaBrokers = (flag: string | undefined, env = process.env): s
   }
   if (brokers.length === 0) throw new ConfigError('KAFKA_BROKERS is empty');
   return brokers;
+};
+
+/** `serve --auth`: who a buyer is. */
+export type AuthMode = 'none' | 'jwt';
+export const AUTH_MODES: readonly AuthMode[] = ['none', 'jwt'];
+
+export interface AuthFlags {
+  auth: AuthMode;
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+  jwks?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+}
+
+/**
+ * `--auth jwt` and its key: exactly one of `--jwks FILE`, `--jwt-public-key
+ * FILE`, or an HS256 secret (`--jwt-secret`, else env SECKILL_JWT_SECRET,
+ * which a file flag overrides). null for `--auth none`, which takes no JWT
+ * flag: one given there would be a check the operator thinks is on.
+ */
+export const jwtAuthConfig = (flags: AuthFlags, env = process.env): JwtAuthOptions | null => {
+  const jwtFlags = (['jwtSecret', 'jwtPublicKey', 'jwks', 'jwtIssuer', 'jwtAudience'] as const).filter((f) => flags[f] !== undefined);
+  const flagName = (f: string) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (flags.auth === 'none') {
+    if (jwtFlags.length > 0) throw new ConfigError(`${jwtFlags.map(flagName).join(', ')} ${jwtFlags.length > 1 ? 'need' : 'needs'} --auth jwt (with --auth none nobody's token is checked)`);
+    return null;
+  }
+  const files = [flags.jwks !== undefined && '--jwks', flags.jwtPublicKey !== undefined && '--jwt-public-key', flags.jwtSecret !== undefined && '--jwt-secret'].filter(Boolean);
+  if (files.length > 1) throw new ConfigError(`--auth jwt takes one key: ${files.join(' or ')}, not both`);
+  const checks = { ...(flags.jwtIssuer !== undefined && { issuer: flags.jwtIssuer }), ...(flags.jwtAudience !== undefined && { audience: flags.jwtAudience }) };
+  if (flags.jwks !== undefined) return { keys: { kind: 'jwks', file: flags.jwks }, ...checks };
+  if (flags.jwtPublicKey !== undefined) return { keys: { kind: 'public-key', file: flags.jwtPublicKey }, ...checks };
+  const secret = flags.jwtSecret ?? env.SECKILL_JWT_SECRET;
+  if (secret === undefined || secret === '') throw new ConfigError('--auth jwt needs a key: --jwks FILE, --jwt-public-key FILE, or an HS256 secret in env SECKILL_JWT_SECRET (or --jwt-secret)');
+  return { keys: { kind: 'secret', secret }, ...checks };
 };

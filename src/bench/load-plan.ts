@@ -1,4 +1,5 @@
 /** What the load process is asked to send, and what it reports back. Crosses a process boundary (IPC). */
+import type { JwtTraffic } from './buyer-tokens.js';
 
 export interface TrafficMix {
   /** SKUs buyers ask for, with relative weights */
@@ -18,6 +19,13 @@ export interface TrafficMix {
   /** share of requests from bots (users `bot<n>`) that post without a purchase token, or with a forged one */
   noToken: number;
   /**
+   * with `jwt`: share of requests from impostors (users `fake<n>`, request
+   * ids `fake<n>-<kind>`) whose bearer token is missing, expired, forged, for
+   * another audience or issuer, or their own while the body names an honest
+   * buyer (buyer-tokens.ts)
+   */
+  badIdentity: number;
+  /**
    * share of requests whose reply is lost: a buyer's first attempt sent
    * whole on a connection of its own, which is dropped as the answer
    * arrives (never read); the buyer retries with the same request id once
@@ -31,6 +39,12 @@ export interface TrafficMix {
    * spend a request on it.
    */
   tokenSecret: string | null;
+  /**
+   * when the server checks who buyers are (--auth jwt): what it checks.
+   * Honest buyers carry a bearer token signed with its secret, as the shop's
+   * login would have given them; the load generator signs each buyer's once.
+   */
+  jwt: JwtTraffic | null;
 }
 
 export interface LoadPlan {

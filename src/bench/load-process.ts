@@ -62,7 +62,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               context.sentAt = performance.now();
               context.beforeOpening = plan.opensAt !== undefined && Date.now() < plan.opensAt;
               inFlight.add(context);
-              return { ...req, body: attempt.body };
+              return attempt.authorization === null ? { ...req, body: attempt.body } : { ...req, body: attempt.body, headers: { ...req.headers, authorization: attempt.authorization } };
             },
             onResponse: (status, body, context: Context) => {
               const now = performance.now();

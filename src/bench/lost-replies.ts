@@ -27,7 +27,7 @@ export const createLostReplies = (url: string) => {
       const timer = setTimeout(drop, GIVE_UP_MS);
       socket.once('connect', () =>
         socket.write(
-          `POST /reserve HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(attempt.body)}\r\n\r\n${attempt.body}`,
+          `POST /reserve HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n${attempt.authorization === null ? '' : `Authorization: ${attempt.authorization}\r\n`}Content-Length: ${Buffer.byteLength(attempt.body)}\r\n\r\n${attempt.body}`,
         ),
       );
       socket.once('data', drop);
@@ -38,9 +38,10 @@ export const createLostReplies = (url: string) => {
       });
     });
 
-  const retry = async ({ sku, userId, requestId, body }: BuyAttempt): Promise<LostReply> => {
+  const retry = async ({ sku, userId, requestId, body, authorization }: BuyAttempt): Promise<LostReply> => {
     try {
-      const res = await fetch(`${url}/reserve`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(GIVE_UP_MS) });
+      const headers: Record<string, string> = authorization === null ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', authorization };
+      const res = await fetch(`${url}/reserve`, { method: 'POST', body, headers, signal: AbortSignal.timeout(GIVE_UP_MS) });
       const text = await res.text();
       return { sku, userId, requestId, retryOutcome: res.status >= 500 ? null : outcomeOf(res.status, text), retryOrderId: orderIdOf(text) };
     } catch {

@@ -30,28 +30,41 @@ export const reportJson = (report: BenchReport): string =>
   });
 
 /** Outcome codes in a fixed, readable order; anything unexpected goes last. */
-const OUTCOME_ORDER = ['OK', 'SOLD_OUT', 'LIMIT', 'DUPLICATE', 'ADMISSION_CLOSED', 'RATE_LIMITED', 'UNKNOWN_SKU', 'BAD_REQUEST', 'ENDED', 'NOT_STARTED'];
+const OUTCOME_ORDER = ['OK', 'SOLD_OUT', 'LIMIT', 'DUPLICATE', 'ADMISSION_CLOSED', 'RATE_LIMITED', 'UNKNOWN_SKU', 'BAD_REQUEST', 'ENDED', 'NOT_STARTED', 'BAD_TOKEN', 'UNAUTHORIZED', 'WRONG_USER'];
 const outcomeText = (outcomes: Record<string, number>) =>
   Object.entries(outcomes)
     .sort(([a], [b]) => (OUTCOME_ORDER.indexOf(a) + 1 || 99) - (OUTCOME_ORDER.indexOf(b) + 1 || 99))
     .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
     .join('\n');
 
-/** The table a person reads: one column per strategy, ratios to the ceiling and to seckill. */
+/**
+ * The table a person reads: one column per run (a strategy, and with
+ * `--auth none,jwt` each strategy with and without sign-in), ratios to the
+ * ceiling and to seckill (each of the same --auth, so a ratio compares one
+ * thing), and to the same strategy without sign-in (what verifying costs).
+ */
 export const reportTable = (report: BenchReport): string => {
   const runs = report.runs;
-  const ceiling = runs.find((r) => r.strategy === 'ceiling');
-  const seckill = runs.find((r) => r.strategy === 'seckill');
-  const table = new Table({ head: ['', ...runs.map((r) => r.strategy)], style: { head: [], border: [] } });
+  const find = (strategy: string, auth: string) => runs.find((r) => r.strategy === strategy && r.auth === auth) ?? runs.find((r) => r.strategy === strategy);
+  const table = new Table({ head: ['', ...runs.map((r) => r.label)], style: { head: [], border: [] } });
   const row = (label: string, cell: (r: StrategyRun) => string) => table.push([label, ...runs.map(cell)]);
+  const ceilingOf = (r: StrategyRun) => find('ceiling', r.auth);
+  const hasCeiling = runs.some((r) => r.strategy === 'ceiling');
   row('requests/s', (r) => Math.round(r.rps).toLocaleString('en'));
-  if (ceiling) row('÷ ceiling', (r) => ratio(r.rps, ceiling.rps));
-  if (seckill) row('seckill ÷ this', (r) => ratio(seckill.rps, r.rps));
+  const bothAuth = runs.some((r) => r.auth === 'jwt' && runs.some((o) => o.strategy === r.strategy && o.auth === 'none'));
+  if (bothAuth) {
+    row('÷ without sign-in', (r) => {
+      const without = runs.find((o) => o.strategy === r.strategy && o.auth === 'none');
+      return r.auth === 'jwt' && without ? ratio(r.rps, without.rps) : '–';
+    });
+  }
+  if (hasCeiling) row('÷ ceiling', (r) => ratio(r.rps, ceilingOf(r)!.rps));
+  if (runs.some((r) => r.strategy === 'seckill')) row('seckill ÷ this', (r) => ratio(find('seckill', r.auth)!.rps, r.rps));
   row('answers/s after sell-out', (r) => (r.afterSellOutRps === null ? '–' : Math.round(r.afterSellOutRps).toLocaleString('en')));
-  if (ceiling) row('  ÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceiling.rps)));
+  if (hasCeiling) row('  ÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceilingOf(r)!.rps)));
   row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
   row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
-  if (ceiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceiling.p99Ms));
+  if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
   if (runs.some((r) => r.redisCost !== null)) {
     const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) => (r.redisCost === null ? '–' : cell(r.redisCost, r));
     row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK!).toFixed(1) : '–')));
@@ -93,7 +106,7 @@ export const reportTable = (report: BenchReport): string => {
     `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}${report.groupCommit ? '' : ', seckill without group commit (one reserve.lua call per request)'}`,
     table.toString(),
     ...(drain ? [drain] : []),
-    report.ok ? 'every invariant holds for every strategy' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
+    report.ok ? 'every invariant holds for every run' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
   ].join('\n');
 };
 

@@ -7,8 +7,9 @@ import { OwnRedisCluster, type ClusterShape } from './own-redis-cluster.js';
 import type { BenchReport, CampaignSummary } from './report.js';
 import type { Scenario } from './scenario.js';
 import { runStrategy, type BenchContext, type StrategyRun } from './strategy-run.js';
+import { BENCH_AUDIENCE, BENCH_ISSUER } from './buyer-tokens.js';
 import { loadPlanOf } from './traffic.js';
-import type { QueueKind } from '../config.js';
+import type { AuthMode, QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { startBroker } from '../queue/broker.js';
 import { connectRedis } from '../redis/connection.js';
@@ -21,6 +22,12 @@ import { openMysql } from '../store/mysql.js';
  */
 export interface BenchOptions {
   strategies: StrategyName[];
+  /**
+   * who buyers are in each run (serve --auth): every strategy runs once per
+   * mode listed, side by side (`none,jwt` measures what verifying costs);
+   * null: the scenario's `auth`
+   */
+  auth: AuthMode[] | null;
   queue: QueueKind;
   pipeline: 'during' | 'after';
   seed: number;
@@ -126,7 +133,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   const runs: StrategyRun[] = [];
   let drainRate: DrainRate | null = null;
   try {
-    for (const strategy of strategies) runs.push(await runStrategy(ctx, scenario, strategy));
+    for (const strategy of strategies) for (const auth of options.auth ?? [scenario.auth]) runs.push(await runStrategy(ctx, scenario, strategy, auth));
     if (options.drainRate) drainRate = await measureDrainRate(ctx, options.drainRate);
   } finally {
     ctx.redis.disconnect();
@@ -134,7 +141,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     await stopOwnRedis();
   }
 
-  const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.strategy}: ${i.name}` })));
+  const invariants = runs.flatMap((r) => r.invariants.map((i) => ({ ...i, name: `${r.label}: ${i.name}` })));
   return {
     scenario: scenario.name,
     description: scenario.description,
@@ -181,8 +188,12 @@ export const runCampaign = async (scenario: Scenario, options: BenchOptions, see
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
 export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress'>) => {
   const result = await runLoad(
-    // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
-    loadPlanOf(url, scenario, options.load, options.seed, process.env.SECKILL_SECRET ?? null),
+    // With tokens (or sign-in) on, honest buyers carry valid ones only when SECKILL_SECRET (SECKILL_JWT_SECRET, and the
+    // target checks bench's issuer and audience) is the target's.
+    loadPlanOf(url, scenario, options.load, options.seed, {
+      tokenSecret: process.env.SECKILL_SECRET ?? null,
+      jwt: scenario.auth === 'jwt' && process.env.SECKILL_JWT_SECRET ? { secret: process.env.SECKILL_JWT_SECRET, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE } : null,
+    }),
     (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
   );
   const { answers: _a, timeline: _t, ...figures } = result;

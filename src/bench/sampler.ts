@@ -17,8 +17,12 @@ export interface SamplerOptions {
   skus: string[];
   /** read Redis stock too (the seckill strategy) */
   usesRedis: boolean;
-  /** the paying buyers, when the scenario has them: they pay their share of the PENDING orders at `url` */
-  payers: { url: string; share: number } | null;
+  /**
+   * the paying buyers, when the scenario has them: they pay their share of
+   * the PENDING orders at `url`, signed in as the order's buyer when the
+   * server checks (`authorization`: their Authorization header)
+   */
+  payers: { url: string; share: number; authorization: ((userId: string) => string) | null } | null;
 }
 
 /**
@@ -36,7 +40,7 @@ export const startSampler = (options: SamplerOptions) => {
       try {
         const [redisStock, mysqlStock] = await Promise.all([options.usesRedis ? totalRedisStock(options.redis, options.skus) : null, totalMysqlStock(options.mysql, options.skus)]);
         points.push({ second: (Date.now() - zero) / 1000, redis: redisStock, mysql: mysqlStock });
-        if (options.payers) await payOrders(options.payers.url, options.mysql, options.skus, options.payers.share, paid);
+        if (options.payers) await payOrders(options.payers, options.mysql, options.skus, paid);
       } catch {
         // A fault took down what this sample reads (or the server a payment goes to): the next one tries again.
       }
@@ -61,12 +65,13 @@ const isPayer = (orderId: string, share: number): boolean => {
 };
 
 /** The paying buyers: pay their share of the PENDING orders, each once. */
-const payOrders = async (url: string, mysql: Pool, skus: string[], share: number, paid: Set<string>): Promise<void> => {
-  const due = (await pendingOrders(mysql, skus)).filter((o) => !paid.has(o.orderId) && isPayer(o.orderId, share));
+const payOrders = async (payers: NonNullable<SamplerOptions['payers']>, mysql: Pool, skus: string[], paid: Set<string>): Promise<void> => {
+  const due = (await pendingOrders(mysql, skus)).filter((o) => !paid.has(o.orderId) && isPayer(o.orderId, payers.share));
   await Promise.all(
     due.map(async (o) => {
       paid.add(o.orderId);
-      await fetch(`${url}/orders/${o.orderId}/pay`, { method: 'POST', body: JSON.stringify({ userId: o.userId }) });
+      const headers: Record<string, string> = payers.authorization ? { authorization: payers.authorization(o.userId) } : {};
+      await fetch(`${payers.url}/orders/${o.orderId}/pay`, { method: 'POST', body: JSON.stringify({ userId: o.userId }), headers });
     }),
   );
 };

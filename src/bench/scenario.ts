@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
+import { AUTH_MODES, type AuthMode } from '../config.js';
 import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
 
 /** A scenario's `"chaos"` block: faults drawn from the seed instead of written out (see chaos.ts). */
@@ -29,9 +30,15 @@ export interface Scenario {
   /** units per request */
   qty: number;
   /** shares of the traffic that are not honest first attempts (0–1 each) */
-  bots: { retries: number; hammer: number; unknownSku: number; badBody: number; noToken: number; lostReplies: number };
+  bots: { retries: number; hammer: number; unknownSku: number; badBody: number; noToken: number; badIdentity: number; lostReplies: number };
   /** the server requires purchase tokens (serve --require-token); bots in `noToken` post without one */
   tokens: boolean;
+  /**
+   * who buyers are (serve --auth): none takes the body's userId on its word;
+   * jwt has every buyer carry a bearer token signed by the run's login key,
+   * and bots in `badIdentity` carry broken ones. `bench --auth` overrides it
+   */
+  auth: AuthMode;
   load: { connections: number; requests: number; durationSec: number };
   /** null: nobody pays and nothing times out during the run */
   payment: { payTimeoutSec: number; payShare: number } | null;
@@ -129,7 +136,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'auth', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -140,7 +147,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   }
   if (skus.every((s) => s.weight === 0)) top.fail('skus', 'must give at least one SKU a weight above 0');
 
-  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody', 'noToken', 'lostReplies']);
+  const bots = reader(file, 'bots', o.bots ?? {}, ['retries', 'hammer', 'unknownSku', 'badBody', 'noToken', 'badIdentity', 'lostReplies']);
   const share = (field: string) => bots.number(field, 0, 1, 0, false);
   const botShares = {
     retries: share('retries'),
@@ -148,8 +155,12 @@ export const parseScenario = (file: string, text: string): Scenario => {
     unknownSku: share('unknownSku'),
     badBody: share('badBody'),
     noToken: share('noToken'),
+    badIdentity: share('badIdentity'),
     lostReplies: share('lostReplies'),
   };
+  if (o.auth !== undefined && !(AUTH_MODES as readonly unknown[]).includes(o.auth)) top.fail('auth', `must be one of ${AUTH_MODES.join(', ')}, got ${JSON.stringify(o.auth)}`);
+  const auth = (o.auth as AuthMode | undefined) ?? 'none';
+  if (botShares.badIdentity > 0 && auth !== 'jwt') bots.fail('badIdentity', 'needs "auth": "jwt" (without sign-in there is no identity to fake)');
   if (o.tokens !== undefined && typeof o.tokens !== 'boolean') top.fail('tokens', 'must be true or false');
   if (botShares.noToken > 0 && o.tokens !== true) bots.fail('noToken', 'needs "tokens": true (without purchase tokens there is nothing to post without)');
   if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');
@@ -171,6 +182,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     qty: top.number('qty', 1, 10_000, 1),
     bots: botShares,
     tokens: o.tokens === true,
+    auth,
     load: {
       connections: load.number('connections', 1, 10_000, 50),
       requests: load.number('requests', 1, 1e8, 10_000),

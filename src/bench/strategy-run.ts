@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
-import type { QueueKind } from '../config.js';
+import type { AuthMode, QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
 import { putOnSale } from '../sale/put-on-sale.js';
@@ -18,7 +18,8 @@ import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
 import { measureRedisCost, type RedisCost } from './redis-cost.js';
 import { startSampler, type StockPoint } from './sampler.js';
-import { loadPlanOf } from './traffic.js';
+import { BENCH_AUDIENCE, BENCH_ISSUER, createBuyerTokens, type JwtTraffic } from './buyer-tokens.js';
+import { IMPOSTOR_PREFIX, loadPlanOf, type RunKeys } from './traffic.js';
 import { isDrained, readSaleState, unitsInFlight } from './judged-sale.js';
 import type { InvariantResult, SaleState } from './judged-sale.js';
 import type { Scenario } from './scenario.js';
@@ -60,6 +61,10 @@ export interface BenchContext {
 
 export interface StrategyRun {
   strategy: StrategyName;
+  /** who buyers were (serve --auth) */
+  auth: AuthMode;
+  /** the run's name in reports: the strategy, `+jwt` when buyers signed in (bench --auth none,jwt runs both) */
+  label: string;
   rps: number;
   p50Ms: number;
   p90Ms: number;
@@ -98,6 +103,9 @@ export interface StrategyRun {
 }
 
 
+/** The run's name in reports. */
+export const runLabel = (strategy: StrategyName, auth: AuthMode): string => (auth === 'jwt' ? `${strategy}+jwt` : strategy);
+
 /** Bots that posted without a purchase token (users `bot<n>`) must hold nothing: no order, no reservation. */
 const botsHoldNothing = (state: SaleState): InvariantResult => {
   const held = state.skus.flatMap((s) => [...s.orders, ...s.reservations].filter((o) => o.userId.startsWith('bot')).map((o) => `${o.userId}: ${o.orderId}`));
@@ -105,6 +113,31 @@ const botsHoldNothing = (state: SaleState): InvariantResult => {
     name: 'bots-without-token-hold-nothing',
     ok: held.length === 0,
     detail: held.length === 0 ? 'no order or reservation of a bot without a token' : `bots hold ${held.length}: ${held.slice(0, 5).join(', ')}`,
+  };
+};
+
+/**
+ * Impostors (bad bearer tokens, or a good one and another buyer's userId)
+ * must hold nothing and have been told no order: no order (so none paid) and
+ * no reservation under their own user id, none under the honest buyer one
+ * named (their request ids give them away), and no 201 or order id answered
+ * to one of their requests.
+ */
+const impostorsHoldNothing = (state: SaleState): InvariantResult => {
+  const isImpostor = (userId: string, requestId?: string | null) => userId.startsWith(IMPOSTOR_PREFIX) || (requestId ?? '').startsWith(IMPOSTOR_PREFIX);
+  const wrong = [
+    ...state.skus.flatMap((s) => s.orders.filter((o) => isImpostor(o.userId, o.requestId)).map((o) => `${o.userId}/${o.requestId}: order ${o.orderId} ${o.status}`)),
+    // A reservation record names no request id; one under an honest buyer's name is also an order or an answer once drained.
+    ...state.skus.flatMap((s) => s.reservations.filter((r) => isImpostor(r.userId)).map((r) => `${r.userId}: reservation ${r.orderId}`)),
+    ...state.answers.filter((a) => isImpostor(a.userId, a.requestId)).map((a) => `${a.userId}/${a.requestId}: answered ${a.status} with ${a.orderId}`),
+  ];
+  return {
+    name: 'bots-with-bad-identity-hold-nothing',
+    ok: wrong.length === 0,
+    detail:
+      wrong.length === 0
+        ? 'no order (none paid), reservation or order id for a bot with a missing, expired, forged, wrong-audience, wrong-issuer or other-user token'
+        : `impostors got ${wrong.length}: ${wrong.slice(0, 5).join(', ')}`,
   };
 };
 
@@ -163,25 +196,34 @@ const FAULT_DRAIN_MIN_SEC = 120;
  * inject the scenario's faults (seckill only), wait for the recovery and the
  * drain, read the state, check every invariant, stop, remove the sale.
  */
-export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName): Promise<StrategyRun> => {
+export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, auth: AuthMode = scenario.auth): Promise<StrategyRun> => {
   if (!ctx.target) await resetSale(ctx, scenario);
   const usesRedis = strategy === 'seckill';
   const skus = scenario.skus.map((s) => s.sku);
   const note = ctx.note ?? ctx.progress;
   const withFaults = strategy === 'seckill' && scenario.faults.length > 0 && !ctx.target;
   if (scenario.faults.length > 0 && strategy !== 'seckill') note(`${strategy}: the scenario's faults apply to the seckill strategy only; this run has none`);
-  // With purchase tokens: a secret of this run's, known to the server and to the honest buyers only.
-  const tokenSecret = scenario.tokens ? randomBytes(24).toString('base64url') : null;
-  const processes = new RunProcesses(tokenSecret === null ? ctx.env : { ...ctx.env, SECKILL_SECRET: tokenSecret });
+  // Secrets of this run's, known to the server and to the honest buyers only: the purchase tokens', and the login's.
+  const keys: RunKeys = {
+    tokenSecret: scenario.tokens ? randomBytes(24).toString('base64url') : null,
+    jwt: auth === 'jwt' ? { secret: randomBytes(32).toString('base64url'), issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE } : null,
+  };
+  const processes = new RunProcesses({
+    ...ctx.env,
+    ...(keys.tokenSecret !== null && { SECKILL_SECRET: keys.tokenSecret }),
+    ...(keys.jwt !== null && { SECKILL_JWT_SECRET: keys.jwt.secret }),
+  });
   let faultRun: FaultRun | null = null;
 
   try {
-    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: tokenSecret !== null });
+    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: keys.tokenSecret !== null, jwt: keys.jwt });
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
 
-    const sampler = startSampler({ redis: ctx.redis, mysql: ctx.mysql, skus, usesRedis, payers: scenario.payment && { url, share: scenario.payment.payShare } });
+    const logins = keys.jwt && createBuyerTokens(keys.jwt);
+    const payers = scenario.payment && { url, share: scenario.payment.payShare, authorization: logins && ((userId: string) => logins.honest(userId)) };
+    const sampler = startSampler({ redis: ctx.redis, mysql: ctx.mysql, skus, usesRedis, payers });
     let result: LoadResult;
     let opensAt: number | undefined;
     try {
@@ -192,28 +234,28 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       sampler.since(started);
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
       result = await runLoad(
-        loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
-        (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
+        loadPlanOf(url, scenario, ctx.load, ctx.seed, keys, opensAt),
+        (p: LoadProgress) => ctx.progress(`${runLabel(strategy, auth)}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
-        ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
+        ctx.progress(`${runLabel(strategy, auth)}: waiting for the faults to fire and recover`);
         await faultRun.done;
       }
       const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
       const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
       const drained = await waitForDrain(() => readSaleState(target, result), scenario, (faultRun ? Date.now() : loadEnded) + drainSec * 1000, (n) =>
-        ctx.progress(`${strategy}: draining, ${n} unit(s) on their way to MySQL`),
+        ctx.progress(`${runLabel(strategy, auth)}: draining, ${n} unit(s) on their way to MySQL`),
       );
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
       const state = await readSaleState(target, result);
-      const invariants = judge(state, strategy, scenario);
+      const invariants = judge(state, strategy, scenario, auth);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt, redisCost });
+      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt, redisCost });
     } finally {
       await sampler.stop();
     }
@@ -233,7 +275,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
  * pipeline behind it: relay and consumer for seckill, a consumer for a
  * baseline's payments.
  */
-const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean }) => {
+const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null }) => {
   const usesRedis = strategy === 'seckill';
   const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
   // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
@@ -244,6 +286,8 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
   const serveArgs = [
     ...['--port', port, '--strategy', strategy, '--pay-timeout', payTimeout],
     ...(run.tokens ? ['--require-token'] : []),
+    // The secret travels in the env (SECKILL_JWT_SECRET), not on a command line anyone can read.
+    ...(run.jwt ? ['--auth', 'jwt', '--jwt-issuer', run.jwt.issuer, '--jwt-audience', run.jwt.audience] : []),
     ...((ctx.workers ?? 1) > 1 ? ['--workers', String(ctx.workers)] : []),
     ...(usesRedis && ctx.groupCommit === false ? ['--no-group-commit'] : []),
     // On a cluster with replicas, a 201 waits until a replica holds the reservation: a failover loses none.
@@ -275,16 +319,18 @@ const waitForDrain = async (read: () => Promise<SaleState>, scenario: Scenario, 
 };
 
 /** The invariants a run of this strategy answers to. The ceiling stores nothing: there is no sale to check. */
-const judge = (state: SaleState, strategy: StrategyName, scenario: Scenario): InvariantResult[] => {
+const judge = (state: SaleState, strategy: StrategyName, scenario: Scenario, auth: AuthMode): InvariantResult[] => {
   if (strategy === 'ceiling') return [];
   const invariants = checkInvariants(state);
   if (scenario.bots.noToken > 0) invariants.push(botsHoldNothing(state));
+  if (scenario.bots.badIdentity > 0 && auth === 'jwt') invariants.push(impostorsHoldNothing(state));
   return invariants;
 };
 
 /** The run's figures, from what the load generator saw and the state judged. */
 const summarize = (
   strategy: StrategyName,
+  auth: AuthMode,
   result: LoadResult,
   state: SaleState,
   run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'redisCost'> & { opensAt: number | undefined },
@@ -295,6 +341,8 @@ const summarize = (
   const sellOutMs = soldOutTimes.length ? Math.min(...soldOutTimes) : null;
   return {
     strategy,
+    auth,
+    label: runLabel(strategy, auth),
     rps: result.rps,
     p50Ms: result.latency.p50Ms,
     p90Ms: result.latency.p90Ms,

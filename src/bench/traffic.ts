@@ -1,33 +1,47 @@
 import { createPurchaseTokens } from '../gateway/purchase-token.js';
+import { createBuyerTokens, IMPOSTOR_KINDS, type JwtTraffic } from './buyer-tokens.js';
 import type { LoadPlan, TrafficMix } from './load-plan.js';
 import { seededRandom } from './random.js';
 import type { Scenario } from './scenario.js';
 
+/** The keys a run signs with: the purchase-token secret (--require-token) and the login's (--auth jwt), each null when off. */
+export interface RunKeys {
+  tokenSecret: string | null;
+  jwt: JwtTraffic | null;
+}
+
 /** The crowd a scenario describes, as the load generator needs it. */
-export const trafficOf = (scenario: Scenario, tokenSecret: string | null): TrafficMix => ({
+export const trafficOf = (scenario: Scenario, keys: RunKeys): TrafficMix => ({
   skus: scenario.skus.map((s) => ({ sku: s.sku, weight: s.weight })),
   buyers: scenario.buyers,
   qty: scenario.qty,
   ...scenario.bots,
-  tokenSecret: scenario.tokens ? tokenSecret : null,
+  tokenSecret: scenario.tokens ? keys.tokenSecret : null,
+  jwt: keys.jwt,
 });
 
 /**
  * What the load generator is asked to send to `url`: the scenario's load,
  * with any overrides, and its crowd; `opensAt`, when a scheduled sale opens.
  */
-export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, tokenSecret: string | null, opensAt?: number): LoadPlan => {
+export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, keys: RunKeys, opensAt?: number): LoadPlan => {
   const load = { ...scenario.load, ...overrides };
-  const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, tokenSecret) };
+  const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, keys) };
   return opensAt === undefined ? plan : { ...plan, opensAt };
 };
 
 export interface BuyAttempt {
   sku: string;
+  /** the buyer the request is for: the body's userId, or (an impostor's lie aside) its bearer token's sub */
   userId: string;
   requestId: string;
   body: string;
+  /** the Authorization header to send (--auth jwt), or null for none */
+  authorization: string | null;
 }
+
+/** User ids of impostors (bearer tokens that are expired, forged, for another audience or issuer, or of someone else): `fake<n>`. */
+export const IMPOSTOR_PREFIX = 'fake';
 
 /**
  * Generates one buy request after another from the buyer population (`next`):
@@ -48,6 +62,9 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     return mix.skus[mix.skus.length - 1]!.sku;
   };
   const tokens = mix.tokenSecret === null ? null : createPurchaseTokens({ secret: mix.tokenSecret, ttlMs: 3_600_000 });
+  const logins = mix.jwt === null ? null : createBuyerTokens(mix.jwt);
+  /** A signed-in user's Authorization header, when the sale checks who buyers are. */
+  const signedIn = (userId: string) => logins?.honest(userId) ?? null;
   /** `token`: null sends none; left out, an honest buyer's valid token when the sale requires one. */
   const body = (sku: string, userId: string, requestId: string, token: string | null | undefined = tokens?.issue(sku, userId).token) =>
     `{"sku":"${sku}","userId":"${userId}","qty":${mix.qty},"requestId":"${requestId}"${token == null ? '' : `,"token":"${token}"`}}`;
@@ -57,7 +74,7 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     attempts.set(user, n);
     const userId = `u${user}`;
     const requestId = `${userId}-r${n}`;
-    const attempt = { sku, userId, requestId, body: body(sku, userId, requestId) };
+    const attempt = { sku, userId, requestId, body: body(sku, userId, requestId), authorization: signedIn(userId) };
     // Keep a bounded sample to retry from.
     if (sent.length < 10_000) sent.push(attempt);
     else sent[Math.floor(random() * sent.length)] = attempt;
@@ -76,15 +93,27 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     }
     if (r < (edge += mix.unknownSku)) {
       const userId = `u${serial++}`;
-      return { sku: 'no-such-sku', userId, requestId: `${userId}-x`, body: body('no-such-sku', userId, `${userId}-x`) };
+      return { sku: 'no-such-sku', userId, requestId: `${userId}-x`, body: body('no-such-sku', userId, `${userId}-x`), authorization: signedIn(userId) };
     }
-    if (r < (edge += mix.badBody)) return { sku: '', userId: '', requestId: '', body: '{"sku": "broken' };
+    if (r < (edge += mix.badBody)) return { sku: '', userId: '', requestId: '', body: '{"sku": "broken', authorization: null };
     if (r < (edge += mix.noToken)) {
-      // A bot posting straight to /reserve: no token, or a forged one.
+      // A bot posting straight to /reserve (signed in as itself, when the sale checks): no purchase token, or a forged one.
       const sku = pickSku();
       const userId = `bot${serial++}`;
       const forged = random() < 0.5 ? null : `${Date.now() + 60_000}.${'A'.repeat(43)}`;
-      return { sku, userId, requestId: `${userId}-r1`, body: body(sku, userId, `${userId}-r1`, forged) };
+      return { sku, userId, requestId: `${userId}-r1`, body: body(sku, userId, `${userId}-r1`, forged), authorization: signedIn(userId) };
+    }
+    if (logins && r < (edge += mix.badIdentity)) {
+      // An impostor: a bearer token that must not let it in, each kind in turn. The other-user kind is signed in
+      // as itself and names an honest buyer in the body. Each carries a valid purchase token for the buyer it
+      // claims to be (as a token route that did not check the bearer would hand out), so only the identity
+      // check stands between it and the stock.
+      const kind = IMPOSTOR_KINDS[serial % IMPOSTOR_KINDS.length]!;
+      const sub = `${IMPOSTOR_PREFIX}${serial++}`;
+      const userId = kind === 'other-user' ? `u${Math.floor(random() * mix.buyers)}` : sub;
+      const requestId = `${sub}-${kind}`;
+      const sku = pickSku();
+      return { sku, userId, requestId, body: body(sku, userId, requestId), authorization: logins.impostor(kind, sub) };
     }
     return freshBuyer();
   };

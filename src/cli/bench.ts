@@ -6,7 +6,7 @@ import { campaignText, reportJson, reportTable } from '../bench/report.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/run.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
-import { intOption, loadConnections, loadKafkaBrokers, type QueueKind } from '../config.js';
+import { AUTH_MODES, intOption, loadConnections, loadKafkaBrokers, type AuthMode, type QueueKind } from '../config.js';
 import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
 import { startBroker, stopBroker } from '../queue/broker.js';
 import { EXIT, runAction, UsageError } from './run.js';
@@ -14,6 +14,7 @@ import { EXIT, runAction, UsageError } from './run.js';
 interface BenchFlags {
   strategy: StrategyName;
   compare?: string;
+  auth?: AuthMode[];
   queue: QueueKind;
   connections?: number;
   requests?: number;
@@ -47,6 +48,14 @@ const seedRange = (raw: string): number[] => {
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 };
 
+/** `--auth none,jwt`: the sign-in modes each strategy runs in, once each. */
+const authModes = (raw: string): AuthMode[] => {
+  const modes = raw.split(',').map((m) => m.trim());
+  const unknown = modes.find((m) => !(AUTH_MODES as readonly string[]).includes(m));
+  if (unknown !== undefined || new Set(modes).size !== modes.length) throw new UsageError(`--auth must list ${AUTH_MODES.join(' and/or ')} (each once), got ${JSON.stringify(raw)}`);
+  return modes as AuthMode[];
+};
+
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
 const scenarioPath = (name: string): string => (existsSync(name) || name.includes('/') || name.endsWith('.json') ? name : `scenarios/${name}.json`);
 
@@ -78,6 +87,7 @@ const optionsOf = (flags: BenchFlags): BenchOptions => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   return {
     strategies: strategiesOf(flags),
+    auth: flags.auth ?? null,
     queue: flags.queue,
     pipeline: flags.pipeline,
     seed: flags.seed,
@@ -140,7 +150,9 @@ const benchWith = async (scenario: Scenario, options: BenchOptions, flags: Bench
   };
   if (flags.target !== undefined) {
     // Someone else's sale: it is checked only against the Redis and MySQL it was said to use.
-    if (flags.compare !== undefined || flags.strategy !== 'seckill') throw new UsageError('--target benches the one server it names: no --strategy or --compare');
+    if (flags.compare !== undefined || flags.strategy !== 'seckill' || flags.auth !== undefined) {
+      throw new UsageError("--target benches the one server it names: no --strategy, --compare or --auth (its sign-in is the scenario's \"auth\")");
+    }
     if (!flags.redisUrl || !flags.mysqlUrl) {
       const summary = await loadOnly(flags.target, scenario, options);
       print(flags.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
@@ -168,6 +180,7 @@ export const registerBench = (program: Command): void => {
     .argument('<scenario>', 'a name from scenarios/ (e.g. flash-1000) or a path to a scenario file')
     .addOption(new Option('--strategy <name>', 'how the server answers').choices(STRATEGY_NAMES).default('seckill'))
     .option('--compare <list>', `several strategies in one run, e.g. ${STRATEGY_NAMES.join(',')}`)
+    .option('--auth <modes>', "who buyers are: none (the body's userId), jwt (a bearer token signed by the run's login key), or none,jwt: each strategy once per mode, side by side (the cost of verifying); default: the scenario's \"auth\"", authModes)
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox itself').choices(['kafka', 'redis']).default('kafka'))
     .addOption(
       new Option('--pipeline <when>', 'during: relay and consumer share the machine with the load; after: they start when it ends (the queue holds the peak)')
@@ -205,6 +218,7 @@ Examples:
   $ seckill bench contention --compare seckill,ceiling --duration 20 --json
   $ seckill bench contention --compare seckill,ceiling --pipeline after --no-group-commit
   $ seckill bench scenarios/bots.json --queue redis
+  $ seckill bench flash-1000 --compare seckill --auth none,jwt     # requests/s with and without verifying tokens
   $ seckill bench smoke --drain-rate 50000
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws

@@ -92,6 +92,16 @@ export const streamOptionsOf = (flags: PipelineFlags): StreamOptions => ({
 /** Log line of a long-running process: time first, on stderr. */
 export const logLine = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
+/**
+ * Runs `reload` on every SIGHUP, the usual "read your files again" of a
+ * daemon — and, being handled, SIGHUP no longer ends the process (its default).
+ */
+export const onReload = (reload: () => Promise<void>): void => {
+  process.on('SIGHUP', () => {
+    reload().catch((error: Error) => logLine(`SIGHUP: ${error.message}`));
+  });
+};
+
 /** Runs `stop` once on SIGTERM or SIGINT, then exits 0. */
 export const onShutdown = (stop: () => Promise<void>): void => {
   let stopping = false;

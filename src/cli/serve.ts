@@ -2,17 +2,19 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import { freePort } from '../bench/ports.js';
-import { ConfigError, intOption, loadConnections } from '../config.js';
-import { startGateway, type GatewayOptions } from '../gateway/server.js';
+import { AUTH_MODES, ConfigError, intOption, jwtAuthConfig, loadConnections, type AuthFlags } from '../config.js';
+import { createJwtAuthenticator, type Authenticator } from '../gateway/identity.js';
+import { KeyLoadError } from '../gateway/jwt-keys.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../gateway/server.js';
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { joinFleet, startFleet } from '../gateway/workers.js';
 import { connectRedis } from '../redis/connection.js';
 import { DEFAULT_GROUP_LIMITS, MAX_GROUP_ITEMS } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
-import { connectionFlags, connectWaiting, logLine, onShutdown, waitFlag } from './common.js';
+import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit'> & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
   groupCommit: boolean;
   groupSize: number;
   workers: number;
@@ -43,14 +45,33 @@ const purchaseTokenOptions = (flags: ServeFlags, env = process.env): GatewayOpti
   return { secret, ttlMs: flags.tokenTtl * 1000 };
 };
 
+/** The buyers' identity the flags ask for: null for --auth none; a key that does not load is a set-up error (exit 2). */
+const authenticatorOf = async (flags: ServeFlags): Promise<Authenticator | null> => {
+  const config = jwtAuthConfig(flags);
+  if (config === null) return null;
+  try {
+    return await createJwtAuthenticator(config);
+  } catch (error) {
+    if (error instanceof KeyLoadError) throw new ConfigError(`--auth jwt: ${error.message}`);
+    throw error;
+  }
+};
+
+/** Said once at start-up, so nobody runs the demo's trust-the-body mode in front of real buyers without knowing. */
+const identityLine = (auth: Authenticator | null): string =>
+  auth === null
+    ? 'identity: --auth none: the userId a request names is taken on its word (the demo; behind a real login use --auth jwt)'
+    : `identity: --auth jwt: the buyer is the bearer token's sub; ${auth.describe()}; SIGHUP reads the key file again`;
+
 /** `--workers`: a count, or `auto` for one per core this process may use. */
 const workersOption = (raw: string): number => (raw === 'auto' ? availableParallelism() : intOption('--workers', 1, 1024)(raw));
 
 /** `--workers N`: this process only supervises; N workers serve on its port (see gateway/workers.ts). */
 const serveFleet = async (flags: ServeFlags): Promise<number> => {
-  // A bad flag is refused once, here, not once by every worker.
+  // A bad flag (or key file) is refused once, here, not once by every worker.
   purchaseTokenOptions(flags);
   loadConnections(flags);
+  logLine(identityLine(await authenticatorOf(flags)));
   // Workers listening on port 0 share the random port of the primary's
   // handle (node's cluster docs), but only while one of them holds it: when
   // every worker dies at once, the restarted ones would get another port.
@@ -71,21 +92,42 @@ const serveFleet = async (flags: ServeFlags): Promise<number> => {
   onShutdown(async () => {
     if ((await fleet.stop()) !== 0) throw new Error('a worker did not stop cleanly');
   });
+  onReload(async () => {
+    logLine('SIGHUP: passed on to every worker');
+    fleet.reload();
+  });
   return fleet.ended;
 };
 
 const serve = async (flags: ServeFlags): Promise<number | void> => {
   if (flags.workers > 1 && cluster.isPrimary) return serveFleet(flags);
   const fleet = cluster.isWorker ? joinFleet(logLine) : undefined;
+  // Handled from the first moment: a SIGHUP while still connecting must not end the process (its default).
+  let gateway: Gateway | undefined;
+  onReload(async () => {
+    if (!gateway) return logLine('SIGHUP: still starting; the key files are being read anyway');
+    try {
+      const now = await gateway.reloadKeys();
+      logLine(now === null ? 'SIGHUP: nothing to reload (--auth none)' : `SIGHUP: keys reloaded: ${now}`);
+    } catch (error) {
+      logLine(`SIGHUP: reload failed, the keys in use stay: ${(error as Error).message}`);
+    }
+  });
   const purchaseTokens = purchaseTokenOptions(flags);
   const { redisUrl, mysqlUrl } = loadConnections(flags);
+  const auth = await authenticatorOf(flags);
+  if (!cluster.isWorker) logLine(identityLine(auth));
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl), flags.wait);
   // Subscriber mode needs its own connection; it queues while offline so a
   // reconnect re-subscribes.
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
-  const { soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n, ...options } = flags;
-  const gateway = await startGateway(
+  const {
+    soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
+    auth: _a, jwtSecret: _js, jwtPublicKey: _jp, jwks: _jk, jwtIssuer: _ji, jwtAudience: _ja,
+    ...options
+  } = flags;
+  gateway = await startGateway(
     { redis, subscriber, mysql },
     {
       ...options,
@@ -95,6 +137,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
       replicaAckTimeoutMs: replicaAckTimeout,
       groupCommit: groupCommit ? { ...DEFAULT_GROUP_LIMITS, maxItems: groupSize } : null,
       purchaseTokens,
+      auth,
       renderMetrics: fleet?.renderMetrics,
     },
   );
@@ -105,10 +148,11 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
     process.stdout.write(`${line}\n`);
   }
 
+  const listening = gateway;
   onShutdown(async () => {
     // In-flight requests finish; past the timeout their connections are cut.
-    const force = setTimeout(() => gateway.server.closeAllConnections(), flags.shutdownTimeout).unref();
-    await gateway.close();
+    const force = setTimeout(() => listening.server.closeAllConnections(), flags.shutdownTimeout).unref();
+    await listening.close();
     clearTimeout(force);
     await Promise.allSettled([redis.quit(), subscriber.quit(), mysql.end()]);
   });
@@ -138,6 +182,12 @@ export const registerServe = (program: Command): void => {
       .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
       .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')
       .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)
+      .addOption(new Option('--auth <mode>', "who a buyer is: none (the userId a request names: the demo) or jwt (the sub of a signed token in Authorization: Bearer, checked by the gateway)").choices(AUTH_MODES).default('none'))
+      .option('--jwt-secret <secret>', '--auth jwt: HS256 secret, 32+ bytes (better: env SECKILL_JWT_SECRET, which ps does not show)')
+      .option('--jwt-public-key <file>', '--auth jwt: PEM public key (RSA: RS256, EC P-256: ES256); SIGHUP reads it again')
+      .option('--jwks <file>', '--auth jwt: JWKS file of public keys, chosen by the token kid (rotation: add the new key, later remove the old, SIGHUP)')
+      .option('--jwt-issuer <iss>', '--auth jwt: the iss every token must carry')
+      .option('--jwt-audience <aud>', '--auth jwt: an aud every token must carry')
       .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), 900)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
   ))
@@ -151,13 +201,20 @@ Examples:
   $ curl -s -XPOST localhost:8080/reserve -d '{"sku":"phone-1","userId":"u1","requestId":"r1"}'
   $ SECKILL_SECRET=$(openssl rand -hex 32) seckill serve --require-token --token-ttl 30
   $ curl -s 'localhost:8080/sales/phone-1/token?userId=u1'    # then POST /reserve with {"token": ...}
+  $ SECKILL_JWT_SECRET=$(openssl rand -hex 32) seckill serve --auth jwt --jwt-issuer https://login.shop --jwt-audience seckill
+  $ seckill serve --auth jwt --jwks /etc/seckill/jwks.json --jwt-issuer https://login.shop --jwt-audience seckill
+  $ curl -s -XPOST localhost:8080/reserve -H "authorization: Bearer $JWT" -d '{"sku":"phone-1","requestId":"r1"}'
+  $ kill -HUP <pid>    # read the --jwks / --jwt-public-key file again (a bad file keeps the keys in use)
 
 Answers: 201 reserved; 409 limit or duplicate (with the existing orderId);
 410 sold out or ended; 403 not started, or BAD_TOKEN (with --require-token);
+401 UNAUTHORIZED with a reason, 403 WRONG_USER for another buyer's userId (with --auth jwt);
 404 unknown sku; 429 admission refused; 400 bad input; 413 body too large;
 503 Redis down (retry with the same requestId).
 SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0
-(with --workers: the primary does so for every worker, and restarts one that crashed).`,
+(with --workers: the primary does so for every worker, and restarts one that crashed).
+SIGHUP reads the --jwks / --jwt-public-key file again without dropping a connection
+(with --workers: the primary passes it on to every worker).`,
     )
     .action(runAction(serve));
 };

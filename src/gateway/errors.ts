@@ -6,8 +6,11 @@ import type { ServerResponse } from 'node:http';
  */
 export const STATUS = {
   BAD_REQUEST: 400,
+  /** --auth jwt: no bearer token, or one that does not verify; the body's `reason` says which (identity.ts) */
+  UNAUTHORIZED: 401,
   NOT_STARTED: 403,
   BAD_TOKEN: 403,
+  /** an order of another buyer, or (--auth jwt) a userId that is not the bearer's sub */
   WRONG_USER: 403,
   UNKNOWN_SKU: 404,
   NOT_FOUND: 404,
@@ -46,8 +49,8 @@ export const sendError = (res: ServerResponse, code: ErrorCode, message: string,
  * The same few refusals are sent thousands of times a second during a sale;
  * their bodies are built once.
  */
-export const cannedError = (code: ErrorCode, message: string) => {
-  const body = errorBody(code, message);
+export const cannedError = (code: ErrorCode, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
+  const body = errorBody(code, message, extra);
   const status = STATUS[code];
-  return (res: ServerResponse) => sendJson(res, status, body);
+  return (res: ServerResponse) => sendJson(res, status, body, headers);
 };

@@ -52,17 +52,32 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     labelNames: ['reason'],
     registers: [registry],
   });
+  const authRefused = new Counter({
+    name: 'seckill_auth_refused_total',
+    help: 'Requests refused for who they claim to be (--auth jwt): 401 by reason (MISSING, EXPIRED, BAD_SIGNATURE, WRONG_ISSUER, WRONG_AUDIENCE, ...), WRONG_USER for a userId that is not the bearer token sub',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const keyReloads = new Counter({
+    name: 'seckill_auth_key_reloads_total',
+    help: 'Reloads of the --jwks / --jwt-public-key file on SIGHUP: ok, or failed (the keys in use were kept)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   // In a worker of `serve --workers` this is what prom-client sends the
   // primary when it collects the fleet's metrics (see workers.ts).
   if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
-  // Label children are looked up once per outcome, not once per request.
-  const byOutcome = new Map<string, Counter.Internal>();
-  const countOutcome = (outcome: string) => {
-    let child = byOutcome.get(outcome);
-    if (!child) byOutcome.set(outcome, (child = requests.labels(outcome)));
+  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, reserveCallSize, dependencyErrors, clientsCut, keyReloads };
+};
+
+/** Counts by one label, its children looked up once per value, not once per request. */
+const perLabel = (counter: Counter) => {
+  const children = new Map<string, Counter.Internal>();
+  return (value: string) => {
+    let child = children.get(value);
+    if (!child) children.set(value, (child = counter.labels(value)));
     child.inc();
   };
-  return { registry, countOutcome, latency, reserveCallSize, dependencyErrors, clientsCut };
 };
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

@@ -6,6 +6,7 @@ import { findOrder, type OrderRow } from '../store/orders.js';
 import { payOrder } from '../store/payments.js';
 import { readBody } from './body.js';
 import type { ErrorLog } from '../error-log.js';
+import type { BuyerCheck } from './buyer.js';
 import { sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -15,6 +16,8 @@ export interface OrdersRouteDeps {
   metrics: GatewayMetrics;
   errors: ErrorLog;
   bodyLimit: number;
+  /** who pays: the body's userId, or with --auth jwt the bearer token's sub */
+  buyer: BuyerCheck;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -61,7 +64,7 @@ const from = <T>(dependency: 'redis' | 'mysql', p: Promise<T>): Promise<T> =>
  * consumer has written the order; before that, the Redis reservation says it
  * is reserved, or that it was released and why.
  */
-export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLimit }: OrdersRouteDeps) => {
+export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLimit, buyer }: OrdersRouteDeps) => {
   const answerDown = (res: ServerResponse, error: unknown) => {
     if (!(error instanceof DependencyDown)) throw error;
     errors.report(error.dependency, error.cause);
@@ -75,11 +78,20 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
     return { order: null, record: await from('redis', reservations.get(sku, orderId)) };
   };
 
-  const getOrder = async (orderId: string, res: ServerResponse): Promise<void> => {
+  const getOrder = async (orderId: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const sku = skuOfOrderId(orderId);
     if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
+    // Signed-in buyers see their own orders only; without sign-in anyone may look (the demo).
+    let viewer: string | null = null;
+    if (buyer.signedIn) {
+      const who = await buyer(req, res, undefined);
+      if (!who.ok) return;
+      viewer = who.userId;
+    }
     try {
       const { order, record } = await lookup(orderId, sku);
+      const owner = order?.userId ?? record?.userId;
+      if (viewer !== null && owner !== undefined && owner !== viewer) return sendError(res, 'WRONG_USER', 'this order belongs to another user');
       if (order) return sendJson(res, 200, JSON.stringify(orderView(order)));
       if (record) return sendJson(res, 200, JSON.stringify(reservationView(record)));
       sendError(res, 'NOT_FOUND', 'no such order');
@@ -95,18 +107,24 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
       res.setHeader('connection', 'close');
       return sendError(res, 'BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
     }
-    let userId: unknown;
-    try {
-      const parsed = JSON.parse(body.text) as unknown;
-      const keys = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.keys(parsed) : null;
-      if (keys === null || keys.length !== 1 || keys[0] !== 'userId') return sendError(res, 'BAD_REQUEST', 'body must be {"userId": "..."}');
-      userId = (parsed as { userId: unknown }).userId;
-    } catch {
-      return sendError(res, 'BAD_REQUEST', 'body must be JSON: {"userId": "..."}');
+    // {"userId": "..."}; with --auth jwt the bearer says who pays, so {} or no body at all will do.
+    let named: unknown;
+    if (body.text !== '') {
+      try {
+        const parsed = JSON.parse(body.text) as unknown;
+        const keys = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.keys(parsed) : null;
+        if (keys === null || keys.length > 1 || (keys.length === 1 && keys[0] !== 'userId')) return sendError(res, 'BAD_REQUEST', 'body must be {"userId": "..."}');
+        named = (parsed as { userId?: unknown }).userId;
+      } catch {
+        return sendError(res, 'BAD_REQUEST', 'body must be JSON: {"userId": "..."}');
+      }
     }
-    if (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId)) return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    if (named !== undefined && (typeof named !== 'string' || !USER_ID_PATTERN.test(named))) return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
     const sku = skuOfOrderId(orderId);
     if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
+    const who = await buyer(req, res, named);
+    if (!who.ok) return;
+    const userId = who.userId;
     try {
       const result = await from('mysql', payOrder(mysql, orderId, userId));
       if (result.ok) return sendJson(res, 200, JSON.stringify({ ...orderView(result.order), alreadyPaid: result.alreadyPaid }));

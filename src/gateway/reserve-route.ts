@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Outcome } from '../sale/outcomes.js';
 import { readBody } from './body.js';
 import type { ErrorLog } from '../error-log.js';
+import type { BuyRequest } from '../sale/reservations.js';
+import type { BuyerCheck } from './buyer.js';
 import { cannedError, errorBody, sendJson, STATUS } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PurchaseTokens } from './purchase-token.js';
@@ -13,16 +15,19 @@ export interface ReserveRouteDeps {
   metrics: GatewayMetrics;
   errors: ErrorLog;
   bodyLimit: number;
+  /** who buys: the body's userId, or with --auth jwt the bearer token's sub */
+  buyer: BuyerCheck;
   /** when set, a buy needs a valid purchase token for its sku and user */
   tokens?: PurchaseTokens;
 }
 
 /**
- * `POST /reserve`: body limit (before parsing) → validation → the purchase
+ * `POST /reserve`: body limit (before parsing) → validation → the buyer
+ * (with --auth jwt, the bearer token verified; no Redis) → the purchase
  * token, when required (no Redis) → the strategy
  * (for seckill: admission layers, then one reserve.lua call) → the answer.
  */
-export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, tokens }: ReserveRouteDeps) => {
+export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, buyer, tokens }: ReserveRouteDeps) => {
   // The same few refusals go out thousands of times a second: built once.
   const tooLarge = cannedError('BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
   const canned = {
@@ -61,14 +66,17 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, token
       sendJson(res, STATUS.BAD_REQUEST, errorBody('BAD_REQUEST', parsed.message));
       return done('BAD_REQUEST');
     }
-    if (tokens && !tokens.verify(parsed.token, parsed.request.sku, parsed.request.userId)) {
+    const who = await buyer(req, res, parsed.userId);
+    if (!who.ok) return done(who.outcome);
+    const request: BuyRequest = { sku: parsed.sku, userId: who.userId, qty: parsed.qty, requestId: parsed.requestId };
+    if (tokens && !tokens.verify(parsed.token, request.sku, request.userId)) {
       badToken(res);
       return done('BAD_TOKEN');
     }
 
     let result;
     try {
-      result = await strategy.reserve(parsed.request, Date.now());
+      result = await strategy.reserve(request, Date.now());
     } catch (error) {
       errors.report(strategy.dependency, error);
       metrics.dependencyErrors.labels(strategy.dependency).inc();

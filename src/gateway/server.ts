@@ -11,6 +11,8 @@ import { listen, type Listener } from './http-listener.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';
 import { createPurchaseTokens, type PurchaseTokens } from './purchase-token.js';
+import { createBuyerCheck } from './buyer.js';
+import type { Authenticator } from './identity.js';
 import { createReserveRoute } from './reserve-route.js';
 import { ceilingStrategy } from './strategies/ceiling.js';
 import { mysqlStrategy } from './strategies/mysql.js';
@@ -52,6 +54,11 @@ export interface GatewayOptions {
   /** when set, `POST /reserve` needs a token from `GET /sales/:sku/token`; off by default */
   purchaseTokens?: { secret: string; ttlMs: number };
   /**
+   * --auth jwt: buyers are who their bearer token says (identity.ts); null:
+   * the userId a request names is taken on its word (--auth none, the demo)
+   */
+  auth: Authenticator | null;
+  /**
    * how GET /metrics is answered; by default from this process's own
    * registry. A worker of `serve --workers` answers with the fleet's sums (workers.ts).
    */
@@ -72,7 +79,15 @@ export interface GatewayDeps {
   mysql: Pool;
 }
 
-export type Gateway = Listener;
+export interface Gateway extends Listener {
+  /**
+   * Reads the key files of --auth jwt again (SIGHUP), counted in
+   * seckill_auth_key_reloads_total; a file that does not load keeps the keys
+   * in use and rejects with why. Resolves with what is checked now, or null
+   * when there is nothing to reload (--auth none).
+   */
+  reloadKeys(): Promise<string | null>;
+}
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 const TOKEN_PATH = /^\/sales\/([^/]{1,200})\/token$/;
@@ -108,9 +123,10 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     options.payTimeoutMs,
   );
   const tokens: PurchaseTokens | undefined = options.purchaseTokens && createPurchaseTokens(options.purchaseTokens);
-  const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit, tokens });
-  const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit });
-  const issueToken = createTokenRoute({ redis: deps.redis, tokens, metrics, errors });
+  const buyer = createBuyerCheck(options.auth, metrics);
+  const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit, buyer, tokens });
+  const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit, buyer });
+  const issueToken = createTokenRoute({ redis: deps.redis, tokens, buyer, metrics, errors });
 
   const health = async (res: ServerResponse) => {
     const check = (p: Promise<unknown>) =>
@@ -144,17 +160,30 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       return void res.end(await metrics.registry.metrics());
     }
     const sale = TOKEN_PATH.exec(path);
-    if (sale) return method === 'GET' ? issueToken(sale[1]!, url.slice(path.length + 1), res) : allow('GET');
+    if (sale) return method === 'GET' ? issueToken(sale[1]!, url.slice(path.length + 1), req, res) : allow('GET');
     const order = ORDER_PATH.exec(path);
     if (order && order[2]) return method === 'POST' ? orders.pay(order[1]!, req, res) : allow('POST');
-    if (order) return method === 'GET' ? orders.getOrder(order[1]!, res) : allow('GET');
+    if (order) return method === 'GET' ? orders.getOrder(order[1]!, req, res) : allow('GET');
     sendError(res, 'NOT_FOUND', `no route ${path}`);
   };
 
-  return listen(route, {
+  const listener = await listen(route, {
     host: options.host,
     port: options.port,
     requestTimeoutMs: options.requestTimeoutMs,
     onCut: (reason) => metrics.clientsCut.labels(reason).inc(),
   });
+  const auth = options.auth;
+  const reloadKeys = async (): Promise<string | null> => {
+    if (auth === null) return null;
+    try {
+      await auth.reload();
+    } catch (error) {
+      metrics.keyReloads.labels('failed').inc();
+      throw error;
+    }
+    metrics.keyReloads.labels('ok').inc();
+    return auth.describe();
+  };
+  return { ...listener, reloadKeys };
 };

@@ -1,8 +1,9 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RedisClient } from '../redis/connection.js';
 import type { ErrorLog } from '../error-log.js';
 import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
+import type { BuyerCheck } from './buyer.js';
 import { sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PurchaseTokens } from './purchase-token.js';
@@ -36,19 +37,24 @@ export interface TokenRouteDeps {
   redis: RedisClient;
   /** undefined when the server does not require purchase tokens */
   tokens: PurchaseTokens | undefined;
+  /** who asks: `?userId=`, or with --auth jwt the bearer token's sub (a token is issued to the signed-in buyer only) */
+  buyer: BuyerCheck;
   metrics: GatewayMetrics;
   errors: ErrorLog;
 }
 
-/** `GET /sales/:sku/token?userId=U`: a purchase token, once the sale has started. */
-export const createTokenRoute = ({ redis, tokens, metrics, errors }: TokenRouteDeps) => {
+/** `GET /sales/:sku/token?userId=U`: a purchase token for the buyer, once the sale has started. */
+export const createTokenRoute = ({ redis, tokens, buyer, metrics, errors }: TokenRouteDeps) => {
   const saleWindow = cachedSaleWindows(redis);
-  return async (sku: string, query: string, res: ServerResponse): Promise<void> => {
+  return async (sku: string, query: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!tokens) return sendError(res, 'NOT_FOUND', 'purchase tokens are off on this server (seckill serve --require-token)');
     if (!SKU_PATTERN.test(sku)) return sendError(res, 'BAD_REQUEST', 'sku must be 1-64 characters of A-Z a-z 0-9 _ -');
     const userIds = new URLSearchParams(query).getAll('userId');
-    const userId = userIds.length === 1 ? userIds[0]! : '';
-    if (!USER_ID_PATTERN.test(userId)) return sendError(res, 'BAD_REQUEST', 'userId must be given once, 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    if (userIds.length > 1 || (userIds.length === 1 && !USER_ID_PATTERN.test(userIds[0]!))) {
+      return sendError(res, 'BAD_REQUEST', 'userId must be given once, 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    }
+    const who = await buyer(req, res, userIds[0]);
+    if (!who.ok) return;
     const now = Date.now();
     let window: SaleWindow;
     try {
@@ -61,6 +67,6 @@ export const createTokenRoute = ({ redis, tokens, metrics, errors }: TokenRouteD
     if (!window.loaded) return sendError(res, 'UNKNOWN_SKU', 'no sale is loaded for this sku');
     if (window.startsAt !== null && now < window.startsAt) return sendError(res, 'NOT_STARTED', 'the sale has not started yet');
     if (window.endsAt !== null && now >= window.endsAt) return sendError(res, 'ENDED', 'the sale has ended');
-    sendJson(res, 200, JSON.stringify(tokens.issue(sku, userId)), { 'cache-control': 'no-store' });
+    sendJson(res, 200, JSON.stringify(tokens.issue(sku, who.userId)), { 'cache-control': 'no-store' });
   };
 };

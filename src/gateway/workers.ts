@@ -43,6 +43,8 @@ export interface FleetOptions {
 export interface Fleet {
   /** stops restarting and sends SIGTERM to every worker; resolves as `ended` does */
   stop(): Promise<number>;
+  /** passes a reload (SIGHUP: the --auth jwt key files) on to every worker; each reloads and logs for itself */
+  reload(): void;
   /**
    * resolves with the fleet's exit code once every worker has exited: 0 after
    * a stop in which each drained and exited cleanly, 1 if one did not, or the
@@ -136,8 +138,12 @@ export const startFleet = (options: FleetOptions): Fleet => {
     }
   });
 
+  const reload = () => {
+    for (const worker of workers.keys()) worker.process.kill('SIGHUP');
+  };
+
   for (let i = 0; i < options.workers; i++) fork();
-  return { stop: () => stop(0), ended };
+  return { stop: () => stop(0), reload, ended };
 };
 
 /** The worker's side: tell the primary it listens, and ask it for the fleet's metrics. */

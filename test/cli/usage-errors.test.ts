@@ -32,6 +32,8 @@ describe('a bad scenario file', () => {
     ['zero connections', variant({ load: { connections: 0 } }), 'load.connections must be a whole number from 1'],
     ['a window that ends before it starts', variant({ skus: [{ sku, stock: 1, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }] }), 'skus[0].endsAt must be after startsAt'],
     ['a sku listed twice', variant({ skus: [{ sku, stock: 1 }, { sku, stock: 2 }] }), `lists ${sku} twice`],
+    ['an unknown auth', variant({ auth: 'oauth' }), 'auth must be one of none, jwt, got "oauth"'],
+    ['impostors without sign-in', variant({ bots: { badIdentity: 0.1 } }), 'bots.badIdentity needs "auth": "jwt"'],
   ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async (name, content, message) => {
     const run = await seckill('bench', scenarioFile(name.replace(/\W+/g, '-'), content));
     expect(run.code).toBe(2);
@@ -50,6 +52,9 @@ describe('bad flags', () => {
     [['consume', '--kafka-brokers', 'no port'], 'KAFKA_BROKERS must be host:port'],
     [['bench', 'smoke', '--compare', 'seckill,fastest'], 'unknown strategy "fastest"'],
     [['bench', 'no-such-scenario'], 'cannot read scenario'],
+    [['bench', 'smoke', '--auth', 'none,oauth'], '--auth must list none and/or jwt (each once), got "none,oauth"'],
+    [['bench', 'smoke', '--auth', 'jwt,jwt'], '--auth must list none and/or jwt (each once)'],
+    [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--auth', 'jwt'], '--target benches the one server it names: no --strategy, --compare or --auth'],
     [['reconcile', '--grace', '-1'], '--grace'],
     [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
     [['nonsense'], "unknown command 'nonsense'"],
