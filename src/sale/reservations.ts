@@ -54,9 +54,9 @@ export interface ReserveItem {
 
 /**
  * Group commit by default: the requests of a SKU that arrive together go to
- * Redis in one reserve.lua call (see group-commit.ts). 200 requests is about
- * a millisecond of Redis time — long enough to amortise a call, short enough
- * that other SKUs on the same master barely wait; 64 KiB bounds the call's
+ * Redis in one reserve.lua call (see group-commit.ts). 200 requests are
+ * about 2 ms of Redis time (scripts/redis-cost.mjs) — long enough to amortise
+ * a call, short enough that other SKUs on the same master barely wait; 64 KiB bounds the call's
  * size (ids are at most 64 characters, so 200 requests stay well under it).
  */
 export const DEFAULT_GROUP_LIMITS: GroupLimits = { maxItems: 200, maxBytes: 64 * 1024 };
@@ -115,8 +115,9 @@ export class Reservations {
   }
 
   /**
-   * One reserve.lua call. `holdsTicket`: the caller spent an admission ticket
-   * on it, which reserve.lua gives back unless it reserves. With replicas to
+   * Reserves for one buy request: in the next reserve.lua call for its SKU
+   * (group commit), or in a call of its own. `holdsTicket`: the caller spent
+   * an admission ticket on it, which reserve.lua gives back unless it reserves. With replicas to
    * wait for, an order id is answered (OK, or DUPLICATE to a retry) only once
    * they hold it; otherwise NotReplicatedError — the reservation stands on
    * the master, and a retry with the same request id is told its order.
