@@ -12,11 +12,11 @@ import { readSkuRecord } from '../store/orders.js';
 import { injectFaults, type BrokerControl, type FaultKind, type FaultRun, type RedisClusterControl } from './faults.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
-import type { LoadResult, TimelinePoint } from './load-plan.js';
+import { TIMELINE_BUCKET_MS, type LatencyPercentile, type LoadResult, type TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
-import { startSampler, type StockPoint } from './sampler.js';
+import { startSampler, type StockPoint, type StockSample } from './sampler.js';
 import { loadPlanOf } from './traffic.js';
 import { isDrained, readSaleState, unitsInFlight } from './judged-sale.js';
 import type { InvariantResult, SaleState } from './judged-sale.js';
@@ -63,6 +63,8 @@ export interface StrategyRun {
   p99Ms: number;
   maxMs: number;
   requests: number;
+  /** how long the load lasted, ms */
+  durationMs: number;
   errors: number;
   outcomes: Record<string, number>;
   /** units in orders that are not cancelled */
@@ -73,7 +75,7 @@ export interface StrategyRun {
   drift: number | null;
   /** ms from the start of the load to the first SOLD_OUT answer (first SKU to sell out); null if none did */
   sellOutMs: number | null;
-  /** answers a second once the first SKU sold out (whole seconds after it, the last partial second left out); null if none did */
+  /** answers a second once the first SKU sold out (the timeline's buckets after it, the last partial one left out); null if none did or none is left */
   afterSellOutRps: number | null;
   /**
    * ms from the last 201 to the last order written to MySQL: how far the
@@ -82,7 +84,11 @@ export interface StrategyRun {
   drainMs: number;
   drained: boolean;
   invariants: InvariantResult[];
+  /** every answer's latency at fixed percentiles (LATENCY_PERCENTILES) */
+  latencyPercentiles: LatencyPercentile[];
+  /** answers and latency per TIMELINE_BUCKET_MS */
   timeline: TimelinePoint[];
+  /** stock in both stores, sampled every TIMELINE_BUCKET_MS, on the timeline's clock */
   stockTimeline: StockPoint[];
   /** faults injected during this run, by kind (empty without faults, and for the baselines) */
   faults: Partial<Record<FaultKind, number>>;
@@ -182,7 +188,6 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
     try {
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       const started = Date.now();
-      sampler.since(started);
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
       result = await runLoad(
         loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
@@ -205,7 +210,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt });
+      return summarize(strategy, result, state, { invariants, drained, stockTimeline: stockSince(await sampler.stop(), result.startedAt), faults: { ...faultRun?.counts }, opensAt });
     } finally {
       await sampler.stop();
     }
@@ -292,6 +297,7 @@ const summarize = (
     p99Ms: result.latency.p99Ms,
     maxMs: result.latency.maxMs,
     requests: result.requests,
+    durationMs: result.durationMs,
     errors: result.errors + result.timeouts,
     outcomes: result.outcomes,
     sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
@@ -302,6 +308,7 @@ const summarize = (
     drainMs: usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0,
     drained: run.drained,
     invariants: run.invariants,
+    latencyPercentiles: result.latencyPercentiles,
     timeline: result.timeline,
     stockTimeline: run.stockTimeline,
     faults: run.faults,
@@ -322,9 +329,20 @@ const removeSales = async (ctx: BenchContext, scenario: Scenario): Promise<void>
   }
 };
 
-/** Mean answers a second over the whole seconds after `ms` (the last, partial, second left out). */
+/** Mean answers a second over the whole buckets after the one holding `ms` (the last, partial, bucket left out). */
 const rateAfter = (timeline: TimelinePoint[], ms: number): number | null => {
-  const seconds = timeline.slice(Math.floor(ms / 1000) + 1, -1);
-  if (seconds.length === 0) return null;
-  return seconds.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0) / seconds.length;
+  const buckets = timeline.slice(Math.floor(ms / TIMELINE_BUCKET_MS) + 1, -1);
+  if (buckets.length === 0) return null;
+  const answers = buckets.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0);
+  return (answers / (buckets.length * TIMELINE_BUCKET_MS)) * 1000;
+};
+
+/**
+ * Stock samples on the load's clock (the sampler reads wall-clock time, the
+ * load generator starts its own zero), from the last one read before the load
+ * started: the stock it started with, not the load generator's start-up.
+ */
+const stockSince = (samples: StockSample[], startedAt: number): StockPoint[] => {
+  const first = Math.max(0, samples.findIndex((s) => s.at > startedAt) - 1);
+  return samples.slice(first).map(({ at, ...stock }) => ({ atMs: at - startedAt, ...stock }));
 };
