@@ -51,6 +51,8 @@ describe('bad flags', () => {
     [['bench', 'smoke', '--compare', 'seckill,fastest'], 'unknown strategy "fastest"'],
     [['bench', 'no-such-scenario'], 'cannot read scenario'],
     [['reconcile', '--grace', '-1'], '--grace'],
+    [['reconcile', '--metrics-port', '9467'], '--metrics-port serves the rounds of --watch'],
+    [['bench', 'smoke', '--html', '/no/such/folder/report.html'], 'the folder /no/such/folder does not exist'],
     [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
     [['nonsense'], "unknown command 'nonsense'"],
   ])('%j: a message naming the problem and exit code 2', async (args, message) => {
