@@ -1,6 +1,7 @@
 import { scenarioForSeed } from './chaos.js';
 import { measureDrainRate, type DrainRate } from './drain-rate.js';
 import { describeEnvironment, type RunEnvironment } from './environment.js';
+import { etaText, loadEtaMs } from './eta.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from './faults.js';
 import { runLoad } from './load.js';
 import { OwnRedis } from './own-redis.js';
@@ -175,7 +176,10 @@ const usesKafka = (options: BenchOptions): boolean => !options.target && options
 export const runCampaign = async (scenario: Scenario, options: BenchOptions, seeds: number[]): Promise<CampaignSummary> => {
   const summary: CampaignSummary = { scenario: scenario.name, date: new Date().toISOString(), runs: 0, faults: {}, breaks: [], seeds: [], environment: null };
   for (const seed of seeds) {
-    options.note(`chaos: seed ${seed} (${summary.seeds.length + 1} of ${seeds.length})`);
+    const done = summary.seeds.length;
+    // The seeds so far say how long one takes (a fault run waits out its recovery and drain: tens of seconds).
+    const eta = done === 0 ? null : (summary.seeds.reduce((n, s) => n + s.tookMs, 0) / done) * (seeds.length - done);
+    options.note(`chaos: seed ${seed} (${done + 1} of ${seeds.length}), campaign ${etaText(eta)}`);
     summary.runs += 1;
     const seeded = scenarioForSeed(scenario, seed);
     const started = Date.now();
@@ -200,11 +204,9 @@ export const runCampaign = async (scenario: Scenario, options: BenchOptions, see
 
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
 export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress'>) => {
-  const result = await runLoad(
-    // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
-    loadPlanOf(url, scenario, options.load, options.seed, process.env.SECKILL_SECRET ?? null),
-    (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
-  );
+  // With tokens on, honest buyers carry valid ones only when SECKILL_SECRET is the target's secret.
+  const plan = loadPlanOf(url, scenario, options.load, options.seed, process.env.SECKILL_SECRET ?? null);
+  const result = await runLoad(plan, (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${etaText(loadEtaMs(p, plan))}`));
   const { answers: _a, timeline: _t, ...figures } = result;
   return { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
 };

@@ -10,6 +10,7 @@ import { driftOf, liveUnits } from '../sale/state.js';
 import { deleteSkuRecord, inventoryRecord, setInventoryWindow } from '../store/inventory.js';
 import { readSkuRecord } from '../store/orders.js';
 import { injectFaults, type BrokerControl, type FaultKind, type FaultRun, type RedisClusterControl } from './faults.js';
+import { durationText, etaFromRate, etaText, loadEtaMs } from './eta.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
 import { TIMELINE_BUCKET_MS, type LatencyPercentile, type LoadResult, type TimelinePoint } from './load-plan.js';
@@ -189,21 +190,27 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       const started = Date.now();
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
-      result = await runLoad(
-        loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt),
-        (p: LoadProgress) => ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
+      const plan = loadPlanOf(url, scenario, ctx.load, ctx.seed, tokenSecret, opensAt);
+      result = await runLoad(plan, (p: LoadProgress) =>
+        ctx.progress(`${strategy}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`),
       );
       const loadEnded = Date.now();
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
-        ctx.progress(`${strategy}: waiting for the faults to fire and recover`);
+        const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
+        ctx.progress(`${strategy}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`);
         await faultRun.done;
       }
       const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
       const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
-      const drained = await waitForDrain(() => readSaleState(target, result), scenario, (faultRun ? Date.now() : loadEnded) + drainSec * 1000, (n) =>
-        ctx.progress(`${strategy}: draining, ${n} unit(s) on their way to MySQL`),
-      );
+      const drainDeadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
+      const drainEta = etaFromRate();
+      let inFlightAtStart: number | null = null;
+      const drained = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
+        inFlightAtStart ??= n;
+        const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
+        ctx.progress(`${strategy}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
+      });
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
