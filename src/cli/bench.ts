@@ -196,7 +196,7 @@ export const registerBench = (program: Command): void => {
     .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201)', intOption('--redis-replicas', 0, 2), 0)
     .option('--workers <n>', 'worker processes of the seckill server (serve --workers)', intOption('--workers', 1, 64), 1)
     .option('--consumers <n>', 'consume processes sharing the queue (a Kafka consumer group, or the outbox streams)', intOption('--consumers', 1, 16), 1)
-    .option('--json', 'print one JSON object: ok, invariants, runs')
+    .option('--json', 'print one JSON object: ok, invariants, runs (each with its latency percentiles), parameters, environment (machine, versions)')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
     .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS; unset: a local broker is started)')
