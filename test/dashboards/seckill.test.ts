@@ -25,7 +25,7 @@ interface Dashboard {
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
 
 /** What one PromQL expression reads: the metric names, the labels each selector matches on, the labels it groups by. */
-export const promqlReads = (expr: string) => {
+const promqlReads = (expr: string) => {
   let rest = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const selectors: { metric: string | null; labels: string[] }[] = [];
   rest = rest.replace(/([A-Za-z_:][\w:]*)?\s*\{([^}]*)\}/g, (_all, metric: string | undefined, matchers: string) => {

@@ -90,7 +90,7 @@ const stockSeries = (run: StrategyRun): ChartSeries[] => {
 };
 
 /** Percentile p (0–100) on an axis where 90, 99, 99.9 … are evenly spaced: the tail gets the room. */
-export const percentileX = (p: number): number => -Math.log10(1 - p / 100);
+const percentileX = (p: number): number => -Math.log10(1 - p / 100);
 
 const distributionSeries = (run: StrategyRun): ChartSeries => ({
   label: run.strategy,
