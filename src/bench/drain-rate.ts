@@ -6,6 +6,7 @@ import { removeSkuFromRedis } from '../sale/catalog.js';
 import { putOnSale } from '../sale/put-on-sale.js';
 import { writeBareOrders } from '../store/baselines.js';
 import { countOrders, deleteSkuRecord, inventoryRecord } from '../store/inventory.js';
+import { etaFromRate, etaText } from './eta.js';
 import type { BenchContext } from './strategy-run.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
 
@@ -66,12 +67,13 @@ const measure = async (ctx: BenchContext, sku: string, ceilingSku: string, order
     processes.push(await startSeckillProcess('consume', [...common, '--no-sweeper'], ctx.env));
     let first: { at: number; count: number } | null = null;
     const deadline = Date.now() + 300_000;
+    const eta = etaFromRate();
     for (;;) {
       const count = await countOrders(ctx.mysql, sku);
       if (first === null && count > 0) first = { at: performance.now(), count };
       if (count >= orders) break;
       if (Date.now() > deadline) throw new Error(`drain rate: only ${count} of ${orders} orders written after 300 s`);
-      ctx.progress(`drain rate: ${count.toLocaleString('en')} of ${orders.toLocaleString('en')} orders in MySQL`);
+      ctx.progress(`drain rate: ${count.toLocaleString('en')} of ${orders.toLocaleString('en')} orders in MySQL, ${etaText(eta(count, orders))}`);
       await sleep(20);
     }
     pipelineRate = ((orders - first!.count) / (performance.now() - first!.at)) * 1000;

@@ -80,20 +80,45 @@ export interface Answer {
   orderId: string;
 }
 
+/**
+ * The timeline's resolution. A flash-1000 sale sells out in 300–1,000 ms
+ * here: per-second points would make the moment the report exists to show
+ * one point.
+ */
+export const TIMELINE_BUCKET_MS = 100;
+
+/**
+ * The latency distribution is reported at these percentiles: enough for the
+ * curve's tail (99.9 and beyond is where a hot row's queue shows), small
+ * enough for the JSON report.
+ */
+export const LATENCY_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100] as const;
+
 export interface TimelinePoint {
-  /** seconds since the load started */
-  second: number;
-  /** answers in this second by outcome (OK, SOLD_OUT, LIMIT, …) */
+  /** start of the bucket, ms since the load started (buckets are TIMELINE_BUCKET_MS wide) */
+  atMs: number;
+  /** answers in this bucket by outcome (OK, SOLD_OUT, LIMIT, …) */
   outcomes: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
+  /** latency percentiles of the answers in this bucket; null when none was answered in it */
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** One point of the latency distribution: `percentile` % of the answers took at most `ms`. */
+export interface LatencyPercentile {
+  percentile: number;
+  ms: number;
 }
 
 export interface LoadResult {
+  /** wall-clock time (ms since epoch) the load started: the zero of the timeline and of firstSoldOutMs */
+  startedAt: number;
   requests: number;
   durationMs: number;
   rps: number;
   latency: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number };
+  /** every answer's latency at LATENCY_PERCENTILES */
+  latencyPercentiles: LatencyPercentile[];
   /** every answer by outcome code: OK, SOLD_OUT, LIMIT, DUPLICATE, RATE_LIMITED, … */
   outcomes: Record<string, number>;
   errors: number;

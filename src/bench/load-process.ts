@@ -6,7 +6,7 @@
  */
 import autocannon from 'autocannon';
 import { orderIdOf, outcomeOf } from './answers.js';
-import type { Answer, LoadPlan, LoadResult, TimelinePoint } from './load-plan.js';
+import { LATENCY_PERCENTILES, TIMELINE_BUCKET_MS, type Answer, type LoadPlan, type LoadResult, type TimelinePoint } from './load-plan.js';
 import { createLostReplies } from './lost-replies.js';
 import { createTraffic, type BuyAttempt } from './traffic.js';
 
@@ -40,10 +40,11 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     // same requestId": the reservation may have happened). An order may exist
     // for any of them.
     const inFlight = new Set<Context>();
-    const perSecond: { outcomes: Record<string, number>; latencies: number[] }[] = [];
+    const buckets: { outcomes: Record<string, number>; latencies: number[] }[] = [];
     let latencies = new Float64Array(1 << 16);
     let count = 0;
     const started = performance.now();
+    const startedAt = Date.now();
 
     const instance = autocannon(
       {
@@ -77,8 +78,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
                 latencies = grown;
               }
               latencies[count++] = latency;
-              const second = Math.floor((now - started) / 1000);
-              const bucket = (perSecond[second] ??= { outcomes: {}, latencies: [] });
+              const bucket = (buckets[Math.floor((now - started) / TIMELINE_BUCKET_MS)] ??= { outcomes: {}, latencies: [] });
               bucket.outcomes[outcome] = (bucket.outcomes[outcome] ?? 0) + 1;
               bucket.latencies.push(latency);
               if (status === 201) lastOkAt = Date.now();
@@ -107,16 +107,19 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         const lostReplies = await lost.finish();
         const sorted = latencies.slice(0, count).sort();
         const timeline: TimelinePoint[] = [];
-        for (let s = 0; s < perSecond.length; s++) {
-          const bucket = perSecond[s] ?? { outcomes: {}, latencies: [] };
+        for (let i = 0; i < buckets.length; i++) {
+          const bucket = buckets[i] ?? { outcomes: {}, latencies: [] };
           const l = Float64Array.from(bucket.latencies).sort();
-          timeline.push({ second: s, outcomes: bucket.outcomes, p50Ms: percentile(l, 50), p99Ms: percentile(l, 99) });
+          const answered = l.length > 0;
+          timeline.push({ atMs: i * TIMELINE_BUCKET_MS, outcomes: bucket.outcomes, p50Ms: answered ? percentile(l, 50) : null, p99Ms: answered ? percentile(l, 99) : null });
         }
         resolve({
+          startedAt,
           requests: count,
           durationMs,
           rps: (count / durationMs) * 1000,
           latency: { p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), maxMs: sorted[count - 1] ?? 0 },
+          latencyPercentiles: LATENCY_PERCENTILES.map((p) => ({ percentile: p, ms: percentile(sorted, p) })),
           outcomes,
           errors: result.errors,
           timeouts: result.timeouts,

@@ -1,6 +1,24 @@
 import Table from 'cli-table3';
 import type { DrainRate } from './drain-rate.js';
+import type { RunEnvironment } from './environment.js';
+import type { Fault } from './faults.js';
+import type { Scenario } from './scenario.js';
 import type { StrategyRun } from './strategy-run.js';
+import type { StrategyName } from '../gateway/strategies/strategy.js';
+
+/** How the run was asked for: what someone needs to run it again. */
+export interface RunParameters {
+  strategies: StrategyName[];
+  seed: number;
+  /** the scenario's load with the command line's overrides */
+  load: Scenario['load'];
+  buyers: number;
+  skus: { sku: string; stock: number; limit: number }[];
+  workers: number;
+  consumers: number;
+  /** which Redis: REDIS_URL (without its password), or the one bench started for the run */
+  redis: string;
+}
 
 export interface BenchReport {
   scenario: string;
@@ -17,12 +35,14 @@ export interface BenchReport {
   runs: StrategyRun[];
   /** with --drain-rate: the pipeline's write rate into MySQL next to the raw ceiling */
   drainRate: DrainRate | null;
+  parameters: RunParameters;
+  environment: RunEnvironment;
 }
 
 const ms = (v: number | null) => (v === null ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(0));
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
-/** The JSON for machines: one object; runs without their per-second series. */
+/** The JSON for machines: one object; runs without their timelines (the HTML report draws those). */
 export const reportJson = (report: BenchReport): string =>
   JSON.stringify({
     ...report,
@@ -31,23 +51,35 @@ export const reportJson = (report: BenchReport): string =>
 
 /** Outcome codes in a fixed, readable order; anything unexpected goes last. */
 const OUTCOME_ORDER = ['OK', 'SOLD_OUT', 'LIMIT', 'DUPLICATE', 'ADMISSION_CLOSED', 'RATE_LIMITED', 'UNKNOWN_SKU', 'BAD_REQUEST', 'ENDED', 'NOT_STARTED', 'BAD_TOKEN', 'UNAUTHORIZED', 'WRONG_USER'];
+const outcomeRank = (outcome: string) => OUTCOME_ORDER.indexOf(outcome) + 1 || OUTCOME_ORDER.length + 1;
+/** Sorts outcome codes in that order. */
+export const byOutcomeOrder = (a: string, b: string): number => outcomeRank(a) - outcomeRank(b);
 const outcomeText = (outcomes: Record<string, number>) =>
   Object.entries(outcomes)
-    .sort(([a], [b]) => (OUTCOME_ORDER.indexOf(a) + 1 || 99) - (OUTCOME_ORDER.indexOf(b) + 1 || 99))
+    .sort(([a], [b]) => byOutcomeOrder(a, b))
     .map(([k, v]) => `${k} ${v.toLocaleString('en')}`)
     .join('\n');
 
+/** One row of the comparison: a label and a cell per run (a cell may hold several lines). */
+export interface ComparisonRow {
+  label: string;
+  /** a detail of the row above it (drawn indented) */
+  sub: boolean;
+  cells: string[];
+}
+
 /**
- * The table a person reads: one column per run (a strategy, and with
- * `--auth none,jwt` each strategy with and without sign-in), ratios to the
- * ceiling and to seckill (each of the same --auth, so a ratio compares one
- * thing), and to the same strategy without sign-in (what verifying costs).
+ * The comparison a person reads, the terminal's table and the HTML table
+ * both: one column per run (a strategy, and with `--auth none,jwt` each
+ * strategy with and without sign-in), ratios to the ceiling and to seckill
+ * (each of the same --auth, so a ratio compares one thing), and to the same
+ * strategy without sign-in (what verifying costs).
  */
-export const reportTable = (report: BenchReport): string => {
+export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   const runs = report.runs;
   const find = (strategy: string, auth: string) => runs.find((r) => r.strategy === strategy && r.auth === auth) ?? runs.find((r) => r.strategy === strategy);
-  const table = new Table({ head: ['', ...runs.map((r) => r.label)], style: { head: [], border: [] } });
-  const row = (label: string, cell: (r: StrategyRun) => string) => table.push([label, ...runs.map(cell)]);
+  const rows: ComparisonRow[] = [];
+  const row = (label: string, cell: (r: StrategyRun) => string, sub = false) => rows.push({ label, sub, cells: runs.map(cell) });
   const ceilingOf = (r: StrategyRun) => find('ceiling', r.auth);
   const hasCeiling = runs.some((r) => r.strategy === 'ceiling');
   row('requests/s', (r) => Math.round(r.rps).toLocaleString('en'));
@@ -61,7 +93,7 @@ export const reportTable = (report: BenchReport): string => {
   if (hasCeiling) row('÷ ceiling', (r) => ratio(r.rps, ceilingOf(r)!.rps));
   if (runs.some((r) => r.strategy === 'seckill')) row('seckill ÷ this', (r) => ratio(find('seckill', r.auth)!.rps, r.rps));
   row('answers/s after sell-out', (r) => (r.afterSellOutRps === null ? '–' : Math.round(r.afterSellOutRps).toLocaleString('en')));
-  if (hasCeiling) row('  ÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceilingOf(r)!.rps)));
+  if (hasCeiling) row('÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceilingOf(r)!.rps)), true);
   row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
   row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
   if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
@@ -73,12 +105,16 @@ export const reportTable = (report: BenchReport): string => {
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
   row('answers', (r) => outcomeText(r.outcomes));
   if (runs.some((r) => r.beforeOpening !== null)) {
-    row('  sent before the opening', (r) => (r.beforeOpening === null ? '–' : outcomeText(r.beforeOpening) || 'none'));
-    row('  429 before / after the opening', (r) => {
-      if (r.beforeOpening === null) return '–';
-      const refused = (o: Record<string, number>) => (o.ADMISSION_CLOSED ?? 0) + (o.RATE_LIMITED ?? 0);
-      return `${refused(r.beforeOpening)} / ${refused(r.outcomes) - refused(r.beforeOpening)}`;
-    });
+    row('sent before the opening', (r) => (r.beforeOpening === null ? '–' : outcomeText(r.beforeOpening) || 'none'), true);
+    row(
+      '429 before / after the opening',
+      (r) => {
+        if (r.beforeOpening === null) return '–';
+        const refused = (o: Record<string, number>) => (o.ADMISSION_CLOSED ?? 0) + (o.RATE_LIMITED ?? 0);
+        return `${refused(r.beforeOpening)} / ${refused(r.outcomes) - refused(r.beforeOpening)}`;
+      },
+      true,
+    );
   }
   if (runs.some((r) => r.lostReplies !== null)) {
     row('lost replies: retry told the order', (r) => (r.lostReplies === null ? '–' : `${r.lostReplies.toldOrderId} of ${r.lostReplies.heldOrder} that held one\n(${r.lostReplies.sent} replies lost)`));
@@ -96,19 +132,48 @@ export const reportTable = (report: BenchReport): string => {
     const broken = r.invariants.filter((i) => !i.ok);
     return broken.length === 0 ? `all ${r.invariants.length} hold` : `BROKEN: ${broken.map((i) => i.name).join(', ')}`;
   });
-  const broken = report.invariants.filter((i) => !i.ok).map((i) => `  ✗ ${i.name}: ${i.detail}`);
+  return rows;
+};
+
+/** The run in one line: scenario, date, queue and when the pipeline ran. */
+export const runLine = (report: BenchReport): string =>
+  `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}${report.groupCommit ? '' : ', seckill without group commit (one reserve.lua call per request)'}`;
+
+/** --drain-rate's figures in one sentence; null when it was not asked for. */
+export const drainRateLine = (report: BenchReport): string | null => {
   const d = report.drainRate;
-  const drain = d
+  return d
     ? `drain rate (${d.orders.toLocaleString('en')} orders, batches of ${d.batchSize}): pipeline ${Math.round(d.pipelineRate).toLocaleString('en')} orders/s, raw INSERT+UPDATE loop ${Math.round(d.ceilingRate).toLocaleString('en')} orders/s, ratio ${d.ratio.toFixed(2)}`
     : null;
+};
+
+/** The table a person reads in the terminal. */
+export const reportTable = (report: BenchReport): string => {
+  const table = new Table({ head: ['', ...report.runs.map((r) => r.label)], style: { head: [], border: [] } });
+  for (const row of comparisonRows(report)) table.push([`${row.sub ? '  ' : ''}${row.label}`, ...row.cells]);
+  const broken = report.invariants.filter((i) => !i.ok).map((i) => `  ✗ ${i.name}: ${i.detail}`);
+  const drain = drainRateLine(report);
   return [
     `${report.scenario} — ${report.description}`,
-    `${report.date}, queue ${report.queue}, relay and consumer ${report.pipeline === 'after' ? 'started after the load' : 'running during the load'}${report.groupCommit ? '' : ', seckill without group commit (one reserve.lua call per request)'}`,
+    runLine(report),
     table.toString(),
     ...(drain ? [drain] : []),
     report.ok ? 'every invariant holds for every run' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
   ].join('\n');
 };
+
+export interface CampaignSeed {
+  seed: number;
+  ok: boolean;
+  /** faults injected, by kind */
+  faults: Record<string, number>;
+  /** the faults the seed drew (and the scenario wrote), in firing order: what `--seed` replays */
+  drawn: Fault[];
+  sold: number;
+  drift: number | null;
+  /** how long the seed's run took, ms */
+  tookMs: number;
+}
 
 export interface CampaignSummary {
   scenario: string;
@@ -118,7 +183,9 @@ export interface CampaignSummary {
   faults: Record<string, number>;
   /** every invariant break, with the seed that reproduces it; `recovered` for a run that could not */
   breaks: { seed: number; invariant: string; detail: string }[];
-  seeds: { seed: number; ok: boolean; faults: Record<string, number>; sold: number; drift: number | null }[];
+  seeds: CampaignSeed[];
+  /** what the campaign ran on (read by its first run that started); null when none did */
+  environment: RunEnvironment | null;
 }
 
 /** A chaos campaign for a person: one line per seed, faults by kind, every break with its seed. */

@@ -1,5 +1,7 @@
 import { scenarioForSeed } from './chaos.js';
 import { measureDrainRate, type DrainRate } from './drain-rate.js';
+import { describeEnvironment, type RunEnvironment } from './environment.js';
+import { etaText, loadEtaMs } from './eta.js';
 import { checkFaultSetup, localBroker, type BrokerControl } from './faults.js';
 import { runLoad } from './load.js';
 import { OwnRedis } from './own-redis.js';
@@ -12,7 +14,7 @@ import { loadPlanOf } from './traffic.js';
 import type { AuthMode, QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { startBroker } from '../queue/broker.js';
-import { connectRedis } from '../redis/connection.js';
+import { connectRedis, redactUrl } from '../redis/connection.js';
 import { openMysql } from '../store/mysql.js';
 
 /**
@@ -72,7 +74,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   if (clusterShape && (wantsOwnRedis || options.target !== undefined)) {
     throw new BenchSetupError("--redis-cluster (or a kill-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target");
   }
-  if (!options.target && options.queue === 'kafka' && strategies.includes('seckill') && !options.kafkaGiven) {
+  if (usesKafka(options) && !options.kafkaGiven) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
   }
   const kafkaControl: BrokerControl | null = faults.some((f) => f.kind === 'stop-kafka') ? await localBroker(options.kafkaBrokers) : null;
@@ -132,7 +134,9 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
 
   const runs: StrategyRun[] = [];
   let drainRate: DrainRate | null = null;
+  let environment: RunEnvironment;
   try {
+    environment = await describeEnvironment(ctx, { used: usesKafka(options), brokers: options.kafkaBrokers });
     for (const strategy of strategies) for (const auth of options.auth ?? [scenario.auth]) runs.push(await runStrategy(ctx, scenario, strategy, auth));
     if (options.drainRate) drainRate = await measureDrainRate(ctx, options.drainRate);
   } finally {
@@ -153,8 +157,26 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     invariants,
     runs,
     drainRate,
+    parameters: {
+      strategies,
+      seed: options.seed,
+      load: { ...scenario.load, ...options.load },
+      buyers: scenario.buyers,
+      skus: scenario.skus.map(({ sku, stock, limit }) => ({ sku, stock, limit })),
+      workers: options.workers,
+      consumers: options.consumers,
+      redis: ownRedis
+        ? `bench's own redis-server (port ${ownRedis.port})`
+        : clusterShape
+          ? `bench's own Redis Cluster (${clusterShape.masters} master(s), ${clusterShape.replicas} replica(s) each)`
+          : redactUrl(options.redisUrl),
+    },
+    environment,
   };
 };
+
+/** Whether a run goes through Kafka: the seckill strategy's pipeline with the kafka queue, on a sale bench runs itself. */
+const usesKafka = (options: BenchOptions): boolean => !options.target && options.queue === 'kafka' && options.strategies.includes('seckill');
 
 /**
  * A bounded chaos campaign: the scenario once per seed, each with the faults
@@ -163,39 +185,43 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
  * recover is a break of its seed, and the campaign goes on.
  */
 export const runCampaign = async (scenario: Scenario, options: BenchOptions, seeds: number[]): Promise<CampaignSummary> => {
-  const summary: CampaignSummary = { scenario: scenario.name, date: new Date().toISOString(), runs: 0, faults: {}, breaks: [], seeds: [] };
+  const summary: CampaignSummary = { scenario: scenario.name, date: new Date().toISOString(), runs: 0, faults: {}, breaks: [], seeds: [], environment: null };
   for (const seed of seeds) {
-    options.note(`chaos: seed ${seed} (${summary.seeds.length + 1} of ${seeds.length})`);
+    const done = summary.seeds.length;
+    // The seeds so far say how long one takes (a fault run waits out its recovery and drain: tens of seconds).
+    const eta = done === 0 ? null : (summary.seeds.reduce((n, s) => n + s.tookMs, 0) / done) * (seeds.length - done);
+    options.note(`chaos: seed ${seed} (${done + 1} of ${seeds.length}), campaign ${etaText(eta)}`);
     summary.runs += 1;
+    const seeded = scenarioForSeed(scenario, seed);
+    const started = Date.now();
     let report: BenchReport;
     try {
-      report = await benchOnce(scenarioForSeed(scenario, seed), { ...options, seed });
+      report = await benchOnce(seeded, { ...options, seed });
     } catch (error) {
       const detail = (error as Error).message.split('\n')[0]!;
       options.note(`chaos: seed ${seed} failed: ${detail}`);
       summary.breaks.push({ seed, invariant: 'recovered', detail });
-      summary.seeds.push({ seed, ok: false, faults: {}, sold: 0, drift: null });
+      summary.seeds.push({ seed, ok: false, faults: {}, drawn: seeded.faults, sold: 0, drift: null, tookMs: Date.now() - started });
       continue;
     }
+    summary.environment ??= report.environment;
     const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
     for (const [kind, n] of Object.entries(run.faults ?? {})) summary.faults[kind] = (summary.faults[kind] ?? 0) + n;
     for (const i of report.invariants.filter((x) => !x.ok)) summary.breaks.push({ seed, invariant: i.name, detail: i.detail });
-    summary.seeds.push({ seed, ok: report.ok, faults: run.faults ?? {}, sold: run.sold, drift: run.drift });
+    summary.seeds.push({ seed, ok: report.ok, faults: run.faults ?? {}, drawn: seeded.faults, sold: run.sold, drift: run.drift, tookMs: Date.now() - started });
   }
   return summary;
 };
 
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
 export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress'>) => {
-  const result = await runLoad(
-    // With tokens (or sign-in) on, honest buyers carry valid ones only when SECKILL_SECRET (SECKILL_JWT_SECRET, and the
-    // target checks bench's issuer and audience) is the target's.
-    loadPlanOf(url, scenario, options.load, options.seed, {
-      tokenSecret: process.env.SECKILL_SECRET ?? null,
-      jwt: scenario.auth === 'jwt' && process.env.SECKILL_JWT_SECRET ? { secret: process.env.SECKILL_JWT_SECRET, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE } : null,
-    }),
-    (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests`),
-  );
+  // With tokens (or sign-in) on, honest buyers carry valid ones only when SECKILL_SECRET (SECKILL_JWT_SECRET, and the
+  // target checks bench's issuer and audience) is the target's.
+  const plan = loadPlanOf(url, scenario, options.load, options.seed, {
+    tokenSecret: process.env.SECKILL_SECRET ?? null,
+    jwt: scenario.auth === 'jwt' && process.env.SECKILL_JWT_SECRET ? { secret: process.env.SECKILL_JWT_SECRET, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE } : null,
+  });
+  const result = await runLoad(plan, (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${etaText(loadEtaMs(p, plan))}`));
   const { answers: _a, timeline: _t, ...figures } = result;
   return { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
 };

@@ -4,12 +4,22 @@ import type { Pool } from 'mysql2/promise';
 import { totalMysqlStock } from '../store/inventory.js';
 import { pendingOrders } from '../store/orders.js';
 import { stockOf } from '../sale/catalog.js';
+import { TIMELINE_BUCKET_MS } from './load-plan.js';
 
+/** Units on sale, in both stores, at one moment. */
 export interface StockPoint {
-  second: number;
+  /** ms since the load started (negative: the stock the load started with, read just before) */
+  atMs: number;
+  /** null when the strategy keeps no stock in Redis */
   redis: number | null;
   mysql: number;
 }
+
+/** A sample as read: `at` is wall-clock time (ms since epoch); the run moves it to the load's zero. */
+export type StockSample = Omit<StockPoint, 'atMs'> & { at: number };
+
+/** As fine as the load's timeline: the stock chart must show the sell-out the answers chart shows. */
+const SAMPLE_EVERY_MS = TIMELINE_BUCKET_MS;
 
 export interface SamplerOptions {
   redis: RedisClient;
@@ -26,30 +36,31 @@ export interface SamplerOptions {
 }
 
 /**
- * Every 250 ms while a run lasts: the stock in both stores (for the report's
- * chart) and, for a scenario whose buyers pay, their payments. `since` moves
- * the chart's zero to when the load starts. `stop` returns the series.
+ * Every TIMELINE_BUCKET_MS while a run lasts (on a fixed schedule, so a slow read does
+ * not stretch the series): the stock in both stores (for the report's chart)
+ * and, for a scenario whose buyers pay, their payments. `stop` returns the
+ * samples.
  */
 export const startSampler = (options: SamplerOptions) => {
-  const points: StockPoint[] = [];
+  const points: StockSample[] = [];
   const paid = new Set<string>();
-  let zero = Date.now();
   let sampling = true;
   const loop = (async () => {
-    while (sampling) {
+    for (let next = Date.now(); sampling; next += SAMPLE_EVERY_MS) {
       try {
         const [redisStock, mysqlStock] = await Promise.all([options.usesRedis ? totalRedisStock(options.redis, options.skus) : null, totalMysqlStock(options.mysql, options.skus)]);
-        points.push({ second: (Date.now() - zero) / 1000, redis: redisStock, mysql: mysqlStock });
+        points.push({ at: Date.now(), redis: redisStock, mysql: mysqlStock });
         if (options.payers) await payOrders(options.payers, options.mysql, options.skus, paid);
       } catch {
         // A fault took down what this sample reads (or the server a payment goes to): the next one tries again.
       }
-      await sleep(250);
+      // Behind schedule (a read that took longer than the period): start again from now rather than burst.
+      next = Math.max(next, Date.now() - SAMPLE_EVERY_MS);
+      await sleep(Math.max(0, next + SAMPLE_EVERY_MS - Date.now()));
     }
   })();
   return {
-    since: (at: number) => void (zero = at),
-    stop: async (): Promise<StockPoint[]> => {
+    stop: async (): Promise<StockSample[]> => {
       sampling = false;
       await loop;
       return points;

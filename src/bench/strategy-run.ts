@@ -10,14 +10,15 @@ import { driftOf, liveUnits } from '../sale/state.js';
 import { deleteSkuRecord, inventoryRecord, setInventoryWindow } from '../store/inventory.js';
 import { readSkuRecord } from '../store/orders.js';
 import { injectFaults, type BrokerControl, type FaultKind, type FaultRun, type RedisClusterControl } from './faults.js';
+import { durationText, etaFromRate, etaText, loadEtaMs } from './eta.js';
 import { checkInvariants } from './invariants.js';
 import { runLoad, type LoadProgress } from './load.js';
-import type { LoadResult, TimelinePoint } from './load-plan.js';
+import { TIMELINE_BUCKET_MS, type LatencyPercentile, type LoadResult, type TimelinePoint } from './load-plan.js';
 import type { OwnRedis } from './own-redis.js';
 import { freePort } from './ports.js';
 import { RunProcesses } from './run-processes.js';
 import { measureRedisCost, type RedisCost } from './redis-cost.js';
-import { startSampler, type StockPoint } from './sampler.js';
+import { startSampler, type StockPoint, type StockSample } from './sampler.js';
 import { BENCH_AUDIENCE, BENCH_ISSUER, createBuyerTokens, type JwtTraffic } from './buyer-tokens.js';
 import { IMPOSTOR_PREFIX, loadPlanOf, type RunKeys } from './traffic.js';
 import { isDrained, readSaleState, unitsInFlight } from './judged-sale.js';
@@ -71,6 +72,8 @@ export interface StrategyRun {
   p99Ms: number;
   maxMs: number;
   requests: number;
+  /** how long the load lasted, ms */
+  durationMs: number;
   errors: number;
   outcomes: Record<string, number>;
   /** units in orders that are not cancelled */
@@ -81,7 +84,7 @@ export interface StrategyRun {
   drift: number | null;
   /** ms from the start of the load to the first SOLD_OUT answer (first SKU to sell out); null if none did */
   sellOutMs: number | null;
-  /** answers a second once the first SKU sold out (whole seconds after it, the last partial second left out); null if none did */
+  /** answers a second once the first SKU sold out (the timeline's buckets after it, the last partial one left out); null if none did or none is left */
   afterSellOutRps: number | null;
   /**
    * ms from the last 201 to the last order written to MySQL: how far the
@@ -90,7 +93,11 @@ export interface StrategyRun {
   drainMs: number;
   drained: boolean;
   invariants: InvariantResult[];
+  /** every answer's latency at fixed percentiles (LATENCY_PERCENTILES) */
+  latencyPercentiles: LatencyPercentile[];
+  /** answers and latency per TIMELINE_BUCKET_MS */
   timeline: TimelinePoint[];
+  /** stock in both stores, sampled every TIMELINE_BUCKET_MS, on the timeline's clock */
   stockTimeline: StockPoint[];
   /** faults injected during this run, by kind (empty without faults, and for the baselines) */
   faults: Partial<Record<FaultKind, number>>;
@@ -231,31 +238,36 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       // Not through faults: a restarted server or Redis starts its counters again.
       const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
       const started = Date.now();
-      sampler.since(started);
       if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
-      result = await runLoad(
-        loadPlanOf(url, scenario, ctx.load, ctx.seed, keys, opensAt),
-        (p: LoadProgress) => ctx.progress(`${runLabel(strategy, auth)}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold`),
+      const plan = loadPlanOf(url, scenario, ctx.load, ctx.seed, keys, opensAt);
+      result = await runLoad(plan, (p: LoadProgress) =>
+        ctx.progress(`${runLabel(strategy, auth)}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`),
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
-        ctx.progress(`${runLabel(strategy, auth)}: waiting for the faults to fire and recover`);
+        const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
+        ctx.progress(`${runLabel(strategy, auth)}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`);
         await faultRun.done;
       }
       const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
       const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
-      const drained = await waitForDrain(() => readSaleState(target, result), scenario, (faultRun ? Date.now() : loadEnded) + drainSec * 1000, (n) =>
-        ctx.progress(`${runLabel(strategy, auth)}: draining, ${n} unit(s) on their way to MySQL`),
-      );
+      const drainDeadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
+      const drainEta = etaFromRate();
+      let inFlightAtStart: number | null = null;
+      const drained = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
+        inFlightAtStart ??= n;
+        const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
+        ctx.progress(`${runLabel(strategy, auth)}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
+      });
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario, auth);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: await sampler.stop(), faults: { ...faultRun?.counts }, opensAt, redisCost });
+      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: stockSince(await sampler.stop(), result.startedAt), faults: { ...faultRun?.counts }, opensAt, redisCost });
     } finally {
       await sampler.stop();
     }
@@ -349,6 +361,7 @@ const summarize = (
     p99Ms: result.latency.p99Ms,
     maxMs: result.latency.maxMs,
     requests: result.requests,
+    durationMs: result.durationMs,
     errors: result.errors + result.timeouts,
     outcomes: result.outcomes,
     sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
@@ -359,6 +372,7 @@ const summarize = (
     drainMs: usesRedis && result.lastOkAt !== null ? Math.max(0, lastPersisted - result.lastOkAt) : 0,
     drained: run.drained,
     invariants: run.invariants,
+    latencyPercentiles: result.latencyPercentiles,
     timeline: result.timeline,
     stockTimeline: run.stockTimeline,
     faults: run.faults,
@@ -380,9 +394,20 @@ const removeSales = async (ctx: BenchContext, scenario: Scenario): Promise<void>
   }
 };
 
-/** Mean answers a second over the whole seconds after `ms` (the last, partial, second left out). */
+/** Mean answers a second over the whole buckets after the one holding `ms` (the last, partial, bucket left out). */
 const rateAfter = (timeline: TimelinePoint[], ms: number): number | null => {
-  const seconds = timeline.slice(Math.floor(ms / 1000) + 1, -1);
-  if (seconds.length === 0) return null;
-  return seconds.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0) / seconds.length;
+  const buckets = timeline.slice(Math.floor(ms / TIMELINE_BUCKET_MS) + 1, -1);
+  if (buckets.length === 0) return null;
+  const answers = buckets.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0);
+  return (answers / (buckets.length * TIMELINE_BUCKET_MS)) * 1000;
+};
+
+/**
+ * Stock samples on the load's clock (the sampler reads wall-clock time, the
+ * load generator starts its own zero), from the last one read before the load
+ * started: the stock it started with, not the load generator's start-up.
+ */
+const stockSince = (samples: StockSample[], startedAt: number): StockPoint[] => {
+  const first = Math.max(0, samples.findIndex((s) => s.at > startedAt) - 1);
+  return samples.slice(first).map(({ at, ...stock }) => ({ atMs: at - startedAt, ...stock }));
 };

@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { reportHtml } from '../bench/html-report.js';
+import { campaignHtml } from '../bench/html/campaign-page.js';
+import { reportHtml } from '../bench/html/run-page.js';
 import { campaignText, reportJson, reportTable } from '../bench/report.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/run.js';
@@ -136,7 +137,18 @@ const withLocalBroker = async <T>(flags: BenchFlags, options: BenchOptions, work
   }
 };
 
+/** --html: the page, written once the figures are printed (a report that cannot be written still leaves them on stdout). */
+const writeHtml = (file: string | undefined, page: () => string): void => {
+  if (file === undefined) return;
+  writeFileSync(file, page());
+  process.stderr.write(`report written to ${file}\n`);
+};
+
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
+  // Said before a run of minutes, not after it.
+  if (flags.html !== undefined && !statSync(dirname(flags.html), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`--html ${flags.html}: the folder ${dirname(flags.html)} does not exist`);
+  }
   const scenario = loadScenario(scenarioPath(scenarioName));
   if (flags.cpuProf !== undefined) process.env.SECKILL_CPU_PROF_DIR = resolve(flags.cpuProf);
   const options = optionsOf(flags);
@@ -162,14 +174,12 @@ const benchWith = async (scenario: Scenario, options: BenchOptions, flags: Bench
   if (flags.seeds !== undefined) {
     const campaign = await runCampaign(scenario, options, flags.seeds);
     print(flags.json ? JSON.stringify(campaign) : campaignText(campaign));
+    writeHtml(flags.html, () => campaignHtml(campaign));
     return campaign.breaks.length === 0 ? EXIT.OK : EXIT.INVARIANT;
   }
   const report = await benchOnce(scenarioForSeed(scenario, flags.seed), options);
   print(flags.json ? reportJson(report) : reportTable(report));
-  if (flags.html) {
-    writeFileSync(flags.html, reportHtml(report));
-    process.stderr.write(`report written to ${flags.html}\n`);
-  }
+  writeHtml(flags.html, () => reportHtml(report));
   return report.ok ? EXIT.OK : EXIT.INVARIANT;
 };
 
@@ -194,7 +204,7 @@ export const registerBench = (program: Command): void => {
     .option('--seeds <a-b>', 'a chaos campaign: the scenario once per seed from a to b (at most 50), one summary', seedRange)
     .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
     .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
-    .option('--html <file>', 'also write a self-contained HTML report with charts')
+    .option('--html <file>', 'also write a self-contained HTML report (charts inlined, opens with no network); with --seeds, one page for the campaign, a row per seed')
     .option('--no-group-commit', "the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default")
     .option('--cpu-prof <dir>', 'every seckill process bench starts (server, relay, consumers) writes a V8 CPU profile (.cpuprofile) to this dir when it exits')
     .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
@@ -205,7 +215,7 @@ export const registerBench = (program: Command): void => {
     .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201)', intOption('--redis-replicas', 0, 2), 0)
     .option('--workers <n>', 'worker processes of the seckill server (serve --workers)', intOption('--workers', 1, 64), 1)
     .option('--consumers <n>', 'consume processes sharing the queue (a Kafka consumer group, or the outbox streams)', intOption('--consumers', 1, 16), 1)
-    .option('--json', 'print one JSON object: ok, invariants, runs')
+    .option('--json', 'print one JSON object: ok, invariants, runs (each with its latency percentiles), parameters, environment (machine, versions)')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
     .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS; unset: a local broker is started)')
@@ -223,6 +233,7 @@ Examples:
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks
+  $ seckill bench chaos --seeds 1-10 --html chaos.html
   $ seckill bench faults-kill-consumer --json
   $ seckill bench flash-1000 --redis-cluster --workers 2 --consumers 2
   $ seckill bench scale --redis-cluster --redis-masters 1     # the same run on one master

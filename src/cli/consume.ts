@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { intOption, loadConnections } from '../config.js';
 import { startCompensation } from '../queue/compensation.js';
-import { createPipelineMetrics, serveMetrics } from '../queue/metrics.js';
+import { serveMetrics } from '../metrics-server.js';
+import { createPipelineMetrics } from '../queue/metrics.js';
 import { openQueue } from '../queue/open-transport.js';
 import { startOrderConsumer } from '../queue/order-consumer.js';
 import { startSweeper } from '../payment/sweeper.js';

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerKafka } from './kafka.js';
 import { registerRedisCluster } from './redis-cluster.js';
@@ -10,13 +9,12 @@ import { registerBench } from './bench.js';
 import { registerReconcile } from './reconcile.js';
 import { registerClose } from './close.js';
 import { EXIT } from './run.js';
+import { SECKILL_VERSION } from '../version.js';
 
-/** package.json sits two folders above both src/cli and dist/cli. */
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command('seckill')
   .description('Flash-sale inventory deduction that never oversells.')
-  .version(version, '-V, --version', 'print the version of seckill')
+  .version(SECKILL_VERSION, '-V, --version', 'print the version of seckill')
   .showHelpAfterError('(run with --help for usage and examples)')
   .exitOverride();
 

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import { intOption, queueConfigOf, type QueueKind } from '../config.js';
+import { serveMetrics } from '../metrics-server.js';
 import { knownSkus, type DriftSource } from '../reconcile/drift.js';
+import { createReconcileMetrics, type ReconcileMetrics } from '../reconcile/metrics.js';
 import type { FixReport } from '../reconcile/fix.js';
 import { repairSkus } from '../reconcile/repair.js';
 import { fixLines, measureSkus, reportTable, UnknownSkuError, type ReconcileReport } from '../reconcile/report.js';
@@ -18,6 +20,7 @@ interface ReconcileFlags {
   freezeTimeout: number;
   grace: number;
   watch?: number;
+  metricsPort?: number;
   json?: boolean;
   redisUrl?: string;
   mysqlUrl?: string;
@@ -47,6 +50,7 @@ const print = (report: ReconcileReport, flags: ReconcileFlags) =>
 
 const reconcile = async (flags: ReconcileFlags): Promise<number> => {
   if (flags.fix && flags.watch !== undefined) throw new UsageError('--fix runs once: use it without --watch');
+  if (flags.metricsPort !== undefined && flags.watch === undefined) throw new UsageError('--metrics-port serves the rounds of --watch: give --watch <seconds> too');
   if (flags.sku !== undefined && !SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
   return withStores(flags, async (source) => {
     if (flags.watch === undefined) {
@@ -62,9 +66,13 @@ const reconcile = async (flags: ReconcileFlags): Promise<number> => {
 /**
  * One report per round until SIGINT or SIGTERM. A round that fails (a store
  * briefly down) is logged and the next one tried: a watcher that dies on the
- * first blip watches nothing. A usage error still ends it.
+ * first blip watches nothing. A usage error still ends it. With
+ * --metrics-port, each round's figures are also Prometheus gauges.
  */
 const watch = async (source: DriftSource, flags: ReconcileFlags, everySec: number): Promise<number> => {
+  const metrics: ReconcileMetrics | null = flags.metricsPort !== undefined ? createReconcileMetrics() : null;
+  const server = metrics && (await serveMetrics(metrics, flags.metricsPort!));
+  if (server) logLine(`reconcile: metrics on http://127.0.0.1:${flags.metricsPort}/metrics`);
   // Not onShutdown: that exits at once, and the connections are closed by the caller once the loop ends.
   const stopped = new AbortController();
   const stop = (signal: string) => {
@@ -76,9 +84,12 @@ const watch = async (source: DriftSource, flags: ReconcileFlags, everySec: numbe
   try {
     while (!stopped.signal.aborted) {
       try {
-        print(await measure(source, flags), flags);
+        const report = await measure(source, flags);
+        metrics?.record(report);
+        print(report, flags);
       } catch (error) {
         if (error instanceof UsageError) throw error;
+        metrics?.failed();
         logLine(`reconcile round failed: ${(error as Error).message}`);
       }
       await sleep(everySec * 1000, undefined, { signal: stopped.signal }).catch(() => {}); // aborted: the loop ends
@@ -87,6 +98,7 @@ const watch = async (source: DriftSource, flags: ReconcileFlags, everySec: numbe
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    await new Promise((done) => (server ? server.close(done) : done(null)));
   }
 };
 
@@ -98,6 +110,7 @@ export const registerReconcile = (program: Command): void => {
       .option('--sku <id>', 'check this SKU only (default: every SKU in the Redis SKU index or the MySQL inventory)')
       .option('--grace <seconds>', 'a reservation neither persisted nor released is called stuck only when older than this', intOption('--grace', 0), 60)
       .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1))
+      .option('--metrics-port <n>', 'with --watch: serve Prometheus /metrics on this port, each round\'s drift, stock, units in flight and findings per SKU', intOption('--metrics-port', 1, 65535))
       .option('--fix', 'first repair what is provably safe (see below), then report what is left')
       .addOption(new Option('--queue <kind>', 'the queue the pipeline uses: a reset waits until it is drained').choices(['kafka', 'redis']).default('kafka'))
       .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS, default 127.0.0.1:9092)')
@@ -136,7 +149,12 @@ Findings, each with the ids it concerns (the first 20, and a count):
 Running --fix twice changes nothing the second time.
 
 Exit code: 0 no finding, 1 findings, 2 usage or set-up error; with --watch,
-0 when stopped. Without --fix it changes nothing. The two stores are not read as one
+0 when stopped.
+
+--metrics-port (with --watch) exports, from the last round: seckill_drift_units{sku},
+seckill_stock_units{sku,store="redis"|"mysql"}, seckill_in_flight_units{sku},
+seckill_reconcile_findings{sku,kind}, seckill_reconcile_rounds_total{result},
+seckill_reconcile_last_round_timestamp_seconds. Without --fix it changes nothing. The two stores are not read as one
 snapshot: on a sale still running, a round may show a drift that has gone by
 the next; a drained sale gives the verdict.
 
@@ -145,6 +163,7 @@ Examples:
   $ seckill reconcile --sku phone-1 --json
   $ seckill reconcile --sku phone-1 --grace 300
   $ seckill reconcile --watch 10 --json >> drift.jsonl
+  $ seckill reconcile --watch 5 --metrics-port 9467   # drift as a gauge for Prometheus
   $ seckill reconcile --sku phone-1 --fix`,
     )
     .action(runAction(reconcile));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConnections } from '../config.js';
-import { createPipelineMetrics, serveMetrics } from '../queue/metrics.js';
+import { serveMetrics } from '../metrics-server.js';
+import { createPipelineMetrics } from '../queue/metrics.js';
 import { openQueue, openStreams } from '../queue/open-transport.js';
 import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { startRelay } from '../queue/relay.js';

@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordedPid } from '../pid-file.js';
 
-const KAFKA_VERSION = '4.4.0';
+/** The kafka_2.13 version the pom fetches. */
+export const KAFKA_VERSION = '4.4.0';
 export const DEFAULT_PORT = 9092;
 const HOST = '127.0.0.1';
 const START_DEADLINE_MS = 60_000;

@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type LagReading = { topic: string; group: string; messages: number };
@@ -44,30 +43,3 @@ export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = asy
 };
 
 export type PipelineMetrics = ReturnType<typeof createPipelineMetrics>;
-
-/** Serves GET /metrics on its own port (0 = none). A scrape that fails is answered 500 and counted, never thrown. */
-export const serveMetrics = (metrics: Pick<PipelineMetrics, 'registry' | 'scrapeErrors'>, port: number, host = '127.0.0.1'): Promise<Server | null> => {
-  if (port === 0) return Promise.resolve(null);
-  const { registry, scrapeErrors } = metrics;
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      },
-      (error: Error) => {
-        scrapeErrors.labels('scrape').inc();
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`metrics unavailable: ${error.message}\n`);
-      },
-    );
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
-};

@@ -101,3 +101,6 @@ const clusterOf = (address: ClusterAddress, options: RedisOptions): Cluster => {
 
 /** The URL without its password, for messages. */
 export const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+
+/** The server's version (INFO server), for reports; on a cluster, that of the node the client asks. */
+export const redisServerVersion = async (redis: RedisClient): Promise<string> => /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';

@@ -1,4 +1,4 @@
-import mysql, { type Pool } from 'mysql2/promise';
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { ConfigError } from '../config.js';
 import { ensureSchema } from './schema.js';
 
@@ -40,4 +40,10 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
 /** Whether MySQL answers (GET /health). */
 export const pingMysql = async (pool: Pool): Promise<void> => {
   await pool.query('SELECT 1');
+};
+
+/** The server's version string (MariaDB says so in it), for reports. */
+export const mysqlServerVersion = async (pool: Pool): Promise<string> => {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS version');
+  return String(rows[0]?.version ?? 'unknown');
 };

@@ -56,6 +56,8 @@ describe('bad flags', () => {
     [['bench', 'smoke', '--auth', 'jwt,jwt'], '--auth must list none and/or jwt (each once)'],
     [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--auth', 'jwt'], '--target benches the one server it names: no --strategy, --compare or --auth'],
     [['reconcile', '--grace', '-1'], '--grace'],
+    [['reconcile', '--metrics-port', '9467'], '--metrics-port serves the rounds of --watch'],
+    [['bench', 'smoke', '--html', '/no/such/folder/report.html'], 'the folder /no/such/folder does not exist'],
     [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
     [['nonsense'], "unknown command 'nonsense'"],
   ])('%j: a message naming the problem and exit code 2', async (args, message) => {
