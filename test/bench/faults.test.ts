@@ -77,10 +77,8 @@ describe('seckill bench: faults injected mid-sale', () => {
     afterAll(() => broker.remove(), 60_000);
     const withOwnBroker = () => testEnv({ KAFKA_BROKERS: broker.brokers, SECKILL_KAFKA_DIR: broker.dir });
 
-    it('Kafka stopped mid-sale and started again: the outbox holds the orders and the backlog drains', async () => {
-      expectSurvived(await benchFault('stop-kafka', withOwnBroker()), 'stop-kafka');
-    }, 240_000);
-
+    // Kafka stopped mid-sale (the outbox holds the orders, the backlog drains once it is back) is seed 21's
+    // first fault: its run is that fault and one more, so the stop-kafka scenario alone is not run again.
     // Seeds that broke before: each is the run that reproduces its break, kept as a test.
     it.each([
       [21, 'Kafka stopped, and the relay SIGKILLed and started again while Kafka is down: every order reaches MySQL'],
@@ -91,6 +89,7 @@ describe('seckill bench: faults injected mid-sale', () => {
       expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
       expect(report.runs[0]!).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
       expect(Object.values(report.runs[0]!.faults).reduce((a, b) => a + b, 0)).toBe(2);
+      if (seed === 21) expect(report.runs[0]!.faults).toEqual({ 'stop-kafka': 1, 'kill-relay': 1 });
     }, 300_000);
   });
 
