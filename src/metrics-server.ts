@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { Counter, Registry } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * /metrics on a port of its own, for the processes that have no HTTP server
@@ -11,6 +11,19 @@ export interface ScrapedMetrics {
   registry: Registry;
   scrapeErrors: Counter<'what'>;
 }
+
+/** A registry for such a process: the process metrics (event-loop lag, heap) and the count of scrapes that failed. */
+export const scrapedRegistry = (): ScrapedMetrics => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
+  const scrapeErrors = new Counter({
+    name: 'seckill_metrics_errors_total',
+    help: 'Scrapes that could not read a value (its last one was shown) or failed',
+    labelNames: ['what'],
+    registers: [registry],
+  });
+  return { registry, scrapeErrors };
+};
 
 /** Serves GET /metrics on its own port (0 = none). A scrape that fails is answered 500 and counted, never thrown. */
 export const serveMetrics = (metrics: ScrapedMetrics, port: number, host = '127.0.0.1'): Promise<Server | null> => {

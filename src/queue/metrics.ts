@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { scrapedRegistry } from '../metrics-server.js';
 
 export type LagReading = { topic: string; group: string; messages: number };
 
@@ -9,10 +10,8 @@ export type LagReading = { topic: string; group: string; messages: number };
  * takes the process down.
  */
 export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = async () => []) => {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
+  const { registry, scrapeErrors } = scrapedRegistry();
   const r = [registry];
-  const scrapeErrors = new Counter({ name: 'seckill_metrics_errors_total', help: 'Scrapes that could not read a value (its last one was shown) or failed', labelNames: ['what'], registers: r });
   return {
     scrapeErrors,
     registry,

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { scrapedRegistry } from '../metrics-server.js';
 import type { ReconcileReport } from './report.js';
 
 /**
@@ -9,10 +10,8 @@ import type { ReconcileReport } from './report.js';
  * after.
  */
 export const createReconcileMetrics = () => {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
+  const { registry, scrapeErrors } = scrapedRegistry();
   const r = [registry];
-  const scrapeErrors = new Counter({ name: 'seckill_metrics_errors_total', help: 'Scrapes that could not read a value (its last one was shown) or failed', labelNames: ['what'], registers: r });
   const drift = new Gauge({ name: 'seckill_drift_units', help: 'Redis stock + units in flight - MySQL stock, per SKU, at the last reconcile round (0: the stores agree)', labelNames: ['sku'], registers: r });
   const stock = new Gauge({ name: 'seckill_stock_units', help: 'Units on sale per SKU, in Redis and in MySQL, at the last reconcile round', labelNames: ['sku', 'store'], registers: r });
   const inFlight = new Gauge({ name: 'seckill_in_flight_units', help: 'Units reserved in Redis, neither persisted in MySQL nor released, per SKU', labelNames: ['sku'], registers: r });
