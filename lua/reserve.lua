@@ -10,7 +10,9 @@
   sees its own earlier request (one OK, then LIMIT or DUPLICATE).
 
   KEYS[1] {sku}:stock         units still on sale
-  KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open), frozen
+  KEYS[2] {sku}:meta          hash: limit, startsAt, endsAt (ms, 0 = open), frozen,
+                              buckets (a bucket of a bucketed SKU: every key here is
+                              the bucket's, and its emptying is not the SKU's)
   KEYS[3] {sku}:holders       hash: userId -> holding (see includes/holdings.lua)
   KEYS[4] {sku}:requests      hash: userId/requestId -> orderId
   KEYS[5] {sku}:reservations  hash: orderId -> JSON reservation record
@@ -61,7 +63,7 @@ local FIRST, PER_REQUEST = 3, 6
 local count = (#ARGV - FIRST + 1) / PER_REQUEST
 
 -- What every request of the call reads: the sale's settings and its stock.
-local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt', 'frozen')
+local meta = rcall('HMGET', KEYS[2], 'limit', 'startsAt', 'endsAt', 'frozen', 'buckets')
 local loaded, frozen = meta[1] ~= false, meta[4] ~= false
 local limit = tonumber(meta[1] or '0')
 local startsAt, endsAt = tonumber(meta[2] or '0'), tonumber(meta[3] or '0')
@@ -158,7 +160,9 @@ if sold > 0 then
   if #newRequests > 0 then rcall('HSET', KEYS[4], unpack(newRequests)) end
   rcall('HSET', KEYS[5], unpack(newRecords))
   rcall('XADD', KEYS[6], '*', 'event', table.concat(events, '\n'))
-  if stock == 0 then rcall('PUBLISH', channel, 'SOLD_OUT ' .. sku) end
+  -- One bucket of several running dry is no sell-out: src/sale/transfers.ts
+  -- refills it, or proves every bucket empty and announces it.
+  if stock == 0 and not meta[5] then rcall('PUBLISH', channel, 'SOLD_OUT ' .. sku) end
 end
 -- EXISTS: never create the counter of a SKU that is gone.
 if ticketsBack > 0 and rcall('EXISTS', KEYS[7]) == 1 then

@@ -5,6 +5,7 @@ import type { BuyRequest, ReserveResult } from '../sale/reservations.js';
 import { answerSoldOut, readSoldOutSnapshot, type SoldOutSnapshot } from '../sale/sold-out-snapshot.js';
 import { followStockEvents } from '../sale/stock-events.js';
 import { AdmissionCounter } from '../sale/tickets.js';
+import type { SaleLayouts } from './sale-layouts.js';
 
 /**
  * The in-process admission layers that turn most of a flash crowd away
@@ -202,7 +203,9 @@ interface TicketPool {
 
 /**
  * The admission cap: at most K × (units ever on sale) buyers who can buy are
- * admitted to reserve.lua at once, across all processes. Each process takes
+ * admitted to reserve.lua at once, across all processes — per bucket, for a
+ * bucketed SKU (a bucket's units ever on sale count what transfers moved in
+ * and out). Each process takes
  * tickets from Redis in chunks (take-tickets.lua), so the cap costs one round
  * trip per chunk, not one per request. reserve.lua gives a ticket back for
  * every answer but OK, and a call that failed gives its ticket back to the
@@ -225,9 +228,14 @@ export class AdmissionTickets {
     this.counter = new AdmissionCounter(redis);
   }
 
-  /** 'ADMIT' synchronously while the process holds tickets; otherwise asks Redis for a chunk. */
-  admit(sku: string, now: number): TicketAnswer | Promise<TicketAnswer> {
-    let pool = this.pools.get(sku);
+  /**
+   * 'ADMIT' synchronously while the process holds tickets; otherwise asks
+   * Redis for a chunk. For one bucket of a bucketed SKU (`buckets` > 1),
+   * SOLD_OUT means only that this bucket is empty: the SKU is not flagged.
+   */
+  admit(sku: string, now: number, bucket = 0, buckets = 1): TicketAnswer | Promise<TicketAnswer> {
+    const key = bucket === 0 ? sku : `${sku}#${bucket}`;
+    let pool = this.pools.get(key);
     if (pool !== undefined && pool.available > 0) {
       pool.available -= 1;
       return 'ADMIT';
@@ -236,52 +244,53 @@ export class AdmissionTickets {
     if (pool !== undefined && pool.closedUntil > now) return 'CLOSED';
     if (pool === undefined) {
       pool = { available: 0, refill: null, closedUntil: 0, notStartedUntil: 0 };
-      this.pools.set(sku, pool);
+      this.pools.set(key, pool);
     }
     // Concurrent requests that find the pool empty share one refill.
-    pool.refill ??= this.refill(sku, pool, now);
+    pool.refill ??= this.refill(sku, key, bucket, buckets, pool, now);
     return pool.refill.then((answer) => {
       if (answer !== 'ADMIT') return answer;
       if (pool.available > 0) {
         pool.available -= 1;
         return 'ADMIT';
       }
-      return this.admit(sku, Date.now());
+      return this.admit(sku, Date.now(), bucket, buckets);
     });
   }
 
-  /** SKUs this process keeps a ticket pool for: only SKUs Redis said are on sale, so made-up names cannot grow it. */
+  /** SKUs (buckets of bucketed SKUs) this process keeps a ticket pool for: only those Redis said are on sale, so made-up names cannot grow it. */
   get pooledSkus(): number {
     return this.pools.size;
   }
 
   /** A reserve call that failed (Redis down): its ticket may be used again. */
-  giveBack(sku: string): void {
-    const pool = this.pools.get(sku);
+  giveBack(sku: string, bucket = 0): void {
+    const pool = this.pools.get(bucket === 0 ? sku : `${sku}#${bucket}`);
     if (pool) pool.available += 1;
   }
 
-  /** Stock came back (release.lua), or the SKU was thawed: the cap has grown, ask Redis again. */
+  /** Stock came back (release.lua), or the SKU was thawed: the cap has grown, ask Redis again (for every bucket). */
   reopen(sku: string): void {
-    const pool = this.pools.get(sku);
-    if (pool) {
-      pool.closedUntil = 0;
-      pool.notStartedUntil = 0;
+    for (const [key, pool] of this.pools) {
+      if (key === sku || key.startsWith(`${sku}#`)) {
+        pool.closedUntil = 0;
+        pool.notStartedUntil = 0;
+      }
     }
   }
 
-  private async refill(sku: string, pool: TicketPool, now: number): Promise<TicketAnswer> {
+  private async refill(sku: string, key: string, bucket: number, buckets: number, pool: TicketPool, now: number): Promise<TicketAnswer> {
     try {
-      const { outcome, detail } = await this.counter.take(sku, this.chunk, this.factor, now);
+      const { outcome, detail } = await this.counter.take(sku, this.chunk, this.factor, now, bucket);
       switch (outcome) {
         case Outcome.NOT_LOADED:
-          this.pools.delete(sku);
+          this.pools.delete(key);
           return 'NOT_LOADED';
         case Outcome.NOT_STARTED:
           pool.notStartedUntil = Math.min(detail, Date.now() + this.closedTtlMs);
           return 'NOT_STARTED';
         case Outcome.SOLD_OUT:
-          this.soldOut.set(sku, Date.now(), 'confirmed', detail);
+          if (buckets === 1) this.soldOut.set(sku, Date.now(), 'confirmed', detail);
           return 'SOLD_OUT';
         case Outcome.ADMISSION_CLOSED:
           pool.closedUntil = Date.now() + this.closedTtlMs;
@@ -292,7 +301,7 @@ export class AdmissionTickets {
       }
     } catch (error) {
       // Redis is down: keep no pool for a SKU that may not even exist.
-      if (pool.available === 0 && this.pools.get(sku) === pool) this.pools.delete(sku);
+      if (pool.available === 0 && this.pools.get(key) === pool) this.pools.delete(key);
       throw error;
     } finally {
       pool.refill = null;
@@ -304,7 +313,7 @@ export class AdmissionTickets {
  * Keeps the local flags in step with every other server process (see
  * src/sale/stock-events.ts). Resolves once subscribed.
  */
-export const keepInStep = (subscriber: RedisClient, soldOut: SoldOutSales, tickets: AdmissionTickets): Promise<void> =>
+export const keepInStep = (subscriber: RedisClient, soldOut: SoldOutSales, tickets: AdmissionTickets, layouts: SaleLayouts): Promise<void> =>
   followStockEvents(
     subscriber,
     ({ kind, sku }) => {
@@ -312,6 +321,7 @@ export const keepInStep = (subscriber: RedisClient, soldOut: SoldOutSales, ticke
       else {
         soldOut.clear(sku);
         tickets.reopen(sku);
+        layouts.forget(sku);
       }
     },
     // Messages sent while the subscriber was disconnected are lost: forget every flag rather than trust a stale one.

@@ -27,6 +27,12 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [registry],
   });
+  const bucketTransfers = new Counter({
+    name: 'seckill_bucket_transfers_total',
+    help: 'Steps of transfers between the stock buckets of a bucketed SKU: sent (units debited from a donor), credited (the recipient credited), finished-elsewhere (already credited by another process)',
+    labelNames: ['step'],
+    registers: [registry],
+  });
   const dependencyErrors = new Counter({
     name: 'seckill_dependency_errors_total',
     help: 'Calls that failed because a dependency was down or slow',
@@ -67,7 +73,7 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
   // In a worker of `serve --workers` this is what prom-client sends the
   // primary when it collects the fleet's metrics (see workers.ts).
   if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
-  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, reserveCallSize, dependencyErrors, clientsCut, keyReloads };
+  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, reserveCallSize, bucketTransfers, dependencyErrors, clientsCut, keyReloads };
 };
 
 /** Counts by one label, its children looked up once per value, not once per request. */

@@ -4,6 +4,7 @@ import type { Pool } from 'mysql2/promise';
 import { pingMysql } from '../store/mysql.js';
 import type { GroupLimits } from '../sale/group-commit.js';
 import { Reservations } from '../sale/reservations.js';
+import { StockTransfers } from '../sale/transfers.js';
 import { AdmissionTickets, keepInStep, SoldOutSales, TokenBucket } from './admission.js';
 import { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
@@ -14,6 +15,7 @@ import { createPurchaseTokens, type PurchaseTokens } from './purchase-token.js';
 import { createBuyerCheck } from './buyer.js';
 import type { Authenticator } from './identity.js';
 import { createReserveRoute } from './reserve-route.js';
+import { SaleLayouts } from './sale-layouts.js';
 import { ceilingStrategy } from './strategies/ceiling.js';
 import { mysqlStrategy } from './strategies/mysql.js';
 import { seckillStrategy } from './strategies/seckill.js';
@@ -114,11 +116,17 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
   });
   const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
-  await keepInStep(deps.subscriber, soldOut, tickets);
+  const layouts = new SaleLayouts(deps.redis, (error) => errors.report('redis', error));
+  await keepInStep(deps.subscriber, soldOut, tickets, layouts);
+  const transfers = new StockTransfers(deps.redis, { onStep: (step) => metrics.bucketTransfers.labels(step).inc() });
+  const onTopUpError = (error: unknown) => {
+    metrics.dependencyErrors.labels('redis').inc();
+    errors.report('redis', error);
+  };
 
   const strategy = chooseStrategy(
     options.strategy,
-    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(deps.redis, options.rate, options.burst), tickets }),
+    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(deps.redis, options.rate, options.burst), tickets, layouts, transfers, onTopUpError }),
     deps.mysql,
     options.payTimeoutMs,
   );

@@ -55,12 +55,14 @@ export interface SkuDriftReport {
   redisStock: number | null;
   /** units reserved in Redis that are neither persisted nor released */
   inFlight: number | null;
+  /** a bucketed SKU's units between two buckets (debited, not yet credited) */
+  inTransfer: number | null;
   mysqlStock: number | null;
   /** MySQL orders not CANCELLED, and their units */
   liveOrders: number | null;
   liveUnits: number | null;
   initialStock: number | null;
-  /** Redis stock + in flight − MySQL stock; 0 when the two stores agree */
+  /** Redis stock (Σ buckets) + in transfer + in flight − MySQL stock; 0 when the two stores agree */
   drift: number | null;
   findings: Finding[];
 }
@@ -167,7 +169,8 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings }: DriftIn
       'cancelled in MySQL, but its units were never returned to sale in Redis',
     );
     if (drift !== 0) {
-      findings.push(finding('DRIFT', [], `Redis stock ${redisStock} + in flight ${inFlight} − MySQL stock ${state.mysqlStock} = ${drift}`, Math.abs(drift!)));
+      const moving = state.inTransferUnits ? ` + in transfer ${state.inTransferUnits}` : '';
+      findings.push(finding('DRIFT', [], `Redis stock ${redisStock}${moving} + in flight ${inFlight} − MySQL stock ${state.mysqlStock} = ${drift}`, Math.abs(drift!)));
     }
   }
 
@@ -180,6 +183,7 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings }: DriftIn
     sku: state.sku,
     redisStock,
     inFlight,
+    inTransfer: inRedis ? (state.inTransferUnits ?? 0) : null,
     mysqlStock: inMysql ? state.mysqlStock : null,
     liveOrders: inMysql ? live.length : null,
     liveUnits: inMysql ? units : null,

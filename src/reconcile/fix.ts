@@ -30,6 +30,8 @@ export interface FixPlan {
 
 export interface FixReport extends FixPlan {
   sku: string;
+  /** transfers between a bucketed SKU's buckets that were under way or cut off by a crash, finished (sale/transfers.ts) */
+  transfersFinished: number;
   /** when the other fixes left drift: the reset from MySQL, done or why not */
   reset?: ResetOutcome;
 }

@@ -2,6 +2,7 @@ import type { QueueConfig } from '../config.js';
 import { openQueue } from '../queue/open-transport.js';
 import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { Reservations } from '../sale/reservations.js';
+import { StockTransfers } from '../sale/transfers.js';
 import { readDriftInput, reconcileSku, type DriftSource, type FindingKind } from './drift.js';
 import { applyFixes, planFixes, planIsEmpty, resetFromMysql, type FixReport, type ResetOutcome } from './fix.js';
 
@@ -29,16 +30,19 @@ const openQueueLag = async (source: DriftSource, config: QueueConfig) => {
 };
 
 /**
- * `reconcile --fix`: per SKU, first the repairs reconcile can prove safe from
- * what it read; then, for drift they do not explain, the reset from MySQL
+ * `reconcile --fix`: per SKU, first the transfers between buckets left
+ * half-done (finishing one moves units, never makes any); then the repairs
+ * reconcile can prove safe from what it read; then, for drift they do not explain, the reset from MySQL
  * (frozen, and only once nothing is in flight). Returns what was done.
  */
 export const repairSkus = async (source: DriftSource, skus: string[], options: RepairOptions): Promise<FixReport[]> => {
   const reservations = new Reservations(source.redis);
+  const transfers = new StockTransfers(source.redis);
   const fixed: FixReport[] = [];
   let queue: Awaited<ReturnType<typeof openQueueLag>> | null = null;
   try {
     for (const sku of skus) {
+      const transfersFinished = await transfers.finishAll(sku);
       const input = await readDriftInput(source, sku);
       if (input === null) continue;
       const plan = planFixes(input, await reservations.queued(sku), Date.now(), options.graceMs);
@@ -49,7 +53,7 @@ export const repairSkus = async (source: DriftSource, skus: string[], options: R
         queue ??= await openQueueLag(source, options.queue);
         reset = await resetFromMysql(source, sku, queue.lag, options.freezeTimeoutMs);
       }
-      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset) fixed.push({ sku, ...plan, ...(reset && { reset }) });
+      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset || transfersFinished > 0) fixed.push({ sku, transfersFinished, ...plan, ...(reset && { reset }) });
     }
   } finally {
     await queue?.close();

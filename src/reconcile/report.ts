@@ -36,6 +36,7 @@ export const measureSkus = async (source: DriftSource, sku: string | undefined, 
 export const fixLines = (fixed: FixReport[]): string[] =>
   fixed.flatMap((f) => {
     const done = [
+      f.transfersFinished && `finished ${f.transfersFinished} transfer(s) between buckets`,
       f.markPersisted.length && `marked ${f.markPersisted.length} persisted`,
       f.release.length && `released ${f.release.length} cancelled order(s) (${f.release.reduce((n, r) => n + r.qty, 0)} units back on sale)`,
       f.redrive.length && `re-drove ${f.redrive.length} stuck reservation(s) through the outbox`,

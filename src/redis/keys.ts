@@ -3,13 +3,18 @@
  *
  * Every key of a SKU carries the hash tag `{sku}`, so that one script call
  * touches a single Redis Cluster slot. SKU ids are validated before they get
- * here (`SKU_PATTERN` in sale/ids.ts), so they never contain `{` or `}`.
+ * here (`SKU_PATTERN` in sale/ids.ts), so they never contain `{`, `}` or `#`.
+ *
+ * A hot SKU preloaded with `--buckets B` keeps its stock in B buckets, each
+ * with every key below under a hash tag of its own — `{sku}` for bucket 0
+ * (today's layout, so B = 1 is unchanged), `{sku#b}` for bucket b — so the
+ * buckets spread over the cluster's masters (see sale/buckets.ts).
  */
 
 const PREFIX = 'seckill';
 
-export const skuKeys = (sku: string) => {
-  const tag = `${PREFIX}:{${sku}}`;
+export const skuKeys = (sku: string, bucket = 0) => {
+  const tag = bucket === 0 ? `${PREFIX}:{${sku}}` : `${PREFIX}:{${sku}#${bucket}}`;
   return {
     /** integer: units still on sale */
     stock: `${tag}:stock`,
@@ -25,13 +30,17 @@ export const skuKeys = (sku: string) => {
     outbox: `${tag}:outbox`,
     /** integer: admission tickets handed to server processes, less those given back (see take-tickets.lua) */
     admitted: `${tag}:admitted`,
+    /** hash: transferId → JSON transfer record, units this bucket sent that the other may not have yet (see transfer-out.lua) */
+    transfers: `${tag}:transfers`,
+    /** hash: transferId → units, the transfers this bucket was credited with (transfer-in.lua's idempotency record) */
+    received: `${tag}:received`,
   };
 };
 
 export type SkuKeys = ReturnType<typeof skuKeys>;
 
-/** Every key of a SKU, for reset and for before/after snapshots. */
-export const allSkuKeys = (sku: string): string[] => Object.values(skuKeys(sku));
+/** Every key of a SKU's bucket, for reset and for before/after snapshots. */
+export const allSkuKeys = (sku: string, bucket = 0): string[] => Object.values(skuKeys(sku, bucket));
 
 /**
  * The one field of a stream entry (outbox or dead letters): its message, a

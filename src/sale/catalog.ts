@@ -2,7 +2,9 @@ import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
+import { bucketCount, bucketIndexes, bucketKeysOf, splitStock } from './buckets.js';
 import { formatHolding } from './holdings.js';
+import { bucketOfOrderId } from './ids.js';
 
 /** One SKU put on sale: what preload writes to MySQL and Redis. */
 export interface SkuDefinition {
@@ -13,6 +15,8 @@ export interface SkuDefinition {
   /** sale window, ms since epoch; null = open */
   startsAt: number | null;
   endsAt: number | null;
+  /** stock buckets in Redis (see buckets.ts); absent = 1 */
+  buckets?: number;
 }
 
 export interface RedisSkuState {
@@ -25,6 +29,8 @@ export interface RedisSkuState {
   startsAt: number | null;
   endsAt: number | null;
   reservations: number;
+  /** stock buckets (1 when unbucketed); stock, initial and reservations are their sums */
+  buckets: number;
 }
 
 /*
@@ -40,54 +46,59 @@ const unlistSku = (redis: RedisClient, sku: string) => redis.srem(SKU_INDEX_KEY,
 
 /**
  * Puts a SKU on sale in Redis, clearing every key an earlier sale of it left
- * (holders, idempotency records, reservations, outbox, admission count).
- * One MULTI over the SKU's keys, so a server never sees half a SKU.
+ * (holders, idempotency records, reservations, outbox, admission count,
+ * transfers — of every bucket it had). One MULTI per bucket, bucket 0 last:
+ * its meta says how many buckets there are, so a server never sees half a
+ * SKU. A bucket's `initial` is its share of the stock.
  */
 export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): Promise<void> => {
-  const k = skuKeys(def.sku);
+  const buckets = def.buckets ?? 1;
+  const shares = splitStock(def.stock, buckets);
+  const earlier = await bucketCount(redis, def.sku);
   await listSku(redis, def.sku);
-  await execAll(
-    redis
-      .multi()
-      .del(...allSkuKeys(def.sku))
-      .set(k.stock, def.stock)
-      .hset(k.meta, {
-        initial: def.stock,
+  for (const b of [...bucketIndexes(Math.max(buckets, earlier)).slice(1), 0]) {
+    const multi = redis.multi().del(...allSkuKeys(def.sku, b));
+    if (b < buckets) {
+      const k = skuKeys(def.sku, b);
+      multi.set(k.stock, shares[b]!).hset(k.meta, {
+        initial: shares[b]!,
         limit: def.limit,
         startsAt: def.startsAt ?? 0,
         endsAt: def.endsAt ?? 0,
         released: 0,
-      }),
-  );
+        ...(buckets > 1 && { buckets, bucket: b }),
+      });
+    }
+    await execAll(multi);
+  }
 };
 
 /** Every SKU this Redis holds a sale of (preloaded and not closed): what relays read and sweepers act on. */
 export const skusOnSale = (redis: RedisClient): Promise<string[]> => redis.smembers(SKU_INDEX_KEY);
 
-/** Units on sale in Redis now; null when the SKU has no stock key. */
+/** Units on sale in Redis now, over every bucket (units in transfer between buckets not counted); null when the SKU has no stock key. */
 export const stockOf = async (redis: RedisClient, sku: string): Promise<number | null> => {
-  const stock = await redis.get(skuKeys(sku).stock);
-  return stock === null ? null : Number(stock);
+  const stocks = await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.get(k.stock)));
+  return stocks[0] === null ? null : stocks.reduce((n, stock) => n + Number(stock ?? 0), 0);
 };
 
+/** A SKU as Redis holds it: bucket 0's settings, the buckets' stock, initial shares and reservations summed. */
 export const readRedisSku = async (redis: RedisClient, sku: string): Promise<RedisSkuState> => {
-  const k = skuKeys(sku);
-  const [stock, meta, reservations] = await Promise.all([
-    redis.get(k.stock),
-    redis.hgetall(k.meta),
-    redis.hlen(k.reservations),
-  ]);
-  const num = (v: string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  const keys = await bucketKeysOf(redis, sku);
+  const buckets = await Promise.all(keys.map((k) => Promise.all([redis.get(k.stock), redis.hgetall(k.meta), redis.hlen(k.reservations)])));
+  const [stock, meta] = buckets[0]!;
+  const sum = (pick: (bucket: (typeof buckets)[number]) => string | number | null | undefined) => buckets.reduce((n, b) => n + Number(pick(b) ?? 0), 0);
   const time = (v: string | undefined) => (v === undefined || v === '0' ? null : Number(v));
   return {
     loaded: meta.initial !== undefined,
     closedAt: time(meta.closedAt),
-    stock: num(stock),
-    initial: num(meta.initial),
-    limit: num(meta.limit),
+    stock: stock === null ? null : sum(([s]) => s),
+    initial: meta.initial === undefined ? null : sum(([, m]) => m.initial),
+    limit: meta.limit === undefined ? null : Number(meta.limit),
     startsAt: time(meta.startsAt),
     endsAt: time(meta.endsAt),
-    reservations,
+    reservations: sum(([, , r]) => r),
+    buckets: keys.length,
   };
 };
 
@@ -99,37 +110,46 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
  * MULTI. The caller has checked that nothing is in flight.
  */
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
-  const k = skuKeys(sku);
-  await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted).hset(k.meta, 'closedAt', now));
+  for (const k of (await bucketKeysOf(redis, sku)).reverse()) {
+    await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.transfers, k.received).hset(k.meta, 'closedAt', now));
+  }
   await unlistSku(redis, sku);
 };
 
+/** Every key of every bucket of a SKU. */
+const everyKeyOf = async (redis: RedisClient, sku: string): Promise<string[][]> => bucketIndexes(await bucketCount(redis, sku)).map((b) => allSkuKeys(sku, b));
+
 /** Removes every key of a SKU and takes it off the list: a sale bench made for a run and is done with. */
 export const removeSkuFromRedis = async (redis: RedisClient, sku: string): Promise<void> => {
-  await execAll(redis.multi().del(...allSkuKeys(sku)));
+  for (const keys of (await everyKeyOf(redis, sku)).reverse()) await execAll(redis.multi().del(...keys));
   await unlistSku(redis, sku);
 };
 
 /** Bytes Redis uses for a SKU's keys (MEMORY USAGE, all of a key's elements sampled). */
 export const skuMemoryBytes = async (redis: RedisClient, sku: string): Promise<number> => {
-  const sizes = await Promise.all(allSkuKeys(sku).map((key) => redis.memory('USAGE', key, 'SAMPLES', 0)));
+  const sizes = await Promise.all((await everyKeyOf(redis, sku)).flat().map((key) => redis.memory('USAGE', key, 'SAMPLES', 0)));
   return sizes.reduce<number>((n, size) => n + (size ?? 0), 0);
+};
+
+/** Every bucket's meta of a SKU gets the same fields: each bucket's script reads only its own. */
+const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: Record<string, number | string>): Promise<void> => {
+  await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hset(k.meta, fields)));
 };
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
 export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
-  await redis.hset(skuKeys(sku).meta, { startsAt: startsAt ?? 0, endsAt: endsAt ?? 0 });
+  await setOnEveryBucket(redis, sku, { startsAt: startsAt ?? 0, endsAt: endsAt ?? 0 });
   await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
 };
 
 /**
- * Freezes a SKU: reserve.lua answers FROZEN until it is thawed, so its stock
- * can be reset while nobody buys.
+ * Freezes a SKU (every bucket): reserve.lua answers FROZEN until it is
+ * thawed, and transfers stop, so its stock can be reset while nobody buys.
  */
-export const freezeSku = (redis: RedisClient, sku: string): Promise<number> => redis.hset(skuKeys(sku).meta, 'frozen', '1');
+export const freezeSku = (redis: RedisClient, sku: string): Promise<void> => setOnEveryBucket(redis, sku, { frozen: '1' });
 
 export const thawSku = async (redis: RedisClient, sku: string): Promise<void> => {
-  await redis.hdel(skuKeys(sku).meta, 'frozen');
+  await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hdel(k.meta, 'frozen')));
   // Processes that flagged the SKU sold out or closed should ask Redis again.
   await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
 };
@@ -145,24 +165,32 @@ export interface RecordedOrder {
 }
 
 /**
- * Rebuilds a frozen SKU in Redis from MySQL, the record: stock = MySQL stock,
- * a holding per live order, a persisted reservation record per order (a
- * cancelled one released), the admission count from zero. Used by reconcile
- * only while the SKU is frozen and nothing is in flight, so the MySQL stock
- * is exactly what may still be sold. The SKU stays frozen: the caller thaws it.
+ * Rebuilds a frozen SKU in Redis from MySQL, the record: stock = MySQL stock
+ * (split over the buckets as at preload; transfers under way are void, their
+ * units are in MySQL's stock), a holding per live order, a persisted
+ * reservation record per order (a cancelled one released) in the order's
+ * bucket, the admission count from zero. Used by reconcile only while the
+ * SKU is frozen and nothing is in flight, so the MySQL stock is exactly what
+ * may still be sold. The SKU stays frozen: the caller thaws it.
  */
 export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
-  const k = skuKeys(def.sku);
+  const buckets = await bucketCount(redis, def.sku);
+  const [stocks, initials] = [splitStock(def.stock, buckets), splitStock(def.initialStock, buckets)];
+  const byBucket = groupBy(orders, (o) => bucketOfOrderId(o.orderId));
   await listSku(redis, def.sku);
-  const multi = redis
-    .multi()
-    .del(k.stock, k.holders, k.reservations, k.admitted)
-    .set(k.stock, def.stock)
-    .hset(k.meta, { initial: def.initialStock, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 });
+  for (const b of bucketIndexes(buckets)) {
+    const meta = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 };
+    await rebuildBucket(redis, def.sku, b, stocks[b]!, meta, byBucket.get(b) ?? [], now);
+  }
+};
+
+const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: Record<string, number>, orders: RecordedOrder[], now: number): Promise<void> => {
+  const k = skuKeys(sku, bucket);
+  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.transfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received');
   for (const o of orders) {
     const record = {
       orderId: o.orderId,
-      sku: def.sku,
+      sku,
       userId: o.userId,
       qty: o.qty,
       requestId: o.requestId,

@@ -16,6 +16,10 @@ export const Outcome = {
   NOT_FOUND: 'NOT_FOUND',
   ADMITTED: 'ADMITTED',
   ADMISSION_CLOSED: 'ADMISSION_CLOSED',
+  SENT: 'SENT',
+  SHORT: 'SHORT',
+  CREDITED: 'CREDITED',
+  ALREADY_CREDITED: 'ALREADY_CREDITED',
 } as const;
 
 export type ReserveOutcome =
@@ -40,3 +44,7 @@ export type TicketsOutcome =
   | typeof Outcome.NOT_LOADED
   | typeof Outcome.SOLD_OUT
   | typeof Outcome.NOT_STARTED;
+
+export type TransferOutOutcome = typeof Outcome.SENT | typeof Outcome.SHORT | typeof Outcome.NOT_LOADED | typeof Outcome.FROZEN;
+
+export type TransferInOutcome = typeof Outcome.CREDITED | typeof Outcome.ALREADY_CREDITED | typeof Outcome.NOT_LOADED | typeof Outcome.FROZEN;

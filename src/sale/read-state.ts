@@ -1,6 +1,11 @@
 import type { RedisClient } from '../redis/connection.js';
 import { skuKeys } from '../redis/keys.js';
+import { bucketKeysOf } from './buckets.js';
+import { stockOf } from './catalog.js';
+import { groupBy } from '../group-by.js';
 import { parseHolding } from './holdings.js';
+import { bucketOfOrderId } from './ids.js';
+import { unitsInTransfer } from './transfers.js';
 import type { ReservationRecord } from './reservations.js';
 import type { OrderFact, ReservationFact, SkuState } from './state.js';
 
@@ -33,26 +38,41 @@ const factOf = (r: ReservationRecord): ReservationFact => ({
   reason: r.reason ?? null,
 });
 
-/** Every reservation record of a SKU. */
+/** Every reservation record of a SKU (of every bucket). */
 export const readReservations = async (redis: RedisClient, sku: string): Promise<ReservationFact[]> =>
-  Object.values(await redis.hgetall(skuKeys(sku).reservations)).map((raw) => factOf(JSON.parse(raw) as ReservationRecord));
+  (await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hgetall(k.reservations)))).flatMap((records) =>
+    Object.values(records).map((raw) => factOf(JSON.parse(raw) as ReservationRecord)),
+  );
 
-/** Some reservation records of a SKU, in the order asked; null where there is none. */
-export const readReservationsById = async (redis: RedisClient, sku: string, orderIds: string[]): Promise<(ReservationFact | null)[]> =>
-  orderIds.length === 0 ? [] : (await redis.hmget(skuKeys(sku).reservations, ...orderIds)).map((raw) => (raw === null ? null : factOf(JSON.parse(raw) as ReservationRecord)));
+/** Some reservation records of a SKU, each from its order's bucket, in the order asked; null where there is none. */
+export const readReservationsById = async (redis: RedisClient, sku: string, orderIds: string[]): Promise<(ReservationFact | null)[]> => {
+  const found = new Map<string, ReservationFact>();
+  for (const [bucket, ids] of groupBy(orderIds, bucketOfOrderId)) {
+    for (const raw of await redis.hmget(skuKeys(sku, bucket).reservations, ...ids)) {
+      if (raw !== null) {
+        const fact = factOf(JSON.parse(raw) as ReservationRecord);
+        found.set(fact.orderId, fact);
+      }
+    }
+  }
+  return orderIds.map((id) => found.get(id) ?? null);
+};
 
-/** Every (user, order) the SKU's holdings list. */
+/** Every (user, order) the SKU's holdings list (of every bucket). */
 export const readHoldings = async (redis: RedisClient, sku: string): Promise<{ userId: string; orderId: string }[]> =>
-  Object.entries(await redis.hgetall(skuKeys(sku).holders)).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId })));
+  (await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hgetall(k.holders)))).flatMap((holders) =>
+    Object.entries(holders).flatMap(([userId, raw]) => parseHolding(raw).map(({ orderId }) => ({ userId, orderId }))),
+  );
 
 /**
  * One SKU as both stores hold it now; null when MySQL has no inventory row.
  * `usesRedis` false reads MySQL alone (a baseline that never touched Redis).
  */
 export const readSkuState = async ({ redis, readRecord }: SaleStores, sku: string, usesRedis = true): Promise<SkuState | null> => {
-  const [{ inventory, orders }, redisStock, reservations] = await Promise.all([
+  const [{ inventory, orders }, redisStock, inTransferUnits, reservations] = await Promise.all([
     readRecord(sku),
-    usesRedis ? redis.get(skuKeys(sku).stock) : null,
+    usesRedis ? stockOf(redis, sku) : null,
+    usesRedis ? unitsInTransfer(redis, sku) : 0,
     usesRedis ? readReservations(redis, sku) : [],
   ]);
   if (inventory === null) return null;
@@ -61,7 +81,8 @@ export const readSkuState = async ({ redis, readRecord }: SaleStores, sku: strin
     initialStock: inventory.initialStock,
     limit: inventory.limit,
     mysqlStock: inventory.stock,
-    redisStock: redisStock === null ? null : Number(redisStock),
+    redisStock,
+    ...(inTransferUnits > 0 && { inTransferUnits }),
     orders: orders.map(({ orderId, userId, requestId, qty, status, reason }) => ({ orderId, userId, requestId, qty, status, reason })),
     reservations,
   };

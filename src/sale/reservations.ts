@@ -2,8 +2,10 @@ import type { RedisClient } from '../redis/connection.js';
 import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
+import { groupBy } from '../group-by.js';
+import { bucketKeysOf } from './buckets.js';
 import { GroupCommit, type GroupLimits } from './group-commit.js';
-import { newOrderId } from './ids.js';
+import { bucketOfOrderId, newOrderId } from './ids.js';
 import { eventTexts, type OrderEvent } from './order-event.js';
 import { Outcome, type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
 
@@ -50,6 +52,8 @@ export interface ReserveItem {
   orderId: string;
   /** the caller spent an admission ticket on it (given back unless it reserves) */
   holdsTicket: boolean;
+  /** the stock bucket it buys from (0 for an unbucketed SKU) */
+  bucket: number;
 }
 
 /**
@@ -107,7 +111,7 @@ export class Reservations {
     this.groups =
       groupCommit === null
         ? null
-        : new GroupCommit((sku, items) => this.reserveBatch(sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
+        : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0]!.request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
     this.reserveScript = defineScript(redis, 'reserve', 7);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
@@ -122,10 +126,11 @@ export class Reservations {
    * they hold it; otherwise NotReplicatedError — the reservation stands on
    * the master, and a retry with the same request id is told its order.
    */
-  async reserve(request: BuyRequest, now = Date.now(), holdsTicket = false): Promise<ReserveResult> {
-    const item: ReserveItem = { request, now, orderId: newOrderId(request.sku, now), holdsTicket };
-    const result = this.groups ? await this.groups.submit(request.sku, item) : (await this.reserveBatch(request.sku, [item]))[0]!;
-    if (this.replicaAcks && (result.outcome === Outcome.OK || result.outcome === Outcome.DUPLICATE) && !(await this.replicaAcks.confirm(skuKeys(request.sku).stock))) {
+  async reserve(request: BuyRequest, now = Date.now(), holdsTicket = false, bucket = 0): Promise<ReserveResult> {
+    const item: ReserveItem = { request, now, orderId: newOrderId(request.sku, now, bucket), holdsTicket, bucket };
+    // One call = one bucket = one cluster slot.
+    const result = this.groups ? await this.groups.submit(bucket === 0 ? request.sku : `${request.sku}#${bucket}`, item) : (await this.reserveBatch(request.sku, [item]))[0]!;
+    if (this.replicaAcks && (result.outcome === Outcome.OK || result.outcome === Outcome.DUPLICATE) && !(await this.replicaAcks.confirm(skuKeys(request.sku, bucket).stock))) {
       const { replicas, timeoutMs } = this.durability;
       throw new NotReplicatedError(`reservation of ${request.sku} not confirmed by ${replicas} replica(s) within ${timeoutMs} ms`);
     }
@@ -133,12 +138,12 @@ export class Reservations {
   }
 
   /**
-   * One reserve.lua call deciding `items` (all of `sku`) in the order given,
-   * each as if alone after the ones before it; one result per item. No
-   * replica wait here: reserve() adds it.
+   * One reserve.lua call deciding `items` (all of `sku`, all in the first
+   * one's bucket) in the order given, each as if alone after the ones before
+   * it; one result per item. No replica wait here: reserve() adds it.
    */
   async reserveBatch(sku: string, items: readonly ReserveItem[]): Promise<ReserveResult[]> {
-    const k = skuKeys(sku);
+    const k = skuKeys(sku, items[0]?.bucket ?? 0);
     const args: (string | number)[] = [sku, STOCK_EVENTS_CHANNEL];
     for (const { request, now, orderId, holdsTicket } of items) {
       args.push(request.userId, request.qty, request.requestId ?? '', orderId, now, holdsTicket ? 1 : 0);
@@ -154,8 +159,9 @@ export class Reservations {
     return results;
   }
 
+  /** Returns the order's units to its bucket, which is its buyer's. */
   async release(sku: string, orderId: string, reason: string, now = Date.now()): Promise<ReleaseResult> {
-    const k = skuKeys(sku);
+    const k = skuKeys(sku, bucketOfOrderId(orderId));
     const [outcome, remaining] = (await this.releaseScript(
       [k.stock, k.meta, k.holders, k.reservations],
       [orderId, reason, now, sku, STOCK_EVENTS_CHANNEL],
@@ -165,18 +171,20 @@ export class Reservations {
 
   /** Marks the orders of one SKU as written to MySQL; returns how many were newly marked. */
   async markPersisted(sku: string, orderIds: string[], now = Date.now()): Promise<number> {
-    if (orderIds.length === 0) return 0;
-    return Number(await this.markPersistedScript([skuKeys(sku).reservations], [now, ...orderIds]));
+    const byBucket = [...groupBy(orderIds, bucketOfOrderId)];
+    const marked = await Promise.all(byBucket.map(([bucket, ids]) => this.markPersistedScript([skuKeys(sku, bucket).reservations], [now, ...ids])));
+    return marked.reduce<number>((n, m) => n + Number(m), 0);
   }
 
   /** Takes `orderId` out of the user's holding if it still lists it; true when it did. */
   async clearHolding(sku: string, userId: string, orderId: string): Promise<boolean> {
-    return Number(await this.clearHoldingScript([skuKeys(sku).holders], [userId, orderId])) === 1;
+    return Number(await this.clearHoldingScript([skuKeys(sku, bucketOfOrderId(orderId)).holders], [userId, orderId])) === 1;
   }
 
-  /** Order ids waiting in the SKU's outbox (not yet delivered). */
+  /** Order ids waiting in the SKU's outboxes (not yet delivered). */
   async queued(sku: string): Promise<Set<string>> {
-    const entries = (await this.redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
+    const outboxes = await Promise.all((await bucketKeysOf(this.redis, sku)).map((k) => this.redis.xrange(k.outbox, '-', '+')));
+    const entries = outboxes.flat() as [string, string[]][];
     const texts = entries.flatMap(([, fields]) => eventTexts(streamMessage(fields)));
     return new Set(texts.map((text) => (JSON.parse(text || '{}') as Partial<OrderEvent>).orderId ?? ''));
   }
@@ -191,12 +199,12 @@ export class Reservations {
     if (record === null) return false;
     const { orderId: id, sku: s, userId, qty, requestId, createdAt } = record;
     const event: OrderEvent = { orderId: id, sku: s, userId, qty, requestId, createdAt };
-    await this.redis.xadd(skuKeys(sku).outbox, '*', STREAM_FIELD, JSON.stringify(event));
+    await this.redis.xadd(skuKeys(sku, bucketOfOrderId(orderId)).outbox, '*', STREAM_FIELD, JSON.stringify(event));
     return true;
   }
 
   async get(sku: string, orderId: string): Promise<ReservationRecord | null> {
-    const raw = await this.redis.hget(skuKeys(sku).reservations, orderId);
+    const raw = await this.redis.hget(skuKeys(sku, bucketOfOrderId(orderId)).reservations, orderId);
     return raw === null ? null : (JSON.parse(raw) as ReservationRecord);
   }
 }

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
-import { skuKeys } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
+import { bucketKeysOf } from './buckets.js';
 import { heldUnits, parseHolding } from './holdings.js';
 import { Outcome } from './outcomes.js';
 import type { BuyRequest, ReserveResult } from './reservations.js';
@@ -14,7 +14,7 @@ import type { BuyRequest, ReserveResult } from './reservations.js';
  */
 export interface SoldOutSnapshot {
   limit: number;
-  /** meta `released` when read: units returned to sale so far */
+  /** meta `released` when read (summed over the buckets): units returned to sale so far */
   released: number;
   /** `userId/requestId` → orderId */
   requests: Map<string, string>;
@@ -22,19 +22,38 @@ export interface SoldOutSnapshot {
   holders: Map<string, { units: number; newestOrderId: string | null }>;
 }
 
-/** One atomic read of a sold-out SKU; null when it is not sold out (or not loaded) any more. */
+/**
+ * One atomic read of a sold-out SKU — of each of its buckets, for a bucketed
+ * one (a user's request ids and holding are all in their own bucket, so the
+ * buckets' maps never overlap); null when it is not sold out (or not loaded)
+ * any more.
+ */
 export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Promise<SoldOutSnapshot | null> => {
-  const k = skuKeys(sku);
-  const [stock, meta, holders, requests] = (await execAll(
-    redis.multi().get(k.stock).hmget(k.meta, 'limit', 'released').hgetall(k.holders).hgetall(k.requests),
-  )) as [string | null, (string | null)[], Record<string, string>, Record<string, string>];
-  if (stock === null || Number(stock) > 0 || meta[0] === null) return null;
+  const buckets = await Promise.all(
+    (await bucketKeysOf(redis, sku)).map(
+      async (k) =>
+        (await execAll(redis.multi().get(k.stock).hmget(k.meta, 'limit', 'released').hgetall(k.holders).hgetall(k.requests))) as [
+          string | null,
+          (string | null)[],
+          Record<string, string>,
+          Record<string, string>,
+        ],
+    ),
+  );
+  const [, meta] = buckets[0]!;
+  if (meta[0] === null || buckets.some(([stock]) => stock === null || Number(stock) > 0)) return null;
   const held = new Map<string, { units: number; newestOrderId: string | null }>();
-  for (const [userId, raw] of Object.entries(holders)) {
-    const orders = parseHolding(raw);
-    held.set(userId, { units: heldUnits(orders), newestOrderId: orders.at(-1)?.orderId ?? null });
+  const requests = new Map<string, string>();
+  let released = 0;
+  for (const [, bucketMeta, holders, requested] of buckets) {
+    released += Number(bucketMeta[1] ?? 0);
+    for (const [userId, raw] of Object.entries(holders)) {
+      const orders = parseHolding(raw);
+      held.set(userId, { units: heldUnits(orders), newestOrderId: orders.at(-1)?.orderId ?? null });
+    }
+    for (const [field, orderId] of Object.entries(requested)) requests.set(field, orderId);
   }
-  return { limit: Number(meta[0]), released: Number(meta[1] ?? 0), requests: new Map(Object.entries(requests)), holders: held };
+  return { limit: Number(meta[0]), released, requests, holders: held };
 };
 
 const SOLD_OUT: ReserveResult = { outcome: Outcome.SOLD_OUT, orderId: null, remaining: 0 };

@@ -34,8 +34,10 @@ export interface SkuState {
   /** most units one user may hold */
   limit: number;
   mysqlStock: number;
-  /** null when Redis was not read (a MySQL-only baseline) or has no stock for it */
+  /** null when Redis was not read (a MySQL-only baseline) or has no stock for it; a bucketed SKU's buckets summed */
   redisStock: number | null;
+  /** a bucketed SKU's units debited from one bucket and not yet credited to another (sale/transfers.ts); absent = 0 */
+  inTransferUnits?: number;
   orders: OrderFact[];
   /** Redis reservation records; empty when Redis was not read */
   reservations: ReservationFact[];
@@ -55,5 +57,6 @@ export const liveUnits = (sku: SkuState): number => unitsOf(sku.orders.filter(is
 /** Units reserved in Redis but neither in MySQL nor released yet. */
 export const inFlightUnits = (sku: SkuState): number => unitsOf(sku.reservations.filter(isInFlight));
 
-/** Redis stock + units in flight − MySQL stock: 0 when the stores agree; null without Redis stock. */
-export const driftOf = (sku: SkuState): number | null => (sku.redisStock === null ? null : sku.redisStock + inFlightUnits(sku) - sku.mysqlStock);
+/** Redis stock (Σ buckets) + units in transfer + units in flight − MySQL stock: 0 when the stores agree; null without Redis stock. */
+export const driftOf = (sku: SkuState): number | null =>
+  sku.redisStock === null ? null : sku.redisStock + (sku.inTransferUnits ?? 0) + inFlightUnits(sku) - sku.mysqlStock;

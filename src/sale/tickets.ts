@@ -20,8 +20,9 @@ export class AdmissionCounter {
     this.script = defineScript(redis, 'take-tickets', 3);
   }
 
-  async take(sku: string, chunk: number, factor: number, now: number): Promise<TicketsAnswer> {
-    const k = skuKeys(sku);
+  /** Tickets for a SKU, or for one bucket of a bucketed SKU (each bucket has a cap of its own). */
+  async take(sku: string, chunk: number, factor: number, now: number, bucket = 0): Promise<TicketsAnswer> {
+    const k = skuKeys(sku, bucket);
     const [outcome, detail] = (await this.script([k.admitted, k.meta, k.stock], [chunk, factor, now])) as [TicketsOutcome, number];
     return { outcome, detail };
   }

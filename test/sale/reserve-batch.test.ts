@@ -21,6 +21,7 @@ const item = (sku: string, userId: string, opts: { qty?: number; requestId?: str
     now,
     orderId: opts.orderId ?? newOrderId(sku, now),
     holdsTicket: opts.holdsTicket ?? false,
+    bucket: 0,
   };
 };
 
