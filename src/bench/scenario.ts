@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
+import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, type AuthMode } from '../config.js';
 import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
 
@@ -113,12 +114,13 @@ const parseChaos = (file: string, raw: unknown): Chaos => {
 };
 
 const parseSku = (file: string, path: string, raw: unknown) => {
-  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'weight', 'startsAt', 'endsAt', 'opensAfter']);
+  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'buckets', 'weight', 'startsAt', 'endsAt', 'opensAfter']);
   if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
   const def = {
     sku: r.o.sku as string,
     stock: r.number('stock', 0, 1e9),
     limit: r.number('limit', 1, 1e6, 1),
+    buckets: r.number('buckets', 1, MAX_BUCKETS, 1),
     weight: r.number('weight', 0, 1e6, 1, false),
     startsAt: r.time('startsAt'),
     endsAt: r.time('endsAt'),

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connection.js';
 import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { skusOnSale } from '../sale/catalog.js';
+import { bucketKeysOf } from '../sale/buckets.js';
 import { execAll } from '../redis/transaction.js';
 import { TOPICS, type Topic } from './names.js';
 import type { BatchHandler, Envelope, Subscription, Transport } from './transport.js';
@@ -238,8 +239,13 @@ const pruneIdleConsumers = async (redis: RedisClient, stream: string, idleMs: nu
 /** Prunes dead readers from the dead-letter stream, shared by every sale of a Redis (a closed sale's outbox goes with its readers). */
 export const pruneDeadLetterReaders = (redis: RedisClient, idleMs: number): Promise<number> => pruneIdleConsumers(redis, DEAD_LETTER_STREAM, idleMs);
 
-const outboxSources = (redis: RedisClient) => async (): Promise<Source[]> =>
-  (await skusOnSale(redis)).map((sku) => ({ stream: skuKeys(sku).outbox, key: sku }));
+/** Every bucket of a hot SKU has an outbox of its own (in its slot); all carry the SKU as key. */
+const outboxSources = (redis: RedisClient) => async (): Promise<Source[]> => {
+  const perSku = await Promise.all(
+    (await skusOnSale(redis)).map(async (sku) => (await bucketKeysOf(redis, sku)).map((keys) => ({ stream: keys.outbox, key: sku }))),
+  );
+  return perSku.flat();
+};
 
 const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_STREAM, key: '' }];
 

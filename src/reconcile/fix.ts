@@ -133,7 +133,7 @@ export const resetFromMysql = async (
     const [{ inventory: fresh, orders }, before] = await Promise.all([readSkuRecord(mysql, sku), stockOf(redis, sku)]);
     await rebuildSkuInRedis(
       redis,
-      { sku, stock: fresh!.stock, initialStock: fresh!.initialStock, limit: fresh!.limit, startsAt: fresh!.startsAt, endsAt: fresh!.endsAt },
+      { sku, stock: fresh!.stock, initialStock: fresh!.initialStock, limit: fresh!.limit, startsAt: fresh!.startsAt, endsAt: fresh!.endsAt, buckets: fresh!.buckets },
       orders.map((o) => ({
         orderId: o.orderId,
         userId: o.userId,

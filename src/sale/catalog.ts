@@ -166,7 +166,7 @@ export interface RecordedOrder {
 
 /**
  * Rebuilds a frozen SKU in Redis from MySQL, the record: stock = MySQL stock
- * (split over the buckets as at preload; transfers under way are void, their
+ * (split over the buckets MySQL names, as at preload; transfers under way are void, their
  * units are in MySQL's stock), a holding per live order, a persisted
  * reservation record per order (a cancelled one released) in the order's
  * bucket, the admission count from zero. Used by reconcile only while the
@@ -174,12 +174,13 @@ export interface RecordedOrder {
  * may still be sold. The SKU stays frozen: the caller thaws it.
  */
 export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
-  const buckets = await bucketCount(redis, def.sku);
+  // MySQL's count, not Redis's: a Redis that restarted empty says 1.
+  const buckets = def.buckets ?? 1;
   const [stocks, initials] = [splitStock(def.stock, buckets), splitStock(def.initialStock, buckets)];
   const byBucket = groupBy(orders, (o) => bucketOfOrderId(o.orderId));
   await listSku(redis, def.sku);
   for (const b of bucketIndexes(buckets)) {
-    const meta = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1 };
+    const meta = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
     await rebuildBucket(redis, def.sku, b, stocks[b]!, meta, byBucket.get(b) ?? [], now);
   }
 };

@@ -11,7 +11,7 @@ import { loadSkuIntoRedis, readRedisSku, type SkuDefinition } from './catalog.js
 
 /** What putting a SKU on sale needs of MySQL; src/store provides it (`inventoryRecord`). */
 export interface InventoryRecord {
-  read(sku: string): Promise<{ stock: number; limit: number; startsAt: number | null; endsAt: number | null } | null>;
+  read(sku: string): Promise<{ stock: number; limit: number; startsAt: number | null; endsAt: number | null; buckets: number } | null>;
   countOrders(sku: string): Promise<number>;
   /** writes the row afresh, deleting the SKU's orders and holdings */
   replace(def: SkuDefinition): Promise<void>;
@@ -40,6 +40,7 @@ const describeChange = async (redis: RedisClient, record: InventoryRecord, def: 
     diff('limit', row.limit, def.limit);
     diff('starts', iso(row.startsAt), iso(def.startsAt));
     diff('ends', iso(row.endsAt), iso(def.endsAt));
+    diff('buckets', row.buckets, def.buckets ?? 1);
   }
   if (cached.loaded) diff('Redis stock', cached.stock, def.stock);
   if (orders > 0) changes.push(`${orders} MySQL orders deleted`);

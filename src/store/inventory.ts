@@ -10,6 +10,8 @@ export interface InventoryRow {
   limit: number;
   startsAt: number | null;
   endsAt: number | null;
+  /** Redis buckets the stock is split into (src/sale/buckets.ts) */
+  buckets: number;
 }
 
 const toMs = (value: Date | null): number | null => (value === null ? null : value.getTime());
@@ -20,7 +22,7 @@ export type Queryable = Pool | PoolConnection;
 
 export const getInventory = async (pool: Queryable, sku: string): Promise<InventoryRow | null> => {
   const [rows] = await pool.query<RowDataPacket[]>(
-    'SELECT sku, initial_stock, stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ?',
+    'SELECT sku, initial_stock, stock, per_user_limit, starts_at, ends_at, redis_buckets FROM inventory WHERE sku = ?',
     [sku],
   );
   const row = rows[0];
@@ -32,6 +34,7 @@ export const getInventory = async (pool: Queryable, sku: string): Promise<Invent
     limit: row.per_user_limit,
     startsAt: toMs(row.starts_at),
     endsAt: toMs(row.ends_at),
+    buckets: row.redis_buckets,
   };
 };
 
@@ -46,9 +49,9 @@ export const replaceInventory = (pool: Pool, def: SkuDefinition): Promise<void> 
     await conn.query('DELETE FROM orders WHERE sku = ?', [def.sku]);
     await conn.query('DELETE FROM holdings WHERE sku = ?', [def.sku]);
     await conn.query(
-      `REPLACE INTO inventory (sku, initial_stock, stock, per_user_limit, starts_at, ends_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-      [def.sku, def.stock, def.stock, def.limit, toDate(def.startsAt), toDate(def.endsAt)],
+      `REPLACE INTO inventory (sku, initial_stock, stock, per_user_limit, starts_at, ends_at, redis_buckets)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [def.sku, def.stock, def.stock, def.limit, toDate(def.startsAt), toDate(def.endsAt), def.buckets ?? 1],
     );
   });
 

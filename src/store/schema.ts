@@ -6,7 +6,7 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
  * records what was applied; a named lock keeps processes that start together
  * (bench starts serve, relay and consume at once) from migrating twice.
  *
- * - `inventory`: the stock of record.
+ * - `inventory`: the stock of record (and how many Redis buckets it is split into).
  * - `orders`: one row per order (status PENDING, PAID or CANCELLED). A request
  *   id names one order per user and SKU (`one_order_per_request`), so a
  *   retried buy is never a second order.
@@ -73,6 +73,11 @@ export const MIGRATIONS: { name: string; statements: string[] }[] = [
          ADD COLUMN IF NOT EXISTS request_key VARCHAR(64) AS (NULLIF(request_id, '')) PERSISTENT,
          ADD UNIQUE KEY IF NOT EXISTS one_order_per_request (sku, user_id, request_key)`,
     ],
+  },
+  {
+    // A hot SKU's stock split over Redis buckets: a Redis rebuilt from MySQL must know into how many.
+    name: '3 redis buckets per SKU',
+    statements: ['ALTER TABLE inventory ADD COLUMN IF NOT EXISTS redis_buckets INT NOT NULL DEFAULT 1'],
   },
 ];
 
