@@ -68,6 +68,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
       sku,
       redisStock: 8,
       inFlight: 0,
+      inTransfer: 0,
       mysqlStock: 8,
       liveOrders: 2,
       liveUnits: 2,
@@ -225,7 +226,7 @@ describe('seckill reconcile', () => {
     expect(clean.code).toBe(0);
     expect(JSON.parse(clean.stdout)).toEqual({
       ok: true,
-      skus: [{ sku, redisStock: 8, inFlight: 0, mysqlStock: 8, liveOrders: 2, liveUnits: 2, initialStock: 10, drift: 0, findings: [] }],
+      skus: [{ sku, redisStock: 8, inFlight: 0, inTransfer: 0, mysqlStock: 8, liveOrders: 2, liveUnits: 2, initialStock: 10, drift: 0, findings: [] }],
     });
 
     const [stuck] = await reserve(sku, ['u3']);
