@@ -53,8 +53,8 @@ export interface BucketReading {
 export type RefillOutcome =
   /** the bucket holds enough for the buyer now (or a top-up moved what it could) */
   | { outcome: 'REFILLED' }
-  /** proven: fewer than `need` units in all the buckets together; `remaining` is how many there are */
-  | { outcome: 'SOLD_OUT'; remaining: number }
+  /** proven: fewer than `need` units in all the buckets together; `remaining` is how many there are, `released` the buckets' meta `released` summed */
+  | { outcome: 'SOLD_OUT'; remaining: number; released: number }
   | { outcome: 'FROZEN' }
   | { outcome: 'NOT_LOADED' }
   /** other buyers kept moving the units for longer than a buyer waits: ask again */
@@ -110,6 +110,8 @@ export class StockTransfers {
   private readonly inScript: ScriptCall;
   /** refills under way in this process, by `sku#bucket`: a crowd on one empty bucket shares one */
   private readonly refilling = new Map<string, Promise<RefillOutcome>>();
+  /** top-ups under way in this process, by `sku#bucket`: every sale from a low bucket asks for one, one at a time is enough */
+  private readonly toppingUp = new Set<string>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -175,7 +177,17 @@ export class StockTransfers {
    * buyers find it empty. Never proves or announces a sell-out.
    */
   async topUp(sku: string, to: number, minUnits: number, buckets: number): Promise<number> {
-    if (this.refilling.has(`${sku}#${to}`)) return 0;
+    const key = `${sku}#${to}`;
+    if (this.refilling.has(key) || this.toppingUp.has(key)) return 0;
+    this.toppingUp.add(key);
+    try {
+      return await this.topUpOnce(sku, to, minUnits, buckets);
+    } finally {
+      this.toppingUp.delete(key);
+    }
+  }
+
+  private async topUpOnce(sku: string, to: number, minUnits: number, buckets: number): Promise<number> {
     const readings = await readBuckets(this.redis, sku, buckets);
     const donor = fullestOther(readings, to);
     const own = readings[to]!;
@@ -207,7 +219,7 @@ export class StockTransfers {
       const second = await readBuckets(this.redis, sku, buckets);
       if (second.every((r, b) => r.stock === first[b]!.stock && r.sending.length === 0 && r.released === first[b]!.released && r.received === first[b]!.received)) {
         if (own.stock === 0) await this.redis.publish(STOCK_EVENTS_CHANNEL, `SOLD_OUT ${sku}`);
-        return { outcome: 'SOLD_OUT', remaining: own.stock };
+        return { outcome: 'SOLD_OUT', remaining: own.stock, released: second.reduce((n, r) => n + r.released, 0) };
       }
     }
     return { outcome: 'BUSY' };

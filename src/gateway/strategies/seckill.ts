@@ -76,7 +76,9 @@ export const seckillStrategy = (deps: {
       if (refill.outcome === 'BUSY') break;
       if (refill.outcome === 'SOLD_OUT') {
         if (refill.remaining > 0) return { outcome: Outcome.SOLD_OUT, orderId: null, remaining: refill.remaining };
-        soldOut.set(request.sku, Date.now(), 'sold');
+        // 'confirmed', not 'sold': every buyer of the shared proof lands here, and
+        // a snapshot read since is still good unless units were released.
+        soldOut.set(request.sku, Date.now(), 'confirmed', refill.released);
         const answer = await soldOut.answer(request);
         if (answer !== null) return answer;
         // units came back since the proof: try again
