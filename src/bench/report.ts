@@ -5,6 +5,7 @@ import type { Fault } from './faults.js';
 import type { Scenario } from './scenario.js';
 import type { StrategyRun } from './strategy-run.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
+import { busiestMaster } from '../redis/command-stats.js';
 
 /** How the run was asked for: what someone needs to run it again. */
 export interface RunParameters {
@@ -100,6 +101,7 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   if (runs.some((r) => r.redisCost !== null)) {
     const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) => (r.redisCost === null ? '–' : cell(r.redisCost, r));
     row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK!).toFixed(1) : '–')));
+    row('… on the busiest master', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (busiestMaster(c.scripts).usec / r.outcomes.OK!).toFixed(1) : '–')));
     row('requests per reserve.lua call', cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')));
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);

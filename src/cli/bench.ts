@@ -7,6 +7,7 @@ import { campaignText, reportJson, reportTable } from '../bench/report.js';
 import { scenarioForSeed } from '../bench/chaos.js';
 import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/run.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
+import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, intOption, loadConnections, loadKafkaBrokers, type AuthMode, type QueueKind } from '../config.js';
 import { STRATEGY_NAMES, type StrategyName } from '../gateway/strategies/strategy.js';
 import { startBroker, stopBroker } from '../queue/broker.js';
@@ -18,6 +19,7 @@ interface BenchFlags {
   auth?: AuthMode[];
   queue: QueueKind;
   connections?: number;
+  buckets?: number;
   requests?: number;
   duration?: number;
   seed: number;
@@ -144,12 +146,16 @@ const writeHtml = (file: string | undefined, page: () => string): void => {
   process.stderr.write(`report written to ${file}\n`);
 };
 
+/** `--buckets n`: every SKU of the scenario split over n buckets (1: none), to compare layouts on one scenario. */
+const withBuckets = (scenario: Scenario, buckets: number | undefined): Scenario =>
+  buckets === undefined ? scenario : { ...scenario, skus: scenario.skus.map((sku) => ({ ...sku, buckets })) };
+
 const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
   // Said before a run of minutes, not after it.
   if (flags.html !== undefined && !statSync(dirname(flags.html), { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--html ${flags.html}: the folder ${dirname(flags.html)} does not exist`);
   }
-  const scenario = loadScenario(scenarioPath(scenarioName));
+  const scenario = withBuckets(loadScenario(scenarioPath(scenarioName)), flags.buckets);
   if (flags.cpuProf !== undefined) process.env.SECKILL_CPU_PROF_DIR = resolve(flags.cpuProf);
   const options = optionsOf(flags);
   return withLocalBroker(flags, options, () => benchWith(scenario, options, flags));
@@ -198,6 +204,7 @@ export const registerBench = (program: Command): void => {
         .default('during'),
     )
     .option('--connections <n>', "override the scenario's connections", intOption('--connections', 1, 10_000))
+    .option('--buckets <n>', `split every SKU's stock over n buckets (1: none), overriding the scenario`, intOption('--buckets', 1, MAX_BUCKETS))
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
     .option('--seed <n>', 'seed of the buyer traffic and of a chaos scenario\'s faults (same seed, same run)', intOption('--seed', 0), 1)
@@ -237,6 +244,7 @@ Examples:
   $ seckill bench faults-kill-consumer --json
   $ seckill bench flash-1000 --redis-cluster --workers 2 --consumers 2
   $ seckill bench scale --redis-cluster --redis-masters 1     # the same run on one master
+  $ seckill bench hot-sku --redis-cluster --buckets 1          # the hot SKU in one bucket, against its 12
   $ seckill bench faults-kill-redis-master       # its own cluster, a replica per master
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
