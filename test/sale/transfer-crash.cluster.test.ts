@@ -2,8 +2,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { bucketIndexes, bucketOfUser } from '../../src/sale/buckets.js';
 import { Outcome } from '../../src/sale/outcomes.js';
+import { bucketOfOrderId } from '../../src/sale/ids.js';
+import { Reservations } from '../../src/sale/reservations.js';
 import { readBuckets, StockTransfers, unitsInTransfer } from '../../src/sale/transfers.js';
-import { newRedis, postJson, runSeckill, serverTracker, uniqueSku } from '../helpers.js';
+import { newRedis, postJson, preloadSku, runSeckill, serverTracker, uniqueSku } from '../helpers.js';
 
 const redis = newRedis();
 const servers = serverTracker();
@@ -66,4 +68,22 @@ describe('a crash between the two steps of a transfer between buckets', () => {
     expect(statuses.filter((s) => s === 201)).toHaveLength(left);
     expect(await reservedUnits(sku)).toBe(STOCK);
   }, 120_000);
+});
+
+describe('a release on a bucketed SKU', () => {
+  it("gives the units back to the bucket that sold them, the buyer's, where the buyer may buy again", async () => {
+    const sku = uniqueSku('bucket-release');
+    await preloadSku(redis, { sku, stock: STOCK, buckets: BUCKETS });
+    const userId = Array.from({ length: 100 }, (_, i) => `br-${i}`).find((u) => bucketOfUser(u, BUCKETS) === 2)!;
+    const reservations = new Reservations(redis);
+    const sold = await reservations.reserve({ sku, userId, qty: 1 }, Date.now(), false, 2);
+    expect(sold.outcome).toBe(Outcome.OK);
+    expect(bucketOfOrderId(sold.orderId!)).toBe(2);
+    const before = await bucketStocks(sku);
+
+    expect((await reservations.release(sku, sold.orderId!, 'TEST')).outcome).toBe(Outcome.RELEASED);
+    const after = await bucketStocks(sku);
+    expect(after).toEqual(before.map((n, b) => (b === 2 ? n + 1 : n)));
+    expect((await reservations.reserve({ sku, userId, qty: 1 }, Date.now(), false, 2)).outcome).toBe(Outcome.OK);
+  });
 });
