@@ -381,7 +381,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     expect(before.report.skus[0].findings.map((f: { kind: string }) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
-    expect(fixed.code).toBe(0);
+    expect(fixed.code, fixed.stderr).toBe(0);
     expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     expect(await redis.get(skuKeys(sku).stock)).toBe('8');
     expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(`${orderIds[0]}:1`);
@@ -396,7 +396,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     const { sku } = await cleanSale('drift-up');
     await redis.incrby(skuKeys(sku).stock, 5);
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
-    expect(fixed.code).toBe(0);
+    expect(fixed.code, fixed.stderr).toBe(0);
     expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
     expect(Number(await redis.get(skuKeys(sku).stock))).toBeLessThanOrEqual((await getInventory(mysql, sku))!.stock);
   });
