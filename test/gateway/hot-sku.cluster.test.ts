@@ -116,4 +116,42 @@ describe('a hot SKU split into buckets over the three masters of a Redis Cluster
     },
     240_000,
   );
+
+  it('sells a scheduled bucketed sale whole to a crowd that arrived before the opening and keeps retrying its request', async () => {
+    const buckets = 3;
+    const stock = 300;
+    const sku = uniqueSku('hot-scheduled');
+    const startsAt = Date.now() + 2_000;
+    await preloadSku(redis, { sku, stock, buckets, startsAt });
+    const server = await servers.start();
+    const users = skewedBuyers(buckets).slice(0, 3_000);
+
+    // Each buyer presses buy from now on, and again (same request id) after "not started" or "try again".
+    const answers: Answer[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        while (next < users.length) {
+          const userId = users[next++]!;
+          for (;;) {
+            const sentAt = Date.now();
+            const { status, body } = await postJson(`${server.url}/reserve`, { sku, userId, requestId: `${userId}-r1` });
+            if (status !== 403 && status !== 429) {
+              answers.push({ userId, status, error: (body.error as string | undefined) ?? null, sentAt, answeredAt: Date.now() });
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      }),
+    );
+
+    const sold = answers.filter((a) => a.status === 201);
+    expect(sold).toHaveLength(stock);
+    expect(new Set(sold.map((a) => a.userId)).size).toBe(stock);
+    expect(Math.min(...sold.map((a) => a.answeredAt))).toBeGreaterThanOrEqual(startsAt);
+    expect(answers.filter((a) => a.status !== 201).map((a) => a.error)).toEqual(answers.filter((a) => a.status !== 201).map(() => 'SOLD_OUT'));
+    const left = await Promise.all(bucketIndexes(buckets).map((b) => redis.get(skuKeys(sku, b).stock)));
+    expect(left.map(Number)).toEqual(bucketIndexes(buckets).map(() => 0));
+  }, 120_000);
 });
