@@ -168,8 +168,8 @@ const benchWith = async (scenario: Scenario, options: BenchOptions, flags: Bench
   };
   if (flags.target !== undefined) {
     // Someone else's sale: it is checked only against the Redis and MySQL it was said to use.
-    if (flags.compare !== undefined || flags.strategy !== 'seckill' || flags.auth !== undefined) {
-      throw new UsageError("--target benches the one server it names: no --strategy, --compare or --auth (its sign-in is the scenario's \"auth\")");
+    if (flags.compare !== undefined || flags.strategy !== 'seckill' || flags.auth !== undefined || flags.buckets !== undefined) {
+      throw new UsageError("--target benches the one server it names: no --strategy, --compare, --auth or --buckets (its sign-in is the scenario's \"auth\", its buckets what its sale was preloaded with)");
     }
     if (!flags.redisUrl || !flags.mysqlUrl) {
       const summary = await loadOnly(flags.target, scenario, options);
