@@ -46,13 +46,16 @@ const skewedBuyers = (buckets: number): string[] => {
  * "lost" and the same request id sent again at once, and every 25th hammers
  * with a second request id: neither may ever buy a user a second unit.
  */
+/** One press of buy, timed. */
+const buy = async (url: string, sku: string, userId: string, requestId: string): Promise<Answer> => {
+  const sentAt = Date.now();
+  const { status, body } = await postJson(`${url}/reserve`, { sku, userId, requestId });
+  return { userId, status, error: (body.error as string | undefined) ?? null, sentAt, answeredAt: Date.now() };
+};
+
 const crowdBuys = async (url: string, sku: string, users: string[]): Promise<Answer[]> => {
   const answers: Answer[] = [];
-  const send = async (userId: string, requestId: string) => {
-    const sentAt = Date.now();
-    const { status, body } = await postJson(`${url}/reserve`, { sku, userId, requestId });
-    answers.push({ userId, status, error: (body.error as string | undefined) ?? null, sentAt, answeredAt: Date.now() });
-  };
+  const send = async (userId: string, requestId: string) => void answers.push(await buy(url, sku, userId, requestId));
   let next = 0;
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
@@ -134,10 +137,9 @@ describe('a hot SKU split into buckets over the three masters of a Redis Cluster
         while (next < users.length) {
           const userId = users[next++]!;
           for (;;) {
-            const sentAt = Date.now();
-            const { status, body } = await postJson(`${server.url}/reserve`, { sku, userId, requestId: `${userId}-r1` });
-            if (status !== 403 && status !== 429) {
-              answers.push({ userId, status, error: (body.error as string | undefined) ?? null, sentAt, answeredAt: Date.now() });
+            const answer = await buy(server.url, sku, userId, `${userId}-r1`);
+            if (answer.status !== 403 && answer.status !== 429) {
+              answers.push(answer);
               break;
             }
             await new Promise((r) => setTimeout(r, 50));
