@@ -5,7 +5,10 @@ import { pingMysql } from '../store/mysql.js';
 import type { GroupLimits } from '../sale/group-commit.js';
 import { Reservations } from '../sale/reservations.js';
 import { StockTransfers } from '../sale/transfers.js';
-import { AdmissionTickets, keepInStep, SoldOutSales, TokenBucket } from './admission.js';
+import { AdmissionCap } from './admission-cap.js';
+import { keepInStep } from './keep-in-step.js';
+import { RateLimit } from './rate-limit.js';
+import { SoldOutSales } from './sold-out.js';
 import { ErrorLog } from '../error-log.js';
 import { sendError, sendJson } from './errors.js';
 import { listen, type Listener } from './http-listener.js';
@@ -115,7 +118,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     groupCommit: options.groupCommit,
     onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
   });
-  const tickets = new AdmissionTickets(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
+  const tickets = new AdmissionCap(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
   const layouts = new SaleLayouts(deps.redis, (error) => errors.report('redis', error));
   await keepInStep(deps.subscriber, soldOut, tickets, layouts);
   const transfers = new StockTransfers(deps.redis, { onStep: (step) => metrics.bucketTransfers.labels(step).inc() });
@@ -126,7 +129,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
 
   const strategy = chooseStrategy(
     options.strategy,
-    () => seckillStrategy({ reservations, soldOut, bucket: new TokenBucket(deps.redis, options.rate, options.burst), tickets, layouts, transfers, onTopUpError }),
+    () => seckillStrategy({ reservations, soldOut, rateLimit: new RateLimit(deps.redis, options.rate, options.burst), tickets, layouts, transfers, onTopUpError }),
     deps.mysql,
     options.payTimeoutMs,
   );

@@ -1,7 +1,9 @@
 import type { BuyRequest, Reservations, ReserveResult } from '../../sale/reservations.js';
 import { bucketOfUser } from '../../sale/buckets.js';
 import type { StockTransfers } from '../../sale/transfers.js';
-import type { AdmissionTickets, SoldOutSales, TokenBucket } from '../admission.js';
+import type { AdmissionCap } from '../admission-cap.js';
+import type { RateLimit } from '../rate-limit.js';
+import type { SoldOutSales } from '../sold-out.js';
 import type { SaleLayouts } from '../sale-layouts.js';
 import { ADMISSION_REFUSED, type ReserveStrategy, type StrategyResult } from './strategy.js';
 import { Outcome } from '../../sale/outcomes.js';
@@ -27,14 +29,14 @@ const BUCKET_ATTEMPTS = 4;
 export const seckillStrategy = (deps: {
   reservations: Reservations;
   soldOut: SoldOutSales;
-  bucket: TokenBucket;
-  tickets: AdmissionTickets;
+  rateLimit: RateLimit;
+  tickets: AdmissionCap;
   layouts: SaleLayouts;
   transfers: StockTransfers;
   /** a background top-up of a bucket running low failed */
   onTopUpError: (error: unknown) => void;
 }): ReserveStrategy => {
-  const { reservations, soldOut, bucket, tickets, layouts, transfers, onTopUpError } = deps;
+  const { reservations, soldOut, rateLimit, tickets, layouts, transfers, onTopUpError } = deps;
 
   /** A sold-out (unbucketed) SKU's buyer: reserve.lua's answer from the local snapshot, or from reserve.lua itself if units just came back. */
   const soldOutAnswer = async (request: BuyRequest, now: number): Promise<ReserveResult> => (await soldOut.answer(request)) ?? reservations.reserve(request, now);
@@ -101,7 +103,7 @@ export const seckillStrategy = (deps: {
         const answer = await soldOut.answer(request);
         if (answer !== null) return answer;
       }
-      const token = bucket.take();
+      const token = rateLimit.take();
       if (!(typeof token === 'boolean' ? token : await token)) return ADMISSION_REFUSED.RATE_LIMITED;
       if (buckets === 1) return (await reserveIn(request, now, 0, 1))!;
       return reserveFromBuckets(request, now, home, buckets, lowWater);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
-import { defaultLeaseSize, TokenBucket } from '../../src/gateway/admission.js';
+import { defaultLeaseSize, RateLimit } from '../../src/gateway/rate-limit.js';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { rateBucketKey, skuKeys } from '../../src/redis/keys.js';
 import { connections, newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
@@ -39,7 +39,7 @@ const nextTick = () => new Promise((resolve) => setImmediate(resolve));
  * requests arriving together as a busy server sees them; returns the tokens
  * granted and the take() calls made.
  */
-const hammer = async (bucket: TokenBucket, until: number, batch = 20): Promise<{ granted: number; takes: number }> => {
+const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ granted: number; takes: number }> => {
   let granted = 0;
   let takes = 0;
   while (performance.now() < until) {
@@ -57,7 +57,7 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const burst = 60;
     const lease = defaultLeaseSize(rate, burst);
     await redis.del(rateBucketKey(rate, burst));
-    const buckets = await Promise.all([1, 2, 3].map(async () => new TokenBucket(await processConnection(), rate, burst)));
+    const buckets = await Promise.all([1, 2, 3].map(async () => new RateLimit(await processConnection(), rate, burst)));
 
     const startedAt = performance.now();
     const results = await Promise.all(buckets.map((bucket) => hammer(bucket, startedAt + 2_000)));
@@ -87,7 +87,7 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const processes = await Promise.all(
       [1, 2].map(async () => {
         const client = await processConnection({ enableAutoPipelining: false });
-        return { bucket: new TokenBucket(client, rate, burst), calls: vi.spyOn(client, 'sendCommand') };
+        return { bucket: new RateLimit(client, rate, burst), calls: vi.spyOn(client, 'sendCommand') };
       }),
     );
 
@@ -136,7 +136,7 @@ describe('the fleet token bucket when Redis is down', () => {
     client.on('error', () => {});
     clients.push(client);
     // Leases of 1 from a bucket of 2: the second take() needs Redis again.
-    const bucket = new TokenBucket(client, 20, 2);
+    const bucket = new RateLimit(client, 20, 2);
     expect(await bucket.take()).toBe(true);
 
     await killOwnRedis();
