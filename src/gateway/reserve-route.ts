@@ -1,3 +1,4 @@
+import { wallClock } from '../clock.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Outcome } from '../sale/outcomes.js';
 import { readBody } from './body.js';
@@ -76,7 +77,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, buyer
 
     let result;
     try {
-      result = await strategy.reserve(request, Date.now());
+      result = await strategy.reserve(request, wallClock());
     } catch (error) {
       errors.report(strategy.dependency, error);
       metrics.dependencyErrors.labels(strategy.dependency).inc();
