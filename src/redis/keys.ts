@@ -22,7 +22,7 @@ export const skuKeys = (sku: string, bucket = 0) => {
     meta: `${tag}:meta`,
     /** hash: userId → the user's live reservations, `orderId:qty` tokens (see sale/holdings.ts) */
     holders: `${tag}:holders`,
-    /** hash: requestId → orderId, the idempotency record */
+    /** hash: requestField(userId, requestId) → orderId, the idempotency record */
     requests: `${tag}:requests`,
     /** hash: orderId → JSON reservation record (see sale/reservations.ts) */
     reservations: `${tag}:reservations`,
@@ -38,6 +38,13 @@ export const skuKeys = (sku: string, bucket = 0) => {
 };
 
 export type SkuKeys = ReturnType<typeof skuKeys>;
+
+/**
+ * A field of a SKU's `requests` hash: request ids are chosen by each buyer's
+ * client, so the same id of two users is two requests (user ids hold no `/`).
+ * reserve.lua builds the same field from its ARGV.
+ */
+export const requestField = (userId: string, requestId: string): string => `${userId}/${requestId}`;
 
 /** Every key of a SKU's bucket, for reset and for before/after snapshots. */
 export const allSkuKeys = (sku: string, bucket = 0): string[] => Object.values(skuKeys(sku, bucket));

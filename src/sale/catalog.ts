@@ -1,6 +1,6 @@
 import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
-import { allSkuKeys, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { allSkuKeys, requestField, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketCount, bucketIndexes, bucketKeysOf, splitStock } from './buckets.js';
 import { formatHolding } from './holdings.js';
@@ -159,6 +159,7 @@ export interface RecordedOrder {
   orderId: string;
   userId: string;
   qty: number;
+  /** the buyer's request id, '' when it sent none */
   requestId: string;
   createdAt: number;
   cancelled: { at: number; reason: string } | null;
@@ -168,7 +169,8 @@ export interface RecordedOrder {
  * Rebuilds a frozen SKU in Redis from MySQL, the record: stock = MySQL stock
  * (split over the buckets MySQL names, as at preload; transfers under way are void, their
  * units are in MySQL's stock), a holding per live order, a persisted
- * reservation record per order (a cancelled one released) in the order's
+ * reservation record per order (a cancelled one released) and the request
+ * id of every order that carries one, live or cancelled, in the order's
  * bucket, the admission count from zero. Used by reconcile only while the
  * SKU is frozen and nothing is in flight, so the MySQL stock is exactly what
  * may still be sold. The SKU stays frozen: the caller thaws it.
@@ -200,6 +202,9 @@ const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, st
       ...(o.cancelled && { releasedAt: o.cancelled.at, reason: o.cancelled.reason }),
     };
     multi.hset(k.reservations, o.orderId, JSON.stringify(record));
+    // What its buyer was told: reserve.lua answers a retry DUPLICATE with this order, whatever became of it
+    // (release.lua leaves request ids alone). Added to those Redis still has, which a reset keeps.
+    if (o.requestId !== '') multi.hset(k.requests, requestField(o.userId, o.requestId), o.orderId);
   }
   const holdings = groupBy(orders.filter((o) => !o.cancelled), (o) => o.userId);
   for (const [userId, held] of holdings) multi.hset(k.holders, userId, formatHolding(held));

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
+import { requestField } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketKeysOf } from './buckets.js';
 import { heldUnits, parseHolding } from './holdings.js';
@@ -16,7 +17,7 @@ export interface SoldOutSnapshot {
   limit: number;
   /** meta `released` when read (summed over the buckets): units returned to sale so far */
   released: number;
-  /** `userId/requestId` → orderId */
+  /** requestField(userId, requestId) → orderId */
   requests: Map<string, string>;
   /** userId → units held and the newest order id */
   holders: Map<string, { units: number; newestOrderId: string | null }>;
@@ -61,7 +62,7 @@ const SOLD_OUT: ReserveResult = { outcome: Outcome.SOLD_OUT, orderId: null, rema
 /** reserve.lua's answer for a sold-out SKU, in its order: the retry, then the limit, then sold out. */
 export const answerSoldOut = (snapshot: SoldOutSnapshot, request: BuyRequest): ReserveResult => {
   if (request.requestId !== undefined) {
-    const orderId = snapshot.requests.get(`${request.userId}/${request.requestId}`);
+    const orderId = snapshot.requests.get(requestField(request.userId, request.requestId));
     if (orderId !== undefined) return { outcome: Outcome.DUPLICATE, orderId, remaining: null };
   }
   const holding = snapshot.holders.get(request.userId);

@@ -5,6 +5,10 @@ import type { SkuState } from '../../src/sale/state.js';
 import { findDrift, knownSkus, MAX_IDS, readDriftInput, reconcileSku, type DriftSource, type SkuDriftReport } from '../../src/reconcile/drift.js';
 import { allSkuKeys, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { freezeSku, loadSkuIntoRedis, thawSku } from '../../src/sale/catalog.js';
+import { bucketIndexes, bucketOfUser } from '../../src/sale/buckets.js';
+import { bucketOfOrderId } from '../../src/sale/ids.js';
+import { returnToSale } from '../../src/payment/return-to-sale.js';
+import { cancelExpiredOrders } from '../../src/store/payments.js';
 import { getInventory } from '../../src/store/inventory.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
@@ -33,6 +37,32 @@ const reserve = async (sku: string, users: string[]): Promise<string[]> => {
     ids.push(result.orderId!);
   }
   return ids;
+};
+
+interface Told {
+  userId: string;
+  requestId: string;
+  orderId: string;
+}
+
+/** Each user reserves one unit with a request id of its own, in its bucket as the gateway picks it; returns what each was told. */
+const reserveTold = async (sku: string, users: string[], buckets = 1): Promise<Told[]> => {
+  const told: Told[] = [];
+  for (const userId of users) {
+    const requestId = `r-${userId}`;
+    const result = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), false, bucketOfUser(userId, buckets));
+    expect(result.outcome).toBe('OK');
+    told.push({ userId, requestId, orderId: result.orderId! });
+  }
+  return told;
+};
+
+/** What the payment sweeper does to an order its buyer did not pay in time: cancelled in MySQL, its unit back on sale in Redis. */
+const cancelUnpaid = async (sku: string, orderId: string): Promise<void> => {
+  await mysql.query('UPDATE orders SET pay_deadline = NOW(3) - INTERVAL 1 SECOND WHERE order_id = ?', [orderId]);
+  const cancelled = await cancelExpiredOrders(mysql, [sku], 'PAYMENT_TIMEOUT', 10);
+  expect(cancelled.map((o) => o.orderId)).toEqual([orderId]);
+  expect(await returnToSale(mysql, reservations, cancelled)).toEqual(['RELEASED']);
 };
 
 /** What the consumer does: the orders into MySQL, then marked persisted (unless told not to). */
@@ -390,6 +420,52 @@ describe('reconcile --fix, reset from MySQL', () => {
     // A second --fix finds nothing to do.
     const again = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(again.report.fixed).toEqual([]);
+  });
+
+  it('keeps what buyers were told through a rebuild of a SKU Redis lost: a retry of a live or cancelled order\'s request id is answered DUPLICATE with its order id (else the buyer is told LIMIT, or sold a second unit)', async () => {
+    const sku = uniqueSku('lost-requests');
+    await preloadSku(redis, { sku, stock: 10 });
+    const told = await reserveTold(sku, ['u1', 'u2', 'u3']);
+    await persist(sku, told.map((t) => t.orderId));
+    // u2 did not pay: reserve.lua answers a retry of its request id DUPLICATE all the same, before the loss as after it.
+    await cancelUnpaid(sku, told[1]!.orderId);
+    await redis.del(...allSkuKeys(sku));
+    await redis.srem(SKU_INDEX_KEY, sku);
+
+    const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    for (const { userId, requestId, orderId } of told) {
+      expect(await reservations.reserve({ sku, userId, qty: 1, requestId }), `${userId}'s retry`).toEqual({ outcome: 'DUPLICATE', orderId, remaining: null });
+    }
+    expect(await redis.get(skuKeys(sku).stock)).toBe('8');
+    // The cancelled order gave u2 its allowance back: a new request buys.
+    expect((await reservations.reserve({ sku, userId: 'u2', qty: 1, requestId: 'r-u2-again' })).outcome).toBe('OK');
+    const again = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(again.report.fixed).toEqual([]);
+  });
+
+  it('restores a bucketed SKU\'s request ids in the bucket each order was made in (else a retry, which goes to its buyer\'s bucket, is not recognised)', async () => {
+    const sku = uniqueSku('lost-requests-buckets');
+    const buckets = 4;
+    await preloadSku(redis, { sku, stock: 40, buckets });
+    const told = await reserveTold(sku, ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8'], buckets);
+    expect(new Set(told.map((t) => bucketOfOrderId(t.orderId))).size).toBeGreaterThan(1);
+    await persist(sku, told.map((t) => t.orderId));
+    const cancelled = told.find((t) => bucketOfOrderId(t.orderId) !== 0)!;
+    await cancelUnpaid(sku, cancelled.orderId);
+    for (const b of bucketIndexes(buckets)) await redis.del(...allSkuKeys(sku, b));
+    await redis.srem(SKU_INDEX_KEY, sku);
+
+    const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 33 });
+    for (const { userId, requestId, orderId } of told) {
+      const bucket = bucketOfUser(userId, buckets);
+      expect(bucket).toBe(bucketOfOrderId(orderId));
+      const retry = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), false, bucket);
+      expect(retry, `${userId}'s retry in bucket ${bucket}`).toEqual({ outcome: 'DUPLICATE', orderId, remaining: null });
+    }
   });
 
   it('resets Redis stock that drifted above MySQL down to it, never above', async () => {
