@@ -5,6 +5,7 @@ import { freePort } from '../bench/ports.js';
 import { AUTH_MODES, ConfigError, intOption, jwtAuthConfig, loadConnections, type AuthFlags } from '../config.js';
 import { createJwtAuthenticator, type Authenticator } from '../gateway/identity.js';
 import { KeyLoadError } from '../gateway/jwt-keys.js';
+import { DEFAULT_TICKET_LEASE_MS } from '../gateway/admission-cap.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../gateway/server.js';
 import { STRATEGY_NAMES } from '../gateway/strategies/strategy.js';
 import { joinFleet, startFleet } from '../gateway/workers.js';
@@ -14,10 +15,11 @@ import { openMysql } from '../store/mysql.js';
 import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
+type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'ticketLeaseMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
   groupCommit: boolean;
   groupSize: number;
   workers: number;
+  ticketLease: number;
   replicaAckTimeout: number;
   soldOutTtl: number;
   requestTimeout: number;
@@ -123,7 +125,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const {
-    soldOutTtl, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
+    soldOutTtl, ticketLease, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
     auth: _a, jwtSecret: _js, jwtPublicKey: _jp, jwks: _jk, jwtIssuer: _ji, jwtAudience: _ja,
     ...options
   } = flags;
@@ -132,6 +134,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
     {
       ...options,
       soldOutTtlMs: soldOutTtl,
+      ticketLeaseMs: ticketLease,
       payTimeoutMs: payTimeout * 1000,
       requestTimeoutMs: requestTimeout,
       replicaAckTimeoutMs: replicaAckTimeout,
@@ -177,7 +180,8 @@ export const registerServe = (program: Command): void => {
       .option('--no-group-commit', 'one reserve.lua call per admitted request (by default the requests of a SKU that arrive together share one call)')
       .option('--group-size <n>', 'group commit: most requests one reserve.lua call decides', intOption('--group-size', 1, MAX_GROUP_ITEMS), DEFAULT_GROUP_LIMITS.maxItems)
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
-      .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time', intOption('--ticket-chunk', 1, 100_000), 64)
+      .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time (fewer near the cap)', intOption('--ticket-chunk', 1, 100_000), 64)
+      .option('--ticket-lease <ms>', 'how long this process may hold admission tickets it took: SIGTERM gives back what is unspent, a crashed process strands them this long at most', intOption('--ticket-lease', 100, 600_000), DEFAULT_TICKET_LEASE_MS)
       .option('--request-timeout <ms>', 'the most a client may take to send a whole request (headers and body); slower connections are cut and counted', intOption('--request-timeout', 100, 300_000), 5_000)
       .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
       .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')

@@ -46,6 +46,8 @@ export interface GatewayOptions {
   admissionFactor: number;
   /** admission tickets a process takes from Redis at a time */
   ticketChunk: number;
+  /** how long a lease of admission tickets lasts: what a process that dies strands comes back after this long */
+  ticketLeaseMs: number;
   /** how long a local sold-out flag (or a closed admission cap) is trusted */
   soldOutTtlMs: number;
   /**
@@ -118,7 +120,11 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     groupCommit: options.groupCommit,
     onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
   });
-  const tickets = new AdmissionCap(deps.redis, options.admissionFactor, options.ticketChunk, options.soldOutTtlMs, soldOut);
+  const tickets = new AdmissionCap(
+    deps.redis,
+    { factor: options.admissionFactor, chunk: options.ticketChunk, leaseMs: options.ticketLeaseMs, refusalTtlMs: options.soldOutTtlMs },
+    soldOut,
+  );
   const layouts = new SaleLayouts(deps.redis, (error) => errors.report('redis', error));
   await keepInStep(deps.subscriber, soldOut, tickets, layouts);
   const transfers = new StockTransfers(deps.redis, { onStep: (step) => metrics.bucketTransfers.labels(step).inc() });
@@ -196,5 +202,10 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     metrics.keyReloads.labels('ok').inc();
     return auth.describe();
   };
-  return { ...listener, reloadKeys };
+  // Stopping: once every request in flight is answered, the tickets this process did not use go back to the fleet.
+  const close = async () => {
+    await listener.close();
+    await tickets.giveBackAll().catch((error: unknown) => errors.report('redis', error));
+  };
+  return { ...listener, close, reloadKeys };
 };

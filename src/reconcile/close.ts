@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pruneDeadLetterReaders } from '../queue/redis-streams.js';
-import { closeSkuInRedis, readRedisSku, setSaleWindow, skuMemoryBytes } from '../sale/catalog.js';
+import { closeSkuInRedis, freezeSku, readRedisSku, saleClock, setSaleWindow, skuMemoryBytes, thawSku } from '../sale/catalog.js';
 import { getInventory, setInventoryWindow } from '../store/inventory.js';
 import { unsettledOrders } from '../store/orders.js';
 import { reconcileSku, type DriftSource } from './drift.js';
@@ -68,7 +68,9 @@ export const closeSale = async (source: DriftSource, sku: string, options: Close
   const report = { sku, closed: false, alreadyClosed: false, endedNow: false, notYet: [] as string[], soldUnits: row.initialStock - row.stock, bytesBefore, bytesAfter: bytesBefore, prunedConsumers: 0 };
   if (cached.closedAt !== null) return { ...report, closed: true, alreadyClosed: true };
 
-  const now = Date.now();
+  // The sale's clock (Redis's), not this machine's: a sale ends when reserve.lua says so.
+  const clock = () => saleClock(source.redis, sku);
+  const now = await clock();
   if (options.endNow && (cached.endsAt === null || cached.endsAt > now)) {
     // MySQL first, as preload writes it: the record says so before the sale does.
     await setInventoryWindow(source.mysql, sku, row.startsAt, now);
@@ -76,15 +78,26 @@ export const closeSale = async (source: DriftSource, sku: string, options: Close
     report.endedNow = true;
   }
   const deadline = Date.now() + options.waitMs;
-  let reasons = await unsettled(source, sku, Date.now());
+  const settled = async (): Promise<string[]> => {
+    const reasons = await unsettled(source, sku, await clock());
+    if (reasons.length > 0) return reasons;
+    // Frozen, then looked at once more: nothing can be reserved between the
+    // last look and the removal (a bucket on a master whose clock is behind
+    // would still sell), and what was under way shows up in that look.
+    await freezeSku(source.redis, sku);
+    const after = await unsettled(source, sku, await clock());
+    if (after.length > 0) await thawSku(source.redis, sku);
+    return after;
+  };
+  let reasons = await settled();
   while (reasons.length > 0 && Date.now() < deadline) {
     options.progress?.(`close ${sku}: waiting — ${reasons.join('; ')}`);
     await sleep(Math.min(1_000, deadline - Date.now()));
-    reasons = await unsettled(source, sku, Date.now());
+    reasons = await settled();
   }
   if (reasons.length > 0) return { ...report, notYet: reasons };
 
-  await closeSkuInRedis(source.redis, sku);
+  await closeSkuInRedis(source.redis, sku, await clock());
   const after = await getInventory(source.mysql, sku);
   return {
     ...report,

@@ -28,8 +28,10 @@ export const skuKeys = (sku: string, bucket = 0) => {
     reservations: `${tag}:reservations`,
     /** stream: one entry per reservation, read by the relay */
     outbox: `${tag}:outbox`,
-    /** integer: admission tickets handed to server processes, less those given back (see take-tickets.lua) */
+    /** integer: admission tickets that bought, spent on requests reserve.lua answered OK (see take-tickets.lua) */
     admitted: `${tag}:admitted`,
+    /** hash: admission lease id (`<deadline ms>.<holder>.<n>`) → tickets the lease still holds (see take-tickets.lua) */
+    ticketLeases: `${tag}:ticket-leases`,
     /** hash: transferId → JSON transfer record, units this bucket sent that the other may not have yet (see transfer-out.lua) */
     transfers: `${tag}:transfers`,
     /** hash: transferId → units, the transfers this bucket was credited with (transfer-in.lua's idempotency record) */

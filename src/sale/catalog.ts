@@ -2,6 +2,7 @@ import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
 import { allSkuKeys, requestField, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
+import { defineScript } from '../redis/scripts.js';
 import { bucketCount, bucketIndexes, bucketKeysOf, splitStock } from './buckets.js';
 import { formatHolding } from './holdings.js';
 import { bucketOfOrderId } from './ids.js';
@@ -111,7 +112,9 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
  */
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   for (const k of (await bucketKeysOf(redis, sku)).reverse()) {
-    await execAll(redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.transfers, k.received).hset(k.meta, 'closedAt', now));
+    await execAll(
+      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.received).hset(k.meta, 'closedAt', now).hdel(k.meta, 'frozen'),
+    );
   }
   await unlistSku(redis, sku);
 };
@@ -135,6 +138,12 @@ export const skuMemoryBytes = async (redis: RedisClient, sku: string): Promise<n
 const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: Record<string, number | string>): Promise<void> => {
   await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hset(k.meta, fields)));
 };
+
+/**
+ * Now, on the clock that judges the sale's window: Redis's, on the master of
+ * the SKU's first bucket (never this process's own, which may be off).
+ */
+export const saleClock = async (redis: RedisClient, sku: string): Promise<number> => Number(await defineScript(redis, 'sale-clock', 1)([skuKeys(sku).meta], []));
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
 export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {
@@ -189,7 +198,7 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
 
 const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: Record<string, number>, orders: RecordedOrder[], now: number): Promise<void> => {
   const k = skuKeys(sku, bucket);
-  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.transfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received');
+  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received');
   for (const o of orders) {
     const record = {
       orderId: o.orderId,

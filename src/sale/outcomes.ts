@@ -43,7 +43,8 @@ export type TicketsOutcome =
   | typeof Outcome.ADMISSION_CLOSED
   | typeof Outcome.NOT_LOADED
   | typeof Outcome.SOLD_OUT
-  | typeof Outcome.NOT_STARTED;
+  | typeof Outcome.NOT_STARTED
+  | typeof Outcome.ENDED;
 
 export type TransferOutOutcome = typeof Outcome.SENT | typeof Outcome.SHORT | typeof Outcome.NOT_LOADED | typeof Outcome.FROZEN;
 

@@ -45,13 +45,12 @@ export interface ReplicaDurability {
   timeoutMs: number;
 }
 
-/** One buy request as reserve.lua takes it: the request, when it arrived, the order id it gets if it reserves. */
+/** One buy request as reserve.lua takes it: the request, the order id it gets if it reserves. */
 export interface ReserveItem {
   request: BuyRequest;
-  now: number;
   orderId: string;
-  /** the caller spent an admission ticket on it (given back unless it reserves) */
-  holdsTicket: boolean;
+  /** the admission lease whose ticket the caller spent on it (reserve.lua takes the ticket off it), or null */
+  ticketLease: string | null;
   /** the stock bucket it buys from (0 for an unbucketed SKU) */
   bucket: number;
 }
@@ -112,7 +111,7 @@ export class Reservations {
       groupCommit === null
         ? null
         : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0]!.request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
-    this.reserveScript = defineScript(redis, 'reserve', 7);
+    this.reserveScript = defineScript(redis, 'reserve', 8);
     this.releaseScript = defineScript(redis, 'release', 4);
     this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
     this.clearHoldingScript = defineScript(redis, 'clear-holding', 1);
@@ -120,14 +119,16 @@ export class Reservations {
 
   /**
    * Reserves for one buy request: in the next reserve.lua call for its SKU
-   * (group commit), or in a call of its own. `holdsTicket`: the caller spent
-   * an admission ticket on it, which reserve.lua gives back unless it reserves. With replicas to
+   * (group commit), or in a call of its own. `ticketLease`: the admission
+   * lease whose ticket the caller spent on it (reserve.lua keeps the ticket
+   * only if it reserves). `now` (this process's clock) only names the order:
+   * the sale window is judged on Redis's. With replicas to
    * wait for, an order id is answered (OK, or DUPLICATE to a retry) only once
    * they hold it; otherwise NotReplicatedError — the reservation stands on
    * the master, and a retry with the same request id is told its order.
    */
-  async reserve(request: BuyRequest, now = Date.now(), holdsTicket = false, bucket = 0): Promise<ReserveResult> {
-    const item: ReserveItem = { request, now, orderId: newOrderId(request.sku, now, bucket), holdsTicket, bucket };
+  async reserve(request: BuyRequest, now = Date.now(), ticketLease: string | null = null, bucket = 0): Promise<ReserveResult> {
+    const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
     const result = this.groups ? await this.groups.submit(bucket === 0 ? request.sku : `${request.sku}#${bucket}`, item) : (await this.reserveBatch(request.sku, [item]))[0]!;
     if (this.replicaAcks && (result.outcome === Outcome.OK || result.outcome === Outcome.DUPLICATE) && !(await this.replicaAcks.confirm(skuKeys(request.sku, bucket).stock))) {
@@ -145,10 +146,10 @@ export class Reservations {
   async reserveBatch(sku: string, items: readonly ReserveItem[]): Promise<ReserveResult[]> {
     const k = skuKeys(sku, items[0]?.bucket ?? 0);
     const args: (string | number)[] = [sku, STOCK_EVENTS_CHANNEL];
-    for (const { request, now, orderId, holdsTicket } of items) {
-      args.push(request.userId, request.qty, request.requestId ?? '', orderId, now, holdsTicket ? 1 : 0);
+    for (const { request, orderId, ticketLease } of items) {
+      args.push(request.userId, request.qty, request.requestId ?? '', orderId, ticketLease ?? '');
     }
-    const replies = (await this.reserveScript([k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted], args)) as (string | number)[];
+    const replies = (await this.reserveScript([k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases], args)) as (string | number)[];
     this.onReserveCall(items.length);
     const results: ReserveResult[] = [];
     for (let i = 0; i < replies.length; i += 3) {

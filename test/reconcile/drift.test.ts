@@ -50,7 +50,7 @@ const reserveTold = async (sku: string, users: string[], buckets = 1): Promise<T
   const told: Told[] = [];
   for (const userId of users) {
     const requestId = `r-${userId}`;
-    const result = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), false, bucketOfUser(userId, buckets));
+    const result = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), null, bucketOfUser(userId, buckets));
     expect(result.outcome).toBe('OK');
     told.push({ userId, requestId, orderId: result.orderId! });
   }
@@ -463,7 +463,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     for (const { userId, requestId, orderId } of told) {
       const bucket = bucketOfUser(userId, buckets);
       expect(bucket).toBe(bucketOfOrderId(orderId));
-      const retry = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), false, bucket);
+      const retry = await reservations.reserve({ sku, userId, qty: 1, requestId }, Date.now(), null, bucket);
       expect(retry, `${userId}'s retry in bucket ${bucket}`).toEqual({ outcome: 'DUPLICATE', orderId, remaining: null });
     }
   });

@@ -47,10 +47,15 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
   it('writes an outbox entry carrying everything the order consumer needs', async () => {
     const sku = uniqueSku('outbox');
     await preloadSku(redis, { sku, stock: 5, limit: 2 });
-    const r = await reservations.reserve({ sku, userId: 'alice', qty: 2, requestId: 'r-1' }, 1_700_000_000_000);
+    const before = Date.now();
+    const r = await reservations.reserve({ sku, userId: 'alice', qty: 2, requestId: 'r-1' });
     const [[, fields]] = (await redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
     expect(fields![0]).toBe('event');
-    expect(JSON.parse(fields![1]!)).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: 1_700_000_000_000 });
+    const event = JSON.parse(fields![1]!) as { createdAt: number };
+    expect(event).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: event.createdAt });
+    // When it was reserved, on Redis's clock (this machine's here).
+    expect(event.createdAt).toBeGreaterThanOrEqual(before - 1_000);
+    expect(event.createdAt).toBeLessThanOrEqual(Date.now() + 1_000);
     expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields![1]!));
     expect(await outboxEvents(redis, sku)).toHaveLength(1);
   });
@@ -137,15 +142,15 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(await redis.exists(...Object.values(skuKeys(sku)))).toBe(0);
   });
 
-  it('honours the sale window: NOT_STARTED before it, ENDED after it, OK inside', async () => {
-    const sku = uniqueSku('window');
-    const startsAt = Date.parse('2030-01-01T00:00:00Z');
-    const endsAt = startsAt + 3_600_000;
-    await preloadSku(redis, { sku, stock: 10, startsAt, endsAt });
-    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, startsAt - 1)).outcome).toBe('NOT_STARTED');
-    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, endsAt)).outcome).toBe('ENDED');
-    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, startsAt)).outcome).toBe('OK');
-    expect(await redis.get(skuKeys(sku).stock)).toBe('9');
+  it('honours the sale window on Redis time: NOT_STARTED before it, ENDED after it, OK inside, whatever the caller clock says', async () => {
+    const now = Date.now();
+    const window = async (startsAt: number | null, endsAt: number | null) => (await preloadSku(redis, { sku: uniqueSku('window'), stock: 10, startsAt, endsAt })).sku;
+    const [early, open, late] = [await window(now + 3_600_000, null), await window(now - 3_600_000, now + 3_600_000), await window(null, now - 1)];
+    // The caller's clock (it only names the order) two hours off, the wrong way each time.
+    expect((await reservations.reserve({ sku: early, userId: 'a', qty: 1 }, now + 7_200_000)).outcome).toBe('NOT_STARTED');
+    expect((await reservations.reserve({ sku: late, userId: 'a', qty: 1 }, now - 7_200_000)).outcome).toBe('ENDED');
+    expect((await reservations.reserve({ sku: open, userId: 'a', qty: 1 }, now + 7_200_000)).outcome).toBe('OK');
+    expect(await redis.get(skuKeys(open).stock)).toBe('9');
   });
 });
 
@@ -224,32 +229,42 @@ describe('mark-persisted.lua', () => {
 
 describe.each(MODES)('admission tickets in reserve.lua, %s', (_mode, options) => {
   const reservations = new Reservations(redis, options);
-  const admitted = async (sku: string) => Number(await redis.get(skuKeys(sku).admitted));
+  const bought = async (sku: string) => Number(await redis.get(skuKeys(sku).admitted));
+  const held = async (sku: string) => Number(await redis.hget(skuKeys(sku).ticketLeases, LEASE));
+  /** An admission lease that runs for an hour (take-tickets.lua names leases by their deadline). */
+  const LEASE = `${Date.now() + 3_600_000}.test.1`;
 
-  it('gives the ticket back for every answer but OK, so requests that cannot buy never use up the cap', async () => {
+  it('takes every ticket spent off its lease and keeps only those that bought, so requests that cannot buy never use up the cap', async () => {
     const sku = uniqueSku('refund');
-    const startsAt = Date.now() + 60_000;
-    await preloadSku(redis, { sku, stock: 2, limit: 1, startsAt });
-    await redis.set(skuKeys(sku).admitted, 100);
-    const ask = (userId: string, qty = 1, requestId?: string, now = startsAt) => reservations.reserve({ sku, userId, qty, ...(requestId && { requestId }) }, now, true);
-    expect((await ask('early', 1, undefined, startsAt - 1)).outcome).toBe('NOT_STARTED');
+    await preloadSku(redis, { sku, stock: 2, limit: 1 });
+    await redis.hset(skuKeys(sku).ticketLeases, LEASE, 100);
+    const ask = (userId: string, qty = 1, requestId?: string) => reservations.reserve({ sku, userId, qty, ...(requestId && { requestId }) }, Date.now(), LEASE);
     expect((await ask('a', 1, 'r1')).outcome).toBe('OK');
     expect((await ask('a', 1, 'r1')).outcome).toBe('DUPLICATE');
     expect((await ask('a', 1, 'r2')).outcome).toBe('LIMIT');
     expect((await ask('big', 2)).outcome).toBe('LIMIT');
     expect((await ask('b')).outcome).toBe('OK');
     expect((await ask('c')).outcome).toBe('SOLD_OUT');
-    expect((await ask('late', 1, undefined, Date.now() + 10 * 86_400_000)).outcome).toBe('SOLD_OUT');
-    // 8 tickets spent, 2 reserved: 6 came back.
-    expect(await admitted(sku)).toBe(94);
-    // A call that spent no ticket gives none back.
-    expect((await reservations.reserve({ sku, userId: 'a', qty: 1, requestId: 'r1' }, startsAt)).outcome).toBe('DUPLICATE');
-    expect(await admitted(sku)).toBe(94);
+    // 6 tickets spent: 2 bought, 4 came back to the fleet.
+    expect(await held(sku)).toBe(94);
+    expect(await bought(sku)).toBe(2);
+    // A call that spent no ticket takes none.
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1, requestId: 'r1' })).outcome).toBe('DUPLICATE');
+    expect(await held(sku)).toBe(94);
   });
 
-  it('never creates the counter of a SKU that is not loaded', async () => {
-    const sku = uniqueSku('refund-unknown');
-    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, Date.now(), true)).outcome).toBe('NOT_LOADED');
+  it('gives the ticket back before the opening, and a lease whose tickets are all decided is gone', async () => {
+    const sku = uniqueSku('refund-early');
+    await preloadSku(redis, { sku, stock: 2, limit: 1, startsAt: Date.now() + 60_000 });
+    await redis.hset(skuKeys(sku).ticketLeases, LEASE, 1);
+    expect((await reservations.reserve({ sku, userId: 'early', qty: 1 }, Date.now(), LEASE)).outcome).toBe('NOT_STARTED');
+    expect(await redis.hexists(skuKeys(sku).ticketLeases, LEASE)).toBe(0);
     expect(await redis.exists(skuKeys(sku).admitted)).toBe(0);
+  });
+
+  it('never creates the counters of a SKU that is not loaded', async () => {
+    const sku = uniqueSku('refund-unknown');
+    expect((await reservations.reserve({ sku, userId: 'a', qty: 1 }, Date.now(), LEASE)).outcome).toBe('NOT_LOADED');
+    expect(await redis.exists(skuKeys(sku).admitted, skuKeys(sku).ticketLeases)).toBe(0);
   });
 });

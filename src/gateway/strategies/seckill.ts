@@ -1,7 +1,7 @@
 import type { BuyRequest, Reservations, ReserveResult } from '../../sale/reservations.js';
 import { bucketOfUser } from '../../sale/buckets.js';
 import type { StockTransfers } from '../../sale/transfers.js';
-import type { AdmissionCap } from '../admission-cap.js';
+import type { AdmissionCap, TicketAnswer } from '../admission-cap.js';
 import type { RateLimit } from '../rate-limit.js';
 import type { SoldOutSales } from '../sold-out.js';
 import type { SaleLayouts } from '../sale-layouts.js';
@@ -43,17 +43,28 @@ export const seckillStrategy = (deps: {
 
   /** Admission, then reserve.lua in the buyer's bucket; null when the bucket (of several) has too few units. */
   const reserveIn = async (request: BuyRequest, now: number, home: number, buckets: number): Promise<StrategyResult | null> => {
-    const ticket = tickets.admit(request.sku, now, home, buckets);
-    const admitted = typeof ticket === 'string' ? ticket : await ticket;
-    if (admitted === 'CLOSED') return ADMISSION_REFUSED.ADMISSION_CLOSED;
-    if (admitted === 'NOT_LOADED') return NOT_LOADED;
-    if (admitted === 'NOT_STARTED') return NOT_STARTED;
-    if (admitted === 'SOLD_OUT') return buckets === 1 ? soldOutAnswer(request, now) : null;
+    const admitting = tickets.admit(request.sku, home, buckets);
+    const ticket: TicketAnswer = admitting instanceof Promise ? await admitting : admitting;
+    switch (ticket.outcome) {
+      case Outcome.ADMISSION_CLOSED:
+        return ADMISSION_REFUSED.ADMISSION_CLOSED;
+      case Outcome.NOT_LOADED:
+        return NOT_LOADED;
+      case Outcome.NOT_STARTED:
+        return NOT_STARTED;
+      case Outcome.SOLD_OUT:
+        return buckets === 1 ? soldOutAnswer(request, now) : null;
+      case Outcome.ENDED:
+        // Without a ticket: a retry is still told its order, everyone else ENDED.
+        return reservations.reserve(request, now, null, home);
+      case Outcome.ADMITTED:
+        break;
+    }
     let result: ReserveResult;
     try {
-      result = await reservations.reserve(request, now, true, home);
+      result = await reservations.reserve(request, now, ticket.lease, home);
     } catch (error) {
-      tickets.giveBack(request.sku, home);
+      tickets.giveBack(request.sku, home, ticket);
       throw error;
     }
     if (buckets > 1) return result.outcome === Outcome.SOLD_OUT ? null : result;
