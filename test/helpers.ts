@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { type Agent, type ClientRequest, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
@@ -57,6 +58,46 @@ export const snapshotSku = async (redis: RedisClient, sku: string): Promise<unkn
   const [inventory] = await mysql.query<RowDataPacket[]>('SELECT * FROM inventory WHERE sku = ?', [sku]);
   const [orders] = await mysql.query<RowDataPacket[]>('SELECT * FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
   return { keys, inventory, orders };
+};
+
+/**
+ * A TCP proxy in front of MySQL that a test can cut and restore, to make
+ * MySQL unreachable for the processes started on its url (a consumer, a
+ * worker) without touching the real server.
+ */
+export const startMysqlProxy = async () => {
+  const target = new URL(connections.mysqlUrl);
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port || 3306), target.hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => {});
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  await listen();
+  const url = `mysql://root@127.0.0.1:${port}${target.pathname}`;
+  return {
+    url,
+    /** closes every connection through the proxy and refuses new ones */
+    cut: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server!.close(() => resolve());
+      }),
+    restore: listen,
+  };
 };
 
 export type RunningProcess = SeckillProcess;

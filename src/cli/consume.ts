@@ -41,7 +41,10 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
 
   onShutdown(async () => {
     await Promise.all([orders.stop(), compensation.stop(), sweeper?.stop()]);
-    await Promise.allSettled([queue.close(), redis.quit(), mysql.end(), new Promise((r) => (metricsServer ? metricsServer.close(r) : r(null)))]);
+    // With --queue redis the queue is this Redis connection: its readers leave
+    // their consumer groups through it, so it is closed only after the queue.
+    await queue.close().catch((error: Error) => logLine(`queue not closed cleanly: ${error.message}`));
+    await Promise.allSettled([redis.quit(), mysql.end(), new Promise((r) => (metricsServer ? metricsServer.close(r) : r(null)))]);
   });
 };
 

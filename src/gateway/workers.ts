@@ -5,11 +5,12 @@ import type { MetricsPage } from './server.js';
 /**
  * `seckill serve --workers N`: one port, N processes. The primary only
  * supervises: it forks the workers (node's cluster module shares the
- * listening socket between them), restarts one that crashed, stops them all
- * on SIGTERM, and answers their GET /metrics with the fleet's sums. Each
- * worker is the single-process serve, with its own Redis and MySQL
- * connections; everything they must agree on (stock, admission tickets,
- * sold-out flags over pub/sub) is in Redis already.
+ * listening socket between them), restarts one that crashed (and a
+ * replacement that failed its start), stops them all on SIGTERM, and answers
+ * their GET /metrics with the fleet's sums. Each worker is the single-process
+ * serve, with its own Redis and MySQL connections; everything they must agree
+ * on (stock, admission tickets, sold-out flags over pub/sub) is in Redis
+ * already.
  */
 
 /** What a worker tells its primary (prom-client's own collection messages travel on the same channel). */
@@ -22,7 +23,7 @@ const isWorkerMessage = (message: unknown): message is WorkerMessage =>
 const isPrimaryMessage = (message: unknown): message is PrimaryMessage =>
   typeof message === 'object' && message !== null && (message as PrimaryMessage).type === 'seckill:metrics';
 
-/** A crashed worker is restarted after 100 ms, doubling with each crash in the last minute, at most 5 s: one that dies on every request must not spin. */
+/** A crashed worker (or a replacement that failed its start) is restarted after 100 ms, doubling with each crash in the last minute, at most 5 s: one that dies on every request, or a store down for minutes, must not spin. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5_000;
 const CRASH_WINDOW_MS = 60_000;
@@ -48,7 +49,8 @@ export interface Fleet {
   /**
    * resolves with the fleet's exit code once every worker has exited: 0 after
    * a stop in which each drained and exited cleanly, 1 if one did not, or the
-   * code of a worker that failed at start-up (restarting it would fail again)
+   * code of a worker of the first start that failed it (a bad flag or key
+   * file fails every worker alike: restarting it would fail again)
    */
   ended: Promise<number>;
 }
@@ -57,8 +59,8 @@ export interface Fleet {
 export const startFleet = (options: FleetOptions): Fleet => {
   cluster.setupPrimary({ args: options.args });
   const aggregator = new AggregatorRegistry();
-  /** live workers, and whether each has said it listens */
-  const workers = new Map<Worker, boolean>();
+  /** live workers: whether each has said it listens, and whether it was forked to replace one that died */
+  const workers = new Map<Worker, { listened: boolean; replacement: boolean }>();
   const restartTimers = new Set<NodeJS.Timeout>();
   let crashTimes: number[] = [];
   let restarts = 0;
@@ -68,12 +70,13 @@ export const startFleet = (options: FleetOptions): Fleet => {
   let end!: (code: number) => void;
   const ended = new Promise<number>((resolve) => (end = resolve));
 
-  const fork = () => workers.set(cluster.fork(), false);
+  const fork = (replacement: boolean) => workers.set(cluster.fork(), { listened: false, replacement });
 
   const listening = (worker: Worker, url: string) => {
-    workers.set(worker, true);
+    const state = workers.get(worker);
+    if (state) state.listened = true;
     if (announced) return options.log(`worker ${worker.process.pid} listening`);
-    if ([...workers.values()].filter(Boolean).length < options.workers) return;
+    if ([...workers.values()].filter((w) => w.listened).length < options.workers) return;
     announced = true;
     options.onListening(url, [...workers.keys()].map((w) => w.process.pid!));
   };
@@ -100,15 +103,16 @@ export const startFleet = (options: FleetOptions): Fleet => {
     return ended;
   };
 
-  const restart = (worker: Worker, how: string) => {
+  /** `what` says how it ended: `died (signal SIGKILL)`, `failed at start-up (exit code 2)` */
+  const restart = (worker: Worker, what: string) => {
     const now = Date.now();
     crashTimes = [...crashTimes.filter((t) => now - t < CRASH_WINDOW_MS), now];
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (crashTimes.length - 1));
     restarts += 1;
-    options.log(`worker ${worker.process.pid} died (${how}): restart ${restarts} in ${delay} ms`);
+    options.log(`worker ${worker.process.pid} ${what}: restart ${restarts} in ${delay} ms`);
     const timer = setTimeout(() => {
       restartTimers.delete(timer);
-      fork();
+      fork(true);
     }, delay);
     restartTimers.add(timer);
   };
@@ -120,7 +124,7 @@ export const startFleet = (options: FleetOptions): Fleet => {
   });
 
   cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
-    const hadListened = workers.get(worker);
+    const state = workers.get(worker);
     workers.delete(worker);
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     if (stopping) {
@@ -130,11 +134,16 @@ export const startFleet = (options: FleetOptions): Fleet => {
         if (exitCode === 0) exitCode = 1;
       }
       if (workers.size === 0) end(exitCode);
-    } else if (!hadListened) {
+    } else if (state?.listened === false && !state.replacement) {
+      // The first start: the fleet never listened, and what failed one worker
+      // (a bad flag, a key file, an unreachable store past --wait) fails them all.
       options.log(`worker ${worker.process.pid} failed at start-up (${how}): stopping the others`);
       void stop(code || 1);
     } else {
-      restart(worker, how);
+      // A replacement that fails its start (a store down at that moment) is
+      // tried again with the crash backoff, as a crash is: the workers still
+      // serving keep selling, where stopping the fleet would end the sale.
+      restart(worker, state?.listened === false ? `failed at start-up (${how})` : `died (${how})`);
     }
   });
 
@@ -142,7 +151,7 @@ export const startFleet = (options: FleetOptions): Fleet => {
     for (const worker of workers.keys()) worker.process.kill('SIGHUP');
   };
 
-  for (let i = 0; i < options.workers; i++) fork();
+  for (let i = 0; i < options.workers; i++) fork(false);
   return { stop: () => stop(0), reload, ended };
 };
 

@@ -66,6 +66,7 @@ class StreamReader {
   private readonly retryOwn = new Set<string>();
   private readonly schedules = new Map<string, Schedule>();
   private readonly loop: Promise<void>;
+  private stopped: Promise<void> | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -77,7 +78,16 @@ class StreamReader {
     this.loop = this.run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops reading and leaves its groups, once: a consumer stops its
+   * subscriptions and then closes the transport, which stops them again, and
+   * a second leave would ask Redis about every stream for nothing.
+   */
+  stop(): Promise<void> {
+    return (this.stopped ??= this.stopAndLeave());
+  }
+
+  private async stopAndLeave(): Promise<void> {
     this.running = false;
     await this.loop;
     await this.leaveGroups();

@@ -1,9 +1,9 @@
 import { Agent, request } from 'node:http';
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { holdReserve, isAlive, metricValue, newRedis, preloadSku, type RunningServer, runSeckill, scrapeMetrics, sendHttp, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { holdReserve, isAlive, metricValue, newRedis, preloadSku, type RunningServer, runSeckill, scrapeMetrics, sendHttp, serverTracker, startMysqlProxy, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * `seckill serve --workers N`: a primary and N worker processes on one port,
@@ -24,8 +24,8 @@ afterAll(async () => {
 
 
 /** Starts `serve --workers 2` (on --port 0, see helpers) and returns it with the worker pids of its ready line. */
-const startFleet = async (args: string[] = []): Promise<{ fleet: RunningServer; workers: number[] }> => {
-  const fleet = await start(['--workers', '2', ...args]);
+const startFleet = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ fleet: RunningServer; workers: number[] }> => {
+  const fleet = await start(['--workers', '2', ...args], env);
   const workers = fleet.ready.workers as number[];
   workerPids.push(...workers);
   return { fleet, workers };
@@ -169,6 +169,46 @@ describe('seckill serve --workers 2', () => {
     for (let i = 0; i < 10; i++) seen.add(await workerAnswering(fleet.url));
     expect([...seen].sort()).toEqual([survivor, newPid].sort());
     expect(isAlive(victim)).toBe(false);
+  });
+
+  it('keeps selling on the other worker while a restarted worker fails its start (MySQL down), retries it with the crash backoff, and is whole again once MySQL is back', async () => {
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('fleet-restart-fails'), stock: 100_000, limit: 1 });
+    const mysql = await startMysqlProxy();
+    onTestFinished(() => mysql.cut());
+    // --wait 0: a worker that finds MySQL down fails its start at once, as one past its --wait would.
+    const { fleet, workers } = await startFleet(['--wait', '0'], { MYSQL_URL: mysql.url });
+    const [victim, survivor] = workers as [number, number];
+
+    // A sale's reservations need only Redis: the survivor sells on while MySQL is down.
+    await mysql.cut();
+    process.kill(victim, 'SIGKILL');
+    // Until the primary knows, it may still hand a new connection to the dead worker.
+    await waitFor(() => fleet.stderr().includes(`worker ${victim} died (signal SIGKILL): restart 1 in`), 10_000, 'the primary to log the crash');
+    const retried = /failed at start-up \(exit code 2\): restart 2 in/;
+    const deadline = Date.now() + 20_000;
+    let sold = 0;
+    while (!retried.test(fleet.stderr())) {
+      if (Date.now() > deadline) throw new Error(`timed out after 20000 ms waiting for a restart that failed to be tried again: ${fleet.stderr()}`);
+      const status = await reserveAlone(fleet.url, { sku, userId: `while-down-${sold}` }).catch((error: Error) => `no answer: ${error.message}`);
+      expect(status, 'a reservation while the restarted worker fails its start').toBe(201);
+      sold += 1;
+    }
+    expect(sold).toBeGreaterThan(0);
+    expect(fleet.process.exitCode).toBeNull();
+    expect(isAlive(survivor)).toBe(true);
+    // Why the start failed is in the fleet's log: the worker's own line.
+    expect(fleet.stderr()).toContain('cannot reach MySQL');
+    const delays = [...fleet.stderr().matchAll(/: restart \d+ in (\d+) ms/g)].map((m) => Number(m[1]));
+    expect(delays.slice(0, 2)).toEqual([100, 200]);
+
+    await mysql.restore();
+    const restarted = /worker (\d+) listening/;
+    await waitFor(() => restarted.test(fleet.stderr()), 20_000, 'the restarted worker to listen once MySQL is back');
+    const newPid = Number(restarted.exec(fleet.stderr())![1]);
+    workerPids.push(newPid);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i++) seen.add(await workerAnswering(fleet.url));
+    expect([...seen].sort()).toEqual([survivor, newPid].sort());
   });
 
   it('keeps its port (given as --port 0) when every worker is killed at once: the restarted workers answer on it', async () => {

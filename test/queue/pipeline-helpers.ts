@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
-import { connections, newRedis, postJson, startSeckill, testMysql, type RunningProcess } from '../helpers.js';
+import { newRedis, postJson, startSeckill, testMysql, type RunningProcess } from '../helpers.js';
 
 export interface Bought {
   userId: string;
@@ -55,45 +54,6 @@ export const startPipeline = async (queue: 'kafka' | 'redis', prefix: string, co
     throw error;
   }
   return { processes, stop };
-};
-
-/**
- * A TCP proxy in front of MySQL that a test can cut and restore, to make
- * MySQL unreachable for a consumer without touching the real server.
- */
-export const startMysqlProxy = async () => {
-  const target = new URL(connections.mysqlUrl);
-  const sockets = new Set<Socket>();
-  let server: Server | null = null;
-  let port = 0;
-  const listen = () =>
-    new Promise<void>((resolve) => {
-      server = createServer((client) => {
-        const upstream = connect(Number(target.port || 3306), target.hostname);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on('close', () => sockets.delete(s));
-          s.on('error', () => {});
-        }
-        client.pipe(upstream).pipe(client);
-      });
-      server.listen(port, '127.0.0.1', () => {
-        port = (server!.address() as { port: number }).port;
-        resolve();
-      });
-    });
-  await listen();
-  const url = `mysql://root@127.0.0.1:${port}${target.pathname}`;
-  return {
-    url,
-    /** closes every connection through the proxy and refuses new ones */
-    cut: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server!.close(() => resolve());
-      }),
-    restore: listen,
-  };
 };
 
 /**

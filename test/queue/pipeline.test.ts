@@ -4,11 +4,11 @@ import { skuKeys } from '../../src/redis/keys.js';
 import { connectKafka } from '../../src/queue/kafka.js';
 import { GROUPS, TOPICS } from '../../src/queue/names.js';
 import { Reservations } from '../../src/sale/reservations.js';
-import { postJson, preloadSku, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { postJson, preloadSku, startMysqlProxy, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_DEFAULTS } from '../test-env.js';
 
 const TEST_KAFKA = TEST_DEFAULTS.KAFKA_BROKERS;
-import { buyMany, mysqlStock, ordersOf, pipelineTestKit, redisStock, startMysqlProxy, startPipeline } from './pipeline-helpers.js';
+import { buyMany, mysqlStock, ordersOf, pipelineTestKit, redisStock, startPipeline } from './pipeline-helpers.js';
 
 const { redis, prefix, track, expectOrdersMatchAnswers } = pipelineTestKit();
 
