@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { pingMysql } from '../store/mysql.js';
-import type { GroupLimits } from '../sale/group-commit.js';
+import type { GroupLimits } from '../group-commit.js';
+import { ReplicaAcks } from '../redis/replica-acks.js';
 import { Reservations } from '../sale/reservations.js';
 import { StockTransfers } from '../sale/transfers.js';
 import { AdmissionCap } from './admission-cap.js';
@@ -115,8 +116,9 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs);
   const metrics = createGatewayMetrics(() => soldOut.flagged());
   const errors = new ErrorLog();
+  const replicaAcks = options.replicaAcks > 0 ? new ReplicaAcks(deps.redis, options.replicaAcks, options.replicaAckTimeoutMs) : null;
   const reservations = new Reservations(deps.redis, {
-    durability: { replicas: options.replicaAcks, timeoutMs: options.replicaAckTimeoutMs },
+    replicaAcks,
     groupCommit: options.groupCommit,
     onReserveCall: (requests) => metrics.reserveCallSize.observe(requests),
   });
@@ -127,7 +129,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   );
   const layouts = new SaleLayouts(deps.redis, (error) => errors.report('redis', error));
   await keepInStep(deps.subscriber, soldOut, tickets, layouts);
-  const transfers = new StockTransfers(deps.redis, { onStep: (step) => metrics.bucketTransfers.labels(step).inc() });
+  const transfers = new StockTransfers(deps.redis, { onStep: (step) => metrics.bucketTransfers.labels(step).inc() }, replicaAcks);
   const onTopUpError = (error: unknown) => {
     metrics.dependencyErrors.labels('redis').inc();
     errors.report('redis', error);
@@ -206,6 +208,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const close = async () => {
     await listener.close();
     await tickets.giveBackAll().catch((error: unknown) => errors.report('redis', error));
+    replicaAcks?.close();
   };
   return { ...listener, close, reloadKeys };
 };

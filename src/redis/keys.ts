@@ -34,8 +34,12 @@ export const skuKeys = (sku: string, bucket = 0) => {
     ticketLeases: `${tag}:ticket-leases`,
     /** hash: transferId → JSON transfer record, units this bucket sent that the other may not have yet (see transfer-out.lua) */
     transfers: `${tag}:transfers`,
+    /** hash: transferId → units, every transfer this bucket sent (transfer-out.lua's idempotency record; kept after the transfer's record goes) */
+    sentTransfers: `${tag}:sent-transfers`,
     /** hash: transferId → units, the transfers this bucket was credited with (transfer-in.lua's idempotency record) */
     received: `${tag}:received`,
+    /** string, expiring: written just before a WAIT so that it covers every earlier write of this master (see redis/replica-acks.ts) */
+    replicaAck: `${tag}:replica-ack`,
   };
 };
 

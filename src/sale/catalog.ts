@@ -72,6 +72,8 @@ export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): 
     }
     await execAll(multi);
   }
+  // Server processes that answered the name as unknown, or kept flags of an earlier sale of it, ask Redis again.
+  await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${def.sku}`);
 };
 
 /** Every SKU this Redis holds a sale of (preloaded and not closed): what relays read and sweepers act on. */
@@ -113,7 +115,7 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   for (const k of (await bucketKeysOf(redis, sku)).reverse()) {
     await execAll(
-      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.received).hset(k.meta, 'closedAt', now).hdel(k.meta, 'frozen'),
+      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).hset(k.meta, 'closedAt', now).hdel(k.meta, 'frozen'),
     );
   }
   await unlistSku(redis, sku);
@@ -198,7 +200,7 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
 
 const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: Record<string, number>, orders: RecordedOrder[], now: number): Promise<void> => {
   const k = skuKeys(sku, bucket);
-  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received');
+  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received', 'soldOutAnnounced');
   for (const o of orders) {
     const record = {
       orderId: o.orderId,

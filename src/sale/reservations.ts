@@ -1,13 +1,13 @@
 import type { RedisClient } from '../redis/connection.js';
 import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
-import { ReplicaAcks } from '../redis/replica-acks.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { groupBy } from '../group-by.js';
 import { bucketKeysOf } from './buckets.js';
-import { GroupCommit, type GroupLimits } from './group-commit.js';
+import { GroupCommit, type GroupLimits } from '../group-commit.js';
 import { bucketOfOrderId, newOrderId } from './ids.js';
 import { eventTexts, type OrderEvent } from './order-event.js';
-import { Outcome, type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
+import { type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
 
 export interface BuyRequest {
   sku: string;
@@ -39,12 +39,6 @@ export interface ReservationRecord extends OrderEvent {
   reason?: string;
 }
 
-/** Replicas that must hold a reservation before its buyer is told (0: answer once the master has it). */
-export interface ReplicaDurability {
-  replicas: number;
-  timeoutMs: number;
-}
-
 /** One buy request as reserve.lua takes it: the request, the order id it gets if it reserves. */
 export interface ReserveItem {
   request: BuyRequest;
@@ -68,17 +62,12 @@ export const DEFAULT_GROUP_LIMITS: GroupLimits = { maxItems: 200, maxBytes: 64 *
 export const MAX_GROUP_ITEMS = 1_000;
 
 export interface ReservationOptions {
-  /** replicas that must hold a reservation before its buyer is told */
-  durability?: ReplicaDurability;
+  /** with replicas to wait for (--replica-acks), no order id is answered before they hold it; null: the master's word */
+  replicaAcks?: ReplicaAcks | null;
   /** group commit's bounds, or null for one reserve.lua call per request */
   groupCommit?: GroupLimits | null;
   /** told the number of requests each reserve.lua call decided, once it answered */
   onReserveCall?: (requests: number) => void;
-}
-
-/** A reservation was made but no replica confirmed it in time: the buyer is told to retry with the same request id. */
-export class NotReplicatedError extends Error {
-  readonly code = 'NOT_REPLICATED';
 }
 
 /**
@@ -93,17 +82,15 @@ export class Reservations {
   private readonly markPersistedScript: ScriptCall;
   private readonly clearHoldingScript: ScriptCall;
   private readonly replicaAcks: ReplicaAcks | null;
-  private readonly durability: ReplicaDurability;
   private readonly groups: GroupCommit<ReserveItem, ReserveResult> | null;
   private readonly onReserveCall: (requests: number) => void;
 
   constructor(
     private readonly redis: RedisClient,
-    { durability = { replicas: 0, timeoutMs: 0 }, groupCommit = DEFAULT_GROUP_LIMITS, onReserveCall = () => {} }: ReservationOptions = {},
+    { replicaAcks = null, groupCommit = DEFAULT_GROUP_LIMITS, onReserveCall = () => {} }: ReservationOptions = {},
   ) {
-    this.durability = durability;
     this.onReserveCall = onReserveCall;
-    this.replicaAcks = durability.replicas > 0 ? new ReplicaAcks(redis, durability.replicas, durability.timeoutMs) : null;
+    this.replicaAcks = replicaAcks;
     if (groupCommit !== null && !(groupCommit.maxItems >= 1 && groupCommit.maxItems <= MAX_GROUP_ITEMS)) {
       throw new RangeError(`group commit carries 1 to ${MAX_GROUP_ITEMS} requests a call, not ${groupCommit.maxItems}`);
     }
@@ -122,18 +109,29 @@ export class Reservations {
    * (group commit), or in a call of its own. `ticketLease`: the admission
    * lease whose ticket the caller spent on it (reserve.lua keeps the ticket
    * only if it reserves). `now` (this process's clock) only names the order:
-   * the sale window is judged on Redis's. With replicas to
-   * wait for, an order id is answered (OK, or DUPLICATE to a retry) only once
-   * they hold it; otherwise NotReplicatedError — the reservation stands on
-   * the master, and a retry with the same request id is told its order.
+   * the sale window is judged on Redis's. With replicas to wait for, an
+   * order id is answered (OK, DUPLICATE to a retry, LIMIT naming the user's
+   * order) only once they hold it; otherwise NotReplicatedError — the
+   * reservation stands on the master, and a retry with the same request id
+   * is told its order.
    */
   async reserve(request: BuyRequest, now = Date.now(), ticketLease: string | null = null, bucket = 0): Promise<ReserveResult> {
     const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
     const result = this.groups ? await this.groups.submit(bucket === 0 ? request.sku : `${request.sku}#${bucket}`, item) : (await this.reserveBatch(request.sku, [item]))[0]!;
-    if (this.replicaAcks && (result.outcome === Outcome.OK || result.outcome === Outcome.DUPLICATE) && !(await this.replicaAcks.confirm(skuKeys(request.sku, bucket).stock))) {
-      const { replicas, timeoutMs } = this.durability;
-      throw new NotReplicatedError(`reservation of ${request.sku} not confirmed by ${replicas} replica(s) within ${timeoutMs} ms`);
+    return this.confirmed(request.sku, result);
+  }
+
+  /**
+   * `result` once replicas hold the order it names (with --replica-acks):
+   * every answer that tells a buyer an order id goes through here, whether
+   * reserve.lua gave it or the sold-out snapshot did. Rejects with
+   * NotReplicatedError when they do not in time.
+   */
+  async confirmed<Result extends { orderId: string | null }>(sku: string, result: Result): Promise<Result> {
+    if (this.replicaAcks !== null && result.orderId !== null) {
+      const keys = skuKeys(sku, bucketOfOrderId(result.orderId));
+      await this.replicaAcks.confirm({ keys, hash: keys.reservations, field: result.orderId });
     }
     return result;
   }

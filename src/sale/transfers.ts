@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../crash-points.js';
 import type { RedisClient } from '../redis/connection.js';
 import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketCount, bucketIndexes } from './buckets.js';
@@ -108,6 +109,7 @@ const newTransferId = (): string => `${Date.now().toString(36)}-${randomBytes(6)
 export class StockTransfers {
   private readonly outScript: ScriptCall;
   private readonly inScript: ScriptCall;
+  private readonly announceScript: ScriptCall;
   /** refills under way in this process, by `sku#bucket`: a crowd on one empty bucket shares one */
   private readonly refilling = new Map<string, Promise<RefillOutcome>>();
   /** top-ups under way in this process, by `sku#bucket`: every sale from a low bucket asks for one, one at a time is enough */
@@ -116,9 +118,12 @@ export class StockTransfers {
   constructor(
     private readonly redis: RedisClient,
     private readonly events: TransferEvents = {},
+    /** with --replica-acks: each step confirmed by replicas before the next (see finish) */
+    private readonly replicaAcks: ReplicaAcks | null = null,
   ) {
-    this.outScript = defineScript(redis, 'transfer-out', 3);
+    this.outScript = defineScript(redis, 'transfer-out', 4);
     this.inScript = defineScript(redis, 'transfer-in', 3);
+    this.announceScript = defineScript(redis, 'announce-sold-out', 1);
   }
 
   /**
@@ -128,7 +133,7 @@ export class StockTransfers {
   async send(sku: string, from: number, to: number, units: number, now = Date.now()): Promise<number> {
     const id = newTransferId();
     const k = skuKeys(sku, from);
-    const [outcome, sent] = (await this.outScript([k.stock, k.meta, k.transfers], [id, to, units, now])) as [TransferOutOutcome, number, number];
+    const [outcome, sent] = (await this.outScript([k.stock, k.meta, k.transfers, k.sentTransfers], [id, to, units, now])) as [TransferOutOutcome, number, number];
     if (outcome !== Outcome.SENT) return 0;
     this.events.onStep?.('sent');
     crashPoint('transfer:between-steps');
@@ -136,13 +141,23 @@ export class StockTransfers {
     return sent;
   }
 
-  /** Steps 2 and 3 of a transfer whose record was found: credit once, then delete the record. */
+  /**
+   * Steps 2 and 3 of a transfer whose record was found: credit once, then
+   * delete the record. With --replica-acks, the debit must be on the donor's
+   * replicas before the credit (a debit lost in a failover after its credit
+   * would create units), and the credit on the recipient's before the record
+   * goes (a credit lost after it would lose them); unconfirmed, the record
+   * stays and whoever finds it finishes the transfer later.
+   */
   async finish(sku: string, record: TransferRecord): Promise<TransferInOutcome> {
+    const donor = skuKeys(sku, record.from);
+    await this.replicaAcks?.confirm({ keys: donor, hash: donor.sentTransfers, field: record.id });
     const k = skuKeys(sku, record.to);
     const [outcome] = (await this.inScript([k.stock, k.meta, k.received], [record.id, record.units])) as [TransferInOutcome, number];
     if (outcome === Outcome.CREDITED || outcome === Outcome.ALREADY_CREDITED) {
       this.events.onStep?.(outcome === Outcome.CREDITED ? 'credited' : 'finished-elsewhere');
-      await this.redis.hdel(skuKeys(sku, record.from).transfers, record.id);
+      await this.replicaAcks?.confirm({ keys: k, hash: k.received, field: record.id });
+      await this.redis.hdel(donor.transfers, record.id);
     }
     return outcome;
   }
@@ -158,7 +173,7 @@ export class StockTransfers {
    * Makes bucket `to` hold `need` units for a buyer, moving them from the
    * other buckets; shared by this process's buyers of that bucket. SOLD_OUT
    * only when proven (see above); when it is, with nothing left at all, it
-   * is announced to every server process.
+   * is announced to every server process, once per sell-out (announce-sold-out.lua).
    */
   refill(sku: string, to: number, need: number, buckets: number): Promise<RefillOutcome> {
     const key = `${sku}#${to}`;
@@ -218,8 +233,9 @@ export class StockTransfers {
       // Nothing in another bucket, nothing on its way: proven only if a second read sees nothing come in meanwhile.
       const second = await readBuckets(this.redis, sku, buckets);
       if (second.every((r, b) => r.stock === first[b]!.stock && r.sending.length === 0 && r.released === first[b]!.released && r.received === first[b]!.received)) {
-        if (own.stock === 0) await this.redis.publish(STOCK_EVENTS_CHANNEL, `SOLD_OUT ${sku}`);
-        return { outcome: 'SOLD_OUT', remaining: own.stock, released: second.reduce((n, r) => n + r.released, 0) };
+        const released = second.reduce((n, r) => n + r.released, 0);
+        if (own.stock === 0) await this.announceScript([skuKeys(sku).meta], [released, STOCK_EVENTS_CHANNEL, sku]);
+        return { outcome: 'SOLD_OUT', remaining: own.stock, released };
       }
     }
     return { outcome: 'BUSY' };

@@ -1,6 +1,6 @@
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { skuKeys } from '../../src/redis/keys.js';
+import { skuKeys, STOCK_EVENTS_CHANNEL } from '../../src/redis/keys.js';
 import { newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
@@ -102,5 +102,46 @@ describe('after the sell-out', () => {
       expect(a.body.orderId).toBe(bought[i + 10]!.body.orderId);
     });
     expect(tally(strangers)).toEqual({ '410 SOLD_OUT': 100 });
+  });
+});
+
+describe('what costs nothing', () => {
+  it('made-up SKU names spend no rate token: after 300 requests for junk names, honest buyers are not refused 429', async () => {
+    // A bucket of 5 tokens a second: junk that spent tokens would leave the honest buyers none.
+    const url = (await start(['--rate', '5', '--burst', '5'])).url;
+    const junk = await Promise.all(Array.from({ length: 300 }, (_, i) => postJson(`${url}/reserve`, { sku: `made-up-${i % 30}`, userId: 'one-account' })));
+    expect(tally(junk)).toEqual({ '404 UNKNOWN_SKU': 300 });
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('honest'), stock: 5, limit: 1 });
+    const honest = await Promise.all(Array.from({ length: 5 }, (_, i) => postJson(`${url}/reserve`, { sku, userId: `honest-${i}` })));
+    expect(tally(honest)).toEqual({ '201': 5 });
+  });
+
+  it('a bucketed SKU that is sold out is announced once, however long buyers keep coming (not once per --sold-out-ttl per process)', async () => {
+    const url = (await start(['--sold-out-ttl', '100'])).url;
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('bucketed-sold-out'), stock: 6, limit: 1, buckets: 3 });
+    const subscriber = newRedis();
+    const announced: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => message === `SOLD_OUT ${sku}` && announced.push(message));
+    await subscriber.subscribe(STOCK_EVENTS_CHANNEL);
+    try {
+      const answers: Answer[] = [];
+      // Buyers until every unit is sold, then more for 1.5 s: 15 times the flag's life.
+      await waitFor(
+        async () => {
+          answers.push(await postJson(`${url}/reserve`, { sku, userId: `buyer-${answers.length}` }));
+          return answers.filter((a) => a.status === 201).length === 6 && answers.at(-1)!.status === 410;
+        },
+        15_000,
+        'all 6 units sold',
+      );
+      const soldOutAt = Date.now();
+      while (Date.now() - soldOutAt < 1_500) answers.push(await postJson(`${url}/reserve`, { sku, userId: `buyer-${answers.length}` }));
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(6);
+      await expect.poll(() => announced.length).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a late second announcement would show here
+      expect(announced).toHaveLength(1);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { StockTransfers } from '../../sale/transfers.js';
 import type { AdmissionCap, TicketAnswer } from '../admission-cap.js';
 import type { RateLimit } from '../rate-limit.js';
 import type { SoldOutSales } from '../sold-out.js';
-import type { SaleLayouts } from '../sale-layouts.js';
+import { NO_SALE, type SaleLayouts } from '../sale-layouts.js';
 import { ADMISSION_REFUSED, type ReserveStrategy, type StrategyResult } from './strategy.js';
 import { Outcome } from '../../sale/outcomes.js';
 
@@ -38,8 +38,18 @@ export const seckillStrategy = (deps: {
 }): ReserveStrategy => {
   const { reservations, soldOut, rateLimit, tickets, layouts, transfers, onTopUpError } = deps;
 
+  /**
+   * reserve.lua's answer from the local snapshot of a sold-out SKU, null when
+   * units came back since; an order id it names is confirmed by replicas
+   * (--replica-acks) like one reserve.lua names.
+   */
+  const fromSnapshot = async (request: BuyRequest): Promise<ReserveResult | null> => {
+    const answer = await soldOut.answer(request);
+    return answer === null ? null : reservations.confirmed(request.sku, answer);
+  };
+
   /** A sold-out (unbucketed) SKU's buyer: reserve.lua's answer from the local snapshot, or from reserve.lua itself if units just came back. */
-  const soldOutAnswer = async (request: BuyRequest, now: number): Promise<ReserveResult> => (await soldOut.answer(request)) ?? reservations.reserve(request, now);
+  const soldOutAnswer = async (request: BuyRequest, now: number): Promise<ReserveResult> => (await fromSnapshot(request)) ?? reservations.reserve(request, now);
 
   /** Admission, then reserve.lua in the buyer's bucket; null when the bucket (of several) has too few units. */
   const reserveIn = async (request: BuyRequest, now: number, home: number, buckets: number): Promise<StrategyResult | null> => {
@@ -92,7 +102,7 @@ export const seckillStrategy = (deps: {
         // 'confirmed', not 'sold': every buyer of the shared proof lands here, and
         // a snapshot read since is still good unless units were released.
         soldOut.set(request.sku, Date.now(), 'confirmed', refill.released);
-        const answer = await soldOut.answer(request);
+        const answer = await fromSnapshot(request);
         if (answer !== null) return answer;
         // units came back since the proof: try again
       }
@@ -105,13 +115,16 @@ export const seckillStrategy = (deps: {
     name: 'seckill',
     dependency: 'redis',
     reserve: async (request, now) => {
-      const known = layouts.get(request.sku, now);
-      const { buckets, lowWater } = 'buckets' in known ? known : await known;
+      const looked = layouts.get(request.sku, now);
+      const known = looked instanceof Promise ? await looked : looked;
+      // A made-up SKU is refused before it costs a rate token or a ticket.
+      if (known === NO_SALE) return NOT_LOADED;
+      const { buckets, lowWater } = known;
       const home = bucketOfUser(request.userId, buckets);
       if (soldOut.isSoldOut(request.sku, now)) {
         if (buckets === 1) return soldOutAnswer(request, now);
         // Not sold out after all (units came back): the buckets, where one running dry is not the SKU.
-        const answer = await soldOut.answer(request);
+        const answer = await fromSnapshot(request);
         if (answer !== null) return answer;
       }
       const token = rateLimit.take();

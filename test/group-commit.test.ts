@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchMismatchError, GroupCommit, type GroupLimits } from '../../src/sale/group-commit.js';
+import { BatchMismatchError, GroupCommit, type GroupLimits } from '../src/group-commit.js';
 
 /**
  * The batching logic alone (pure: its `send` is a recording stand-in here;
