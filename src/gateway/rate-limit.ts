@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import { RateTokens } from '../sale/rate-tokens.js';
 
-/** A lease is spent within this long or dropped, so tokens leased long ago cannot join a later burst. */
+/** A lease is spent within this long or handed back, so tokens leased long ago cannot join a later burst beyond the bucket's. */
 const LEASE_TTL_MS = 1_000;
 
 /**
@@ -22,9 +22,13 @@ export const defaultLeaseSize = (rate: number, burst: number): number => Math.ma
  * short of another lease, the process refuses on its own until it has
  * refilled, so a flood costs each process at most one call per lease's worth
  * of the rate (20 a second by default), however many requests it brings.
- * The fleet admits at most burst + rate × t + one lease per process in any
- * t seconds, and a process that dies strands at most one lease. When Redis
- * cannot be asked, the returned promise rejects: the caller answers 503.
+ * What a lease leaves unspent when its second is up goes back to the bucket
+ * with the process's next lease call, in the same round trip (the bucket
+ * keeps at most burst). The fleet admits at most burst + rate × t + one lease
+ * per process in any t seconds (what the processes held unspent when the
+ * t seconds began, spendable or lapsed and not yet handed back), and a
+ * process that dies strands at most one lease. When Redis cannot be asked,
+ * the returned promise rejects: the caller answers 503.
  */
 export class RateLimit {
   private held = 0;
@@ -39,7 +43,7 @@ export class RateLimit {
     burst: number,
     private readonly leaseSize = defaultLeaseSize(rate, burst),
   ) {
-    this.fleet = new RateTokens(redis, rate, burst);
+    this.fleet = new RateTokens(redis, rate, burst, leaseSize);
   }
 
   take(): boolean | Promise<boolean> {
@@ -57,9 +61,14 @@ export class RateLimit {
 
   private async lease(): Promise<void> {
     try {
-      const { granted, msUntilLease } = await this.fleet.lease(this.leaseSize);
+      // A lease is asked for only once the last one is spent or lapsed: what is
+      // held now is a lapsed rest, handed back. Forgotten before the call, so a
+      // call that fails after the script ran cannot hand it back twice.
+      const unspent = this.held;
+      this.held = 0;
+      const { granted, msUntilLease } = await this.fleet.lease(this.leaseSize, unspent);
       const now = performance.now();
-      this.held = granted; // what is left of an expired lease is dropped, not spent
+      this.held = granted;
       this.heldUntil = now + LEASE_TTL_MS;
       // Up to one refill more, at random: processes that find the bucket
       // short would otherwise ask again in the same order every time, and the

@@ -5,6 +5,7 @@ import { freePort } from '../../src/bench/ports.js';
 import { defaultLeaseSize, RateLimit } from '../../src/gateway/rate-limit.js';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { rateBucketKey, skuKeys } from '../../src/redis/keys.js';
+import { type RateLease, RateTokens } from '../../src/sale/rate-tokens.js';
 import { connections, newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
@@ -75,6 +76,35 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const ttl = await redis.pttl(rateBucketKey(rate, burst));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(Math.ceil((burst * 1000) / rate) + 5_000);
+  });
+
+  it('hands what is left of a lapsed lease back to the fleet on its next lease call, spends none of it itself, and the bucket keeps at most burst', async () => {
+    const rate = 1_000;
+    const burst = 1_000;
+    await redis.del(rateBucketKey(rate, burst));
+    const bucket = new RateLimit(await processConnection(), rate, burst);
+    const leases = vi.spyOn(RateTokens.prototype, 'lease');
+    try {
+      // A crowd at once, then one more request: its lease is sized by the crowd's demand, and mostly left unspent.
+      const crowd = await Promise.all(Array.from({ length: 400 }, () => bucket.take()));
+      expect(await bucket.take()).toBe(true);
+      const admitted = crowd.filter(Boolean).length + 1;
+      const granted = (await Promise.all(leases.mock.results.map((r) => r.value as Promise<RateLease>))).reduce((sum, l) => sum + l.granted, 0);
+      const unspent = granted - admitted;
+      expect(unspent).toBeGreaterThan(0);
+
+      // The lease's second is up, and the bucket has refilled what the crowd took: it is full again.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const callsBefore = leases.mock.calls.length;
+      expect(await bucket.take()).toBe(true);
+      expect(leases.mock.calls.length).toBe(callsBefore + 1);
+      expect(leases.mock.calls.at(-1)![1]).toBe(unspent);
+      // Handed back to a full bucket, the old tokens were dropped: they cannot join the next burst.
+      const { granted: leasedAfter } = await (leases.mock.results.at(-1)!.value as Promise<RateLease>);
+      expect(Number(await redis.hget(rateBucketKey(rate, burst), 'tokens'))).toBe(burst - leasedAfter);
+    } finally {
+      leases.mockRestore();
+    }
   });
 
   it('asks Redis about once per refill of a lease while empty, however many take() calls a flood makes', async () => {
