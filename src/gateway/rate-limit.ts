@@ -1,48 +1,75 @@
 import type { RedisClient } from '../redis/connection.js';
 import { RateTokens } from '../sale/rate-tokens.js';
 
-/** A lease is spent within this long or dropped, so tokens leased long ago cannot join a later burst. */
+/** A lease is spent within this long or handed back, so tokens leased long ago cannot join a later burst beyond the bucket's. */
 const LEASE_TTL_MS = 1_000;
 
+/** A lease covers 1/LEASES_PER_SECOND s: of the process's own demand, and at most of the fleet's rate. */
+const LEASES_PER_SECOND = 20;
+
+/** A process's demand is its take() calls averaged over about this long (the time constant of their decay). */
+const DEMAND_WINDOW_MS = 1_000;
+
 /**
- * Tokens a process leases at a time by default: 1/20 s of the fleet's rate.
- * Small enough that the tokens a fleet holds unspent (one lease per process)
- * stay a small part of a second's rate; large enough that a process carrying
- * the whole rate asks Redis about 20 times a second.
+ * The most a process leases at a time: 1/20 s of the fleet's rate (at most
+ * burst, at least 1). Small enough that the tokens a fleet holds unspent (one
+ * lease per process) stay a small part of a second's rate; large enough that
+ * a process carrying the whole rate asks Redis about 20 times a second.
  */
-export const defaultLeaseSize = (rate: number, burst: number): number => Math.max(1, Math.min(burst, Math.floor(rate / 20)));
+export const maxLeaseSize = (rate: number, burst: number): number => Math.max(1, Math.min(burst, Math.floor(rate / LEASES_PER_SECOND)));
 
 /**
  * The fleet's rate limit (the seed's distributed token bucket): `rate` requests a second and bursts of `burst`
  * across every server process sharing this Redis (take-rate-tokens.lua, on
- * Redis's clock). A process leases tokens in chunks of `leaseSize`, so the
- * bucket costs one round trip per lease, not per request: `take()` answers
- * `true` synchronously while the process holds leased tokens. When they are
- * spent, concurrent requests share one lease call; when the fleet's bucket is
- * short of another lease, the process refuses on its own until it has
- * refilled, so a flood costs each process at most one call per lease's worth
- * of the rate (20 a second by default), however many requests it brings.
- * The fleet admits at most burst + rate × t + one lease per process in any
- * t seconds, and a process that dies strands at most one lease. When Redis
- * cannot be asked, the returned promise rejects: the caller answers 503.
+ * Redis's clock). A process leases tokens in chunks, so the bucket costs one
+ * round trip per lease, not per request: `take()` answers `true`
+ * synchronously while the process holds leased tokens. A lease covers about
+ * 1/20 s of this process's own demand (its take() calls over the last
+ * second or so, and no fewer than the requests waiting for it), at least 1
+ * and at most maxLeaseSize: a fleet of many processes leases about what it
+ * spends, not 1/20 s of the rate each. What a lease leaves unspent when its
+ * second is up goes back to the bucket with the process's next lease call,
+ * in the same round trip (the bucket keeps at most burst).
+ *
+ * When the lease is spent, concurrent requests share one lease call; when the
+ * fleet's bucket is short, the process refuses on its own until the bucket
+ * holds a full lease again, so a flood costs each process about one call per
+ * full lease's refill (20 a second), however many requests it brings.
+ *
+ * Over any t seconds the fleet admits at most burst + rate × t + what its
+ * processes held unspent when the t seconds began, spendable or lapsed and
+ * not yet handed back: at most one lease each, so at most
+ * burst + rate × t + processes × maxLeaseSize. A process that dies strands at
+ * most one lease. When Redis cannot be asked, the returned promise rejects:
+ * the caller answers 503.
  */
 export class RateLimit {
+  /** tokens of the last lease not spent: spendable until heldUntil, then handed back with the next lease call */
   private held = 0;
   private heldUntil = 0;
   private refusingUntil = 0;
   private leasing: Promise<void> | null = null;
+  /** requests waiting for the lease call in flight */
+  private waiting = 0;
+  /** take() calls since demand was last folded into recentDemand */
+  private takesSinceFold = 0;
+  /** take() calls, each decaying with DEMAND_WINDOW_MS: about the calls of the last window */
+  private recentDemand = 0;
+  private foldedAt = 0;
+  private readonly maxLease: number;
   private readonly fleet: RateTokens;
 
-  constructor(
-    redis: RedisClient,
-    rate: number,
-    burst: number,
-    private readonly leaseSize = defaultLeaseSize(rate, burst),
-  ) {
-    this.fleet = new RateTokens(redis, rate, burst);
+  constructor(redis: RedisClient, rate: number, burst: number) {
+    this.maxLease = maxLeaseSize(rate, burst);
+    this.fleet = new RateTokens(redis, rate, burst, this.maxLease);
   }
 
   take(): boolean | Promise<boolean> {
+    this.takesSinceFold += 1;
+    return this.spend();
+  }
+
+  private spend(): boolean | Promise<boolean> {
     const now = performance.now();
     if (this.held > 0 && now < this.heldUntil) {
       this.held -= 1;
@@ -50,21 +77,48 @@ export class RateLimit {
     }
     if (now < this.refusingUntil) return false;
     // Concurrent requests that find the lease spent share one call; those it
-    // cannot serve ask again, until the bucket says it is short.
+    // cannot serve ask again (with a lease that covers them), until the bucket
+    // says it is short.
+    this.waiting += 1;
     this.leasing ??= this.lease();
-    return this.leasing.then(() => this.take());
+    return this.leasing.then(() => {
+      this.waiting -= 1;
+      return this.spend();
+    });
+  }
+
+  /**
+   * About 1/20 s of this process's demand, and no less than the requests
+   * already waiting for it (a crowd arriving at once is served by one or two
+   * calls, not one per lease of its former size); at least 1, at most a full
+   * lease. Folds the take() calls counted since the last lease into the demand.
+   */
+  private nextLeaseSize(now: number): number {
+    this.recentDemand = this.recentDemand * Math.exp(-(now - this.foldedAt) / DEMAND_WINDOW_MS) + this.takesSinceFold;
+    this.takesSinceFold = 0;
+    this.foldedAt = now;
+    const perSecond = (this.recentDemand * 1000) / DEMAND_WINDOW_MS;
+    return Math.max(1, Math.min(this.maxLease, Math.max(this.waiting, Math.round(perSecond / LEASES_PER_SECOND))));
   }
 
   private async lease(): Promise<void> {
     try {
-      const { granted, msUntilLease } = await this.fleet.lease(this.leaseSize);
+      // A lease is asked for only once the last one is spent or lapsed: what is
+      // held now is a lapsed rest, handed back. Forgotten before the call, so a
+      // call that fails after the script ran cannot hand it back twice.
+      const unspent = this.held;
+      this.held = 0;
+      const { granted, msUntilLease } = await this.fleet.lease(this.nextLeaseSize(performance.now()), unspent);
       const now = performance.now();
-      this.held = granted; // what is left of an expired lease is dropped, not spent
+      this.held = granted;
       this.heldUntil = now + LEASE_TTL_MS;
       // Up to one refill more, at random: processes that find the bucket
       // short would otherwise ask again in the same order every time, and the
       // first would take every lease while the others starve.
       this.refusingUntil = now + msUntilLease * (1 + Math.random());
+    } catch (error) {
+      this.waiting = 0; // every request waiting for this call is answered by its rejection
+      throw error;
     } finally {
       this.leasing = null;
     }

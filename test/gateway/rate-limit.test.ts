@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
-import { defaultLeaseSize, RateLimit } from '../../src/gateway/rate-limit.js';
+import { maxLeaseSize, RateLimit } from '../../src/gateway/rate-limit.js';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { rateBucketKey, skuKeys } from '../../src/redis/keys.js';
+import { type RateLease, RateTokens } from '../../src/sale/rate-tokens.js';
 import { connections, newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
@@ -51,11 +52,38 @@ const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ g
   return { granted, takes };
 };
 
+/**
+ * Offers each bucket `perSecond` take() calls a second for `ms`, spread
+ * evenly: every few ms each bucket gets what its share of the elapsed time
+ * calls for (the pace follows the clock, so a late timer makes one batch
+ * larger, never the total more). Returns the take() calls made, those
+ * admitted, and how long the offer took.
+ */
+const offerSteadily = async (buckets: RateLimit[], perSecond: number, ms: number): Promise<{ offered: number; admitted: number; windowSeconds: number }> => {
+  const offeredSoFar = buckets.map(() => 0);
+  const answers: (boolean | Promise<boolean>)[] = [];
+  const startedAt = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsedMs = Math.min(ms, performance.now() - startedAt);
+      const due = Math.floor((elapsedMs * perSecond) / 1000);
+      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i]! < due; offeredSoFar[i]!++) answers.push(bucket.take());
+      if (elapsedMs >= ms) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  const windowSeconds = (performance.now() - startedAt) / 1000;
+  const admitted = (await Promise.all(answers)).filter(Boolean).length;
+  return { offered: answers.length, admitted, windowSeconds };
+};
+
 describe('the fleet token bucket, shared by bucket instances on separate connections', () => {
   it('lets three processes hammering for 2 s admit together at most burst + rate × window + one lease each, and not starve', async () => {
     const rate = 400;
     const burst = 60;
-    const lease = defaultLeaseSize(rate, burst);
+    const lease = maxLeaseSize(rate, burst);
     await redis.del(rateBucketKey(rate, burst));
     const buckets = await Promise.all([1, 2, 3].map(async () => new RateLimit(await processConnection(), rate, burst)));
 
@@ -77,10 +105,60 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     expect(ttl).toBeLessThanOrEqual(Math.ceil((burst * 1000) / rate) + 5_000);
   });
 
-  it('asks Redis about once per refill of a lease while empty, however many take() calls a flood makes', async () => {
+  it('lets 32 processes offered 0.64 × rate together at a steady pace admit at least 95 % of it, not a share of leases they dropped', async () => {
+    const rate = 5_000;
+    const burst = 1_000;
+    const processes = 32;
+    await redis.del(rateBucketKey(rate, burst));
+    const buckets = await Promise.all(Array.from({ length: processes }, async () => new RateLimit(await processConnection(), rate, burst)));
+
+    const perProcess = (0.64 * rate) / processes; // 100 a second each
+    const { offered, admitted, windowSeconds } = await offerSteadily(buckets, perProcess, 3_000);
+    console.log(
+      `${processes} processes offered ${offered} in ${windowSeconds.toFixed(2)} s (${Math.round(offered / windowSeconds)}/s at --rate ${rate}): admitted ÷ offered = ${(admitted / offered).toFixed(3)}`,
+    );
+
+    // The offer was made, and below the rate: the fleet's bucket had no reason to refuse any of it.
+    expect(offered).toBe(processes * Math.floor(3 * perProcess));
+    expect(offered / windowSeconds).toBeLessThanOrEqual(0.64 * rate);
+    expect(admitted / offered).toBeGreaterThanOrEqual(0.95);
+    // The fleet leased about what it spent, not the whole rate: the bucket still holds most of its burst.
+    expect(Number(await redis.hget(rateBucketKey(rate, burst), 'tokens'))).toBeGreaterThanOrEqual(burst / 2);
+  });
+
+  it('hands what is left of a lapsed lease back to the fleet on its next lease call, spends none of it itself, and the bucket keeps at most burst', async () => {
+    const rate = 1_000;
+    const burst = 1_000;
+    await redis.del(rateBucketKey(rate, burst));
+    const bucket = new RateLimit(await processConnection(), rate, burst);
+    const leases = vi.spyOn(RateTokens.prototype, 'lease');
+    try {
+      // A crowd at once, then one more request: its lease is sized by the crowd's demand, and mostly left unspent.
+      const crowd = await Promise.all(Array.from({ length: 400 }, () => bucket.take()));
+      expect(await bucket.take()).toBe(true);
+      const admitted = crowd.filter(Boolean).length + 1;
+      const granted = (await Promise.all(leases.mock.results.map((r) => r.value as Promise<RateLease>))).reduce((sum, l) => sum + l.granted, 0);
+      const unspent = granted - admitted;
+      expect(unspent).toBeGreaterThan(0);
+
+      // The lease's second is up, and the bucket has refilled what the crowd took: it is full again.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const callsBefore = leases.mock.calls.length;
+      expect(await bucket.take()).toBe(true);
+      expect(leases.mock.calls.length).toBe(callsBefore + 1);
+      expect(leases.mock.calls.at(-1)![1]).toBe(unspent);
+      // Handed back to a full bucket, the old tokens were dropped: they cannot join the next burst.
+      const { granted: leasedAfter } = await (leases.mock.results.at(-1)!.value as Promise<RateLease>);
+      expect(Number(await redis.hget(rateBucketKey(rate, burst), 'tokens'))).toBe(burst - leasedAfter);
+    } finally {
+      leases.mockRestore();
+    }
+  });
+
+  it('asks Redis about once per refill of a full lease while empty, however many take() calls a flood makes', async () => {
     const rate = 100;
     const burst = 10;
-    const lease = defaultLeaseSize(rate, burst); // 5: a lease refills in 50 ms
+    const lease = maxLeaseSize(rate, burst); // 5: a full lease refills in 50 ms
     const refillMs = (lease * 1000) / rate;
     await redis.del(rateBucketKey(rate, burst));
     // Without auto-pipelining every script call goes through the client's own sendCommand: count them there.
@@ -174,7 +252,7 @@ describe.each([
     const rate = 20;
     const burst = 5;
     const processes = 2;
-    const lease = defaultLeaseSize(rate, burst);
+    const lease = maxLeaseSize(rate, burst);
     await redis.del(rateBucketKey(rate, burst));
     const servers = await Promise.all(Array.from({ length: count }, () => start(['--rate', String(rate), '--burst', String(burst), ...args])));
     // Stock and admission cap far above what the rate lets through: only the bucket refuses.
