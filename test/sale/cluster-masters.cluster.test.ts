@@ -5,8 +5,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { killNode, migrateSlot, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { NotReplicatedError, Reservations } from '../../src/sale/reservations.js';
-import { newRedis, preloadSku, uniqueSku, waitFor } from '../helpers.js';
+import { NotReplicatedError, ReplicaAcks } from '../../src/redis/replica-acks.js';
+import { Reservations } from '../../src/sale/reservations.js';
+import { StockTransfers } from '../../src/sale/transfers.js';
+import { newRedis, postJson, preloadSku, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_CLUSTER } from '../test-env.js';
 import { buyMany, mysqlStock, ordersOf, startPipeline } from '../queue/pipeline-helpers.js';
 import { serverTracker } from '../helpers.js';
@@ -104,7 +106,22 @@ describe('waiting for a replica before a 201', () => {
     ({ url } = await startLocalCluster({ dir, port: 7330, masters: 3, replicas: 1 }));
     cluster = await connectRedis(url, { enableOfflineQueue: true });
   }, 120_000);
+  const made: ReplicaAcks[] = [];
+  /** Confirmations by one replica; a generous timeout: the machine is shared, and a replica of a cluster just started may still be catching up. */
+  const acks = (): ReplicaAcks => {
+    const replicaAcks = new ReplicaAcks(cluster, 1, 1_000);
+    made.push(replicaAcks);
+    return replicaAcks;
+  };
+  /** The replica of the master that holds `key`. */
+  const replicaOf = async (key: string) => {
+    const nodes = await readClusterNodes(7330);
+    const port = await masterOf(cluster, key, 7330);
+    const id = nodes.find((n) => n.port === port)!.id;
+    return nodes.find((n) => n.role === 'replica' && n.masterId === id && !n.failed)!;
+  };
   afterAll(async () => {
+    for (const replicaAcks of made) replicaAcks.close();
     cluster?.disconnect();
     await stopLocalCluster({ dir, clean: true });
     await rm(dir, { recursive: true, force: true });
@@ -114,14 +131,11 @@ describe('waiting for a replica before a 201', () => {
     const sku = uniqueSku('replicated');
     await preloadSku(cluster, { sku, stock: 10 });
     // A generous timeout: the machine is shared, and a replica of a cluster just started may still be catching up.
-    const reservations = new Reservations(cluster, { durability: { replicas: 1, timeoutMs: 1_000 } });
+    const reservations = new Reservations(cluster, { replicaAcks: acks() });
     expect((await reservations.reserve({ sku, userId: 'alice', qty: 1, requestId: 'a1' })).outcome).toBe('OK');
 
     // The replica of the SKU's master goes away: a reservation can no longer be confirmed.
-    const nodes = await readClusterNodes(7330);
-    const masterPort = await masterOf(cluster, skuKeys(sku).stock, 7330);
-    const master = nodes.find((n) => n.port === masterPort)!;
-    const replica = nodes.find((n) => n.role === 'replica' && n.masterId === master.id)!;
+    const replica = await replicaOf(skuKeys(sku).stock);
     await killNode(dir, replica.port);
     await expect(reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' })).rejects.toBeInstanceOf(NotReplicatedError);
     // The reservation stands on the master; Bob's retry, once a replica is back, is told his order.
@@ -131,5 +145,82 @@ describe('waiting for a replica before a 201', () => {
     await waitFor(async () => (await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' }).catch(() => null))?.outcome === 'DUPLICATE', 30_000, 'the retry confirmed');
     const retry = await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' });
     expect(retry).toMatchObject({ outcome: 'DUPLICATE', orderId: held });
+  }, 120_000);
+
+  it('confirms every answer that names an order through a real server: the DUPLICATE of the sold-out snapshot and the order id of a LIMIT wait for the replica too', async () => {
+    const sku = uniqueSku('snapshot-acks');
+    await preloadSku(cluster, { sku, stock: 1, limit: 1 });
+    const { url: server } = await servers.start(['--replica-acks', '1', '--replica-ack-timeout', '1000', '--sold-out-ttl', '600000'], { REDIS_URL: url });
+    const alice = await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' });
+    expect(alice.status).toBe(201);
+    // Sold out: the server answers from its snapshot from now on.
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'bob', requestId: 'b1' })).body).toMatchObject({ error: 'SOLD_OUT' });
+
+    const replica = await replicaOf(skuKeys(sku).stock);
+    await killNode(dir, replica.port);
+    try {
+      // Without a replica no order id is named: retry later, not "you hold order X" that a failover could take back.
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).status).toBe(503);
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a2' })).status).toBe(503);
+      // An answer that names no order needs no replica.
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'carol', requestId: 'c1' })).status).toBe(410);
+    } finally {
+      await startNode(dir, replica.port);
+    }
+    await waitFor(async () => (await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).status === 409, 30_000, 'the retry confirmed');
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).body).toMatchObject({ error: 'DUPLICATE', orderId: alice.body.orderId });
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a2' })).body).toMatchObject({ error: 'LIMIT', orderId: alice.body.orderId });
+  }, 120_000);
+
+  it('confirms only a write that is on the master it asked: a replica acknowledging is not enough when the write is not there', async () => {
+    const sku = uniqueSku('look');
+    await preloadSku(cluster, { sku, stock: 1 });
+    const replicaAcks = acks();
+    const keys = skuKeys(sku);
+    await cluster.hset(keys.reservations, 'present', '{}');
+    await expect(replicaAcks.confirm({ keys, hash: keys.reservations, field: 'present' })).resolves.toBeUndefined();
+    // As after a failover to a replica that never got the write.
+    await expect(replicaAcks.confirm({ keys, hash: keys.reservations, field: 'lost' })).rejects.toBeInstanceOf(NotReplicatedError);
+  });
+
+  it('keeps the waiting off the shared connections: while the WAIT of a master times out, other calls to that master are answered at once', async () => {
+    const sku = uniqueSku('wait-apart');
+    await preloadSku(cluster, { sku, stock: 10 });
+    const reservations = new Reservations(cluster, { replicaAcks: new ReplicaAcks(cluster, 1, 3_000) });
+    const replica = await replicaOf(skuKeys(sku).stock);
+    await killNode(dir, replica.port);
+    try {
+      let settled = false;
+      const waiting = reservations.reserve({ sku, userId: 'waits', qty: 1 }).finally(() => (settled = true));
+      waiting.catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the WAIT is on its way
+      // Another buyer's call to the same master: answered while the WAIT still blocks.
+      expect(await cluster.get(skuKeys(sku).stock)).toBe('9');
+      expect(settled).toBe(false);
+      await expect(waiting).rejects.toBeInstanceOf(NotReplicatedError);
+    } finally {
+      await startNode(dir, replica.port);
+    }
+  });
+
+  it('confirms each step of a transfer between buckets: no credit before the debit is on a replica, so a failover cannot create units', async () => {
+    // Two buckets on two masters (their hash tags are {sku} and {sku#1}).
+    const sku = uniqueSku('transfer-acks');
+    await preloadSku(cluster, { sku, stock: 20, buckets: 2 });
+    const transfers = new StockTransfers(cluster, {}, acks());
+    const donor = await replicaOf(skuKeys(sku, 0).stock);
+    await killNode(dir, donor.port);
+    try {
+      await expect(transfers.send(sku, 0, 1, 5)).rejects.toBeInstanceOf(NotReplicatedError);
+      // Debited and recorded on the donor, not credited: the units are in transfer, named by the record.
+      expect(await cluster.get(skuKeys(sku, 0).stock)).toBe('5');
+      expect(await cluster.get(skuKeys(sku, 1).stock)).toBe('10');
+      expect(await cluster.hlen(skuKeys(sku, 0).transfers)).toBe(1);
+    } finally {
+      await startNode(dir, donor.port);
+    }
+    await waitFor(async () => (await transfers.finishAll(sku).catch(() => 0)) === 1, 30_000, 'the transfer finished once the donor has a replica');
+    expect(await cluster.get(skuKeys(sku, 1).stock)).toBe('15');
+    expect(await cluster.hlen(skuKeys(sku, 0).transfers)).toBe(0);
   }, 120_000);
 });
