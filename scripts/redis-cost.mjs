@@ -38,7 +38,9 @@ const variants = {
   'no holder': cut(full, "rcall('HSET', KEYS[3], unpack(holderPairs))"),
   'no outbox, record or JSON': cut(cut(cut(cut(full, outboxLine), outboxWrite), recordWrite), 'newRecords[#newRecords + 1] = event').replace(/local event = cjson\.encode\(\{[^}]*\}\)/, ''),
 };
-const keysOf = (sku) => ['stock', 'meta', 'holders', 'requests', 'reservations', 'outbox', 'admitted'].map((k) => `seckill:{${sku}}:${k}`);
+const keysOf = (sku) => ['stock', 'meta', 'holders', 'requests', 'reservations', 'outbox', 'admitted', 'ticket-leases'].map((k) => `seckill:{${sku}}:${k}`);
+// Each request spends a ticket of this admission lease, as the gateway's do (reserve.lua takes it off the lease).
+const LEASE = `${Date.now() + 86_400_000}.cost.1`;
 let run = 0;
 const scriptUsec = async () => {
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await redis.info('commandstats'));
@@ -51,11 +53,12 @@ const measure = async (lua, size, argsOf, head) => {
   const k = keysOf(sku);
   await redis.hset(k[1], { initial: 1e9, limit: 1, startsAt: 0, endsAt: 0 });
   await redis.set(k[0], 1e9);
+  await redis.hset(k[7], LEASE, 1e9);
   await redis.config('RESETSTAT');
   for (let i = 0; i < N; i += size) {
     const args = head(sku);
     for (let j = i; j < Math.min(N, i + size); j++) args.push(...argsOf(sku, j));
-    await redis.evalsha(sha, 7, ...k, ...args);
+    await redis.evalsha(sha, k.length, ...k, ...args);
   }
   const usec = await scriptUsec();
   await redis.del(...k);
@@ -66,7 +69,7 @@ const best = async (f) => {
   for (let r = 0; r < REPEATS; r++) least = Math.min(least, await f());
   return least.toFixed(2);
 };
-const grouped = (withRequestId) => [(sku) => [sku, 'seckill:stock-events'], (sku, j) => [`user-${j}`, 1, withRequestId ? `req-${j}` : '', `${sku}.order${j}abcdefghijkl`, Date.now(), 1]];
+const grouped = (withRequestId) => [(sku) => [sku, 'seckill:stock-events'], (sku, j) => [`user-${j}`, 1, withRequestId ? `req-${j}` : '', `${sku}.order${j}abcdefghijkl`, LEASE]];
 
 const rows = [];
 for (const size of [1, 10, 50, 200]) {

@@ -150,13 +150,19 @@ export const startServer = async (args: string[] = [], env: NodeJS.ProcessEnv = 
  */
 export const serverTracker = () => {
   const servers: RunningServer[] = [];
+  const workerPids: number[] = [];
   return {
     start: async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> => {
       const server = await startServer(args, env);
       servers.push(server);
       return server;
     },
-    stopAll: async (signal?: NodeJS.Signals): Promise<void> => void (await Promise.all(servers.splice(0).map((s) => s.stop(signal)))),
+    /** the workers of a `serve --workers` fleet: stopAll kills those still alive, so a fleet a failed test left never outlives its file */
+    trackWorkers: (...pids: number[]): void => void workerPids.push(...pids),
+    stopAll: async (signal?: NodeJS.Signals): Promise<void> => {
+      await Promise.all(servers.splice(0).map((s) => s.stop(signal)));
+      for (const pid of workerPids.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    },
   };
 };
 

@@ -1,7 +1,7 @@
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
-import { isAlive, newRedis, postJson, preloadSku, type RunningServer, runSeckill, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { newRedis, postJson, preloadSku, type RunningServer, runSeckill, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * A sale run by a fleet that deploys, crashes and disagrees about the time,
@@ -11,12 +11,10 @@ import { isAlive, newRedis, postJson, preloadSku, type RunningServer, runSeckill
  */
 
 const redis: Redis = newRedis();
-const { start, stopAll } = serverTracker();
-const workerPids: number[] = [];
+const { start, stopAll, trackWorkers } = serverTracker();
 
 afterAll(async () => {
   await stopAll('SIGKILL');
-  for (const pid of workerPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   redis.disconnect();
   await (await testMysql()).end();
 });
@@ -94,7 +92,7 @@ describe('a small drop through deploys and crashes', () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('worker-crashes'), stock: 10, limit: 1 });
     const fleet = await start(['--workers', '2', ...TIGHT_CAP, '--ticket-lease', '2000']);
     const workers = fleet.ready.workers as number[];
-    workerPids.push(...workers);
+    trackWorkers(...workers);
     // Both workers take tickets: new connections go to each in turn.
     expect(await buyers(fleet.url, sku, 'before', 4)).toEqual([201, 201, 201, 201]);
     for (const pid of workers) process.kill(pid, 'SIGKILL');

@@ -11,13 +11,10 @@ import { holdReserve, isAlive, metricValue, newRedis, preloadSku, type RunningSe
  */
 
 const redis: Redis = newRedis();
-const { start, stopAll } = serverTracker();
-const workerPids: number[] = [];
+const { start, stopAll, trackWorkers } = serverTracker();
 
 afterAll(async () => {
-  // A fleet a failed test left running must not outlive the file (workers exit with their primary; a restarted one is not in the list).
   await stopAll('SIGKILL');
-  for (const pid of workerPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   redis.disconnect();
   await (await testMysql()).end();
 });
@@ -27,7 +24,7 @@ afterAll(async () => {
 const startFleet = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ fleet: RunningServer; workers: number[] }> => {
   const fleet = await start(['--workers', '2', ...args], env);
   const workers = fleet.ready.workers as number[];
-  workerPids.push(...workers);
+  trackWorkers(...workers);
   return { fleet, workers };
 };
 
@@ -168,7 +165,7 @@ describe('seckill serve --workers 2', () => {
       expect((await sendHttp(`${fleet.url}/health`)).status).toBe(200);
     }
     const newPid = Number(restarted.exec(fleet.stderr())![1]);
-    workerPids.push(newPid);
+    trackWorkers(newPid);
     expect(workers).not.toContain(newPid);
 
     const seen = new Set<number>();
@@ -211,7 +208,7 @@ describe('seckill serve --workers 2', () => {
     const restarted = /worker (\d+) listening/;
     await waitFor(() => restarted.test(fleet.stderr()), 20_000, 'the restarted worker to listen once MySQL is back');
     const newPid = Number(restarted.exec(fleet.stderr())![1]);
-    workerPids.push(newPid);
+    trackWorkers(newPid);
     const seen = new Set<number>();
     for (let i = 0; i < 10; i++) seen.add(await workerAnswering(fleet.url));
     expect([...seen].sort()).toEqual([survivor, newPid].sort());
@@ -222,7 +219,7 @@ describe('seckill serve --workers 2', () => {
     for (const pid of workers) process.kill(pid, 'SIGKILL');
     await waitFor(() => (fleet.stderr().match(/ listening\n/g) ?? []).length === 2, 20_000, 'both workers to be restarted');
     const restarted = [...fleet.stderr().matchAll(/worker (\d+) listening/g)].map((m) => Number(m[1]));
-    workerPids.push(...restarted);
+    trackWorkers(...restarted);
 
     const seen = new Set<number>();
     for (let i = 0; i < 10; i++) seen.add(await workerAnswering(fleet.url));
