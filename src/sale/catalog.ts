@@ -145,7 +145,7 @@ const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: Record<
  * Now, on the clock that judges the sale's window: Redis's, on the master of
  * the SKU's first bucket (never this process's own, which may be off).
  */
-export const saleClock = async (redis: RedisClient, sku: string): Promise<number> => Number(await defineScript(redis, 'sale-clock', 1)([skuKeys(sku).meta], []));
+export const saleClock = async (redis: RedisClient, sku: string): Promise<number> => Number(await defineScript(redis, 'sale-clock')([skuKeys(sku).meta], []));
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
 export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {

@@ -25,7 +25,7 @@ export class RateTokens {
     private readonly burst: number,
     private readonly fullLease: number,
   ) {
-    this.script = defineScript(redis, 'take-rate-tokens', 1);
+    this.script = defineScript(redis, 'take-rate-tokens');
     this.key = rateBucketKey(rate, burst);
   }
 

@@ -98,10 +98,10 @@ export class Reservations {
       groupCommit === null
         ? null
         : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0]!.request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
-    this.reserveScript = defineScript(redis, 'reserve', 8);
-    this.releaseScript = defineScript(redis, 'release', 4);
-    this.markPersistedScript = defineScript(redis, 'mark-persisted', 1);
-    this.clearHoldingScript = defineScript(redis, 'clear-holding', 1);
+    this.reserveScript = defineScript(redis, 'reserve');
+    this.releaseScript = defineScript(redis, 'release');
+    this.markPersistedScript = defineScript(redis, 'mark-persisted');
+    this.clearHoldingScript = defineScript(redis, 'clear-holding');
   }
 
   /**

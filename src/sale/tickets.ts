@@ -22,8 +22,8 @@ export class AdmissionCounter {
   private readonly returnScript: ScriptCall;
 
   constructor(redis: RedisClient) {
-    this.takeScript = defineScript(redis, 'take-tickets', 4);
-    this.returnScript = defineScript(redis, 'return-tickets', 1);
+    this.takeScript = defineScript(redis, 'take-tickets');
+    this.returnScript = defineScript(redis, 'return-tickets');
   }
 
   /**

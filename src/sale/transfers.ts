@@ -121,9 +121,9 @@ export class StockTransfers {
     /** with --replica-acks: each step confirmed by replicas before the next (see finish) */
     private readonly replicaAcks: ReplicaAcks | null = null,
   ) {
-    this.outScript = defineScript(redis, 'transfer-out', 4);
-    this.inScript = defineScript(redis, 'transfer-in', 3);
-    this.announceScript = defineScript(redis, 'announce-sold-out', 1);
+    this.outScript = defineScript(redis, 'transfer-out');
+    this.inScript = defineScript(redis, 'transfer-in');
+    this.announceScript = defineScript(redis, 'announce-sold-out');
   }
 
   /**
