@@ -1,18 +1,8 @@
 import type { RedisClient } from '../redis/connection.js';
-import { skuKeys } from '../redis/keys.js';
-
-/** How a SKU's stock is laid out in Redis, as a server process needs it on every request. */
-export interface SaleLayout {
-  /** stock buckets (1: an unbucketed SKU) */
-  buckets: number;
-  /** a bucket left with this many units or fewer after a sale is topped up from the others (a tenth of its share) */
-  lowWater: number;
-}
+import { readSaleLayout, type SaleLayout } from '../sale/buckets.js';
 
 /** No sale is loaded for the SKU. */
 export const NO_SALE = 'NO_SALE';
-
-const UNBUCKETED: SaleLayout = { buckets: 1, lowWater: 0 };
 
 /**
  * An unknown SKU is answered from memory for this long: a flood of made-up
@@ -30,7 +20,7 @@ interface Entry {
 }
 
 /**
- * Each SKU's layout, read from bucket 0's meta and kept: answered
+ * Each SKU's layout (sale/buckets.ts), read and kept: answered
  * synchronously once known, read again in the background every `ttlMs` (a
  * SKU preloaded afresh with another bucket count is seen within that) and
  * when ON_SALE is heard. Only SKUs that are loaded are kept for long, so
@@ -83,15 +73,14 @@ export class SaleLayouts {
   }
 
   private async read(sku: string, now: number): Promise<SaleLayout | typeof NO_SALE> {
-    const [initial, buckets] = await this.redis.hmget(skuKeys(sku).meta, 'initial', 'buckets');
-    if (initial === null) {
+    const layout = await readSaleLayout(this.redis, sku);
+    if (layout === null) {
       this.entries.delete(sku);
       if (this.unknown.size >= MAX_UNKNOWN) this.unknown.delete(this.unknown.keys().next().value!);
       this.unknown.set(sku, now + UNKNOWN_TTL_MS);
       return NO_SALE;
     }
     this.unknown.delete(sku);
-    const layout = buckets === null ? UNBUCKETED : { buckets: Number(buckets), lowWater: Math.max(1, Math.floor(Number(initial) / 10)) };
     this.entries.set(sku, { layout, readAt: now, reading: false });
     return layout;
   }

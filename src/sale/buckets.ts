@@ -41,3 +41,20 @@ export const bucketKeysOf = async (redis: RedisClient, sku: string) => bucketInd
 /** `stock` split over `buckets`: equal shares, the remainder one unit each to the first buckets. */
 export const splitStock = (stock: number, buckets: number): number[] =>
   bucketIndexes(buckets).map((b) => Math.floor(stock / buckets) + (b < stock % buckets ? 1 : 0));
+
+/** How a SKU's stock is laid out in Redis, as a server process needs it on every request. */
+export interface SaleLayout {
+  /** stock buckets (1: an unbucketed SKU) */
+  buckets: number;
+  /** a bucket left with this many units or fewer after a sale is topped up from the others (a tenth of its share) */
+  lowWater: number;
+}
+
+const UNBUCKETED: SaleLayout = { buckets: 1, lowWater: 0 };
+
+/** A SKU's layout, read from bucket 0's meta; null when no sale of it is loaded. */
+export const readSaleLayout = async (redis: RedisClient, sku: string): Promise<SaleLayout | null> => {
+  const [initial, buckets] = await redis.hmget(skuKeys(sku).meta, 'initial', 'buckets');
+  if (initial === null) return null;
+  return buckets === null ? UNBUCKETED : { buckets: Number(buckets), lowWater: Math.max(1, Math.floor(Number(initial) / 10)) };
+};
