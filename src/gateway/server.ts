@@ -5,6 +5,7 @@ import { pingMysql } from '../store/mysql.js';
 import type { GroupLimits } from '../group-commit.js';
 import { ReplicaAcks } from '../redis/replica-acks.js';
 import { Reservations } from '../sale/reservations.js';
+import { RedisClockEstimate } from '../sale/sale-clock.js';
 import { StockTransfers } from '../sale/transfers.js';
 import { AdmissionCap } from './admission-cap.js';
 import { keepInStep } from './keep-in-step.js';
@@ -145,7 +146,9 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   const buyer = createBuyerCheck(options.auth, metrics);
   const reserve = createReserveRoute({ strategy, metrics, errors, bodyLimit: options.bodyLimit, buyer, tokens });
   const orders = createOrdersRoute({ reservations, mysql: deps.mysql, metrics, errors, bodyLimit: options.bodyLimit, buyer });
-  const issueToken = createTokenRoute({ redis: deps.redis, tokens, buyer, metrics, errors });
+  const clock = new RedisClockEstimate(deps.redis, (error) => errors.report('redis', error));
+  if (tokens) await clock.measure();
+  const issueToken = createTokenRoute({ redis: deps.redis, clock, tokens, buyer, metrics, errors });
 
   const health = async (res: ServerResponse) => {
     const check = (p: Promise<unknown>) =>

@@ -3,6 +3,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { ErrorLog } from '../error-log.js';
 import { readRedisSku, type RedisSkuState } from '../sale/catalog.js';
 import { SKU_PATTERN, USER_ID_PATTERN } from '../sale/ids.js';
+import type { RedisClockEstimate } from '../sale/sale-clock.js';
 import type { BuyerCheck } from './buyer.js';
 import { sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ const cachedSaleWindows = (redis: RedisClient) => {
 
 export interface TokenRouteDeps {
   redis: RedisClient;
+  /** Redis's clock, which judges whether the sale has started (measured before the first request) */
+  clock: RedisClockEstimate;
   /** undefined when the server does not require purchase tokens */
   tokens: PurchaseTokens | undefined;
   /** who asks: `?userId=`, or with --auth jwt the bearer token's sub (a token is issued to the signed-in buyer only) */
@@ -44,7 +47,7 @@ export interface TokenRouteDeps {
 }
 
 /** `GET /sales/:sku/token?userId=U`: a purchase token for the buyer, once the sale has started. */
-export const createTokenRoute = ({ redis, tokens, buyer, metrics, errors }: TokenRouteDeps) => {
+export const createTokenRoute = ({ redis, clock, tokens, buyer, metrics, errors }: TokenRouteDeps) => {
   const saleWindow = cachedSaleWindows(redis);
   return async (sku: string, query: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!tokens) return sendError(res, 'NOT_FOUND', 'purchase tokens are off on this server (seckill serve --require-token)');
@@ -55,7 +58,8 @@ export const createTokenRoute = ({ redis, tokens, buyer, metrics, errors }: Toke
     }
     const who = await buyer(req, res, userIds[0]);
     if (!who.ok) return;
-    const now = Date.now();
+    // Redis's time, not this machine's: a gateway whose clock is fast would hand out tokens before the opening.
+    const now = clock.now();
     let window: SaleWindow;
     try {
       window = await saleWindow(sku, now);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pruneDeadLetterReaders } from '../queue/redis-streams.js';
-import { closeSkuInRedis, freezeSku, readRedisSku, saleClock, setSaleWindow, skuMemoryBytes, thawSku } from '../sale/catalog.js';
+import { closeSkuInRedis, freezeSku, readRedisSku, setSaleWindow, skuMemoryBytes, thawSku } from '../sale/catalog.js';
+import { saleClock } from '../sale/sale-clock.js';
 import { getInventory, setInventoryWindow } from '../store/inventory.js';
 import { unsettledOrders } from '../store/orders.js';
 import { reconcileSku, type DriftSource } from './drift.js';

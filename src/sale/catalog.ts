@@ -2,7 +2,6 @@ import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
 import { allSkuKeys, requestField, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
-import { defineScript } from '../redis/scripts.js';
 import { bucketCount, bucketIndexes, bucketKeysOf, splitStock } from './buckets.js';
 import { formatHolding } from './holdings.js';
 import { bucketOfOrderId } from './ids.js';
@@ -140,12 +139,6 @@ export const skuMemoryBytes = async (redis: RedisClient, sku: string): Promise<n
 const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: Record<string, number | string>): Promise<void> => {
   await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hset(k.meta, fields)));
 };
-
-/**
- * Now, on the clock that judges the sale's window: Redis's, on the master of
- * the SKU's first bucket (never this process's own, which may be off).
- */
-export const saleClock = async (redis: RedisClient, sku: string): Promise<number> => Number(await defineScript(redis, 'sale-clock')([skuKeys(sku).meta], []));
 
 /** Opens or closes a sale at another time; server processes that cached "not started" ask again. */
 export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: number | null, endsAt: number | null): Promise<void> => {

@@ -119,6 +119,17 @@ describe('gateways whose clocks disagree with Redis', () => {
     expect(statuses(answers)[201]).toBe(5);
   });
 
+  it('gateways 3 s fast or slow issue purchase tokens on Redis time: none before the opening, and from the opening on', async () => {
+    const secret = { SECKILL_SECRET: 'a-purchase-token-secret-of-32-chars' };
+    const [fast, slow] = await Promise.all([start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '3000' }), start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '-3000' })]);
+    const startsAt = Date.now() + 2_000;
+    const { sku } = await preloadSku(redis, { sku: uniqueSku('token-clock'), stock: 5, limit: 1, startsAt });
+    const token = async (url: string) => (await fetch(`${url}/sales/${sku}/token?userId=u1`)).status;
+    expect(await token(fast.url)).toBe(403);
+    await waitFor(() => Date.now() >= startsAt + 1_100, 5_000, 'the opening (and the window cache refreshed)');
+    expect(await token(slow.url)).toBe(200);
+  });
+
   it('a gateway 3 s slow sells nothing after the end, nor after close --end-now, and writes nothing into a closed sale', async () => {
     const slow = await start([], { SECKILL_CLOCK_OFFSET_MS: '-3000' });
     const endsAt = Date.now() + 1_000;
