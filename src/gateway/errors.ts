@@ -1,36 +1,39 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * Every answer the gateway gives other than a success, by code. The one
- * table that maps a code to its HTTP status.
+ * Every answer the gateway gives other than a success, by code: its HTTP
+ * status and what it tells the client, in one table (as fastify keeps its
+ * errors). A route names the code; it writes a message of its own only
+ * where the answer carries something of the request (a limit, a path, what
+ * did not parse, why an order was cancelled).
  */
-export const STATUS = {
-  BAD_REQUEST: 400,
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'the request is not valid' },
   /** --auth jwt: no bearer token, or one that does not verify; the body's `reason` says which (identity.ts) */
-  UNAUTHORIZED: 401,
-  NOT_STARTED: 403,
-  BAD_TOKEN: 403,
+  UNAUTHORIZED: { status: 401, message: 'a valid bearer token is required' },
+  NOT_STARTED: { status: 403, message: 'the sale has not started yet' },
+  BAD_TOKEN: { status: 403, message: 'a valid purchase token for this sku and user is required: GET /sales/:sku/token?userId=…' },
   /** an order of another buyer, or (--auth jwt) a userId that is not the bearer's sub */
-  WRONG_USER: 403,
-  UNKNOWN_SKU: 404,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  LIMIT: 409,
-  DUPLICATE: 409,
-  NOT_CONFIRMED: 409,
-  CANCELLED: 409,
-  SOLD_OUT: 410,
-  ENDED: 410,
-  PAYMENT_LATE: 410,
-  BODY_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  ADMISSION_CLOSED: 429,
-  REDIS_DOWN: 503,
-  SALE_FROZEN: 503,
-  MYSQL_DOWN: 503,
-} as const;
+  WRONG_USER: { status: 403, message: 'this order belongs to another user' },
+  UNKNOWN_SKU: { status: 404, message: 'no sale is loaded for this sku' },
+  NOT_FOUND: { status: 404, message: 'no such order' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  LIMIT: { status: 409, message: 'qty is over the number of units one user may buy in this sale' },
+  DUPLICATE: { status: 409, message: 'this request id was answered before' },
+  NOT_CONFIRMED: { status: 409, message: 'the order is reserved and being confirmed: pay again in a moment' },
+  CANCELLED: { status: 409, message: 'this order was cancelled' },
+  SOLD_OUT: { status: 410, message: 'sold out' },
+  ENDED: { status: 410, message: 'the sale has ended' },
+  PAYMENT_LATE: { status: 410, message: 'the payment deadline has passed' },
+  BODY_TOO_LARGE: { status: 413, message: 'the body is too large' },
+  RATE_LIMITED: { status: 429, message: 'too many requests to this server, try again shortly' },
+  ADMISSION_CLOSED: { status: 429, message: 'this sale admits no more buyers for now, try again shortly' },
+  REDIS_DOWN: { status: 503, message: 'stock service unavailable, retry with the same requestId' },
+  SALE_FROZEN: { status: 503, message: 'the sale is being reconciled, retry with the same requestId in a moment' },
+  MYSQL_DOWN: { status: 503, message: 'order service unavailable, retry with the same requestId' },
+} as const satisfies Record<string, { status: number; message: string }>;
 
-export type ErrorCode = keyof typeof STATUS;
+export type ErrorCode = keyof typeof ERRORS;
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -39,18 +42,19 @@ export const sendJson = (res: ServerResponse, status: number, body: string, head
   res.end(body);
 };
 
-export const errorBody = (code: ErrorCode, message: string, extra: Record<string, unknown> = {}): string =>
+export const errorBody = (code: ErrorCode, message: string = ERRORS[code].message, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ error: code, message, ...extra });
 
-export const sendError = (res: ServerResponse, code: ErrorCode, message: string, extra?: Record<string, unknown>): void =>
-  sendJson(res, STATUS[code], errorBody(code, message, extra));
+/** The answer for `code`: its status, and its message unless the route has one of its own. */
+export const sendError = (res: ServerResponse, code: ErrorCode, message?: string, extra?: Record<string, unknown>): void =>
+  sendJson(res, ERRORS[code].status, errorBody(code, message, extra));
 
 /**
  * The same few refusals are sent thousands of times a second during a sale;
  * their bodies are built once.
  */
-export const cannedError = (code: ErrorCode, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
+export const cannedError = (code: ErrorCode, message?: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
   const body = errorBody(code, message, extra);
-  const status = STATUS[code];
+  const status = ERRORS[code].status;
   return (res: ServerResponse) => sendJson(res, status, body, headers);
 };

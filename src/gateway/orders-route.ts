@@ -64,6 +64,8 @@ const from = <T>(dependency: 'redis' | 'mysql', p: Promise<T>): Promise<T> =>
  * consumer has written the order; before that, the Redis reservation says it
  * is reserved, or that it was released and why.
  */
+const cancelledMessage = (reason: string | null | undefined): string => `this order was cancelled (${reason ?? 'no reason'})`;
+
 export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLimit, buyer }: OrdersRouteDeps) => {
   const answerDown = (res: ServerResponse, error: unknown) => {
     if (!(error instanceof DependencyDown)) throw error;
@@ -80,7 +82,7 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
 
   const getOrder = async (orderId: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const sku = skuOfOrderId(orderId);
-    if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
+    if (sku === null) return sendError(res, 'NOT_FOUND');
     // Signed-in buyers see their own orders only; without sign-in anyone may look (the demo).
     let viewer: string | null = null;
     if (buyer.signedIn) {
@@ -91,10 +93,10 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
     try {
       const { order, record } = await lookup(orderId, sku);
       const owner = order?.userId ?? record?.userId;
-      if (viewer !== null && owner !== undefined && owner !== viewer) return sendError(res, 'WRONG_USER', 'this order belongs to another user');
+      if (viewer !== null && owner !== undefined && owner !== viewer) return sendError(res, 'WRONG_USER');
       if (order) return sendJson(res, 200, JSON.stringify(orderView(order)));
       if (record) return sendJson(res, 200, JSON.stringify(reservationView(record)));
-      sendError(res, 'NOT_FOUND', 'no such order');
+      sendError(res, 'NOT_FOUND');
     } catch (error) {
       answerDown(res, error);
     }
@@ -121,7 +123,7 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
     }
     if (named !== undefined && (typeof named !== 'string' || !USER_ID_PATTERN.test(named))) return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
     const sku = skuOfOrderId(orderId);
-    if (sku === null) return sendError(res, 'NOT_FOUND', 'no such order');
+    if (sku === null) return sendError(res, 'NOT_FOUND');
     const who = await buyer(req, res, named);
     if (!who.ok) return;
     const userId = who.userId;
@@ -129,19 +131,14 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
       const result = await from('mysql', payOrder(mysql, orderId, userId));
       if (result.ok) return sendJson(res, 200, JSON.stringify({ ...orderView(result.order), alreadyPaid: result.alreadyPaid }));
       if (result.code !== 'NOT_FOUND') {
-        const message = {
-          WRONG_USER: 'this order belongs to another user',
-          CANCELLED: `this order was cancelled (${result.order?.reason ?? 'no reason'})`,
-          PAYMENT_LATE: 'the payment deadline has passed',
-        }[result.code];
-        return sendError(res, result.code, message);
+        return sendError(res, result.code, result.code === 'CANCELLED' ? cancelledMessage(result.order?.reason) : undefined);
       }
       // Not in MySQL yet: reserved and on its way, or released, or unknown.
       const record = await from('redis', reservations.get(sku, orderId));
-      if (record === null) return sendError(res, 'NOT_FOUND', 'no such order');
-      if (record.userId !== userId) return sendError(res, 'WRONG_USER', 'this order belongs to another user');
-      if (record.releasedAt !== undefined) return sendError(res, 'CANCELLED', `this order was cancelled (${record.reason ?? 'no reason'})`);
-      sendError(res, 'NOT_CONFIRMED', 'the order is reserved and being confirmed: pay again in a moment');
+      if (record === null) return sendError(res, 'NOT_FOUND');
+      if (record.userId !== userId) return sendError(res, 'WRONG_USER');
+      if (record.releasedAt !== undefined) return sendError(res, 'CANCELLED', cancelledMessage(record.reason));
+      sendError(res, 'NOT_CONFIRMED');
     } catch (error) {
       answerDown(res, error);
     }

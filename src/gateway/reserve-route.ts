@@ -5,7 +5,7 @@ import { readBody } from './body.js';
 import type { ErrorLog } from '../error-log.js';
 import type { BuyRequest } from '../sale/reservations.js';
 import type { BuyerCheck } from './buyer.js';
-import { cannedError, errorBody, sendJson, STATUS } from './errors.js';
+import { cannedError, sendError, sendJson } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PurchaseTokens } from './purchase-token.js';
 import { parseReserveBody } from './reserve-request.js';
@@ -32,20 +32,17 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, buyer
   // The same few refusals go out thousands of times a second: built once.
   const tooLarge = cannedError('BODY_TOO_LARGE', `body is larger than ${bodyLimit} bytes`);
   const canned = {
-    SOLD_OUT: cannedError('SOLD_OUT', 'sold out'),
-    RATE_LIMITED: cannedError('RATE_LIMITED', 'too many requests to this server, try again shortly'),
-    ADMISSION_CLOSED: cannedError('ADMISSION_CLOSED', 'this sale admits no more buyers for now, try again shortly'),
-    NOT_LOADED: cannedError('UNKNOWN_SKU', 'no sale is loaded for this sku'),
-    ENDED: cannedError('ENDED', 'the sale has ended'),
-    NOT_STARTED: cannedError('NOT_STARTED', 'the sale has not started yet'),
-    LIMIT: cannedError('LIMIT', 'qty is over the number of units one user may buy in this sale'),
-    FROZEN: cannedError('SALE_FROZEN', 'the sale is being reconciled, retry with the same requestId in a moment'),
+    SOLD_OUT: cannedError('SOLD_OUT'),
+    RATE_LIMITED: cannedError('RATE_LIMITED'),
+    ADMISSION_CLOSED: cannedError('ADMISSION_CLOSED'),
+    NOT_LOADED: cannedError('UNKNOWN_SKU'),
+    ENDED: cannedError('ENDED'),
+    NOT_STARTED: cannedError('NOT_STARTED'),
+    LIMIT: cannedError('LIMIT'),
+    FROZEN: cannedError('SALE_FROZEN'),
   };
-  const badToken = cannedError('BAD_TOKEN', 'a valid purchase token for this sku and user is required: GET /sales/:sku/token?userId=…');
-  const dependencyDown = cannedError(
-    strategy.dependency === 'mysql' ? 'MYSQL_DOWN' : 'REDIS_DOWN',
-    'stock service unavailable, retry with the same requestId',
-  );
+  const badToken = cannedError('BAD_TOKEN');
+  const dependencyDown = cannedError(strategy.dependency === 'mysql' ? 'MYSQL_DOWN' : 'REDIS_DOWN', 'stock service unavailable, retry with the same requestId');
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -64,7 +61,7 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, buyer
     }
     const parsed = parseReserveBody(body.text, tokens !== undefined);
     if (!parsed.ok) {
-      sendJson(res, STATUS.BAD_REQUEST, errorBody('BAD_REQUEST', parsed.message));
+      sendError(res, 'BAD_REQUEST', parsed.message);
       return done('BAD_REQUEST');
     }
     const who = await buyer(req, res, parsed.userId);
@@ -88,9 +85,9 @@ export const createReserveRoute = ({ strategy, metrics, errors, bodyLimit, buyer
     if (outcome === Outcome.OK) {
       sendJson(res, 201, `{"orderId":"${orderId}","remaining":${result.remaining}}`);
     } else if (outcome === Outcome.DUPLICATE) {
-      sendJson(res, STATUS.DUPLICATE, errorBody('DUPLICATE', 'this request id was answered before', { orderId }));
+      sendError(res, 'DUPLICATE', undefined, { orderId });
     } else if (outcome === Outcome.LIMIT && orderId !== null) {
-      sendJson(res, STATUS.LIMIT, errorBody('LIMIT', 'this user already holds as many units of this sku as one user may buy (orderId: their newest order)', { orderId }));
+      sendError(res, 'LIMIT', 'this user already holds as many units of this sku as one user may buy (orderId: their newest order)', { orderId });
     } else {
       canned[outcome](res);
     }

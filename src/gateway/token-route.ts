@@ -68,9 +68,9 @@ export const createTokenRoute = ({ redis, clock, tokens, buyer, metrics, errors 
       metrics.dependencyErrors.labels('redis').inc();
       return sendError(res, 'REDIS_DOWN', 'sale service unavailable, try again shortly');
     }
-    if (!window.loaded) return sendError(res, 'UNKNOWN_SKU', 'no sale is loaded for this sku');
-    if (window.startsAt !== null && now < window.startsAt) return sendError(res, 'NOT_STARTED', 'the sale has not started yet');
-    if (window.endsAt !== null && now >= window.endsAt) return sendError(res, 'ENDED', 'the sale has ended');
+    if (!window.loaded) return sendError(res, 'UNKNOWN_SKU');
+    if (window.startsAt !== null && now < window.startsAt) return sendError(res, 'NOT_STARTED');
+    if (window.endsAt !== null && now >= window.endsAt) return sendError(res, 'ENDED');
     sendJson(res, 200, JSON.stringify(tokens.issue(sku, who.userId)), { 'cache-control': 'no-store' });
   };
 };
