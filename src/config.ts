@@ -85,6 +85,9 @@ export interface QueueConfig {
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 
 /** What a queue is made with when nobody says otherwise. */
+/** How long a buyer has to pay, in seconds from when the order is written to MySQL: consume's sweeper, the MySQL baselines, bench. */
+export const PAY_TIMEOUT_SEC = 900;
+
 export const QUEUE_DEFAULTS = {
   partitions: 6,
   replicationFactor: 1,

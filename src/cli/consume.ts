@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { intOption, loadConnections } from '../config.js';
+import { intOption, loadConnections, PAY_TIMEOUT_SEC } from '../config.js';
 import { startCompensation } from '../queue/compensation.js';
 import { serveMetrics } from '../metrics-server.js';
 import { createPipelineMetrics } from '../queue/metrics.js';
@@ -54,7 +54,7 @@ export const registerConsume = (program: Command): void => {
       .command('consume')
       .description('Write orders to MySQL in batched, idempotent transactions; dead-letter and compensate what cannot be applied; cancel unpaid orders.'),
   )
-    .option('--pay-timeout <seconds>', 'an order not paid this long after it was written to MySQL is cancelled and its stock resold', intOption('--pay-timeout', 1), 900)
+    .option('--pay-timeout <seconds>', 'an order not paid this long after it was written to MySQL is cancelled and its stock resold', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
     .option('--sweep-interval <ms>', 'how often the payment-timeout sweeper looks for expired orders', intOption('--sweep-interval', 50), 1_000)
     .option('--no-sweeper', 'do not run the payment-timeout sweeper in this process')
     .addHelpText(

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import { freePort } from '../bench/ports.js';
-import { AUTH_MODES, ConfigError, intOption, jwtAuthConfig, loadConnections, type AuthFlags } from '../config.js';
+import { AUTH_MODES, ConfigError, intOption, jwtAuthConfig, loadConnections, PAY_TIMEOUT_SEC, type AuthFlags } from '../config.js';
 import { createJwtAuthenticator, type Authenticator } from '../gateway/identity.js';
 import { KeyLoadError } from '../gateway/jwt-keys.js';
 import { DEFAULT_TICKET_LEASE_MS } from '../gateway/admission-cap.js';
@@ -192,7 +192,7 @@ export const registerServe = (program: Command): void => {
       .option('--jwks <file>', '--auth jwt: JWKS file of public keys, chosen by the token kid (rotation: add the new key, later remove the old, SIGHUP)')
       .option('--jwt-issuer <iss>', '--auth jwt: the iss every token must carry')
       .option('--jwt-audience <aud>', '--auth jwt: an aud every token must carry')
-      .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), 900)
+      .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
   ))
     .addHelpText(

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis/connection.js';
+import { bucketName } from '../sale/buckets.js';
 import { Outcome, type TicketsOutcome } from '../sale/outcomes.js';
 import { AdmissionCounter } from '../sale/tickets.js';
 import type { SoldOutSales } from './sold-out.js';
@@ -187,7 +188,7 @@ export class AdmissionCap {
   }
 }
 
-const poolKey = (sku: string, bucket: number): string => (bucket === 0 ? sku : `${sku}#${bucket}`);
+const poolKey = bucketName;
 
 const splitPoolKey = (key: string): [string, number] => {
   const at = key.lastIndexOf('#');

@@ -13,12 +13,15 @@
 
 const PREFIX = 'seckill';
 
+/** A bucket's name: the SKU for bucket 0 (so an unbucketed SKU is its own bucket), `sku#b` for bucket b. Its keys' hash tag, and how processes name a bucket. */
+export const bucketName = (sku: string, bucket: number): string => (bucket === 0 ? sku : `${sku}#${bucket}`);
+
 export const skuKeys = (sku: string, bucket = 0) => {
-  const tag = bucket === 0 ? `${PREFIX}:{${sku}}` : `${PREFIX}:{${sku}#${bucket}}`;
+  const tag = `${PREFIX}:{${bucketName(sku, bucket)}}`;
   return {
     /** integer: units still on sale */
     stock: `${tag}:stock`,
-    /** hash: initial, limit, startsAt, endsAt (ms since epoch, 0 = open), released */
+    /** hash: the sale's settings and counters, fields in META below */
     meta: `${tag}:meta`,
     /** hash: userId → the user's live reservations, `orderId:qty` tokens (see sale/holdings.ts) */
     holders: `${tag}:holders`,
@@ -44,6 +47,37 @@ export const skuKeys = (sku: string, bucket = 0) => {
 };
 
 export type SkuKeys = ReturnType<typeof skuKeys>;
+
+/**
+ * The fields of a SKU's (a bucket's) meta hash: the one list of them.
+ * TypeScript reads and writes them by these names; each Lua script's header
+ * documents those it reads, and reads them by the same names.
+ */
+export const META = {
+  /** units the bucket was put on sale with */
+  initial: 'initial',
+  /** the most units one user may hold */
+  limit: 'limit',
+  /** the sale window, ms since epoch on Redis's clock (0: open) */
+  startsAt: 'startsAt',
+  endsAt: 'endsAt',
+  /** units returned to sale so far (release.lua): raises the admission cap, and tells a reader units came back */
+  released: 'released',
+  /** set while reconcile resets the SKU or close removes it: nothing is bought */
+  frozen: 'frozen',
+  /** when the sale was closed (close): it is ended whatever the time */
+  closedAt: 'closedAt',
+  /** bucket 0 of a bucketed SKU: how many buckets; every bucket: its index */
+  buckets: 'buckets',
+  bucket: 'bucket',
+  /** units moved out of and into this bucket by transfers */
+  sent: 'sent',
+  received: 'received',
+  /** bucket 0 of a bucketed SKU: the returned units at the last SOLD_OUT announcement (announce-sold-out.lua) */
+  soldOutAnnounced: 'soldOutAnnounced',
+} as const;
+
+export type MetaField = (typeof META)[keyof typeof META];
 
 /**
  * A field of a SKU's `requests` hash: request ids are chosen by each buyer's

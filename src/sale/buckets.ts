@@ -1,5 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
-import { skuKeys } from '../redis/keys.js';
+import { META, skuKeys } from '../redis/keys.js';
+
+export { bucketName } from '../redis/keys.js';
 
 /**
  * A hot SKU's stock split into buckets (`preload --buckets B`), each in a
@@ -33,7 +35,7 @@ export const bucketOfUser = (userId: string, buckets: number): number => {
 export const bucketIndexes = (buckets: number): number[] => Array.from({ length: buckets }, (_, b) => b);
 
 /** How many buckets a SKU's stock is in (1 for an unbucketed SKU, and for one that is not loaded). */
-export const bucketCount = async (redis: RedisClient, sku: string): Promise<number> => Number((await redis.hget(skuKeys(sku).meta, 'buckets')) ?? 1);
+export const bucketCount = async (redis: RedisClient, sku: string): Promise<number> => Number((await redis.hget(skuKeys(sku).meta, META.buckets)) ?? 1);
 
 /** Every bucket's keys of a SKU, bucket 0 first. */
 export const bucketKeysOf = async (redis: RedisClient, sku: string) => bucketIndexes(await bucketCount(redis, sku)).map((b) => skuKeys(sku, b));
@@ -54,7 +56,7 @@ const UNBUCKETED: SaleLayout = { buckets: 1, lowWater: 0 };
 
 /** A SKU's layout, read from bucket 0's meta; null when no sale of it is loaded. */
 export const readSaleLayout = async (redis: RedisClient, sku: string): Promise<SaleLayout | null> => {
-  const [initial, buckets] = await redis.hmget(skuKeys(sku).meta, 'initial', 'buckets');
+  const [initial, buckets] = await redis.hmget(skuKeys(sku).meta, META.initial, META.buckets);
   if (initial === null) return null;
   return buckets === null ? UNBUCKETED : { buckets: Number(buckets), lowWater: Math.max(1, Math.floor(Number(initial) / 10)) };
 };

@@ -1,10 +1,13 @@
 import { groupBy } from '../group-by.js';
 import type { RedisClient } from '../redis/connection.js';
-import { allSkuKeys, requestField, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { allSkuKeys, META, type MetaField, requestField, SKU_INDEX_KEY, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketCount, bucketIndexes, bucketKeysOf, splitStock } from './buckets.js';
 import { formatHolding } from './holdings.js';
 import { bucketOfOrderId } from './ids.js';
+
+/** Values of meta fields, by their names (redis/keys.ts META): a misspelt field does not compile. */
+type MetaValues = Partial<Record<MetaField, number | string>>;
 
 /** One SKU put on sale: what preload writes to MySQL and Redis. */
 export interface SkuDefinition {
@@ -60,14 +63,15 @@ export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): 
     const multi = redis.multi().del(...allSkuKeys(def.sku, b));
     if (b < buckets) {
       const k = skuKeys(def.sku, b);
-      multi.set(k.stock, shares[b]!).hset(k.meta, {
+      const meta: MetaValues = {
         initial: shares[b]!,
         limit: def.limit,
         startsAt: def.startsAt ?? 0,
         endsAt: def.endsAt ?? 0,
         released: 0,
         ...(buckets > 1 && { buckets, bucket: b }),
-      });
+      };
+      multi.set(k.stock, shares[b]!).hset(k.meta, meta);
     }
     await execAll(multi);
   }
@@ -91,14 +95,15 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
   const [stock, meta] = buckets[0]!;
   const sum = (pick: (bucket: (typeof buckets)[number]) => string | number | null | undefined) => buckets.reduce((n, b) => n + Number(pick(b) ?? 0), 0);
   const time = (v: string | undefined) => (v === undefined || v === '0' ? null : Number(v));
+  const field = (name: MetaField): string | undefined => meta[name];
   return {
-    loaded: meta.initial !== undefined,
-    closedAt: time(meta.closedAt),
+    loaded: field(META.initial) !== undefined,
+    closedAt: time(field(META.closedAt)),
     stock: stock === null ? null : sum(([s]) => s),
-    initial: meta.initial === undefined ? null : sum(([, m]) => m.initial),
-    limit: meta.limit === undefined ? null : Number(meta.limit),
-    startsAt: time(meta.startsAt),
-    endsAt: time(meta.endsAt),
+    initial: field(META.initial) === undefined ? null : sum(([, m]) => m[META.initial]),
+    limit: field(META.limit) === undefined ? null : Number(field(META.limit)),
+    startsAt: time(field(META.startsAt)),
+    endsAt: time(field(META.endsAt)),
     reservations: sum(([, , r]) => r),
     buckets: keys.length,
   };
@@ -114,7 +119,7 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   for (const k of (await bucketKeysOf(redis, sku)).reverse()) {
     await execAll(
-      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).hset(k.meta, 'closedAt', now).hdel(k.meta, 'frozen'),
+      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).hset(k.meta, META.closedAt, now).hdel(k.meta, META.frozen),
     );
   }
   await unlistSku(redis, sku);
@@ -136,7 +141,7 @@ export const skuMemoryBytes = async (redis: RedisClient, sku: string): Promise<n
 };
 
 /** Every bucket's meta of a SKU gets the same fields: each bucket's script reads only its own. */
-const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: Record<string, number | string>): Promise<void> => {
+const setOnEveryBucket = async (redis: RedisClient, sku: string, fields: MetaValues): Promise<void> => {
   await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hset(k.meta, fields)));
 };
 
@@ -150,10 +155,10 @@ export const setSaleWindow = async (redis: RedisClient, sku: string, startsAt: n
  * Freezes a SKU (every bucket): reserve.lua answers FROZEN until it is
  * thawed, and transfers stop, so its stock can be reset while nobody buys.
  */
-export const freezeSku = (redis: RedisClient, sku: string): Promise<void> => setOnEveryBucket(redis, sku, { frozen: '1' });
+export const freezeSku = (redis: RedisClient, sku: string): Promise<void> => setOnEveryBucket(redis, sku, { [META.frozen]: '1' });
 
 export const thawSku = async (redis: RedisClient, sku: string): Promise<void> => {
-  await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hdel(k.meta, 'frozen')));
+  await Promise.all((await bucketKeysOf(redis, sku)).map((k) => redis.hdel(k.meta, META.frozen)));
   // Processes that flagged the SKU sold out or closed should ask Redis again.
   await redis.publish(STOCK_EVENTS_CHANNEL, `ON_SALE ${sku}`);
 };
@@ -186,14 +191,14 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
   const byBucket = groupBy(orders, (o) => bucketOfOrderId(o.orderId));
   await listSku(redis, def.sku);
   for (const b of bucketIndexes(buckets)) {
-    const meta = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
+    const meta: MetaValues = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
     await rebuildBucket(redis, def.sku, b, stocks[b]!, meta, byBucket.get(b) ?? [], now);
   }
 };
 
-const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: Record<string, number>, orders: RecordedOrder[], now: number): Promise<void> => {
+const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: MetaValues, orders: RecordedOrder[], now: number): Promise<void> => {
   const k = skuKeys(sku, bucket);
-  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, 'sent', 'received', 'soldOutAnnounced');
+  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, META.sent, META.received, META.soldOutAnnounced);
   for (const o of orders) {
     const record = {
       orderId: o.orderId,

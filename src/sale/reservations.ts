@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
-import { skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
+import { bucketName, skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { groupBy } from '../group-by.js';
@@ -118,7 +118,7 @@ export class Reservations {
   async reserve(request: BuyRequest, now = Date.now(), ticketLease: string | null = null, bucket = 0): Promise<ReserveResult> {
     const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
-    const result = this.groups ? await this.groups.submit(bucket === 0 ? request.sku : `${request.sku}#${bucket}`, item) : (await this.reserveBatch(request.sku, [item]))[0]!;
+    const result = this.groups ? await this.groups.submit(bucketName(request.sku, bucket), item) : (await this.reserveBatch(request.sku, [item]))[0]!;
     return this.confirmed(request.sku, result);
   }
 

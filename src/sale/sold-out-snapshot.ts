@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
-import { requestField } from '../redis/keys.js';
+import { META, requestField } from '../redis/keys.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketKeysOf } from './buckets.js';
 import { heldUnits, parseHolding } from './holdings.js';
@@ -33,7 +33,7 @@ export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Prom
   const buckets = await Promise.all(
     (await bucketKeysOf(redis, sku)).map(
       async (k) =>
-        (await execAll(redis.multi().get(k.stock).hmget(k.meta, 'limit', 'released').hgetall(k.holders).hgetall(k.requests))) as [
+        (await execAll(redis.multi().get(k.stock).hmget(k.meta, META.limit, META.released).hgetall(k.holders).hgetall(k.requests))) as [
           string | null,
           (string | null)[],
           Record<string, string>,

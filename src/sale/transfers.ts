@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../crash-points.js';
 import type { RedisClient } from '../redis/connection.js';
-import { skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
+import { bucketName, META, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { execAll } from '../redis/transaction.js';
@@ -74,7 +74,7 @@ export const readBuckets = (redis: RedisClient, sku: string, buckets: number): P
   Promise.all(
     bucketIndexes(buckets).map(async (bucket) => {
       const k = skuKeys(sku, bucket);
-      const [stock, meta, sending] = (await execAll(redis.multi().get(k.stock).hmget(k.meta, 'initial', 'frozen', 'released', 'received').hvals(k.transfers))) as [
+      const [stock, meta, sending] = (await execAll(redis.multi().get(k.stock).hmget(k.meta, META.initial, META.frozen, META.released, META.received).hvals(k.transfers))) as [
         string | null,
         (string | null)[],
         string[],
@@ -176,7 +176,7 @@ export class StockTransfers {
    * is announced to every server process, once per sell-out (announce-sold-out.lua).
    */
   refill(sku: string, to: number, need: number, buckets: number): Promise<RefillOutcome> {
-    const key = `${sku}#${to}`;
+    const key = bucketName(sku, to);
     let pending = this.refilling.get(key);
     if (pending === undefined) {
       pending = this.refillRounds(sku, to, Math.max(1, need), buckets).finally(() => this.refilling.delete(key));
@@ -192,7 +192,7 @@ export class StockTransfers {
    * buyers find it empty. Never proves or announces a sell-out.
    */
   async topUp(sku: string, to: number, minUnits: number, buckets: number): Promise<number> {
-    const key = `${sku}#${to}`;
+    const key = bucketName(sku, to);
     if (this.refilling.has(key) || this.toppingUp.has(key)) return 0;
     this.toppingUp.add(key);
     try {
