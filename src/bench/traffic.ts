@@ -86,8 +86,10 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
   const next = (): BuyAttempt => {
     const r = random();
     let edge = mix.retries;
-    if (r < edge && sent.length > 0) return sent[Math.floor(random() * sent.length)]!;
-    if (r < (edge += mix.hammer) && sent.length > 0) {
+    // Nothing sent yet to retry or hammer past: a first attempt, never a fall into the kinds below.
+    if (r < mix.retries + mix.hammer && sent.length === 0) return freshBuyer();
+    if (r < edge) return sent[Math.floor(random() * sent.length)]!;
+    if (r < (edge += mix.hammer)) {
       const earlier = sent[Math.floor(random() * sent.length)]!;
       return fresh(Number(earlier.userId.slice(1)), earlier.sku);
     }
