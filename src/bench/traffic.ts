@@ -26,7 +26,15 @@ export const trafficOf = (scenario: Scenario, keys: RunKeys): TrafficMix => ({
  */
 export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, keys: RunKeys, opensAt?: number): LoadPlan => {
   const load = { ...scenario.load, ...overrides };
-  const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, keys) };
+  const plan: LoadPlan = {
+    url,
+    connections: load.connections,
+    amount: load.requests,
+    durationSec: load.durationSec,
+    ...(load.rate !== null && { rate: load.rate }),
+    seed,
+    traffic: trafficOf(scenario, keys),
+  };
   return opensAt === undefined ? plan : { ...plan, opensAt };
 };
 
