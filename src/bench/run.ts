@@ -120,7 +120,9 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   const redisUrl = ownRedis?.url ?? ownCluster?.url ?? options.redisUrl;
   let ctx: BenchContext;
   try {
-    const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+    // Not auto-pipelined: after a failover whose old master lives on (pause-redis-master), ioredis retries a
+    // pipeline that MOVED only when every command in it is in one slot, and bench reads many SKUs at once.
+    const redis = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
     const mysql = await openMysql(options.mysqlUrl).catch((error) => {
       redis.disconnect();
       throw error;
