@@ -50,6 +50,22 @@ describe('seckill bench deploy: a small drop through rolling restarts and crashe
   });
 });
 
+describe('seckill bench clocks: a scheduled sale served by workers whose clocks are 2 s slow and 2 s fast', () => {
+  it('sells only inside the window on Redis\'s clock: every order made in [startsAt, endsAt), the crowd refused before the opening and after the end', async () => {
+    const { code, report, stderr } = await bench('clocks');
+    expect(report.invariants.filter((i) => !i.ok), stderr).toEqual([]);
+    expect(code).toBe(0);
+    const window = report.invariants.find((i) => i.name === 'seckill: sold-within-window')!;
+    expect(window.detail).toMatch(/^1 SKUs with a sale window, all \d+ orders made inside it$/);
+    const [run] = report.runs;
+    // Sold during the window, not sold out: orders were made up to its end.
+    expect(run!.sold).toBeGreaterThan(100);
+    expect(run!.stock).toBeGreaterThan(0);
+    expect(run!.outcomes.NOT_STARTED).toBeGreaterThan(0);
+    expect(run!.outcomes.ENDED).toBeGreaterThan(0);
+  }, 180_000);
+});
+
 describe('scenario fields of the fleet', () => {
   const scenario = (extra: Record<string, unknown>, sku: Record<string, unknown> = {}) => JSON.stringify({ skus: [{ sku: 'f-1', stock: 1, ...sku }], ...extra });
 
