@@ -269,9 +269,9 @@ Examples:
   $ seckill bench scale --redis-cluster --redis-masters 1     # the same run on one master
   $ seckill bench hot-sku --redis-cluster --buckets 1          # the hot SKU in one bucket, against its 12
   $ seckill bench faults-kill-redis-master       # its own cluster, a replica per master
-  $ seckill bench faults-pause-redis-master --replica-acks 0,1   # a paused master: without acks it breaks, with them it holds
-  $ seckill bench smoke --redis-cluster --redis-replicas 1 --replica-acks 0,1 --duration 10   # what a replica's ack costs
-  $ seckill bench deploy                         # serve --workers 2, rolling SIGTERM restarts and a SIGKILL mid-sale
+  $ seckill bench faults-pause-redis-master --replica-acks 0,1   # a master paused past the node timeout, without and with replica acks
+  $ seckill bench contention --redis-cluster --redis-replicas 1 --replica-acks 0,1 --duration 10   # what waiting for a replica costs
+  $ seckill bench deploy                         # serve --workers 2: rolling SIGTERM restarts and SIGKILLed workers mid-sale
   $ seckill bench clocks                         # workers 2 s slow and 2 s fast; every order inside the window
   $ seckill bench faults-kill-redis-master --redis-cluster-port 7400   # its cluster on 7400-7405
 
