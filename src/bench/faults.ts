@@ -9,8 +9,22 @@ import type { OwnRedis } from './own-redis.js';
  * "kill-consumer", "for": "2s"}]`), so a bench run proves the pipeline
  * survives them: every invariant is checked as usual once it drained.
  */
-export const FAULT_KINDS = ['kill-consumer', 'kill-relay', 'kill-server', 'stop-kafka', 'kill-mysql-connections', 'restart-redis', 'kill-redis-master'] as const;
+export const FAULT_KINDS = [
+  'kill-consumer',
+  'kill-relay',
+  'kill-server',
+  'stop-kafka',
+  'kill-mysql-connections',
+  'restart-redis',
+  'kill-redis-master',
+  'pause-redis-master',
+  'restart-workers',
+  'kill-worker',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Faults that need a set-up of their own (bench's own Redis Cluster with replicas, serve --workers): a chaos block draws them only when it names them. */
+export const FAULT_KINDS_WITH_SETUP: readonly FaultKind[] = ['kill-redis-master', 'pause-redis-master', 'restart-workers', 'kill-worker'];
 
 export interface Fault {
   /** ms after the load started */
@@ -18,8 +32,11 @@ export interface Fault {
   kind: FaultKind;
   /**
    * how long it lasts, in ms: a killed process (or Redis) stays dead this
-   * long before it is started again, Kafka stays stopped this long, and the
-   * consumer's MySQL connections are killed again and again this long
+   * long before it is started again, Kafka stays stopped this long, the
+   * consumer's MySQL connections are killed again and again this long, a
+   * paused Redis master stays paused this long (and until its replica took
+   * over); a rolling restart of the workers waits this long between one
+   * worker's replacement listening and the next worker's SIGTERM
    */
   forMs: number;
 }
@@ -38,6 +55,8 @@ export interface FaultTargets {
   /** starts the role again with the same command line (and, for serve, the same port); resolves with the new pid */
   start(role: ProcessRole): Promise<number>;
   pid(role: ProcessRole): number | null;
+  /** the workers of the running `serve --workers` (checkFaultSetup made sure it runs with workers) */
+  serveWorkers(): ServeWorkers;
   /** the local broker bench may stop; null when the brokers are someone else's */
   kafka: BrokerControl | null;
   /** bench's own redis-server; null when bench uses a Redis it was given */
@@ -47,7 +66,15 @@ export interface FaultTargets {
   mysqlUrl: string;
 }
 
-/** A Redis Cluster bench started itself, whose masters it may kill. */
+/** The workers of `serve --workers`, each restarted by serve's primary when it exits. */
+export interface ServeWorkers {
+  /** the live workers' pids (children of the primary), oldest first */
+  pids(): Promise<number[]>;
+  /** sends `signal` to one worker; resolves, once it has exited and the primary's replacement listens, with the replacement's pid */
+  replace(pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<number>;
+}
+
+/** A Redis Cluster bench started itself, whose masters it may kill or pause. */
 export interface RedisClusterControl {
   /** replicas per master: a master killed without one takes its slots down with it */
   replicas: number;
@@ -55,6 +82,19 @@ export interface RedisClusterControl {
   killMaster(): Promise<number>;
   /** starts a killed node again: it rejoins as a replica of the master promoted in its place */
   restart(port: number): Promise<void>;
+  /** SIGSTOPs the master that holds the run's first SKU: it answers nothing, and believes itself master until it hears otherwise */
+  pauseMaster(): Promise<PausedMaster>;
+  /** resolves once every node agrees on who is master again, the replicas synced */
+  untilAgreed(): Promise<void>;
+}
+
+/** A master bench paused (SIGSTOP). */
+export interface PausedMaster {
+  port: number;
+  /** resolves, with the new master's port, once another node serves the SKU's slot */
+  takenOver(): Promise<number>;
+  /** SIGCONT (once; again is a no-op); resolves with how long it was paused, ms */
+  resume(): Promise<number>;
 }
 
 /** A Kafka broker bench may stop and start: one run from a `seckill kafka` state dir on this machine. */
@@ -99,6 +139,8 @@ export interface FaultSetup {
   ownRedis: boolean;
   /** replicas per master of bench's own Redis Cluster; null without --redis-cluster */
   clusterReplicas: number | null;
+  /** serve --workers of the run's server */
+  workers: number;
 }
 
 /** Refuses, before anything starts, a fault this run could not inject. */
@@ -119,8 +161,11 @@ export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
       );
     }
     if (kind === 'restart-redis' && !setup.ownRedis) fail('fault restart-redis: bench restarts only a redis-server it started itself (--own-redis)');
-    if (kind === 'kill-redis-master' && !setup.clusterReplicas) {
-      fail('fault kill-redis-master: bench kills a master only of a Redis Cluster it started itself with a replica per master (--redis-cluster --redis-replicas 1)');
+    if ((kind === 'kill-redis-master' || kind === 'pause-redis-master') && !setup.clusterReplicas) {
+      fail(`fault ${kind}: bench ${kind === 'kill-redis-master' ? 'kills' : 'pauses'} a master only of a Redis Cluster it started itself with a replica per master (--redis-cluster --redis-replicas 1)`);
+    }
+    if ((kind === 'restart-workers' || kind === 'kill-worker') && setup.workers < 2) {
+      fail(`fault ${kind}: it stops workers of serve --workers, whose primary starts them again: give the scenario "workers": 2 or more (or bench --workers 2)`);
     }
   }
 };
@@ -128,6 +173,8 @@ export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
 export interface FaultRun {
   /** faults injected so far, by kind */
   counts: Partial<Record<FaultKind, number>>;
+  /** when the last fault to end had brought back what it broke (ms since epoch); null until one has */
+  recoveredAt: number | null;
   /** resolves once every fault fired and what it broke is back; rejects when something could not be brought back */
   done: Promise<void>;
   /** faults not yet fired are skipped (the run is being abandoned) */
@@ -143,7 +190,10 @@ const TARGET: Record<FaultKind, string> = {
   'stop-kafka': 'kafka',
   'restart-redis': 'redis',
   'kill-redis-master': 'redis-cluster',
+  'pause-redis-master': 'redis-cluster',
   'kill-mysql-connections': 'mysql-connections',
+  'restart-workers': 'serve',
+  'kill-worker': 'serve',
 };
 
 /**
@@ -154,7 +204,8 @@ const TARGET: Record<FaultKind, string> = {
  * next, and never a second copy of it is started.
  */
 export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line: string) => void, startedAt = Date.now()): FaultRun => {
-  const counts: FaultRun['counts'] = {};
+  const run: FaultRun = { counts: {}, recoveredAt: null, done: Promise.resolve(), cancel: () => void (cancelled = true) };
+  const counts = run.counts;
   let cancelled = false;
   const turns = new Map<string, Promise<void>>();
   const inTurn = (target: string, work: () => Promise<void>): Promise<void> => {
@@ -168,7 +219,8 @@ export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line
 
   const fire = async (fault: Fault): Promise<void> => {
     await waitUntil(startedAt + fault.atMs);
-    return inTurn(TARGET[fault.kind], () => strike(fault));
+    await inTurn(TARGET[fault.kind], () => strike(fault));
+    run.recoveredAt = Math.max(run.recoveredAt ?? 0, Date.now());
   };
 
   const strike = async (fault: Fault): Promise<void> => {
@@ -218,6 +270,43 @@ export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line
         await cluster.restart(port);
         return said(`the node on port ${port} is back, as a replica`);
       }
+      case 'pause-redis-master': {
+        const cluster = targets.redisCluster!;
+        const paused = await cluster.pauseMaster();
+        count();
+        try {
+          said(`SIGSTOPped the Redis master on port ${paused.port}; SIGCONT in ${fault.forMs} ms, once its replica has taken over`);
+          await sleep(fault.forMs);
+          const promoted = await paused.takenOver();
+          const pausedMs = await paused.resume();
+          said(`SIGCONT to the node on port ${paused.port} after ${pausedMs} ms paused; the node on port ${promoted} had taken over its slots`);
+        } finally {
+          // Never left stopped, whatever failed: a stopped node would stall the cluster's stop too.
+          await paused.resume();
+        }
+        await cluster.untilAgreed();
+        return said(`the cluster agrees again: the node on port ${paused.port} is a replica`);
+      }
+      case 'restart-workers': {
+        const workers = targets.serveWorkers();
+        const pids = await workers.pids();
+        count();
+        said(`a rolling restart of the ${pids.length} workers: SIGTERM to each in turn, the next ${fault.forMs} ms after the replacement listens`);
+        for (const [i, pid] of pids.entries()) {
+          if (cancelled) return;
+          if (i > 0) await sleep(fault.forMs);
+          said(`worker ${pid} stopped (SIGTERM); its replacement ${await workers.replace(pid, 'SIGTERM')} listens`);
+        }
+        return;
+      }
+      case 'kill-worker': {
+        const workers = targets.serveWorkers();
+        const [pid] = await workers.pids();
+        if (pid === undefined) throw new FaultError('serve has no worker to kill');
+        count();
+        said(`SIGKILL to worker ${pid}; serve's primary starts a replacement`);
+        return said(`the replacement of worker ${pid}, ${await workers.replace(pid, 'SIGKILL')}, listens`);
+      }
       case 'kill-mysql-connections': {
         const killer = await openConnectionKiller(targets.mysqlUrl);
         try {
@@ -238,10 +327,10 @@ export const injectFaults = (faults: Fault[], targets: FaultTargets, note: (line
     }
   };
 
-  const done = Promise.allSettled(faults.map(fire)).then((results) => {
+  run.done = Promise.allSettled(faults.map(fire)).then((results) => {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw new FaultError(`a fault could not be injected or recovered from: ${(failed.reason as Error).message}`);
   });
-  done.catch(() => {}); // awaited by the caller; never an unhandled rejection meanwhile
-  return { counts, done, cancel: () => void (cancelled = true) };
+  run.done.catch(() => {}); // awaited by the caller; never an unhandled rejection meanwhile
+  return run;
 };

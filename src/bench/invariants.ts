@@ -24,6 +24,7 @@ export function checkInvariants(state: SaleState): InvariantResult[] {
     idempotentAnswers(state),
     soldOutWhenExpected(state),
     noUnitUnsoldWhileRefused(state),
+    soldWithinWindow(state),
   ];
 }
 
@@ -225,6 +226,35 @@ function noUnitUnsoldWhileRefused(state: SaleState): InvariantResult {
     'no-unit-unsold-while-refused',
     [{ what: 'SKUs that refused buyers with 429 and still have units', ids: stranded }],
     skusRefused === 0 ? 'no buyer refused with 429 ADMISSION_CLOSED' : `${skusRefused} SKUs refused buyers with 429, each sold every unit`,
+  );
+}
+
+/**
+ * Every order was made inside its SKU's sale window: its created_at (Redis's
+ * TIME when reserve.lua ran) lies in [startsAt, endsAt). The window is judged
+ * on that one clock, so gateways whose clocks are off sell nothing before the
+ * opening or after the end.
+ */
+function soldWithinWindow(state: SaleState): InvariantResult {
+  const windowed = state.skus.filter((sku) => (sku.startsAt ?? null) !== null || (sku.endsAt ?? null) !== null);
+  const early: string[] = [];
+  const late: string[] = [];
+  let judged = 0;
+  for (const sku of windowed) {
+    for (const order of sku.orders) {
+      if (order.createdAt === undefined) continue;
+      judged += 1;
+      if (sku.startsAt != null && order.createdAt < sku.startsAt) early.push(`${order.orderId} (${sku.sku}, ${sku.startsAt - order.createdAt} ms before the opening)`);
+      else if (sku.endsAt != null && order.createdAt >= sku.endsAt) late.push(`${order.orderId} (${sku.sku}, ${order.createdAt - sku.endsAt} ms after the end)`);
+    }
+  }
+  return verdict(
+    'sold-within-window',
+    [
+      { what: 'orders made before their sale opened', ids: early },
+      { what: 'orders made once their sale had ended', ids: late },
+    ],
+    windowed.length === 0 ? 'no SKU with a sale window' : `${windowed.length} SKUs with a sale window, all ${judged} orders made inside it`,
   );
 }
 

@@ -54,6 +54,8 @@ export interface LoadPlan {
   amount: number;
   /** … or after this many seconds, whichever comes first */
   durationSec: number;
+  /** requests a second over all connections, on a schedule whatever the server does; absent: each connection sends again once answered */
+  rate?: number;
   seed: number;
   traffic: TrafficMix;
   /** when a scheduled sale opens (ms since epoch): answers to requests sent before it are also counted apart */

@@ -51,6 +51,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         url: plan.url,
         connections: plan.connections,
         amount: plan.amount,
+        ...(plan.rate !== undefined && { overallRate: plan.rate }),
         timeout: 10,
         requests: [
           {

@@ -3,17 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { killNode, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../redis/local-cluster.js';
+import { killNode, readClusterNodes, signalNode, startLocalCluster, startNode, stopLocalCluster, waitForAgreement } from '../redis/local-cluster.js';
 import { skuKeys } from '../redis/keys.js';
-import type { RedisClusterControl } from './faults.js';
+import type { PausedMaster, RedisClusterControl } from './faults.js';
 
-/** First port of bench's own cluster: apart from a developer's (7000) and the test suite's (7100). */
-const BASE_PORT = 7200;
+/** First port of bench's own cluster by default: apart from a developer's (7000) and the test suite's (7100). */
+export const DEFAULT_BENCH_CLUSTER_PORT = 7200;
 const FAILOVER_DEADLINE_MS = 30_000;
 
 export interface ClusterShape {
   masters: number;
   replicas: number;
+  /** its first port (the nodes take the ports after it); default DEFAULT_BENCH_CLUSTER_PORT */
+  port?: number;
 }
 
 /**
@@ -27,9 +29,13 @@ export class OwnRedisCluster implements RedisClusterControl {
     readonly url: string,
     readonly dir: string,
     readonly shape: ClusterShape,
-    /** the run's first SKU: the fault kills the master that holds it */
+    /** the run's first SKU: the faults kill or pause the master that holds it */
     private readonly sku: string,
   ) {}
+
+  private get basePort(): number {
+    return this.shape.port ?? DEFAULT_BENCH_CLUSTER_PORT;
+  }
 
   get replicas(): number {
     return this.shape.replicas;
@@ -38,7 +44,7 @@ export class OwnRedisCluster implements RedisClusterControl {
   static async start(shape: ClusterShape, sku: string, onProgress: (line: string) => void): Promise<OwnRedisCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'seckill-bench-cluster-'));
     try {
-      const started = await startLocalCluster({ dir, port: BASE_PORT, masters: shape.masters, replicas: shape.replicas, onProgress });
+      const started = await startLocalCluster({ dir, port: shape.port ?? DEFAULT_BENCH_CLUSTER_PORT, masters: shape.masters, replicas: shape.replicas, onProgress });
       return new OwnRedisCluster(started.url, dir, shape, sku);
     } catch (error) {
       await stopLocalCluster({ dir, clean: true }).catch(() => {});
@@ -49,12 +55,37 @@ export class OwnRedisCluster implements RedisClusterControl {
   async killMaster(): Promise<number> {
     const master = await this.masterOf(this.sku);
     await killNode(this.dir, master.port);
-    // Taken over once another node answers as master for the SKU's slot.
+    await this.takenOver(master.port);
+    return master.port;
+  }
+
+  async pauseMaster(): Promise<PausedMaster> {
+    const master = await this.masterOf(this.sku);
+    await signalNode(this.dir, master.port, 'SIGSTOP');
+    const pausedAt = Date.now();
+    let resumed = false;
+    return {
+      port: master.port,
+      takenOver: () => this.takenOver(master.port),
+      resume: async () => {
+        if (!resumed) await signalNode(this.dir, master.port, 'SIGCONT');
+        resumed = true;
+        return Date.now() - pausedAt;
+      },
+    };
+  }
+
+  async untilAgreed(): Promise<void> {
+    await waitForAgreement(this.dir);
+  }
+
+  /** Resolves, with its port, once another node than `port` answers as the master of the SKU's slot. */
+  private async takenOver(port: number): Promise<number> {
     const deadline = Date.now() + FAILOVER_DEADLINE_MS;
     for (;;) {
-      const now = await this.masterOf(this.sku, master.port).catch(() => null);
-      if (now !== null && now.port !== master.port) return master.port;
-      if (Date.now() > deadline) throw new Error(`no replica took over from the master on port ${master.port} within ${FAILOVER_DEADLINE_MS / 1000} s`);
+      const now = await this.masterOf(this.sku, port).catch(() => null);
+      if (now !== null && now.port !== port) return now.port;
+      if (Date.now() > deadline) throw new Error(`no replica took over from the master on port ${port} within ${FAILOVER_DEADLINE_MS / 1000} s`);
       await sleep(200);
     }
   }
@@ -78,7 +109,7 @@ export class OwnRedisCluster implements RedisClusterControl {
   }
 
   private anyPortBut(avoid?: number): number {
-    return avoid === BASE_PORT ? BASE_PORT + 1 : BASE_PORT;
+    return avoid === this.basePort ? this.basePort + 1 : this.basePort;
   }
 }
 

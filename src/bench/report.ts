@@ -17,6 +17,8 @@ export interface RunParameters {
   skus: { sku: string; stock: number; limit: number }[];
   workers: number;
   consumers: number;
+  /** serve --replica-acks of the seckill runs, one run per value */
+  replicaAcks: number[];
   /** which Redis: REDIS_URL (without its password), or the one bench started for the run */
   redis: string;
 }
@@ -91,6 +93,13 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
       return r.auth === 'jwt' && without ? ratio(r.rps, without.rps) : '–';
     });
   }
+  const withoutAcks = (r: StrategyRun) => runs.find((o) => o.strategy === r.strategy && o.auth === r.auth && o.replicaAcks === 0);
+  if (runs.some((r) => r.replicaAcks > 0 && withoutAcks(r))) {
+    row('÷ without replica acks', (r) => {
+      const without = withoutAcks(r);
+      return r.replicaAcks > 0 && without ? ratio(r.rps, without.rps) : '–';
+    });
+  }
   if (hasCeiling) row('÷ ceiling', (r) => ratio(r.rps, ceilingOf(r)!.rps));
   if (runs.some((r) => r.strategy === 'seckill')) row('seckill ÷ this', (r) => ratio(find('seckill', r.auth)!.rps, r.rps));
   row('answers/s after sell-out', (r) => (r.afterSellOutRps === null ? '–' : Math.round(r.afterSellOutRps).toLocaleString('en')));
@@ -128,6 +137,14 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   row('drift', (r) => (r.drift === null ? '–' : String(r.drift)));
   if (runs.some((r) => Object.keys(r.faults).length > 0)) {
     row('faults injected', (r) => Object.entries(r.faults).map(([kind, n]) => `${kind} ×${n}`).join('\n') || '–');
+  }
+  if (runs.some((r) => r.afterFaults)) {
+    row('429 after the last fault', (r) => {
+      if (!r.afterFaults) return '–';
+      const { fromMs, outcomes } = r.afterFaults;
+      const answers = Object.values(outcomes).reduce((a, b) => a + b, 0);
+      return `${outcomes.ADMISSION_CLOSED ?? 0} ADMISSION_CLOSED\n(${answers.toLocaleString('en')} answers from ${(fromMs / 1000).toFixed(1)} s, ${outcomes.OK ?? 0} sold)`;
+    });
   }
   row('invariants', (r) => {
     if (r.invariants.length === 0) return 'n/a (stores nothing)';

@@ -1,5 +1,6 @@
 import { FaultError, type FaultTargets, type ProcessRole } from './faults.js';
 import { startSeckillProcess, type SeckillProcess } from './processes.js';
+import { serveWorkersOf } from './serve-workers.js';
 
 /**
  * The processes one bench run starts (serve, relay, one or more consume),
@@ -8,13 +9,14 @@ import { startSeckillProcess, type SeckillProcess } from './processes.js';
  * instance of its role).
  */
 export class RunProcesses {
-  private readonly running = new Map<string, { args: string[]; process: SeckillProcess }>();
+  private readonly running = new Map<string, { args: string[]; env: NodeJS.ProcessEnv; process: SeckillProcess }>();
 
   constructor(private readonly env: NodeJS.ProcessEnv) {}
 
-  async start(role: ProcessRole, args: string[], instance = 0): Promise<SeckillProcess> {
-    const started = await startSeckillProcess(role, args, this.env);
-    this.running.set(nameOf(role, instance), { args, process: started });
+  /** `env`: this process's own, on top of the run's (a server's clock offset); a restart by a fault gets it again */
+  async start(role: ProcessRole, args: string[], instance = 0, env: NodeJS.ProcessEnv = {}): Promise<SeckillProcess> {
+    const started = await startSeckillProcess(role, args, { ...this.env, ...env });
+    this.running.set(nameOf(role, instance), { args, env, process: started });
     return started;
   }
 
@@ -44,9 +46,14 @@ export class RunProcesses {
       start: async (role) => {
         const r = first(role);
         if (!r) throw new FaultError(`no ${role} process was started: nothing to start again`);
-        return (await this.start(role, r.args)).process.pid!;
+        return (await this.start(role, r.args, 0, r.env)).process.pid!;
       },
       pid: (role) => first(role)?.process.process.pid ?? null,
+      serveWorkers: () => {
+        const r = first('serve');
+        if (!r) throw new FaultError('no serve process is running: no workers to stop');
+        return serveWorkersOf(r.process);
+      },
       ...others,
     };
   }

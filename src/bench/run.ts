@@ -43,10 +43,20 @@ export interface BenchOptions {
   kafkaGiven: boolean;
   target?: string;
   ownRedis: boolean;
-  /** start a Redis Cluster of bench's own for the run (implied, with a replica per master, by a kill-redis-master fault) */
+  /** start a Redis Cluster of bench's own for the run (implied, with a replica per master, by a kill-redis-master or pause-redis-master fault) */
   redisCluster: ClusterShape | null;
-  /** serve --workers of the seckill server */
-  workers: number;
+  /** the first port of bench's own Redis Cluster, when it starts one; null: DEFAULT_BENCH_CLUSTER_PORT */
+  redisClusterPort: number | null;
+  /**
+   * serve --replica-acks of the seckill server: each value once, side by
+   * side (`[0, 1]` measures what waiting for a replica costs, and shows what
+   * it saves); null: 1 on bench's own cluster with replicas, else 0
+   */
+  replicaAcks: number[] | null;
+  /** serve --workers of the server; null: the scenario's `workers`, or 1 */
+  workers: number | null;
+  /** serve --ticket-lease of the seckill server (how long its admission tickets last); null: serve's default */
+  ticketLeaseMs: number | null;
   /** consume processes sharing the queue */
   consumers: number;
   keep: boolean;
@@ -70,10 +80,16 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   const faults = strategies.includes('seckill') ? scenario.faults : [];
   const wantsOwnRedis = options.ownRedis || faults.some((f) => f.kind === 'restart-redis');
   if (wantsOwnRedis && options.target !== undefined) throw new BenchSetupError("--own-redis (or a restart-redis fault) starts a Redis of bench's own: not with --target");
-  const clusterShape = options.redisCluster ?? (faults.some((f) => f.kind === 'kill-redis-master') ? { masters: 3, replicas: 1 } : null);
+  const wantsCluster = options.redisCluster ?? (faults.some((f) => f.kind === 'kill-redis-master' || f.kind === 'pause-redis-master') ? { masters: 3, replicas: 1 } : null);
+  const clusterShape = wantsCluster && (options.redisClusterPort === null ? wantsCluster : { ...wantsCluster, port: options.redisClusterPort });
   if (clusterShape && (wantsOwnRedis || options.target !== undefined)) {
-    throw new BenchSetupError("--redis-cluster (or a kill-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target");
+    throw new BenchSetupError("--redis-cluster (or a kill-redis-master or pause-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target");
   }
+  const workers = options.workers ?? scenario.workers ?? 1;
+  // Waiting for more replicas than each master has would answer every buyer 503.
+  const tooMany = (options.replicaAcks ?? []).find((n) => clusterShape !== null && n > clusterShape.replicas);
+  if (tooMany !== undefined) throw new BenchSetupError(`--replica-acks ${tooMany}: bench's own Redis Cluster has ${clusterShape!.replicas} replica(s) per master (--redis-replicas)`);
+  const replicaAcks = options.replicaAcks ?? [(clusterShape?.replicas ?? 0) > 0 ? 1 : 0];
   if (usesKafka(options) && !options.kafkaGiven) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
   }
@@ -87,6 +103,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     kafkaBrokers: options.kafkaBrokers,
     ownRedis: wantsOwnRedis,
     clusterReplicas: clusterShape?.replicas ?? null,
+    workers,
   });
 
   const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
@@ -103,7 +120,9 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   const redisUrl = ownRedis?.url ?? ownCluster?.url ?? options.redisUrl;
   let ctx: BenchContext;
   try {
-    const redis = await connectRedis(redisUrl, { enableOfflineQueue: true });
+    // Not auto-pipelined: after a failover whose old master lives on (pause-redis-master), ioredis retries a
+    // pipeline that MOVED only when every command in it is in one slot, and bench reads many SKUs at once.
+    const redis = await connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false });
     const mysql = await openMysql(options.mysqlUrl).catch((error) => {
       redis.disconnect();
       throw error;
@@ -120,7 +139,8 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       kafkaControl,
       ownRedis,
       redisCluster: ownCluster,
-      workers: options.workers,
+      workers,
+      ticketLeaseMs: options.ticketLeaseMs,
       consumers: options.consumers,
       pipeline: options.pipeline,
       keep: options.keep,
@@ -137,7 +157,12 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   let environment: RunEnvironment;
   try {
     environment = await describeEnvironment(ctx, { used: usesKafka(options), brokers: options.kafkaBrokers });
-    for (const strategy of strategies) for (const auth of options.auth ?? [scenario.auth]) runs.push(await runStrategy(ctx, scenario, strategy, auth));
+    for (const strategy of strategies) {
+      for (const auth of options.auth ?? [scenario.auth]) {
+        // Replica acks are the seckill server's: a baseline runs once.
+        for (const acks of strategy === 'seckill' ? replicaAcks : [0]) runs.push(await runStrategy(ctx, scenario, strategy, auth, acks));
+      }
+    }
     if (options.drainRate) drainRate = await measureDrainRate(ctx, options.drainRate);
   } finally {
     ctx.redis.disconnect();
@@ -163,8 +188,9 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       load: { ...scenario.load, ...options.load },
       buyers: scenario.buyers,
       skus: scenario.skus.map(({ sku, stock, limit }) => ({ sku, stock, limit })),
-      workers: options.workers,
+      workers,
       consumers: options.consumers,
+      replicaAcks: strategies.includes('seckill') ? replicaAcks : [],
       redis: ownRedis
         ? `bench's own redis-server (port ${ownRedis.port})`
         : clusterShape

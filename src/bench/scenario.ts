@@ -3,7 +3,7 @@ import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, type AuthMode } from '../config.js';
-import { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
+import { FAULT_KINDS, FAULT_KINDS_WITH_SETUP, type Fault, type FaultKind } from './faults.js';
 
 /** A scenario's `"chaos"` block: faults drawn from the seed instead of written out (see chaos.ts). */
 export interface Chaos {
@@ -23,9 +23,9 @@ export interface Scenario {
   /**
    * `opensAfterMs`: a scheduled sale that opens this long after the load
    * starts (bench) or after it is preloaded (`preload --file`); the crowd
-   * arrives before it
+   * arrives before it. `endsAfterMs`: it ends this long after the same moment
    */
-  skus: (SkuDefinition & { weight: number; opensAfterMs: number | null })[];
+  skus: (SkuDefinition & { weight: number; opensAfterMs: number | null; endsAfterMs: number | null })[];
   /** distinct buyers in the population */
   buyers: number;
   /** units per request */
@@ -40,7 +40,8 @@ export interface Scenario {
    * and bots in `badIdentity` carry broken ones. `bench --auth` overrides it
    */
   auth: AuthMode;
-  load: { connections: number; requests: number; durationSec: number };
+  /** `rate`: requests a second over all connections, sent on a schedule whatever the server does (null: each connection sends again as soon as it is answered) */
+  load: { connections: number; requests: number; durationSec: number; rate: number | null };
   /** null: nobody pays and nothing times out during the run */
   payment: { payTimeoutSec: number; payShare: number } | null;
   expect: { sellOut: boolean };
@@ -49,6 +50,14 @@ export interface Scenario {
   faults: Fault[];
   /** faults drawn from the seed (see chaos.ts); null for a scenario without */
   chaos: Chaos | null;
+  /** serve --workers of the server; null: bench's --workers (default 1). `bench --workers` overrides it */
+  workers: number | null;
+  /**
+   * clocks of the server's processes, ms off the true time
+   * (SECKILL_CLOCK_OFFSET_MS): with `workers`, each worker takes the next
+   * offset in turn; empty: no offset
+   */
+  clockOffsetsMs: number[];
 }
 
 export class ScenarioError extends Error {
@@ -100,8 +109,8 @@ const parseFault = (file: string, path: string, raw: unknown): Fault => {
 
 const parseChaos = (file: string, raw: unknown): Chaos => {
   const r = reader(file, 'chaos', raw, ['faults', 'within', 'maxFor', 'kinds']);
-  // A Redis Cluster fault is drawn only when named: it needs a run on bench's own cluster.
-  const kinds = r.o.kinds ?? FAULT_KINDS.filter((k) => k !== 'kill-redis-master');
+  // A Redis Cluster or workers fault is drawn only when named: it needs a run on bench's own cluster, or serve --workers.
+  const kinds = r.o.kinds ?? FAULT_KINDS.filter((k) => !FAULT_KINDS_WITH_SETUP.includes(k));
   if (!Array.isArray(kinds) || kinds.length === 0 || !kinds.every((k) => (FAULT_KINDS as readonly unknown[]).includes(k))) {
     r.fail('kinds', `must be a non-empty array of ${FAULT_KINDS.join(', ')}`);
   }
@@ -114,7 +123,7 @@ const parseChaos = (file: string, raw: unknown): Chaos => {
 };
 
 const parseSku = (file: string, path: string, raw: unknown) => {
-  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'buckets', 'weight', 'startsAt', 'endsAt', 'opensAfter']);
+  const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'buckets', 'weight', 'startsAt', 'endsAt', 'opensAfter', 'endsAfter']);
   if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
   const def = {
     sku: r.o.sku as string,
@@ -125,9 +134,12 @@ const parseSku = (file: string, path: string, raw: unknown) => {
     startsAt: r.time('startsAt'),
     endsAt: r.time('endsAt'),
     opensAfterMs: r.o.opensAfter === undefined ? null : r.duration('opensAfter', 0, 3_600_000),
+    endsAfterMs: r.o.endsAfter === undefined ? null : r.duration('endsAfter', 1, 3_600_000),
   };
   if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) r.fail('endsAt', 'must be after startsAt');
   if (def.opensAfterMs !== null && (def.startsAt !== null || def.endsAt !== null)) r.fail('opensAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
+  if (def.endsAfterMs !== null && (def.startsAt !== null || def.endsAt !== null)) r.fail('endsAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
+  if (def.endsAfterMs !== null && def.opensAfterMs !== null && def.endsAfterMs <= def.opensAfterMs) r.fail('endsAfter', 'must be after opensAfter');
   return def;
 };
 
@@ -138,7 +150,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'auth', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos']);
+  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'auth', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos', 'workers', 'clockOffsetsMs']);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -167,7 +179,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
   if (botShares.noToken > 0 && o.tokens !== true) bots.fail('noToken', 'needs "tokens": true (without purchase tokens there is nothing to post without)');
   if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');
 
-  const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec']);
+  const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec', 'rate']);
   const payment = o.payment === undefined || o.payment === null ? null : reader(file, 'payment', o.payment, ['payTimeoutSec', 'payShare']);
   const expect = reader(file, 'expect', o.expect ?? {}, ['sellOut']);
   if (expect.o.sellOut !== undefined && typeof expect.o.sellOut !== 'boolean') expect.fail('sellOut', 'must be true or false');
@@ -175,6 +187,10 @@ export const parseScenario = (file: string, text: string): Scenario => {
   const faults = ((o.faults as unknown[] | undefined) ?? []).map((f, i) => parseFault(file, `faults[${i}]`, f)).sort((a, b) => a.atMs - b.atMs);
 
   const chaos = o.chaos === undefined ? null : parseChaos(file, o.chaos);
+  const clockOffsetsMs = o.clockOffsetsMs ?? [];
+  if (!Array.isArray(clockOffsetsMs) || !clockOffsetsMs.every((ms) => Number.isSafeInteger(ms) && Math.abs(ms as number) <= 3_600_000)) {
+    top.fail('clockOffsetsMs', `must be an array of whole ms from -3600000 to 3600000 (e.g. [-2000, 2000]), got ${JSON.stringify(o.clockOffsetsMs)}`);
+  }
 
   return {
     name: typeof o.name === 'string' ? o.name : file,
@@ -189,12 +205,15 @@ export const parseScenario = (file: string, text: string): Scenario => {
       connections: load.number('connections', 1, 10_000, 50),
       requests: load.number('requests', 1, 1e8, 10_000),
       durationSec: load.number('durationSec', 1, 600, 10),
+      rate: load.o.rate === undefined || load.o.rate === null ? null : load.number('rate', 1, 1e7),
     },
     payment: payment && { payTimeoutSec: payment.number('payTimeoutSec', 1, 86_400), payShare: payment.number('payShare', 0, 1, 1, false) },
     expect: { sellOut: (expect.o.sellOut as boolean | undefined) ?? false },
     drainTimeoutSec: top.number('drainTimeoutSec', 1, 3_600, 60),
     faults,
     chaos,
+    workers: o.workers === undefined || o.workers === null ? null : top.number('workers', 1, 64),
+    clockOffsetsMs: clockOffsetsMs as number[],
   };
 };
 

@@ -46,6 +46,8 @@ export interface BenchContext {
   /** seckill serve processes (serve --workers) and consume processes sharing the queue; 1 each by default */
   workers?: number;
   consumers?: number;
+  /** serve --ticket-lease of the seckill server; null or absent: serve's default */
+  ticketLeaseMs?: number | null;
   /**
    * 'during': relay and consumer run alongside the load (one machine does it all);
    * 'after': they start when the load ends, as if they had machines of their own
@@ -64,7 +66,13 @@ export interface StrategyRun {
   strategy: StrategyName;
   /** who buyers were (serve --auth) */
   auth: AuthMode;
-  /** the run's name in reports: the strategy, `+jwt` when buyers signed in (bench --auth none,jwt runs both) */
+  /** serve --replica-acks of the run: replicas that held each answer naming an order before it was given (0 for the baselines) */
+  replicaAcks: number;
+  /**
+   * the run's name in reports: the strategy, `+jwt` when buyers signed in
+   * (bench --auth none,jwt runs both), `+acks1` when the server waited for a
+   * replica (bench --replica-acks 0,1 runs both)
+   */
   label: string;
   rps: number;
   p50Ms: number;
@@ -101,6 +109,13 @@ export interface StrategyRun {
   stockTimeline: StockPoint[];
   /** faults injected during this run, by kind (empty without faults, and for the baselines) */
   faults: Partial<Record<FaultKind, number>>;
+  /**
+   * the answers once every fault had recovered (a restarted process listens
+   * again, a paused master's cluster agrees again): from when, ms since the
+   * load started, and the answers by outcome from then to the end of the
+   * load — what the buyers met after the last restart; null without faults
+   */
+  afterFaults: { fromMs: number; outcomes: Record<string, number> } | null;
   /** a scheduled sale: answers to requests sent before the opening, by outcome; null when the sale was open from the start */
   beforeOpening: Record<string, number> | null;
   /** buyers whose reply was lost: how many, how many held an order, how many of those their retry told it; null when none */
@@ -111,7 +126,8 @@ export interface StrategyRun {
 
 
 /** The run's name in reports. */
-export const runLabel = (strategy: StrategyName, auth: AuthMode): string => (auth === 'jwt' ? `${strategy}+jwt` : strategy);
+export const runLabel = (strategy: StrategyName, auth: AuthMode, replicaAcks = 0): string =>
+  `${strategy}${auth === 'jwt' ? '+jwt' : ''}${replicaAcks > 0 ? `+acks${replicaAcks}` : ''}`;
 
 /** Bots that posted without a purchase token (users `bot<n>`) must hold nothing: no order, no reservation. */
 const botsHoldNothing = (state: SaleState): InvariantResult => {
@@ -153,20 +169,25 @@ const NOT_YET_MS = 3_600_000;
 
 /** Puts the scenario's SKUs on sale afresh: orders, reservations, outbox and counters gone. */
 export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
-  const defs = scenario.skus.map(({ weight: _weight, opensAfterMs, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS }));
+  const defs = scenario.skus.map(({ weight: _weight, opensAfterMs, endsAfterMs: _endsAfter, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS }));
   await putOnSale(ctx.redis, inventoryRecord(ctx.mysql), defs, { reset: true });
 };
 
-/** Opens each scheduled SKU `opensAfter` from now, in both stores; returns the first opening (ms since epoch), if any. */
+/**
+ * Sets each scheduled SKU's window from now, in both stores: it opens
+ * `opensAfter` and ends `endsAfter` from now. Returns the first opening
+ * (ms since epoch), if any.
+ */
 const scheduleOpenings = async (ctx: BenchContext, scenario: Scenario): Promise<number | undefined> => {
   const now = Date.now();
   let first: number | undefined;
-  for (const { sku, opensAfterMs, endsAt } of scenario.skus) {
-    if (opensAfterMs === null) continue;
-    const opensAt = now + opensAfterMs;
-    await setInventoryWindow(ctx.mysql, sku, opensAt, endsAt);
-    await setSaleWindow(ctx.redis, sku, opensAt, endsAt);
-    first = Math.min(first ?? opensAt, opensAt);
+  for (const { sku, opensAfterMs, endsAfterMs, startsAt, endsAt } of scenario.skus) {
+    if (opensAfterMs === null && endsAfterMs === null) continue;
+    const opensAt = opensAfterMs === null ? startsAt : now + opensAfterMs;
+    const closesAt = endsAfterMs === null ? endsAt : now + endsAfterMs;
+    await setInventoryWindow(ctx.mysql, sku, opensAt, closesAt);
+    await setSaleWindow(ctx.redis, sku, opensAt, closesAt);
+    if (opensAfterMs !== null) first = Math.min(first ?? now + opensAfterMs, now + opensAfterMs);
   }
   return first;
 };
@@ -203,7 +224,7 @@ const FAULT_DRAIN_MIN_SEC = 120;
  * inject the scenario's faults (seckill only), wait for the recovery and the
  * drain, read the state, check every invariant, stop, remove the sale.
  */
-export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, auth: AuthMode = scenario.auth): Promise<StrategyRun> => {
+export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, auth: AuthMode = scenario.auth, replicaAcks = 0): Promise<StrategyRun> => {
   if (!ctx.target) await resetSale(ctx, scenario);
   const usesRedis = strategy === 'seckill';
   const skus = scenario.skus.map((s) => s.sku);
@@ -223,7 +244,9 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   let faultRun: FaultRun | null = null;
 
   try {
-    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: keys.tokenSecret !== null, jwt: keys.jwt });
+    const acks = strategy === 'seckill' ? replicaAcks : 0;
+    const label = runLabel(strategy, auth, acks);
+    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: keys.tokenSecret !== null, jwt: keys.jwt, replicaAcks: acks });
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
@@ -238,17 +261,17 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       // Not through faults: a restarted server or Redis starts its counters again.
       const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
       const started = Date.now();
-      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${strategy}: ${line}`), started);
+      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${label}: ${line}`), started);
       const plan = loadPlanOf(url, scenario, ctx.load, ctx.seed, keys, opensAt);
       result = await runLoad(plan, (p: LoadProgress) =>
-        ctx.progress(`${runLabel(strategy, auth)}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`),
+        ctx.progress(`${label}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`),
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
         const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
-        ctx.progress(`${runLabel(strategy, auth)}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`);
+        ctx.progress(`${label}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`);
         await faultRun.done;
       }
       const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
@@ -259,7 +282,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const drained = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
         inFlightAtStart ??= n;
         const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
-        ctx.progress(`${runLabel(strategy, auth)}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
+        ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
       });
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
@@ -267,7 +290,15 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario, auth);
       if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
-      return summarize(strategy, auth, result, state, { invariants, drained, stockTimeline: stockSince(await sampler.stop(), result.startedAt), faults: { ...faultRun?.counts }, opensAt, redisCost });
+      return summarize(strategy, auth, acks, result, state, {
+        invariants,
+        drained,
+        stockTimeline: stockSince(await sampler.stop(), result.startedAt),
+        faults: { ...faultRun?.counts },
+        afterFaults: faultRun?.recoveredAt ? answersAfter(result, faultRun.recoveredAt) : null,
+        opensAt,
+        redisCost,
+      });
     } finally {
       await sampler.stop();
     }
@@ -287,7 +318,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
  * pipeline behind it: relay and consumer for seckill, a consumer for a
  * baseline's payments.
  */
-const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null }) => {
+const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null; replicaAcks: number }) => {
   const usesRedis = strategy === 'seckill';
   const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
   // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
@@ -302,10 +333,13 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
     ...(run.jwt ? ['--auth', 'jwt', '--jwt-issuer', run.jwt.issuer, '--jwt-audience', run.jwt.audience] : []),
     ...((ctx.workers ?? 1) > 1 ? ['--workers', String(ctx.workers)] : []),
     ...(usesRedis && ctx.groupCommit === false ? ['--no-group-commit'] : []),
-    // On a cluster with replicas, a 201 waits until a replica holds the reservation: a failover loses none.
-    ...(usesRedis && (ctx.redisCluster?.replicas ?? 0) > 0 ? ['--replica-acks', '1'] : []),
+    ...(usesRedis && ctx.ticketLeaseMs ? ['--ticket-lease', String(ctx.ticketLeaseMs)] : []),
+    // An answer naming an order waits until this many replicas hold it: a failover loses none.
+    ...(run.replicaAcks > 0 ? ['--replica-acks', String(run.replicaAcks)] : []),
   ];
-  const url = ctx.target ?? ((await processes.start('serve', serveArgs)).ready.listening as string);
+  // Clocks that disagree: each worker takes the next offset (src/clock.ts).
+  const serveEnv = scenario.clockOffsetsMs.length > 0 ? { SECKILL_CLOCK_OFFSET_MS: scenario.clockOffsetsMs.join(',') } : {};
+  const url = ctx.target ?? ((await processes.start('serve', serveArgs, 0, serveEnv)).ready.listening as string);
   const startPipeline = async () => {
     if (ctx.target) return;
     if (usesRedis && ctx.queue === 'kafka') await processes.start('relay', common);
@@ -343,9 +377,10 @@ const judge = (state: SaleState, strategy: StrategyName, scenario: Scenario, aut
 const summarize = (
   strategy: StrategyName,
   auth: AuthMode,
+  replicaAcks: number,
   result: LoadResult,
   state: SaleState,
-  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'redisCost'> & { opensAt: number | undefined },
+  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'afterFaults' | 'redisCost'> & { opensAt: number | undefined },
 ): StrategyRun => {
   const usesRedis = state.usesRedis;
   const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
@@ -354,7 +389,8 @@ const summarize = (
   return {
     strategy,
     auth,
-    label: runLabel(strategy, auth),
+    replicaAcks,
+    label: runLabel(strategy, auth, replicaAcks),
     rps: result.rps,
     p50Ms: result.latency.p50Ms,
     p90Ms: result.latency.p90Ms,
@@ -376,6 +412,7 @@ const summarize = (
     timeline: result.timeline,
     stockTimeline: run.stockTimeline,
     faults: run.faults,
+    afterFaults: run.afterFaults,
     beforeOpening: run.opensAt === undefined ? null : result.beforeOpening,
     lostReplies: lostRepliesSummary(result.lostReplies, state),
     redisCost: run.redisCost,
@@ -400,6 +437,21 @@ const rateAfter = (timeline: TimelinePoint[], ms: number): number | null => {
   if (buckets.length === 0) return null;
   const answers = buckets.reduce((n, p) => n + Object.values(p.outcomes).reduce((a, b) => a + b, 0), 0);
   return (answers / (buckets.length * TIMELINE_BUCKET_MS)) * 1000;
+};
+
+/**
+ * The answers from `at` (ms since epoch) to the end of the load, by outcome:
+ * the timeline's buckets that start at or after it (a bucket it falls inside
+ * is left out, so nothing answered before `at` is counted).
+ */
+const answersAfter = (result: LoadResult, at: number): NonNullable<StrategyRun['afterFaults']> => {
+  const fromMs = Math.max(0, at - result.startedAt);
+  const outcomes: Record<string, number> = {};
+  for (const point of result.timeline) {
+    if (point.atMs < fromMs) continue;
+    for (const [outcome, n] of Object.entries(point.outcomes)) outcomes[outcome] = (outcomes[outcome] ?? 0) + n;
+  }
+  return { fromMs, outcomes };
 };
 
 /**

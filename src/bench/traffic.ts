@@ -26,7 +26,15 @@ export const trafficOf = (scenario: Scenario, keys: RunKeys): TrafficMix => ({
  */
 export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<Scenario['load']>, seed: number, keys: RunKeys, opensAt?: number): LoadPlan => {
   const load = { ...scenario.load, ...overrides };
-  const plan: LoadPlan = { url, connections: load.connections, amount: load.requests, durationSec: load.durationSec, seed, traffic: trafficOf(scenario, keys) };
+  const plan: LoadPlan = {
+    url,
+    connections: load.connections,
+    amount: load.requests,
+    durationSec: load.durationSec,
+    ...(load.rate !== null && { rate: load.rate }),
+    seed,
+    traffic: trafficOf(scenario, keys),
+  };
   return opensAt === undefined ? plan : { ...plan, opensAt };
 };
 
@@ -86,8 +94,10 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
   const next = (): BuyAttempt => {
     const r = random();
     let edge = mix.retries;
-    if (r < edge && sent.length > 0) return sent[Math.floor(random() * sent.length)]!;
-    if (r < (edge += mix.hammer) && sent.length > 0) {
+    // Nothing sent yet to retry or hammer past: a first attempt, never a fall into the kinds below.
+    if (r < mix.retries + mix.hammer && sent.length === 0) return freshBuyer();
+    if (r < edge) return sent[Math.floor(random() * sent.length)]!;
+    if (r < (edge += mix.hammer)) {
       const earlier = sent[Math.floor(random() * sent.length)]!;
       return fresh(Number(earlier.userId.slice(1)), earlier.sku);
     }

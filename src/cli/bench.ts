@@ -36,7 +36,10 @@ interface BenchFlags {
   redisCluster?: boolean;
   redisMasters: number;
   redisReplicas: number;
-  workers: number;
+  redisClusterPort?: number;
+  replicaAcks?: number[];
+  workers?: number;
+  ticketLease?: number;
   consumers: number;
   keep?: boolean;
   keepKafka?: boolean;
@@ -57,6 +60,16 @@ const authModes = (raw: string): AuthMode[] => {
   const unknown = modes.find((m) => !(AUTH_MODES as readonly string[]).includes(m));
   if (unknown !== undefined || new Set(modes).size !== modes.length) throw new UsageError(`--auth must list ${AUTH_MODES.join(' and/or ')} (each once), got ${JSON.stringify(raw)}`);
   return modes as AuthMode[];
+};
+
+/** `--replica-acks 0,1`: the seckill server's replica acks, one run each. */
+const replicaAcksList = (raw: string): number[] => {
+  const values = raw.split(',').map((v) => v.trim());
+  const acks = values.map(Number);
+  if (values.some((v) => !/^\d$/.test(v)) || acks.some((n) => n > 5) || new Set(acks).size !== acks.length) {
+    throw new UsageError(`--replica-acks must list replica counts from 0 to 5 (each once), like 1 or 0,1, got ${JSON.stringify(raw)}`);
+  }
+  return acks;
 };
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
@@ -106,7 +119,10 @@ const optionsOf = (flags: BenchFlags): BenchOptions => {
     ...(flags.target !== undefined && { target: flags.target }),
     ownRedis: flags.ownRedis === true,
     redisCluster: flags.redisCluster ? { masters: flags.redisMasters, replicas: flags.redisReplicas } : null,
-    workers: flags.workers,
+    redisClusterPort: flags.redisClusterPort ?? null,
+    replicaAcks: flags.replicaAcks ?? null,
+    workers: flags.workers ?? null,
+    ticketLeaseMs: flags.ticketLease ?? null,
     consumers: flags.consumers,
     keep: flags.keep === true,
     groupCommit: flags.groupCommit,
@@ -219,8 +235,15 @@ export const registerBench = (program: Command): void => {
     .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
     .option('--redis-cluster', "start a Redis Cluster of bench's own (local, append-only) for this run instead of REDIS_URL; implied, with a replica per master, by a kill-redis-master fault")
     .option('--redis-masters <n>', 'masters of that cluster', intOption('--redis-masters', 1, 16), 3)
-    .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201)', intOption('--redis-replicas', 0, 2), 0)
-    .option('--workers <n>', 'worker processes of the seckill server (serve --workers)', intOption('--workers', 1, 64), 1)
+    .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201, unless --replica-acks 0)', intOption('--redis-replicas', 0, 2), 0)
+    .option('--redis-cluster-port <n>', 'first port of that cluster (its nodes take the ports after it; default 7200): another run on this machine may use 7200-', intOption('--redis-cluster-port', 1024, 55_000))
+    .option(
+      '--replica-acks <list>',
+      'replicas that must hold each answer naming an order before it is given (serve --replica-acks), or a list: the seckill server once per value, side by side (0,1: with and without); default 1 on a cluster with replicas, else 0',
+      replicaAcksList,
+    )
+    .option('--workers <n>', "worker processes of the server (serve --workers); default: the scenario's \"workers\", or 1", intOption('--workers', 1, 64))
+    .option('--ticket-lease <ms>', "how long the seckill server's admission tickets last (serve --ticket-lease; default serve's, 5000): a crashed worker strands its unspent ones this long", intOption('--ticket-lease', 100, 600_000))
     .option('--consumers <n>', 'consume processes sharing the queue (a Kafka consumer group, or the outbox streams)', intOption('--consumers', 1, 16), 1)
     .option('--json', 'print one JSON object: ok, invariants, runs (each with its latency percentiles), parameters, environment (machine, versions)')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
@@ -246,11 +269,17 @@ Examples:
   $ seckill bench scale --redis-cluster --redis-masters 1     # the same run on one master
   $ seckill bench hot-sku --redis-cluster --buckets 1          # the hot SKU in one bucket, against its 12
   $ seckill bench faults-kill-redis-master       # its own cluster, a replica per master
+  $ seckill bench faults-pause-redis-master --replica-acks 0,1   # a master paused past the node timeout, without and with replica acks
+  $ seckill bench contention --redis-cluster --redis-replicas 1 --replica-acks 0,1 --duration 10   # what waiting for a replica costs
+  $ seckill bench deploy                         # serve --workers 2: rolling SIGTERM restarts and SIGKILLed workers mid-sale
+  $ seckill bench clocks                         # workers 2 s slow and 2 s fast; every order inside the window
+  $ seckill bench faults-kill-redis-master --redis-cluster-port 7400   # its cluster on 7400-7405
 
 Each strategy runs on a fresh sale: preload, server (and relay and consumer),
 load from its own process, drain, invariant check. A scenario's "faults"
 (kill-consumer, kill-relay, kill-server, stop-kafka, kill-mysql-connections,
-restart-redis, kill-redis-master) are injected into the seckill run, each announced as it fires. Exit code 1 names the
+restart-redis, kill-redis-master, pause-redis-master, restart-workers, kill-worker)
+are injected into the seckill run, each announced as it fires. Exit code 1 names the
 broken invariant and the offending ids; 2 is a usage or set-up error.`,
     )
     .action(runAction(bench));

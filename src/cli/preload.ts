@@ -28,8 +28,12 @@ const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
   if (flags.file !== undefined) {
     if (flags.sku !== undefined || flags.stock !== undefined || flags.buckets !== 1) throw new UsageError('give either --file (its SKUs say their buckets) or --sku/--stock/--buckets, not both');
     const now = Date.now();
-    // A scenario's "opensAfter" counts from now, when the sale is put on.
-    return loadScenario(flags.file).skus.map(({ weight: _weight, opensAfterMs, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: now + opensAfterMs }));
+    // A scenario's "opensAfter" and "endsAfter" count from now, when the sale is put on.
+    return loadScenario(flags.file).skus.map(({ weight: _weight, opensAfterMs, endsAfterMs, ...def }) => ({
+      ...def,
+      ...(opensAfterMs !== null && { startsAt: now + opensAfterMs }),
+      ...(endsAfterMs !== null && { endsAt: now + endsAfterMs }),
+    }));
   }
   if (flags.sku === undefined || flags.stock === undefined) throw new UsageError('give --sku and --stock, or --file');
   if (!SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);

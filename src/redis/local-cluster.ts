@@ -20,7 +20,7 @@ const SLOTS = 16_384;
 /** A node's cluster bus listens on its port + 10000: both must fit below 65536. */
 const BUS_OFFSET = 10_000;
 /** How long a node may be unreachable before it is failed over: short, so a killed master's replica takes over in seconds. */
-const NODE_TIMEOUT_MS = 2_000;
+export const NODE_TIMEOUT_MS = 2_000;
 const READY_DEADLINE_MS = 30_000;
 /** Past this a node that refuses to exit on SIGTERM is killed. Above redis's own shutdown-timeout (10 s, waiting for lagging replicas). */
 const STOP_DEADLINE_MS = 15_000;
@@ -524,6 +524,30 @@ export const killNode = async (dir: string, port: number): Promise<number> => {
   signalIfAlive(pid, 'SIGKILL');
   while ((await livePid(node, port)) === pid) await sleep(20);
   return pid;
+};
+
+/**
+ * Sends a signal to one running node (SIGSTOP: it stalls, answering nothing,
+ * as a process in a long GC pause or a VM frozen by its host; SIGCONT: it
+ * goes on where it stopped). Returns its pid. For the pause fault and tests.
+ */
+export const signalNode = async (dir: string, port: number, signal: 'SIGSTOP' | 'SIGCONT'): Promise<number> => {
+  const pid = await livePid(nodePaths(stateDir(dir), port), port);
+  if (pid === null) throw new LocalClusterError(`no node runs on port ${port} of ${stateDir(dir)}`);
+  process.kill(pid, signal);
+  return pid;
+};
+
+/**
+ * Waits until every node of the dir's cluster agrees again (after a failover:
+ * the old master back as a replica, synced), as a start does; an error naming
+ * what is missing past the deadline.
+ */
+export const waitForAgreement = async (dir: string, onProgress: Progress = () => {}): Promise<void> => {
+  const at = stateDir(dir);
+  const layout = await readLayout(at);
+  if (!layout) throw new LocalClusterError(`no cluster in ${at}`);
+  await waitUntilReady(at, layout, onProgress);
 };
 
 /**

@@ -18,7 +18,7 @@ import type { OrderFact, ReservationFact, SkuState } from './state.js';
 /** One SKU's record in MySQL, as of one moment. */
 export interface SkuRecord {
   /** null when MySQL has no inventory row for it */
-  inventory: { initialStock: number; stock: number; limit: number } | null;
+  inventory: { initialStock: number; stock: number; limit: number; startsAt: number | null; endsAt: number | null } | null;
   orders: OrderFact[];
 }
 
@@ -80,10 +80,12 @@ export const readSkuState = async ({ redis, readRecord }: SaleStores, sku: strin
     sku,
     initialStock: inventory.initialStock,
     limit: inventory.limit,
+    startsAt: inventory.startsAt,
+    endsAt: inventory.endsAt,
     mysqlStock: inventory.stock,
     redisStock,
     ...(inTransferUnits > 0 && { inTransferUnits }),
-    orders: orders.map(({ orderId, userId, requestId, qty, status, reason }) => ({ orderId, userId, requestId, qty, status, reason })),
+    orders: orders.map(({ orderId, userId, requestId, qty, status, reason, createdAt }) => ({ orderId, userId, requestId, qty, status, reason, createdAt })),
     reservations,
   };
 };

@@ -13,6 +13,8 @@ export interface OrderFact {
   qty: number;
   status: 'PENDING' | 'PAID' | 'CANCELLED';
   reason: string | null;
+  /** when it was reserved (ms since epoch): Redis's TIME when reserve.lua ran (the baselines: their server's clock), if known */
+  createdAt?: number;
 }
 
 export interface ReservationFact {
@@ -33,6 +35,9 @@ export interface SkuState {
   initialStock: number;
   /** most units one user may hold */
   limit: number;
+  /** the sale window as MySQL records it (ms since epoch), null = open on that side; absent when not read */
+  startsAt?: number | null;
+  endsAt?: number | null;
   mysqlStock: number;
   /** null when Redis was not read (a MySQL-only baseline) or has no stock for it; a bucketed SKU's buckets summed */
   redisStock: number | null;

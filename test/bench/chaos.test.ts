@@ -58,11 +58,22 @@ describe('faults drawn on the same target', () => {
         return ++pid;
       },
       pid: () => pid,
+      serveWorkers: () => ({
+        pids: async () => [...workers],
+        replace: async (worker, signal) => {
+          log.push(`${signal} worker ${worker}${workers.includes(worker) ? '' : ' GONE ALREADY'}`);
+          const replacement = ++pid;
+          workers = [...workers.filter((w) => w !== worker), replacement];
+          log.push(`worker ${replacement} listens`);
+          return replacement;
+        },
+      }),
       kafka: null,
       redis: null,
       redisCluster: null,
       mysqlUrl: '',
     };
+    let workers = [11, 12];
     return { log, targets };
   };
 
@@ -79,5 +90,23 @@ describe('faults drawn on the same target', () => {
     await run.done;
     expect(log).toEqual(['kill consume running', 'start consume after its kill', 'kill consume running', 'start consume after its kill']);
     expect(run.counts).toEqual({ 'kill-consumer': 2 });
+  });
+
+  it("a rolling restart stops each worker once its predecessor's replacement listens, and a worker SIGKILLed meanwhile waits its turn; recovery is timed from the last", async () => {
+    const { log, targets } = recorder();
+    const started = Date.now();
+    const run = injectFaults(
+      [
+        { kind: 'restart-workers', atMs: 0, forMs: 30 },
+        { kind: 'kill-worker', atMs: 10, forMs: 0 },
+      ],
+      targets,
+      () => {},
+      started,
+    );
+    await run.done;
+    expect(log).toEqual(['SIGTERM worker 11', 'worker 101 listens', 'SIGTERM worker 12', 'worker 102 listens', 'SIGKILL worker 101', 'worker 103 listens']);
+    expect(run.counts).toEqual({ 'restart-workers': 1, 'kill-worker': 1 });
+    expect(run.recoveredAt).toBeGreaterThanOrEqual(started + 30);
   });
 });

@@ -37,7 +37,7 @@ const STOCK = 5_000;
 const expectSurvived = (report: Report, kind: string): Report['runs'][number] => {
   expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
   expect(report.ok).toBe(true);
-  expect(report.invariants).toHaveLength(10);
+  expect(report.invariants).toHaveLength(11);
   const [runOf] = report.runs;
   expect(runOf!.faults).toEqual({ [kind]: 1 });
   expect([runOf!.sold, runOf!.stock, runOf!.drift]).toEqual([STOCK, 0, 0]);

@@ -14,6 +14,7 @@ const INVARIANT_NAMES = [
   'idempotent-answers',
   'sold-out-when-expected',
   'no-unit-unsold-while-refused',
+  'sold-within-window',
 ];
 
 const created = (sku: string, userId: string, requestId: string, orderId: string): Answer => ({ sku, userId, requestId, status: 201, orderId });
@@ -331,5 +332,33 @@ describe('buyers refused with 429 while units were left', () => {
     state.admissionClosed = { 'sku-a': 3, 'sku-b': 40 };
     expect(broken(state)).toEqual(['no-unit-unsold-while-refused']);
     expect(invariant(state, 'no-unit-unsold-while-refused').detail).toContain('sku-a (3 refused 429 ADMISSION_CLOSED, MySQL 2, Redis 2 left)');
+  });
+});
+
+describe('orders made outside their sale window', () => {
+  /** sku-a of the clean sale, open from 10,000 to 20,000 (ms), its three orders made at 10,000, 15,000 and 19,999. */
+  const windowed = (): SaleState => {
+    const state = cleanState();
+    const a = sku(state, 'sku-a');
+    Object.assign(a, { startsAt: 10_000, endsAt: 20_000 });
+    a.orders.forEach((order, i) => (order.createdAt = [10_000, 15_000, 19_999][i]));
+    return state;
+  };
+
+  it('holds when every order was made from the opening up to (not at) the end, and where no SKU has a window', () => {
+    expect(broken(windowed())).toEqual([]);
+    expect(invariant(windowed(), 'sold-within-window').detail).toBe('1 SKUs with a sale window, all 3 orders made inside it');
+    expect(invariant(cleanState(), 'sold-within-window').detail).toBe('no SKU with a sale window');
+  });
+
+  it('catches an order made before the opening and one made at or after the end (a gateway whose clock runs fast or slow judging the window)', () => {
+    const state = windowed();
+    const [first, , last] = sku(state, 'sku-a').orders;
+    first!.createdAt = 8_000;
+    last!.createdAt = 20_000;
+    expect(broken(state)).toEqual(['sold-within-window']);
+    expect(invariant(state, 'sold-within-window').detail).toBe(
+      '1 orders made before their sale opened: ord-a1 (sku-a, 2000 ms before the opening); 1 orders made once their sale had ended: ord-a3 (sku-a, 0 ms after the end)',
+    );
   });
 });

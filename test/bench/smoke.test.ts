@@ -34,7 +34,7 @@ describe('seckill bench smoke', () => {
     const report = await bench('smoke', '--compare', 'seckill,mysql-update,mysql-for-update');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.invariants).toHaveLength(30);
+    expect(report.invariants).toHaveLength(33);
     expect(report.runs.map((r) => [r.strategy, r.sold, r.stock])).toEqual([
       ['seckill', 200, 0],
       ['mysql-update', 200, 0],

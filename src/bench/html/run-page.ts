@@ -44,7 +44,7 @@ const parameterList = (report: BenchReport) => {
     ['date', report.date],
     ['strategies', p.strategies.join(', ')],
     ['seed', String(p.seed)],
-    ['load', `${p.load.connections} connections, ${p.load.requests.toLocaleString('en')} requests or ${p.load.durationSec} s, whichever comes first`],
+    ['load', `${p.load.connections} connections${p.load.rate ? ` at ${p.load.rate.toLocaleString('en')} requests/s` : ''}, ${p.load.requests.toLocaleString('en')} requests or ${p.load.durationSec} s, whichever comes first`],
     ['buyers', `a population of ${p.buyers.toLocaleString('en')}`],
     ['SKUs', p.skus.map((s) => `${s.sku}: ${s.stock.toLocaleString('en')} units, limit ${s.limit}`).join('; ')],
     ['pipeline', runLine(report)],
