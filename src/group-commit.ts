@@ -4,8 +4,10 @@
  * turn it arrived in (setImmediate: every request read in that turn joins
  * it, and a lone one waits for nothing but the turn); items that arrive
  * while a call for their key is in flight wait for it and go together when
- * it returns. A call carries at most `maxItems` items and `maxBytes` bytes:
- * a full batch goes at once, beside the one in flight.
+ * it returns (or, with `maxInFlight` above 1, at the end of their own turn
+ * while fewer calls than that are in flight). A call carries at most
+ * `maxItems` items and `maxBytes` bytes: a full batch goes at once, beside
+ * the one in flight.
  *
  * The point is the fixed cost of a call — for reserve.lua, one round trip,
  * one EVALSHA dispatch and the script's shared reads and writes — paid once
@@ -18,6 +20,12 @@ export interface GroupLimits {
   maxItems: number;
   /** most bytes of items one call carries (as `sizeOf` counts them) */
   maxBytes: number;
+  /**
+   * calls of one key in flight at once (default 1): with more, the items of
+   * a turn go out at its end while earlier calls are still in flight, each
+   * turn's in a call of its own, until that many are
+   */
+  maxInFlight?: number;
 }
 
 interface Waiting<Item, Result> {
@@ -40,13 +48,16 @@ export class BatchMismatchError extends Error {
 
 export class GroupCommit<Item, Result> {
   private readonly groups = new Map<string, Group<Item, Result>>();
+  private readonly maxInFlight: number;
 
   constructor(
     /** one call for the items of one key, answering one result per item, in order */
     private readonly send: (key: string, items: Item[]) => Promise<Result[]>,
     private readonly limits: GroupLimits,
     private readonly sizeOf: (item: Item) => number,
-  ) {}
+  ) {
+    this.maxInFlight = limits.maxInFlight ?? 1;
+  }
 
   submit(key: string, item: Item): Promise<Result> {
     let group = this.groups.get(key);
@@ -59,12 +70,12 @@ export class GroupCommit<Item, Result> {
     if (group.waiting.length >= maxItems || (group.waiting.length > 0 && group.bytes + size > maxBytes)) this.flush(key, group);
     const promise = new Promise<Result>((resolve, reject) => group.waiting.push({ item, resolve, reject }));
     group.bytes += size;
-    if (group.inFlight === 0 && !group.scheduled) {
+    if (group.inFlight < this.maxInFlight && !group.scheduled) {
       group.scheduled = true;
       const scheduledFor = group;
       setImmediate(() => {
         scheduledFor.scheduled = false;
-        if (scheduledFor.inFlight === 0) this.flush(key, scheduledFor);
+        if (scheduledFor.inFlight < this.maxInFlight) this.flush(key, scheduledFor);
       });
     }
     return promise;
@@ -83,9 +94,8 @@ export class GroupCommit<Item, Result> {
     group.inFlight += 1;
     this.call(key, batch).finally(() => {
       group.inFlight -= 1;
-      if (group.inFlight > 0) return;
-      if (group.waiting.length > 0) this.flush(key, group);
-      else if (!group.scheduled && this.groups.get(key) === group) this.groups.delete(key);
+      if (group.waiting.length > 0 && !group.scheduled && group.inFlight < this.maxInFlight) this.flush(key, group);
+      else if (group.inFlight === 0 && group.waiting.length === 0 && !group.scheduled && this.groups.get(key) === group) this.groups.delete(key);
     });
   }
 

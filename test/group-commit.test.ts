@@ -48,6 +48,25 @@ describe('group commit', () => {
     expect(await Promise.all(answers)).toEqual(['done:a', 'done:b', 'done:c']);
   });
 
+  it('with maxInFlight 2, sends a later turn beside the call in flight, and holds a third turn until one returns', async () => {
+    const { calls, group } = recorder({ maxItems: 100, maxBytes: 10_000, maxInFlight: 2 });
+    const answers = [group.submit('sku', 'a')];
+    await turn();
+    answers.push(group.submit('sku', 'b'));
+    await turn();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b']]);
+    answers.push(group.submit('sku', 'c'), group.submit('sku', 'd'));
+    await turn();
+    expect(calls).toHaveLength(2); // two in flight: c and d wait
+    calls[0]!.answer();
+    await answers[0];
+    await turn();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd']]);
+    calls[1]!.answer();
+    calls[2]!.answer();
+    expect(await Promise.all(answers)).toEqual(['done:a', 'done:b', 'done:c', 'done:d']);
+  });
+
   it('holds the items that arrive while a call is in flight and sends them together as soon as it returns', async () => {
     const { calls, group } = recorder();
     const first = group.submit('sku', 'a');

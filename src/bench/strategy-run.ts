@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
-import type { AuthMode, QueueKind } from '../config.js';
+import { type AuthMode, PAY_TIMEOUT_SEC, type QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { removeSkuFromRedis, setSaleWindow } from '../sale/catalog.js';
 import { putOnSale } from '../sale/put-on-sale.js';
@@ -320,10 +320,12 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
  */
 const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null; replicaAcks: number }) => {
   const usesRedis = strategy === 'seckill';
-  const payTimeout = String(scenario.payment?.payTimeoutSec ?? 900);
+  const payTimeout = String(scenario.payment?.payTimeoutSec ?? PAY_TIMEOUT_SEC);
   // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
   const topicPrefix = `bench-${Date.now()}-${randomBytes(2).toString('hex')}.`;
-  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(run.withFaults ? FAST_FAILOVER : [])];
+  // With replica acks the pipeline waits for replicas too: the relay forwards, and the consumer takes as written, only what a replica holds.
+  const acks = run.replicaAcks > 0 ? ['--replica-acks', String(run.replicaAcks)] : [];
+  const common = ['--queue', ctx.queue, '--topic-prefix', topicPrefix, ...(run.withFaults ? FAST_FAILOVER : []), ...acks];
   // A fault run may kill the server: it gets a port of its own, so the new one listens where autocannon sends.
   const port = run.withFaults ? String(await freePort()) : '0';
   const serveArgs = [
@@ -335,7 +337,7 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
     ...(usesRedis && ctx.groupCommit === false ? ['--no-group-commit'] : []),
     ...(usesRedis && ctx.ticketLeaseMs ? ['--ticket-lease', String(ctx.ticketLeaseMs)] : []),
     // An answer naming an order waits until this many replicas hold it: a failover loses none.
-    ...(run.replicaAcks > 0 ? ['--replica-acks', String(run.replicaAcks)] : []),
+    ...acks,
   ];
   // Clocks that disagree: each worker takes the next offset (src/clock.ts).
   const serveEnv = scenario.clockOffsetsMs.length > 0 ? { SECKILL_CLOCK_OFFSET_MS: scenario.clockOffsetsMs.join(',') } : {};

@@ -3,6 +3,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { intOption, loadConnections, QUEUE_DEFAULTS, queueConfigOf, type QueueConfig, type QueueKind } from '../config.js';
 import { connectRedis } from '../redis/connection.js';
+import { ReplicaAcks } from '../redis/replica-acks.js';
 import { openMysql } from '../store/mysql.js';
 import type { StreamOptions } from '../queue/open-transport.js';
 import { waitForDependency } from '../wait-for-dependency.js';
@@ -47,8 +48,21 @@ export const connectWaiting = <T>(name: string, connect: () => Promise<T>, waitS
   waitForDependency(name, connect, { timeoutMs: waitSec * 1000, log: logLine });
 
 /** Flags of the pipeline processes (relay, consume). */
+/**
+ * `--replica-acks N` and `--replica-ack-timeout`: what serve answers, and
+ * what relay and consume act on, only once N Redis replicas hold it.
+ */
+export const replicaAckFlags = (command: Command, what: string): Command =>
+  command
+    .option('--replica-acks <n>', `Redis replicas that must hold ${what} (WAIT on connections of its own, then a look on that master): a failover then loses none of it`, intOption('--replica-acks', 0, 5), 0)
+    .option('--replica-ack-timeout <ms>', 'how long a write waits for --replica-acks before it counts as not confirmed', intOption('--replica-ack-timeout', 1, 10_000), 200);
+
+/** The confirmations the flags ask for, on `redis`; null without --replica-acks. */
+export const replicaAcksOf = (redis: RedisClient, flags: { replicaAcks: number; replicaAckTimeout: number }): ReplicaAcks | null =>
+  flags.replicaAcks > 0 ? new ReplicaAcks(redis, flags.replicaAcks, flags.replicaAckTimeout) : null;
+
 export const pipelineFlags = (command: Command): Command =>
-  waitFlag(connectionFlags(command))
+  replicaAckFlags(waitFlag(connectionFlags(command)), 'an outbox entry before the relay forwards it, and a persisted mark or a release before the consumer goes on')
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'))
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers, host:port,… (env KAFKA_BROKERS, default 127.0.0.1:9092)')
     .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), QUEUE_DEFAULTS.partitions)
@@ -63,6 +77,8 @@ export const pipelineFlags = (command: Command): Command =>
 
 export interface PipelineFlags {
   wait: number;
+  replicaAcks: number;
+  replicaAckTimeout: number;
   queue: QueueKind;
   kafkaBrokers?: string;
   partitions: number;

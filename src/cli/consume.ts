@@ -10,7 +10,7 @@ import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { connectRedis } from '../redis/connection.js';
 import { Reservations } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
-import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, streamOptionsOf, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, replicaAcksOf, streamOptionsOf, type PipelineFlags } from './common.js';
 import { runAction } from './run.js';
 
 interface ConsumeFlags extends PipelineFlags {
@@ -25,13 +25,14 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const streams = streamOptionsOf(flags);
-  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, CLIENT_IDS.consumer), flags.wait);
+  const replicaAcks = replicaAcksOf(redis, flags);
+  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, CLIENT_IDS.consumer, replicaAcks), flags.wait);
   const metrics = createPipelineMetrics(async () => [
     { topic: TOPICS.orders, group: GROUPS.orders, messages: await queue.lag(TOPICS.orders, GROUPS.orders) },
     { topic: TOPICS.deadLetters, group: GROUPS.compensation, messages: await queue.lag(TOPICS.deadLetters, GROUPS.compensation) },
   ]);
   const metricsServer = await serveMetrics(metrics, flags.metricsPort);
-  const reservations = new Reservations(redis);
+  const reservations = new Reservations(redis, { replicaAcks });
   const deps = { transport: queue, mysql, redis, reservations, metrics, log: logLine };
   const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000, transactions: { size: flags.batchSize, concurrency: flags.concurrency } });
   const compensation = await startCompensation(deps);
@@ -44,6 +45,7 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
     // With --queue redis the queue is this Redis connection: its readers leave
     // their consumer groups through it, so it is closed only after the queue.
     await queue.close().catch((error: Error) => logLine(`queue not closed cleanly: ${error.message}`));
+    replicaAcks?.close();
     await Promise.allSettled([redis.quit(), mysql.end(), new Promise((r) => (metricsServer ? metricsServer.close(r) : r(null)))]);
   });
 };

@@ -6,7 +6,7 @@ import { openQueue, openStreams } from '../queue/open-transport.js';
 import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { startRelay } from '../queue/relay.js';
 import { connectRedis } from '../redis/connection.js';
-import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, streamOptionsOf, type PipelineFlags } from './common.js';
+import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, replicaAcksOf, streamOptionsOf, type PipelineFlags } from './common.js';
 import { runAction, UsageError } from './run.js';
 
 const relay = async (flags: PipelineFlags): Promise<void> => {
@@ -15,7 +15,8 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
   const { redisUrl } = loadConnections(flags);
   const redis = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true }), flags.wait);
   const streamOptions = streamOptionsOf(flags);
-  const outbox = openStreams(redis, streamOptions);
+  const replicaAcks = replicaAcksOf(redis, flags);
+  const outbox = openStreams(redis, streamOptions, replicaAcks);
   const kafka = await connectWaiting('Kafka', () => openQueue(config, redis, streamOptions, CLIENT_IDS.relay), flags.wait);
   const metrics = createPipelineMetrics(async () => [{ topic: 'outbox', group: GROUPS.relay, messages: await outbox.lag(TOPICS.orders, GROUPS.relay) }]);
   const metricsServer = await serveMetrics(metrics, flags.metricsPort);
@@ -25,6 +26,7 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
 
   onShutdown(async () => {
     await subscription.stop();
+    replicaAcks?.close();
     await Promise.allSettled([kafka.close(), redis.quit(), new Promise((r) => (metricsServer ? metricsServer.close(r) : r(null)))]);
   });
 };

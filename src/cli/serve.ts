@@ -12,7 +12,7 @@ import { joinFleet, startFleet } from '../gateway/workers.js';
 import { connectRedis } from '../redis/connection.js';
 import { DEFAULT_GROUP_LIMITS, MAX_GROUP_ITEMS } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
-import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, waitFlag } from './common.js';
+import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, replicaAckFlags, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
 type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'ticketLeaseMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
@@ -162,7 +162,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
 };
 
 export const registerServe = (program: Command): void => {
-  waitFlag(connectionFlags(
+  replicaAckFlags(waitFlag(connectionFlags(
     program
       .command('serve')
       .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
@@ -175,8 +175,6 @@ export const registerServe = (program: Command): void => {
       .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)
       .option('--rate <n>', 'token bucket: requests per second admitted by all the servers sharing this Redis (started with the same --rate and --burst)', intOption('--rate', 1), 100_000)
       .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
-      .option('--replica-acks <n>', 'Redis replicas that must hold a reservation before its 201 (WAIT): a failover then loses no order a buyer was told of; unconfirmed in time = 503, retry with the same requestId', intOption('--replica-acks', 0, 5), 0)
-      .option('--replica-ack-timeout <ms>', 'how long a reservation waits for --replica-acks', intOption('--replica-ack-timeout', 1, 10_000), 200)
       .option('--no-group-commit', 'one reserve.lua call per admitted request (by default the requests of a SKU that arrive together share one call)')
       .option('--group-size <n>', 'group commit: most requests one reserve.lua call decides', intOption('--group-size', 1, MAX_GROUP_ITEMS), DEFAULT_GROUP_LIMITS.maxItems)
       .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
@@ -194,7 +192,7 @@ export const registerServe = (program: Command): void => {
       .option('--jwt-audience <aud>', '--auth jwt: an aud every token must carry')
       .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
-  ))
+  )), 'an order before any answer names it (201, DUPLICATE, LIMIT; unconfirmed in time: 503, retry with the same requestId)')
     .addHelpText(
       'after',
       `

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { RedisClient } from '../redis/connection.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import type { QueueConfig } from '../config.js';
 import { connectKafka } from './kafka.js';
 import { redisTransport } from './redis-streams.js';
@@ -14,12 +15,20 @@ export interface StreamOptions {
   lingerMs: number;
 }
 
-/** The Redis-streams side: the outbox (always) and, with `--queue redis`, the whole queue. */
-export const openStreams = (redis: RedisClient, options: StreamOptions): Transport =>
-  redisTransport(redis, { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, lingerMs: options.lingerMs, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency });
+/**
+ * The Redis-streams side: the outbox (always) and, with `--queue redis`, the
+ * whole queue; with replica acks, what it reads and writes is used only once
+ * a replica holds it.
+ */
+export const openStreams = (redis: RedisClient, options: StreamOptions, replicaAcks: ReplicaAcks | null = null): Transport =>
+  redisTransport(
+    redis,
+    { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, lingerMs: options.lingerMs, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency },
+    replicaAcks,
+  );
 
 /** The queue orders travel on between relay and consumers. */
-export const openQueue = (config: QueueConfig, redis: RedisClient, streams: StreamOptions, clientId: string): Promise<Transport> =>
+export const openQueue = (config: QueueConfig, redis: RedisClient, streams: StreamOptions, clientId: string, replicaAcks: ReplicaAcks | null = null): Promise<Transport> =>
   config.queue === 'redis'
-    ? Promise.resolve(openStreams(redis, streams))
+    ? Promise.resolve(openStreams(redis, streams, replicaAcks))
     : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency, lingerMs: streams.lingerMs });

@@ -3,6 +3,7 @@ import type { RedisClient } from '../redis/connection.js';
 import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { skusOnSale } from '../sale/catalog.js';
 import { bucketKeysOf } from '../sale/buckets.js';
+import { entryIn, type ReplicaAcks } from '../redis/replica-acks.js';
 import { execAll } from '../redis/transaction.js';
 import { TOPICS, type Topic } from './names.js';
 import type { BatchHandler, Envelope, Subscription, Transport } from './transport.js';
@@ -74,6 +75,8 @@ class StreamReader {
     private readonly sources: () => Promise<Source[]>,
     private readonly handler: BatchHandler,
     private readonly options: StreamReaderOptions,
+    /** with replicas to wait for: entries are handed on only once a replica holds them */
+    private readonly replicaAcks: ReplicaAcks | null,
   ) {
     this.loop = this.run();
   }
@@ -170,9 +173,18 @@ class StreamReader {
     return claimed.filter(([, fields]) => fields !== null);
   }
 
-  /** Hands the entries to the handler; acknowledges and deletes them once it resolved. */
+  /**
+   * Hands the entries to the handler; acknowledges and deletes them once it
+   * resolved. With replicas to wait for, only once a replica holds them: a
+   * master that was voted out but still answers for a moment (a stall) may
+   * hold entries its promoted replica never got — reservations that will not
+   * exist, whose buyers were not told of them — and those must not become
+   * orders. Unconfirmed, they stay pending and are read again (or are gone).
+   */
   private async handle(source: Source, entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
+    // Replication keeps a stream's order: the last entry held means all of them are.
+    await this.replicaAcks?.confirm(entryIn(source.stream, entries.at(-1)![0]));
     await this.handler({
       values: entries.map(([, fields]) => streamMessage(fields)),
       keys: entries.map(() => source.key),
@@ -264,17 +276,27 @@ const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_
  * "topic", one more stream holds dead letters. Used by `--queue redis`, and by
  * the relay on its reading side.
  */
-export const redisTransport = (redis: RedisClient, options: StreamReaderOptions): Transport => {
+export const redisTransport = (redis: RedisClient, options: StreamReaderOptions, replicaAcks: ReplicaAcks | null = null): Transport => {
   const sourcesOf = (topic: Topic) => (topic === TOPICS.orders ? outboxSources(redis) : deadLetterSources);
   const streamOf = (topic: Topic, key: string) => (topic === TOPICS.orders ? skuKeys(key).outbox : DEAD_LETTER_STREAM);
   const subscriptions: Subscription[] = [];
   return {
     publish: async (topic: Topic, envelopes: Envelope[]) => {
       // One command per entry (auto-pipelined): entries of different SKUs live in different cluster slots.
-      await Promise.all(envelopes.map((e) => redis.xadd(streamOf(topic, e.key), '*', STREAM_FIELD, e.value)));
+      await Promise.all(
+        envelopes.map(async (e) => {
+          const stream = streamOf(topic, e.key);
+          const id = await redis.xadd(stream, '*', STREAM_FIELD, e.value);
+          // A dead letter lost in a failover would leave a refused order's units out of sale.
+          await replicaAcks?.confirm(entryIn(stream, id!));
+        }),
+      );
     },
     subscribe: async (topic, group, handler) => {
-      const readers = Array.from({ length: options.concurrency }, (_, i) => new StreamReader(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }));
+      const readers = Array.from(
+        { length: options.concurrency },
+        (_, i) => new StreamReader(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }, replicaAcks),
+      );
       const subscription = { stop: async () => void (await Promise.all(readers.map((r) => r.stop()))) };
       subscriptions.push(subscription);
       return subscription;

@@ -86,6 +86,16 @@ export type MetaField = (typeof META)[keyof typeof META];
  */
 export const requestField = (userId: string, requestId: string): string => `${userId}/${requestId}`;
 
+/**
+ * The key written just before a WAIT that confirms a write to `key`: in
+ * `key`'s slot (its hash tag's, or `key` itself as the tag when it has none),
+ * so it goes to the same master. For a SKU's key it is the bucket's `replicaAck`.
+ */
+export const replicaAckKeyOf = (key: string): string => {
+  const tag = /\{([^}]+)\}/.exec(key)?.[1] ?? key;
+  return `${PREFIX}:{${tag}}:replica-ack`;
+};
+
 /** Every key of a SKU's bucket, for reset and for before/after snapshots. */
 export const allSkuKeys = (sku: string, bucket = 0): string[] => Object.values(skuKeys(sku, bucket));
 

@@ -1,13 +1,13 @@
 import type { RedisClient } from '../redis/connection.js';
 import { bucketName, skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
-import type { ReplicaAcks } from '../redis/replica-acks.js';
+import { fieldIn, markedIn, type ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { groupBy } from '../group-by.js';
 import { bucketKeysOf } from './buckets.js';
 import { GroupCommit, type GroupLimits } from '../group-commit.js';
 import { bucketOfOrderId, newOrderId } from './ids.js';
 import { eventTexts, type OrderEvent } from './order-event.js';
-import { type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
+import { Outcome, type ReleaseOutcome, type ReserveOutcome } from './outcomes.js';
 
 export interface BuyRequest {
   sku: string;
@@ -130,8 +130,7 @@ export class Reservations {
    */
   async confirmed<Result extends { orderId: string | null }>(sku: string, result: Result): Promise<Result> {
     if (this.replicaAcks !== null && result.orderId !== null) {
-      const keys = skuKeys(sku, bucketOfOrderId(result.orderId));
-      await this.replicaAcks.confirm({ keys, hash: keys.reservations, field: result.orderId });
+      await this.replicaAcks.confirm(fieldIn(skuKeys(sku, bucketOfOrderId(result.orderId)).reservations, result.orderId));
     }
     return result;
   }
@@ -158,20 +157,32 @@ export class Reservations {
     return results;
   }
 
-  /** Returns the order's units to its bucket, which is its buyer's. */
+  /**
+   * Returns the order's units to its bucket, which is its buyer's. With
+   * replicas to wait for, resolves only once they hold the release (else
+   * NotReplicatedError: the caller tries again; a second release is a no-op).
+   */
   async release(sku: string, orderId: string, reason: string, now = Date.now()): Promise<ReleaseResult> {
     const k = skuKeys(sku, bucketOfOrderId(orderId));
     const [outcome, remaining] = (await this.releaseScript(
       [k.stock, k.meta, k.holders, k.reservations],
       [orderId, reason, now, sku, STOCK_EVENTS_CHANNEL],
     )) as [ReleaseOutcome, number];
+    if (outcome === Outcome.RELEASED || outcome === Outcome.ALREADY_RELEASED) await this.replicaAcks?.confirm(markedIn(k.reservations, orderId, 'releasedAt'));
     return { outcome, remaining: remaining < 0 ? null : remaining };
   }
 
-  /** Marks the orders of one SKU as written to MySQL; returns how many were newly marked. */
+  /**
+   * Marks the orders of one SKU as written to MySQL; returns how many were
+   * newly marked. With replicas to wait for, resolves only once they hold the
+   * marks (else NotReplicatedError: the consumer marks again, which changes
+   * nothing twice): a mark lost in a failover would leave an order in MySQL
+   * counted as in flight for ever.
+   */
   async markPersisted(sku: string, orderIds: string[], now = Date.now()): Promise<number> {
     const byBucket = [...groupBy(orderIds, bucketOfOrderId)];
     const marked = await Promise.all(byBucket.map(([bucket, ids]) => this.markPersistedScript([skuKeys(sku, bucket).reservations], [now, ...ids])));
+    await this.replicaAcks?.confirmAll(byBucket.flatMap(([bucket, ids]) => ids.map((id) => markedIn(skuKeys(sku, bucket).reservations, id, 'persistedAt'))));
     return marked.reduce<number>((n, m) => n + Number(m), 0);
   }
 

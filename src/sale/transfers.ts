@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../crash-points.js';
 import type { RedisClient } from '../redis/connection.js';
 import { bucketName, META, skuKeys, STOCK_EVENTS_CHANNEL } from '../redis/keys.js';
-import type { ReplicaAcks } from '../redis/replica-acks.js';
+import { fieldIn, type ReplicaAcks } from '../redis/replica-acks.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketCount, bucketIndexes } from './buckets.js';
@@ -151,12 +151,12 @@ export class StockTransfers {
    */
   async finish(sku: string, record: TransferRecord): Promise<TransferInOutcome> {
     const donor = skuKeys(sku, record.from);
-    await this.replicaAcks?.confirm({ keys: donor, hash: donor.sentTransfers, field: record.id });
+    await this.replicaAcks?.confirm(fieldIn(donor.sentTransfers, record.id));
     const k = skuKeys(sku, record.to);
     const [outcome] = (await this.inScript([k.stock, k.meta, k.received], [record.id, record.units])) as [TransferInOutcome, number];
     if (outcome === Outcome.CREDITED || outcome === Outcome.ALREADY_CREDITED) {
       this.events.onStep?.(outcome === Outcome.CREDITED ? 'credited' : 'finished-elsewhere');
-      await this.replicaAcks?.confirm({ keys: k, hash: k.received, field: record.id });
+      await this.replicaAcks?.confirm(fieldIn(k.received, record.id));
       await this.redis.hdel(donor.transfers, record.id);
     }
     return outcome;

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
 import { killNode, migrateSlot, readClusterNodes, startLocalCluster, startNode, stopLocalCluster } from '../../src/redis/local-cluster.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { NotReplicatedError, ReplicaAcks } from '../../src/redis/replica-acks.js';
+import { fieldIn, NotReplicatedError, ReplicaAcks } from '../../src/redis/replica-acks.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { StockTransfers } from '../../src/sale/transfers.js';
 import { newRedis, postJson, preloadSku, uniqueSku, waitFor } from '../helpers.js';
@@ -178,9 +178,9 @@ describe('waiting for a replica before a 201', () => {
     const replicaAcks = acks();
     const keys = skuKeys(sku);
     await cluster.hset(keys.reservations, 'present', '{}');
-    await expect(replicaAcks.confirm({ keys, hash: keys.reservations, field: 'present' })).resolves.toBeUndefined();
+    await expect(replicaAcks.confirm(fieldIn(keys.reservations, 'present'))).resolves.toBeUndefined();
     // As after a failover to a replica that never got the write.
-    await expect(replicaAcks.confirm({ keys, hash: keys.reservations, field: 'lost' })).rejects.toBeInstanceOf(NotReplicatedError);
+    await expect(replicaAcks.confirm(fieldIn(keys.reservations, 'lost'))).rejects.toBeInstanceOf(NotReplicatedError);
   });
 
   it('keeps the waiting off the shared connections: while the WAIT of a master times out, other calls to that master are answered at once', async () => {
