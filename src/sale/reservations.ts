@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
-import { bucketName, skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
+import { bucketName, type SkuKeys, skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
 import { fieldIn, markedIn, type ReplicaAcks } from '../redis/replica-acks.js';
+import { retryWhileMoving } from '../redis/redirected.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { groupBy } from '../group-by.js';
 import { bucketKeysOf } from './buckets.js';
@@ -82,6 +83,8 @@ export class Reservations {
   private readonly markPersistedScript: ScriptCall;
   private readonly clearHoldingScript: ScriptCall;
   private readonly replicaAcks: ReplicaAcks | null;
+  /** the confirmation of the reserve.lua call that wrote an OK result's order (with replica acks) */
+  private readonly callConfirmations = new WeakMap<ReserveResult, Promise<void>>();
   private readonly groups: GroupCommit<ReserveItem, ReserveResult> | null;
   private readonly onReserveCall: (requests: number) => void;
 
@@ -119,6 +122,12 @@ export class Reservations {
     const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
     const result = this.groups ? await this.groups.submit(bucketName(request.sku, bucket), item) : (await this.reserveBatch(request.sku, [item]))[0]!;
+    // An order reserve.lua wrote in this call is confirmed with the call's others, at once; one it names (DUPLICATE, LIMIT) on its own.
+    const ofCall = this.callConfirmations.get(result);
+    if (ofCall !== undefined) {
+      await ofCall;
+      return result;
+    }
     return this.confirmed(request.sku, result);
   }
 
@@ -146,7 +155,9 @@ export class Reservations {
     for (const { request, orderId, ticketLease } of items) {
       args.push(request.userId, request.qty, request.requestId ?? '', orderId, ticketLease ?? '');
     }
-    const replies = (await this.reserveScript([k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases], args)) as (string | number)[];
+    // A slot moving under the call: sent again, which reserve.lua answers as the first run (it is keyed by the order ids).
+    const keys = [k.stock, k.meta, k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases];
+    const replies = (await retryWhileMoving(() => this.reserveScript(keys, args))) as (string | number)[];
     this.onReserveCall(items.length);
     const results: ReserveResult[] = [];
     for (let i = 0; i < replies.length; i += 3) {
@@ -154,7 +165,21 @@ export class Reservations {
       const remaining = replies[i + 2] as number;
       results.push({ outcome: replies[i] as ReserveOutcome, orderId: orderId === '' ? null : orderId, remaining: remaining < 0 ? null : remaining });
     }
+    if (this.replicaAcks !== null) this.confirmCall(k, results);
     return results;
+  }
+
+  /**
+   * One confirmation for the orders one reserve.lua call wrote: a single
+   * script's writes replicate together, so the last of them held on a
+   * replica means all are. Started as soon as the call answered.
+   */
+  private confirmCall(k: SkuKeys, results: readonly ReserveResult[]): void {
+    const written = results.filter((r) => r.outcome === Outcome.OK);
+    if (written.length === 0) return;
+    const confirming = this.replicaAcks!.confirm(fieldIn(k.reservations, written.at(-1)!.orderId!));
+    confirming.catch(() => {}); // awaited by each reserve() of the call
+    for (const r of written) this.callConfirmations.set(r, confirming);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { skuKeys } from '../redis/keys.js';
+import { retryWhileMoving } from '../redis/redirected.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import type { TicketsOutcome } from './outcomes.js';
 
@@ -33,7 +34,12 @@ export class AdmissionCounter {
    */
   async take(sku: string, bucket: number, chunk: number, factor: number, leaseName: string, leaseMs: number): Promise<TicketsAnswer> {
     const k = skuKeys(sku, bucket);
-    const [outcome, detail, leaseId] = (await this.takeScript([k.admitted, k.ticketLeases, k.meta, k.stock], [chunk, factor, leaseName, leaseMs])) as [TicketsOutcome, number, string];
+    // Sent again while its slot moves: a take run twice answers its lease again (take-tickets.lua).
+    const [outcome, detail, leaseId] = (await retryWhileMoving(() => this.takeScript([k.admitted, k.ticketLeases, k.meta, k.stock], [chunk, factor, leaseName, leaseMs]))) as [
+      TicketsOutcome,
+      number,
+      string,
+    ];
     return { outcome, detail, leaseId };
   }
 
