@@ -279,7 +279,7 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       const drainDeadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
       const drainEta = etaFromRate();
       let inFlightAtStart: number | null = null;
-      const drained = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
+      const drainEnd = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
         inFlightAtStart ??= n;
         const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
         ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
@@ -289,7 +289,13 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       await processes.stop('serve');
       const state = await readSaleState(target, result);
       const invariants = judge(state, strategy, scenario, auth);
-      if (!drained) invariants.push({ name: 'drained', ok: false, detail: `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}` });
+      const drained = drainEnd.drained;
+      if (!drainEnd.drained) {
+        const detail = drainEnd.stalled
+          ? `not drained: units in flight did not move for ${DRAIN_STALL_MS / 1000} s${faultRun ? ' after the faults recovered' : ''}`
+          : `not drained ${drainSec} s after the load ended${faultRun ? ' and the faults recovered' : ''}`;
+        invariants.push({ name: 'drained', ok: false, detail });
+      }
       return summarize(strategy, auth, acks, result, state, {
         invariants,
         drained,
@@ -355,16 +361,35 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
   return { url, startPipeline };
 };
 
-/** Reads the state until it has drained or the deadline passed; whether it drained. */
-const waitForDrain = async (read: () => Promise<SaleState>, scenario: Scenario, deadline: number, progress: (unitsInFlight: number) => void): Promise<boolean> => {
+/** Reads the state until it has drained, the deadline passed, or the units in flight stopped moving; which. */
+const waitForDrain = async (read: () => Promise<SaleState>, scenario: Scenario, deadline: number, progress: (unitsInFlight: number) => void): Promise<DrainEnd> => {
+  let last = -1;
+  let movedAt = Date.now();
   for (;;) {
     const state = await read();
-    if (isDrained(state, scenario.payment !== null)) return true;
-    if (Date.now() > deadline) return false;
-    progress(unitsInFlight(state));
+    if (isDrained(state, scenario.payment !== null)) return { drained: true };
+    if (Date.now() > deadline) return { drained: false, stalled: false };
+    const inFlight = unitsInFlight(state);
+    if (inFlight !== last) {
+      last = inFlight;
+      movedAt = Date.now();
+    } else if (inFlight > 0 && Date.now() - movedAt > DRAIN_STALL_MS) {
+      return { drained: false, stalled: true };
+    }
+    progress(inFlight);
     await sleep(100);
   }
 };
+
+/**
+ * Units in flight that did not move for this long will not: a reservation
+ * whose outbox entry was lost, a pipeline that is stuck. Longer than any
+ * redelivery takes (a dead relay's entries are claimed after 2 s in a fault
+ * run, a dead consumer's partitions move after 6 s).
+ */
+const DRAIN_STALL_MS = 30_000;
+
+type DrainEnd = { drained: true } | { drained: false; stalled: boolean };
 
 /** The invariants a run of this strategy answers to. The ceiling stores nothing: there is no sale to check. */
 const judge = (state: SaleState, strategy: StrategyName, scenario: Scenario, auth: AuthMode): InvariantResult[] => {
