@@ -8,7 +8,7 @@ const MAX_IDS_SHOWN = 5;
 const CREATED = 201;
 
 /**
- * Checks the drained sale against every invariant (the README lists them), in a fixed
+ * Checks the drained sale against every invariant (docs/bench.md lists them), in a fixed
  * order so reports and CI logs line up run to run. Pure: the caller reads
  * Redis and MySQL, this only judges.
  */
