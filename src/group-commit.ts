@@ -106,7 +106,7 @@ export class GroupCommit<Item, Result> {
         batch.map((w) => w.item),
       );
       if (results.length !== batch.length) throw new BatchMismatchError(`a call for ${key} answered ${results.length} results for ${batch.length} items`);
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      batch.forEach((w, i) => w.resolve(results[i]));
     } catch (error) {
       for (const w of batch) w.reject(error);
     }

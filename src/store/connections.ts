@@ -17,16 +17,16 @@ const portsToMysql = async (pid: number, mysqlPort: number): Promise<Set<number>
   for (const fd of fds) {
     const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
     const match = /^socket:\[(\d+)\]$/.exec(target);
-    if (match) inodes.add(match[1]!);
+    if (match) inodes.add(match[1]);
   }
   const ports = new Set<number>();
   for (const table of ['tcp', 'tcp6']) {
     const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || !inodes.has(f[9]!)) continue;
-      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      const remotePort = parseInt(f[2]!.split(':')[1]!, 16);
+      if (f.length < 10 || !inodes.has(f[9])) continue;
+      const localPort = parseInt(f[1].split(':')[1], 16);
+      const remotePort = parseInt(f[2].split(':')[1], 16);
       if (remotePort === mysqlPort) ports.add(localPort);
     }
   }

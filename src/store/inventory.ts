@@ -40,7 +40,7 @@ export const getInventory = async (pool: Queryable, sku: string): Promise<Invent
 
 export const countOrders = async (pool: Pool, sku: string): Promise<number> => {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
-  return Number(rows[0]!.n);
+  return Number(rows[0].n);
 };
 
 /** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders and holdings. */
@@ -69,7 +69,7 @@ export const deleteSkuRecord = (pool: Pool, sku: string): Promise<void> =>
 /** Units on sale in MySQL across some SKUs: one cheap query, for sampling during a load. */
 export const totalMysqlStock = async (pool: Pool, skus: string[]): Promise<number> => {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT COALESCE(SUM(stock), 0) AS n FROM inventory WHERE sku IN (?)', [skus]);
-  return Number(rows[0]!.n);
+  return Number(rows[0].n);
 };
 
 /** Every SKU with an inventory row. */

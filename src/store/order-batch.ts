@@ -168,8 +168,8 @@ const takeStock = async (conn: PoolConnection, sku: string, events: OrderEvent[]
     for (const event of events) outcome.rejected.push({ event, reason: 'UNKNOWN_SKU' });
     return [];
   }
-  let left = rows[0]!.stock as number;
-  const limit = rows[0]!.per_user_limit as number;
+  let left = rows[0].stock as number;
+  const limit = rows[0].per_user_limit as number;
   const held = await unitsHeld(conn, sku, [...new Set(events.map((e) => e.userId))]);
   const fits: OrderEvent[] = [];
   for (const event of events) {

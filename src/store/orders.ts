@@ -69,7 +69,7 @@ export const unsettledOrders = async (pool: Pool, sku: string): Promise<{ pendin
      FROM orders WHERE sku = ?`,
     [sku],
   );
-  const row = rows[0]!;
+  const row = rows[0];
   return { pending: Number(row.pending ?? 0), lastDeadline: row.last_deadline ? (row.last_deadline as Date).getTime() : null, awaitingRelease: Number(row.awaiting ?? 0) };
 };
 

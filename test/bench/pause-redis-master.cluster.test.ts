@@ -22,7 +22,7 @@ describe('seckill bench faults-pause-redis-master: the master holding the sale p
     const run = await runSeckill(['bench', 'faults-pause-redis-master', '--replica-acks', '0,1', '--redis-cluster-port', BENCH_CLUSTER_PORT, '--json'], {}, TIMEOUT_MS);
     const report = JSON.parse(run.stdout) as Report;
     const [without, withAcks] = report.runs;
-    expect([without!.label, withAcks!.label]).toEqual(['seckill', 'seckill+acks1']);
+    expect([without.label, withAcks.label]).toEqual(['seckill', 'seckill+acks1']);
     for (const r of report.runs) expect(r.faults).toEqual({ 'pause-redis-master': 1 });
 
     const of = (label: string) => report.invariants.filter((i) => i.name.startsWith(`${label}: `));

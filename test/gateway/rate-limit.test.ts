@@ -67,7 +67,7 @@ const offerSteadily = async (buckets: RateLimit[], perSecond: number, ms: number
     const timer = setInterval(() => {
       const elapsedMs = Math.min(ms, performance.now() - startedAt);
       const due = Math.floor((elapsedMs * perSecond) / 1000);
-      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i]! < due; offeredSoFar[i]!++) answers.push(bucket.take());
+      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i] < due; offeredSoFar[i]++) answers.push(bucket.take());
       if (elapsedMs >= ms) {
         clearInterval(timer);
         resolve();
@@ -177,9 +177,9 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
       // One call per refill interval, and a few for the full bucket at the start.
       expect(calls.mock.calls.length).toBeLessThanOrEqual(elapsedMs / refillMs + 4);
       expect(calls.mock.calls.length).toBeGreaterThan(0);
-      expect(results[i]!.takes).toBeGreaterThan(5_000);
+      expect(results[i].takes).toBeGreaterThan(5_000);
     }
-    expect(results[0]!.granted + results[1]!.granted).toBeLessThanOrEqual(burst + (rate * elapsedMs) / 1000 + 2 * lease);
+    expect(results[0].granted + results[1].granted).toBeLessThanOrEqual(burst + (rate * elapsedMs) / 1000 + 2 * lease);
   });
 });
 
@@ -264,7 +264,7 @@ describe.each([
     const until = startedAt + 2_000;
     const client = async (server: number) => {
       while (performance.now() < until) {
-        const a = await postJson(`${servers[server]!.url}/reserve`, { sku, userId: `buyer-${buyer++}` });
+        const a = await postJson(`${servers[server].url}/reserve`, { sku, userId: `buyer-${buyer++}` });
         answers.push({ server, status: a.status, error: a.body.error });
       }
     };

@@ -90,7 +90,7 @@ describe('the payment-timeout sweeper', () => {
     const sku = uniqueSku('sweep-unknown');
     await preloadSku(redis, { sku, stock: 5 });
     const [orderId] = await expiredOrders(sku, ['a']);
-    await redis.hdel(skuKeys(sku).reservations, orderId!); // as after a Redis restart without persistence
+    await redis.hdel(skuKeys(sku).reservations, orderId); // as after a Redis restart without persistence
     await sweepOnce({ mysql: await testMysql(), ...deps(redis) });
     expect(await rowsOf(sku)).toEqual([[orderId, 'CANCELLED', 2]]);
     expect(await redis.get(skuKeys(sku).stock)).toBe('4');

@@ -33,7 +33,7 @@ export const ordersOf = async (sku: string): Promise<{ order_id: string; user_id
 
 export const mysqlStock = async (sku: string): Promise<number> => {
   const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT stock FROM inventory WHERE sku = ?', [sku]);
-  return rows[0]!.stock as number;
+  return rows[0].stock as number;
 };
 
 const statsRedis = newRedis();

@@ -102,7 +102,7 @@ describe('exactly once in effect', () => {
     const p = prefix();
     const crashing = track(await startPipeline('kafka', p, [], { SECKILL_CRASH_AT: crashAt }));
     const answers = await buyMany(server.url, sku, 4, 4);
-    const relay = crashing.processes[0]!;
+    const relay = crashing.processes[0];
     expect(await relay.exited).toBe(null); // died by its own SIGKILL
     await crashing.stop();
     track(await startPipeline('kafka', p));
@@ -251,15 +251,15 @@ describe('payment', () => {
     const answers = await buyMany(server.url, sku, 3, 3);
     const [paid, ...unpaid] = answers.map((a) => a as { userId: string; orderId: string });
     await waitFor(async () => (await ordersOf(sku)).length === 3, 30_000, 'orders in MySQL');
-    const pay = await postJson(`${server.url}/orders/${paid!.orderId}/pay`, { userId: paid!.userId });
+    const pay = await postJson(`${server.url}/orders/${paid.orderId}/pay`, { userId: paid.userId });
     expect(pay.status).toBe(200);
-    expect((await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: paid!.userId })).status).toBe(403);
+    expect((await postJson(`${server.url}/orders/${unpaid[0].orderId}/pay`, { userId: paid.userId })).status).toBe(403);
 
     await waitFor(async () => (await ordersOf(sku)).filter((o) => o.status === 'CANCELLED').length === 2, 30_000, 'unpaid orders cancelled');
     await waitFor(async () => (await redisStock(sku)) === 2, 10_000, 'stock back in Redis');
     expect(await mysqlStock(sku)).toBe(2);
-    expect((await ordersOf(sku)).find((o) => o.order_id === paid!.orderId)!.status).toBe('PAID');
-    const late = await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: unpaid[0]!.userId });
+    expect((await ordersOf(sku)).find((o) => o.order_id === paid.orderId)!.status).toBe('PAID');
+    const late = await postJson(`${server.url}/orders/${unpaid[0].orderId}/pay`, { userId: unpaid[0].userId });
     expect(late).toMatchObject({ status: 409, body: { error: 'CANCELLED' } });
 
     // Resold to later buyers, and no more than returned.

@@ -82,10 +82,10 @@ describe('seckill close', () => {
     const names = [0, 1].map((i) => `${hostname()}-${consumer.process.pid}-${i}`);
     const members = async () => {
       const groups = (await redis.xinfo('GROUPS', DEAD_LETTER_STREAM)) as string[][];
-      const all = await Promise.all(groups.map((g) => redis.xinfo('CONSUMERS', DEAD_LETTER_STREAM, g[1]!) as Promise<string[][]>));
+      const all = await Promise.all(groups.map((g) => redis.xinfo('CONSUMERS', DEAD_LETTER_STREAM, g[1]) as Promise<string[][]>));
       return all.flat().map((c) => c[1]);
     };
-    const joined = async () => (await redis.exists(DEAD_LETTER_STREAM)) === 1 && (await members()).filter((m) => names.includes(m!)).length === names.length;
+    const joined = async () => (await redis.exists(DEAD_LETTER_STREAM)) === 1 && (await members()).filter((m) => names.includes(m)).length === names.length;
     await waitFor(joined, 10_000, 'the consumer to join');
     expect(await consumer.stop()).toBe(0);
     expect(await members()).not.toContain(names[0]);

@@ -127,7 +127,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
 
     // The same through the pure function, with the clock moved past the grace period.
     const input = (await readDriftInput(source, sku))!;
-    const createdAt = (await reservations.get(sku, stuck!))!.createdAt;
+    const createdAt = (await reservations.get(sku, stuck))!.createdAt;
     expect(findDrift(input, createdAt + GRACE_MS - 1, GRACE_MS).findings).toEqual([]);
     expect(findDrift(input, createdAt + GRACE_MS, GRACE_MS).findings.map((f) => f.ids)).toEqual([[stuck]]);
   });
@@ -136,7 +136,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     const sku = uniqueSku('rc-unmarked');
     await preloadSku(redis, { sku, stock: 10 });
     const [unmarked] = await reserve(sku, ['u1']);
-    await persist(sku, [unmarked!], false);
+    await persist(sku, [unmarked], false);
     const report = await check(sku, 0);
     expect(kinds(report)).toEqual(['DRIFT', 'ORDER_NOT_MARKED_PERSISTED']);
     expect(findingOf(report, 'ORDER_NOT_MARKED_PERSISTED')!.ids).toEqual([unmarked]);
@@ -170,8 +170,8 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     // Cancelled and released properly, then the holding put back by hand.
     await mysql.query(`UPDATE orders SET status = 'CANCELLED', cancelled_at = NOW(3) WHERE order_id = ?`, [cancelled]);
     await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
-    expect((await reservations.release(sku, cancelled!, 'TEST')).outcome).toBe('RELEASED');
-    await redis.hset(skuKeys(sku).holders, 'u1', `${cancelled!}:1`, 'u7', `${sku}.nosuchreservation01:1`);
+    expect((await reservations.release(sku, cancelled, 'TEST')).outcome).toBe('RELEASED');
+    await redis.hset(skuKeys(sku).holders, 'u1', `${cancelled}:1`, 'u7', `${sku}.nosuchreservation01:1`);
 
     const report = await check(sku);
     expect(kinds(report)).toEqual(['HOLDING_WITHOUT_LIVE_ORDER']);
@@ -238,7 +238,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     const report = findDrift({ state, inRedis: true, inMysql: true, closed: false, holdings: [] }, 0, GRACE_MS);
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]).toMatchObject({ kind: 'ORDER_UNKNOWN_TO_REDIS', count: 25 });
-    expect(report.findings[0]!.ids).toHaveLength(MAX_IDS);
+    expect(report.findings[0].ids).toHaveLength(MAX_IDS);
     expect(report.drift).toBe(0);
   });
 });
@@ -328,7 +328,7 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-mark');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await persist(sku, [orderId!], false);
+    await persist(sku, [orderId], false);
     expect((await fixedTwice(sku, 0)).markPersisted).toEqual([orderId]);
     expect((await check(sku, 0)).findings).toEqual([]);
   });
@@ -368,8 +368,8 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-holding');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await reservations.release(sku, orderId!, 'TEST');
-    await redis.hset(skuKeys(sku).holders, 'u1', `${orderId!}:1`);
+    await reservations.release(sku, orderId, 'TEST');
+    await redis.hset(skuKeys(sku).holders, 'u1', `${orderId}:1`);
     expect((await fixedTwice(sku)).clearHoldings).toEqual([{ userId: 'u1', orderId }]);
     expect(await redis.hexists(skuKeys(sku).holders, 'u1')).toBe(0);
   });
@@ -378,7 +378,7 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-cli');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await persist(sku, [orderId!], false);
+    await persist(sku, [orderId], false);
     const { code, report } = await reconcileCli('--sku', sku, '--grace', '0', '--fix');
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
@@ -416,7 +416,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     expect(await redis.get(skuKeys(sku).stock)).toBe('8');
     expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(`${orderIds[0]}:1`);
     expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('LIMIT');
-    expect(await reservations.get(sku, orderIds[0]!)).toMatchObject({ userId: 'u1' });
+    expect(await reservations.get(sku, orderIds[0])).toMatchObject({ userId: 'u1' });
     // A second --fix finds nothing to do.
     const again = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(again.report.fixed).toEqual([]);
@@ -428,7 +428,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     const told = await reserveTold(sku, ['u1', 'u2', 'u3']);
     await persist(sku, told.map((t) => t.orderId));
     // u2 did not pay: reserve.lua answers a retry of its request id DUPLICATE all the same, before the loss as after it.
-    await cancelUnpaid(sku, told[1]!.orderId);
+    await cancelUnpaid(sku, told[1].orderId);
     await redis.del(...allSkuKeys(sku));
     await redis.srem(SKU_INDEX_KEY, sku);
 
