@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
+import type { Row } from './rows.js';
 
 /**
  * The local TCP ports of a process's connections to a MySQL port, read from
@@ -54,7 +55,7 @@ export const openConnectionKiller = async (url: string): Promise<ConnectionKille
     killConnectionsOf: async (pid) => {
       const ports = await portsToMysql(pid, port);
       if (ports.size === 0) return 0;
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT ID AS id, HOST AS host FROM information_schema.PROCESSLIST');
+      const [rows] = await conn.query<Row<{ id: number; host: string | null }>[]>('SELECT ID AS id, HOST AS host FROM information_schema.PROCESSLIST');
       let killed = 0;
       for (const { id, host } of rows) {
         const clientPort = Number(String(host ?? '').split(':').pop());
