@@ -92,7 +92,8 @@ export class GroupCommit<Item, Result> {
     group.waiting = [];
     group.bytes = 0;
     group.inFlight += 1;
-    this.call(key, batch).finally(() => {
+    // void: call() settles every waiter of the batch itself (resolve or reject) and never rejects.
+    void this.call(key, batch).finally(() => {
       group.inFlight -= 1;
       if (group.waiting.length > 0 && !group.scheduled && group.inFlight < this.maxInFlight) this.flush(key, group);
       else if (group.inFlight === 0 && group.waiting.length === 0 && !group.scheduled && this.groups.get(key) === group) this.groups.delete(key);

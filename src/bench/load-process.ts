@@ -102,7 +102,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           },
         ],
       },
-      async (error, result) => {
+      async (error: Error | null, result) => {
         if (error) return reject(error);
         const durationMs = performance.now() - started;
         const lostReplies = await lost.finish();
