@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CloseReport } from '../../src/reconcile/close.js';
 import { reconcileSku } from '../../src/reconcile/drift.js';
 import { hostname } from 'node:os';
 import { allSkuKeys, DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
@@ -28,9 +29,11 @@ const sell = async (sku: string, buyers: number, paid: number): Promise<void> =>
   await (await testMysql()).query(`UPDATE orders SET status = 'PAID', paid_at = NOW(3) WHERE order_id IN (?)`, [events.slice(0, paid).map((e) => e.orderId)]);
 };
 
+/** `seckill close --json`: its exit code and the report it printed (a run that printed none fails the test here, saying why). */
 const close = async (...args: string[]) => {
   const run = await runSeckill(['close', '--json', ...args]);
-  return { code: run.code, report: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
+  if (!run.stdout) return expect.fail(`close printed no report (exit ${run.code}): ${run.stderr}`);
+  return { code: run.code, report: JSON.parse(run.stdout) as CloseReport, stderr: run.stderr };
 };
 
 describe('seckill close', () => {

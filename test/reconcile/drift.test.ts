@@ -13,6 +13,7 @@ import { getInventory } from '../../src/store/inventory.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
 import { applyFixes, planFixes, planIsEmpty } from '../../src/reconcile/fix.js';
+import type { ReconcileReport } from '../../src/reconcile/report.js';
 import { connections, newRedis, outboxEvents, preloadSku, snapshotSku, testMysql, uniqueSku, waitFor, runSeckill } from '../helpers.js';
 
 const redis = newRedis();
@@ -263,7 +264,7 @@ describe('seckill reconcile', () => {
     await redis.incrby(skuKeys(sku).stock, 2);
     const doctored = await seckill('reconcile', '--sku', sku, '--json', '--grace', '0');
     expect(doctored.code).toBe(1);
-    const report = JSON.parse(doctored.stdout);
+    const report = JSON.parse(doctored.stdout) as ReconcileReport;
     expect(report.ok).toBe(false);
     expect(report.skus[0].drift).toBe(2);
     expect(report.skus[0].findings).toEqual([
@@ -300,7 +301,7 @@ describe('seckill reconcile', () => {
     await waitFor(() => stdout.split('\n').filter(Boolean).length >= 2, 15_000, 'two watch rounds');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ReconcileReport);
     expect(rounds.length).toBeGreaterThanOrEqual(2);
     for (const round of rounds) expect(round).toMatchObject({ ok: false, skus: [{ sku, drift: 1, findings: [{ kind: 'DRIFT' }] }] });
   });
@@ -386,9 +387,11 @@ describe('reconcile --fix', () => {
   });
 });
 
+/** `seckill reconcile --json`: its exit code and the report it printed (a run that printed none fails the test here, saying why). */
 const reconcileCli = async (...args: string[]) => {
   const run = await runSeckill(['reconcile', '--json', ...args]);
-  return { code: run.code, report: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
+  if (!run.stdout) return expect.fail(`reconcile printed no report (exit ${run.code}): ${run.stderr}`);
+  return { code: run.code, report: JSON.parse(run.stdout) as ReconcileReport, stderr: run.stderr };
 };
 const freshPrefix = () => `t-reconcile-${Date.now()}.`;
 
@@ -408,11 +411,11 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.del(...allSkuKeys(sku));
     const before = await reconcileCli('--sku', sku);
     expect(before.code).toBe(1);
-    expect(before.report.skus[0].findings.map((f: { kind: string }) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
+    expect(before.report.skus[0].findings.map((f) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     expect(await redis.get(skuKeys(sku).stock)).toBe('8');
     expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(`${orderIds[0]}:1`);
     expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('LIMIT');
@@ -434,7 +437,7 @@ describe('reconcile --fix, reset from MySQL', () => {
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     for (const { userId, requestId, orderId } of told) {
       expect(await reservations.reserve({ sku, userId, qty: 1, requestId }), `${userId}'s retry`).toEqual({ outcome: 'DUPLICATE', orderId, remaining: null });
     }
@@ -459,7 +462,7 @@ describe('reconcile --fix, reset from MySQL', () => {
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 33 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 33 });
     for (const { userId, requestId, orderId } of told) {
       const bucket = bucketOfUser(userId, buckets);
       expect(bucket).toBe(bucketOfOrderId(orderId));
@@ -473,7 +476,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.incrby(skuKeys(sku).stock, 5);
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
     expect(Number(await redis.get(skuKeys(sku).stock))).toBeLessThanOrEqual((await getInventory(mysql, sku))!.stock);
   });
 
@@ -484,8 +487,8 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.incrby(skuKeys(sku).stock, 1); // and some drift
     const fixed = await reconcileCli('--sku', sku, '--fix', '--freeze-timeout', '1', '--topic-prefix', freshPrefix());
     expect(fixed.code).toBe(1);
-    expect(fixed.report.fixed[0].reset.reset).toBe(false);
-    expect(fixed.report.fixed[0].reset.reason).toContain('still in flight');
+    expect(fixed.report.fixed?.[0].reset?.reset).toBe(false);
+    expect(fixed.report.fixed?.[0].reset?.reason).toContain('still in flight');
     expect(await redis.get(skuKeys(sku).stock)).toBe('10');
     expect(await redis.hexists(skuKeys(sku).meta, 'frozen')).toBe(0);
   });

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys, STOCK_EVENTS_CHANNEL } from '../../src/redis/keys.js';
 import { parseHolding } from '../../src/sale/holdings.js';
 import { newOrderId } from '../../src/sale/ids.js';
-import { Reservations, type ReserveItem } from '../../src/sale/reservations.js';
+import { Reservations, type ReservationRecord, type ReserveItem } from '../../src/sale/reservations.js';
 import type { RedisClient } from '../../src/redis/connection.js';
 import { newRedis, outboxEvents, preloadSku, uniqueSku } from '../helpers.js';
 
@@ -165,7 +165,7 @@ const stateOf = async (r: RedisClient, sku: string) => {
     leases: await hash(k.ticketLeases),
     holders: await hash(k.holders),
     requests: await hash(k.requests),
-    reservations: anonymous(JSON.stringify(Object.entries(await r.hgetall(k.reservations)).map(([id, record]) => [id, { ...JSON.parse(record), createdAt: 0 }]).sort())),
+    reservations: anonymous(JSON.stringify(Object.entries(await r.hgetall(k.reservations)).map(([id, record]) => [id, { ...(JSON.parse(record) as ReservationRecord), createdAt: 0 }]).sort())),
     // The events in order; how many entries hold them is the difference between the two ways of calling.
     // createdAt (in the records and the outbox) is Redis's time when the call ran: the two ways of calling run at different moments.
     outbox: (await outboxEvents(r, sku)).map((e) => anonymous(JSON.stringify({ ...e, createdAt: 0 }))),

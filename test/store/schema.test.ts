@@ -1,6 +1,7 @@
-import mysql, { type RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMysql } from '../../src/store/mysql.js';
+import type { HoldingColumns, Row, SchemaMigrationColumns } from '../../src/store/rows.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { connections } from '../helpers.js';
 
@@ -37,12 +38,12 @@ describe('schema migrations', () => {
     // Two processes starting at once (bench starts serve, relay and consume together) migrate once.
     const pools = await Promise.all([openMysql(url.toString()), openMysql(url.toString())]);
     const [pool] = pools;
-    const [holdings] = await pool.query<RowDataPacket[]>('SELECT user_id, units, unit_limit FROM holdings ORDER BY user_id');
+    const [holdings] = await pool.query<Row<Pick<HoldingColumns, 'user_id' | 'units' | 'unit_limit'>>[]>('SELECT user_id, units, unit_limit FROM holdings ORDER BY user_id');
     expect(holdings.map((h) => [h.user_id, h.units, h.unit_limit])).toEqual([
       ['ann', 2, 2],
       ['bob', 1, 2],
     ]);
-    const [versions] = await pool.query<RowDataPacket[]>('SELECT version FROM schema_migrations ORDER BY version');
+    const [versions] = await pool.query<Row<Pick<SchemaMigrationColumns, 'version'>>[]>('SELECT version FROM schema_migrations ORDER BY version');
     expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
     // The new rules hold on the old data.
     await expect(pool.query(`UPDATE holdings SET units = 3 WHERE user_id = 'ann'`)).rejects.toThrow(/CONSTRAINT/i);
