@@ -25,4 +25,13 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  {
+    // scripts/*.mjs run on Node, unchecked by tsc: no-undef needs to be told Node's globals (the .ts files have @types/node).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['process', 'console', 'performance', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'fetch'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -14,7 +14,7 @@ const offsetOf = (env = process.env): number => {
   const offsets = raw.split(',').map(Number);
   if (offsets.some((n) => !Number.isFinite(n))) throw new Error(`SECKILL_CLOCK_OFFSET_MS: ${JSON.stringify(raw)} is not a list of milliseconds`);
   const worker = cluster.worker?.id ?? 1;
-  return offsets[(worker - 1) % offsets.length]!;
+  return offsets[(worker - 1) % offsets.length];
 };
 
 const OFFSET_MS = offsetOf();

@@ -9,7 +9,7 @@ export const eachConcurrently = async <T>(items: readonly T[], limit: number, wo
   let failure: { error: unknown } | null = null;
   const worker = async () => {
     while (next < items.length && failure === null) {
-      const item = items[next++]!;
+      const item = items[next++];
       try {
         await work(item);
       } catch (error) {

@@ -92,7 +92,8 @@ export class GroupCommit<Item, Result> {
     group.waiting = [];
     group.bytes = 0;
     group.inFlight += 1;
-    this.call(key, batch).finally(() => {
+    // void: call() settles every waiter of the batch itself (resolve or reject) and never rejects.
+    void this.call(key, batch).finally(() => {
       group.inFlight -= 1;
       if (group.waiting.length > 0 && !group.scheduled && group.inFlight < this.maxInFlight) this.flush(key, group);
       else if (group.inFlight === 0 && group.waiting.length === 0 && !group.scheduled && this.groups.get(key) === group) this.groups.delete(key);
@@ -106,7 +107,7 @@ export class GroupCommit<Item, Result> {
         batch.map((w) => w.item),
       );
       if (results.length !== batch.length) throw new BatchMismatchError(`a call for ${key} answered ${results.length} results for ${batch.length} items`);
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      batch.forEach((w, i) => w.resolve(results[i]));
     } catch (error) {
       for (const w of batch) w.reject(error);
     }

@@ -30,7 +30,7 @@ const codesOf = (error: unknown): string[] => {
   const codes: string[] = [];
   for (let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (typeof e.code === 'string') codes.push(e.code);
-    if (typeof e.message === 'string') codes.push(...PERMANENT.filter((p) => (e!.message as string).includes(p)));
+    if (typeof e.message === 'string') codes.push(...PERMANENT.filter((p) => (e.message as string).includes(p)));
   }
   return codes;
 };

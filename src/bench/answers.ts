@@ -4,7 +4,7 @@
 export const outcomeOf = (status: number, body: string): string => {
   if (status === 201) return 'OK';
   const match = /"error":"([A-Z_]+)"/.exec(body);
-  return match ? match[1]! : `HTTP_${status}`;
+  return match ? match[1] : `HTTP_${status}`;
 };
 
 export const orderIdOf = (body: string): string | null => /"orderId":"([^"]+)"/.exec(body)?.[1] ?? null;

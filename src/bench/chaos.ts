@@ -11,7 +11,7 @@ export const drawFaults = (chaos: Chaos, seed: number): Fault[] => {
   // A stream of its own, apart from the traffic's, but from the same seed.
   const random = seededRandom(seed ^ 0x5eed_c4a0);
   return Array.from({ length: chaos.faults }, () => ({
-    kind: chaos.kinds[Math.floor(random() * chaos.kinds.length)]!,
+    kind: chaos.kinds[Math.floor(random() * chaos.kinds.length)],
     atMs: Math.round(300 + random() * (chaos.withinMs - 300)),
     forMs: Math.round(200 + random() * (chaos.maxForMs - 200)),
   })).sort((a, b) => a.atMs - b.atMs);

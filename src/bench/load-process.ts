@@ -11,7 +11,7 @@ import { createLostReplies } from './lost-replies.js';
 import { createTraffic, type BuyAttempt } from './traffic.js';
 
 const percentile = (sorted: Float64Array, p: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 interface Context {
   attempt?: BuyAttempt;
@@ -102,7 +102,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           },
         ],
       },
-      async (error, result) => {
+      async (error: Error | null, result) => {
         if (error) return reject(error);
         const durationMs = performance.now() - started;
         const lostReplies = await lost.finish();

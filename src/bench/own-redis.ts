@@ -45,8 +45,8 @@ export class OwnRedis {
     const args = ['--port', String(this.port), '--bind', HOST, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir, '--daemonize', 'no'];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.log = '';
-    child.stdout!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
-    child.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
+    child.stdout.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
+    child.stderr.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
         reject(new Error(error.code === 'ENOENT' ? 'redis-server not found on PATH (bench starts its own Redis for the restart-redis fault and --own-redis)' : `redis-server: ${error.message}`)),

@@ -34,7 +34,7 @@ export const startSeckillProcess = (command: string, args: string[], env: NodeJS
     const profile = fullEnv.SECKILL_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', fullEnv.SECKILL_CPU_PROF_DIR] : [];
     const child = spawn(process.execPath, [...profile, BIN, command, '--json', ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     const alive = () => child.exitCode === null && child.signalCode === null;
     const tooSlow = setTimeout(() => {
@@ -45,7 +45,7 @@ export const startSeckillProcess = (command: string, args: string[], env: NodeJS
       clearTimeout(tooSlow);
       reject(new Error(`seckill ${command} exited (${signal ?? code}) before it was ready: ${stderr.trim()}`));
     });
-    createInterface({ input: child.stdout! }).once('line', (line) => {
+    createInterface({ input: child.stdout }).once('line', (line) => {
       clearTimeout(tooSlow);
       resolve({
         ready: JSON.parse(line) as Record<string, unknown>,

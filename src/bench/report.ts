@@ -109,8 +109,8 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
   if (runs.some((r) => r.redisCost !== null)) {
     const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) => (r.redisCost === null ? '–' : cell(r.redisCost, r));
-    row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK!).toFixed(1) : '–')));
-    row('… on the busiest master', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (busiestMaster(c.scripts).usec / r.outcomes.OK!).toFixed(1) : '–')));
+    row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK).toFixed(1) : '–')));
+    row('… on the busiest master', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (busiestMaster(c.scripts).usec / r.outcomes.OK).toFixed(1) : '–')));
     row('requests per reserve.lua call', cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')));
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);

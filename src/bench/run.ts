@@ -108,7 +108,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
 
   const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
   if (ownRedis) options.note(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${options.redisUrl}`);
-  const ownCluster = clusterShape ? await OwnRedisCluster.start(clusterShape, scenario.skus[0]!.sku, (line) => options.progress(`redis-cluster: ${line}`)) : null;
+  const ownCluster = clusterShape ? await OwnRedisCluster.start(clusterShape, scenario.skus[0].sku, (line) => options.progress(`redis-cluster: ${line}`)) : null;
   if (ownCluster) {
     const { masters, replicas } = clusterShape!;
     options.note(`redis: bench's own Redis Cluster, ${masters} master(s) with ${replicas} replica(s) each (append-only; data in ${ownCluster.dir}) for this run, not ${options.redisUrl}`);
@@ -224,14 +224,14 @@ export const runCampaign = async (scenario: Scenario, options: BenchOptions, see
     try {
       report = await benchOnce(seeded, { ...options, seed });
     } catch (error) {
-      const detail = (error as Error).message.split('\n')[0]!;
+      const detail = (error as Error).message.split('\n')[0];
       options.note(`chaos: seed ${seed} failed: ${detail}`);
       summary.breaks.push({ seed, invariant: 'recovered', detail });
       summary.seeds.push({ seed, ok: false, faults: {}, drawn: seeded.faults, sold: 0, drift: null, tookMs: Date.now() - started });
       continue;
     }
     summary.environment ??= report.environment;
-    const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0]!;
+    const run = report.runs.find((r) => r.strategy === 'seckill') ?? report.runs[0];
     for (const [kind, n] of Object.entries(run.faults ?? {})) summary.faults[kind] = (summary.faults[kind] ?? 0) + n;
     for (const i of report.invariants.filter((x) => !x.ok)) summary.breaks.push({ seed, invariant: i.name, detail: i.detail });
     summary.seeds.push({ seed, ok: report.ok, faults: run.faults ?? {}, drawn: seeded.faults, sold: run.sold, drift: run.drift, tookMs: Date.now() - started });

@@ -67,7 +67,7 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
   const pickSku = () => {
     let r = random() * totalWeight;
     for (const s of mix.skus) if ((r -= s.weight) < 0) return s.sku;
-    return mix.skus[mix.skus.length - 1]!.sku;
+    return mix.skus[mix.skus.length - 1].sku;
   };
   const tokens = mix.tokenSecret === null ? null : createPurchaseTokens({ secret: mix.tokenSecret, ttlMs: 3_600_000 });
   const logins = mix.jwt === null ? null : createBuyerTokens(mix.jwt);
@@ -96,9 +96,9 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
     let edge = mix.retries;
     // Nothing sent yet to retry or hammer past: a first attempt, never a fall into the kinds below.
     if (r < mix.retries + mix.hammer && sent.length === 0) return freshBuyer();
-    if (r < edge) return sent[Math.floor(random() * sent.length)]!;
+    if (r < edge) return sent[Math.floor(random() * sent.length)];
     if (r < (edge += mix.hammer)) {
-      const earlier = sent[Math.floor(random() * sent.length)]!;
+      const earlier = sent[Math.floor(random() * sent.length)];
       return fresh(Number(earlier.userId.slice(1)), earlier.sku);
     }
     if (r < (edge += mix.unknownSku)) {
@@ -118,7 +118,7 @@ export const createTraffic = (mix: TrafficMix, seed: number) => {
       // as itself and names an honest buyer in the body. Each carries a valid purchase token for the buyer it
       // claims to be (as a token route that did not check the bearer would hand out), so only the identity
       // check stands between it and the stock.
-      const kind = IMPOSTOR_KINDS[serial % IMPOSTOR_KINDS.length]!;
+      const kind = IMPOSTOR_KINDS[serial % IMPOSTOR_KINDS.length];
       const sub = `${IMPOSTOR_PREFIX}${serial++}`;
       const userId = kind === 'other-user' ? `u${Math.floor(random() * mix.buyers)}` : sub;
       const requestId = `${sub}-${kind}`;

@@ -59,7 +59,7 @@ const preload = async (flags: PreloadFlags): Promise<number> => {
       }
       return EXIT.USAGE;
     }
-    const loaded = defs.map((def, i) => ({ ...def, startsAt: def.startsAt && iso(def.startsAt), endsAt: def.endsAt && iso(def.endsAt), replaced: result.changes[i]!.changes }));
+    const loaded = defs.map((def, i) => ({ ...def, startsAt: def.startsAt && iso(def.startsAt), endsAt: def.endsAt && iso(def.endsAt), replaced: result.changes[i].changes }));
     if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, skus: loaded })}\n`);
     else
       for (const s of loaded) {

@@ -94,9 +94,10 @@ const serveFleet = async (flags: ServeFlags): Promise<number> => {
   onShutdown(async () => {
     if ((await fleet.stop()) !== 0) throw new Error('a worker did not stop cleanly');
   });
-  onReload(async () => {
+  onReload(() => {
     logLine('SIGHUP: passed on to every worker');
     fleet.reload();
+    return Promise.resolve();
   });
   return fleet.ended;
 };
@@ -105,6 +106,7 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
   if (flags.workers > 1 && cluster.isPrimary) return serveFleet(flags);
   const fleet = cluster.isWorker ? joinFleet(logLine) : undefined;
   // Handled from the first moment: a SIGHUP while still connecting must not end the process (its default).
+  // eslint-disable-next-line prefer-const -- the SIGHUP handler just below reads it while still unset; a const declared at its assignment would throw there instead
   let gateway: Gateway | undefined;
   onReload(async () => {
     if (!gateway) return logLine('SIGHUP: still starting; the key files are being read anyway');

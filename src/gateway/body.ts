@@ -45,7 +45,7 @@ export const readBody = (req: IncomingMessage, limit: number): Promise<BodyResul
       }
       chunks.push(chunk);
     };
-    const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+    const onEnd = () => resolve({ ok: true, text: chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8') });
     req.on('data', onData);
     req.on('end', onEnd);
     // A body that never arrives whole ends in a closed connection (ECONNRESET), not a bug.

@@ -36,13 +36,14 @@ export const listen = async (handle: (req: IncomingMessage, res: ServerResponse)
       // How often node looks for requests past their timeout (its default, 30 s, would let them run that much longer).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, options.requestTimeoutMs / 4)),
     },
-    (req, res) =>
+    (req, res) => {
       handle(req, res).catch((error: unknown) => {
         // A bug, not a dependency: answer and say so rather than hang the buyer.
         process.stderr.write(`unexpected error on ${req.method} ${req.url}: ${(error as Error).stack}\n`);
         if (!res.headersSent) sendJson(res, 500, '{"error":"INTERNAL","message":"unexpected error"}');
         else res.destroy();
-      }),
+      });
+    },
   );
   // A request too slow to arrive whole (ERR_HTTP_REQUEST_TIMEOUT) is cut:
   // counted and closed. One that does not parse is counted and answered 400.

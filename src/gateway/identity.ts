@@ -93,7 +93,7 @@ export const createJwtAuthenticator = async (options: JwtAuthOptions): Promise<A
     if (bearer === null) return { ok: false, reason: 'MALFORMED' };
     let sub: unknown;
     try {
-      sub = (await keys.verify(bearer[1]!, checks)).sub;
+      sub = (await keys.verify(bearer[1], checks)).sub;
     } catch (error) {
       return { ok: false, reason: reasonOf(error) };
     }

@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, importJWK, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose';
 
 /**
  * The keys `serve --auth jwt` verifies buyers' tokens with, from where the
@@ -83,7 +83,7 @@ const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
   if (!Array.isArray(keys) || keys.length === 0) throw new KeyLoadError(`--jwks ${file} must be {"keys": [...]} with at least one key`);
   const kids = new Set<string>();
   const algorithms = new Set<string>();
-  for (const [i, jwk] of (keys as JWK[]).entries()) {
+  for (const [i, jwk] of keys.entries()) {
     const where = `--jwks ${file}: keys[${i}]${typeof jwk?.kid === 'string' ? ` (kid ${jwk.kid})` : ''}`;
     if (typeof jwk !== 'object' || jwk === null) throw new KeyLoadError(`${where} is not an object`);
     if ('d' in jwk || 'k' in jwk) throw new KeyLoadError(`${where} holds private or secret key material: a JWKS file gives public keys only`);
@@ -101,7 +101,7 @@ const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
     }
     algorithms.add(algorithm);
   }
-  const keySet = createLocalJWKSet({ keys: keys as JWK[] });
+  const keySet = createLocalJWKSet({ keys });
   return {
     // Both asymmetric algorithms, whatever the set holds today: the set picks a key by kid and type, so a token of a
     // key removed in a rotation is refused for its key (UNKNOWN_KEY), not its algorithm. HS256 never: no secret here.

@@ -44,8 +44,8 @@ export const createPurchaseTokens = (options: { secret: string; ttlMs: number; c
       if (parts === null || Number(parts[1]) <= clock()) return false;
       // The text compared is the canonical encoding, so a token whose MAC is
       // spelled differently but decodes to the same bytes is not accepted.
-      const expected = Buffer.from(mac(sku, userId, parts[1]!), 'latin1');
-      return timingSafeEqual(expected, Buffer.from(parts[2]!, 'latin1'));
+      const expected = Buffer.from(mac(sku, userId, parts[1]), 'latin1');
+      return timingSafeEqual(expected, Buffer.from(parts[2], 'latin1'));
     },
   };
 };

@@ -182,10 +182,10 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       return void res.end(await metrics.registry.metrics());
     }
     const sale = TOKEN_PATH.exec(path);
-    if (sale) return method === 'GET' ? issueToken(sale[1]!, url.slice(path.length + 1), req, res) : allow('GET');
+    if (sale) return method === 'GET' ? issueToken(sale[1], url.slice(path.length + 1), req, res) : allow('GET');
     const order = ORDER_PATH.exec(path);
-    if (order && order[2]) return method === 'POST' ? orders.pay(order[1]!, req, res) : allow('POST');
-    if (order) return method === 'GET' ? orders.getOrder(order[1]!, req, res) : allow('GET');
+    if (order && order[2]) return method === 'POST' ? orders.pay(order[1], req, res) : allow('POST');
+    if (order) return method === 'GET' ? orders.getOrder(order[1], req, res) : allow('GET');
     sendError(res, 'NOT_FOUND', `no route ${path}`);
   };
 

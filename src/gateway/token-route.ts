@@ -53,7 +53,7 @@ export const createTokenRoute = ({ redis, clock, tokens, buyer, metrics, errors 
     if (!tokens) return sendError(res, 'NOT_FOUND', 'purchase tokens are off on this server (seckill serve --require-token)');
     if (!SKU_PATTERN.test(sku)) return sendError(res, 'BAD_REQUEST', 'sku must be 1-64 characters of A-Z a-z 0-9 _ -');
     const userIds = new URLSearchParams(query).getAll('userId');
-    if (userIds.length > 1 || (userIds.length === 1 && !USER_ID_PATTERN.test(userIds[0]!))) {
+    if (userIds.length > 1 || (userIds.length === 1 && !USER_ID_PATTERN.test(userIds[0]))) {
       return sendError(res, 'BAD_REQUEST', 'userId must be given once, 1-64 characters of A-Z a-z 0-9 _ . : @ -');
     }
     const who = await buyer(req, res, userIds[0]);

@@ -35,7 +35,7 @@ export const sweepOnce = async ({ mysql, redis, reservations, metrics }: Sweeper
   crashPoint('sweeper:after-cancel');
   const awaiting = await ordersAwaitingRelease(mysql, skus, batchSize);
   const outcomes = await returnToSale(mysql, reservations, awaiting);
-  outcomes.forEach((outcome, i) => metrics.releases.labels(awaiting[i]!.reason === PAYMENT_TIMEOUT_REASON ? 'payment-timeout' : 'sweeper', outcome).inc());
+  outcomes.forEach((outcome, i) => metrics.releases.labels(awaiting[i].reason === PAYMENT_TIMEOUT_REASON ? 'payment-timeout' : 'sweeper', outcome).inc());
   return cancelled.length;
 };
 

@@ -206,7 +206,7 @@ export const brokerStatus = async (opts: BrokerOptions = {}): Promise<BrokerStat
   const given = external(opts.env ?? process.env);
   if (given) {
     // Probe the first of the given brokers, so status still says whether the cluster answers.
-    const [host = HOST, port = String(DEFAULT_PORT)] = given.split(',')[0]!.trim().split(':');
+    const [host = HOST, port = String(DEFAULT_PORT)] = given.split(',')[0].trim().split(':');
     return { running: await brokerAnswers(Number(port), host), pid: null, address: given, dir: p.dir, logFile: p.logFile, external: given };
   }
   const port = await portFromConfig(p.config);

@@ -46,7 +46,7 @@ export const handleDeadLetters = (deps: CompensationDeps) => async (batch: Recei
         if (order !== null && isLive(order)) return 'ORDER_IS_LIVE';
         const [outcome] = await returnToSale(mysql, reservations, [{ orderId: event.orderId, sku: event.sku, qty: event.qty, reason: refusalReason(letter.reason) }]);
         if (outcome === Outcome.FROZEN) throw new Error(`${event.sku} is frozen by reconcile`);
-        return outcome!;
+        return outcome;
       },
       (error) => {
         metrics.retries.labels('compensation').inc();

@@ -57,7 +57,7 @@ const whileCoordinatorMoves = async <T>(request: () => Promise<T>): Promise<T> =
   }
 };
 
-const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: number; log: { message: string } }) => {
+const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: logLevel; log: { message: string } }) => {
   const name = level === logLevel.ERROR ? 'error' : 'warn';
   process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
 };
@@ -169,21 +169,22 @@ const consumers = (kafka: Kafka, options: KafkaOptions) => {
     };
   };
 
-  return { subscribe, disconnect: () => Promise.allSettled([...live].map((s) => s.consumer?.disconnect())) };
+  return { subscribe, disconnect: () => Promise.allSettled([...live].flatMap(({ consumer }) => (consumer ? [consumer.disconnect()] : []))) };
 };
 
 /** Hands each batch to the handler, and only once its effects are durable moves this consumer's position, then the group's. */
 const batchRunner =
   (consumer: Consumer, handler: BatchHandler) =>
-  async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> => {
+  async (payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
     if (batch.messages.length === 0) return;
     await handler({
       values: batch.messages.map((m) => m.value?.toString('utf8') ?? ''),
       keys: batch.messages.map((m) => m.key?.toString('utf8') ?? ''),
-      heartbeat,
-      isRunning: () => isRunning() && !isStale(),
+      heartbeat: () => payload.heartbeat(),
+      isRunning: () => payload.isRunning() && !payload.isStale(),
     });
-    resolveOffset(batch.lastOffset());
+    payload.resolveOffset(batch.lastOffset());
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
   };

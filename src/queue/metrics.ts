@@ -9,7 +9,7 @@ export type LagReading = { topic: string; group: string; messages: number };
  * Redis down) the last values stay and the failure is counted: a scrape never
  * takes the process down.
  */
-export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = async () => []) => {
+export const createPipelineMetrics = (readLag: () => Promise<LagReading[]> = () => Promise.resolve([])) => {
   const { registry, scrapeErrors } = scrapedRegistry();
   const r = [registry];
   return {

@@ -269,7 +269,7 @@ const outboxSources = (redis: RedisClient) => async (): Promise<Source[]> => {
   return perSku.flat();
 };
 
-const deadLetterSources = async (): Promise<Source[]> => [{ stream: DEAD_LETTER_STREAM, key: '' }];
+const deadLetterSources = (): Promise<Source[]> => Promise.resolve([{ stream: DEAD_LETTER_STREAM, key: '' }]);
 
 /**
  * Redis streams as the queue: the SKUs' outbox streams are the orders
@@ -292,14 +292,14 @@ export const redisTransport = (redis: RedisClient, options: StreamReaderOptions,
         }),
       );
     },
-    subscribe: async (topic, group, handler) => {
+    subscribe: (topic, group, handler) => {
       const readers = Array.from(
         { length: options.concurrency },
         (_, i) => new StreamReader(redis, group, sourcesOf(topic), handler, { ...options, consumer: `${options.consumer}-${i}` }, replicaAcks),
       );
       const subscription = { stop: async () => void (await Promise.all(readers.map((r) => r.stop()))) };
       subscriptions.push(subscription);
-      return subscription;
+      return Promise.resolve(subscription);
     },
     lag: async (topic, group) => {
       let total = 0;

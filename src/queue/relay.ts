@@ -18,11 +18,11 @@ export const BUNDLE_BYTES = 128 * 1024;
 export const bundleEntries = (batch: Pick<ReceivedBatch, 'keys' | 'values'>): Envelope[] => {
   const envelopes: Envelope[] = [];
   const indexes = batch.values.map((_, i) => i);
-  for (const [key, ofKey] of groupBy(indexes, (i) => batch.keys[i]!)) {
+  for (const [key, ofKey] of groupBy(indexes, (i) => batch.keys[i])) {
     let lines: string[] = [];
     let bytes = 0;
     for (const i of ofKey) {
-      const value = batch.values[i]!;
+      const value = batch.values[i];
       if (lines.length > 0 && bytes + value.length + 1 > BUNDLE_BYTES) {
         envelopes.push({ key, value: lines.join(EVENT_SEPARATOR) });
         lines = [];

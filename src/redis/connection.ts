@@ -21,10 +21,10 @@ export interface ClusterAddress {
 export const parseClusterUrl = (url: string): ClusterAddress => {
   const match = /^redis-cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)\/?$/.exec(url);
   if (!match) throw new Error(`a Redis Cluster URL is redis-cluster://host:port[,host:port…], got ${JSON.stringify(redactUrl(url))}`);
-  const nodes = match[3]!.split(',').map((seed) => {
-    const at = /^([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(seed.trim());
+  const nodes = match[3].split(',').map((seed) => {
+    const at = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(seed.trim());
     if (!at) throw new Error(`a Redis Cluster seed node is host:port, got ${JSON.stringify(seed)}`);
-    return { host: at[1]!.replace(/^\[|\]$/g, ''), port: Number(at[2]) };
+    return { host: at[1].replace(/^\[|\]$/g, ''), port: Number(at[2]) };
   });
   const decode = (part: string | undefined) => (part ? decodeURIComponent(part) : undefined);
   return { nodes, username: decode(match[1]), password: decode(match[2]) };

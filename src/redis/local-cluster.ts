@@ -225,7 +225,7 @@ const askRaw = async (port: number, ...commands: string[][]): Promise<unknown[]>
   node.on('error', () => {}); // the rejected connect or command says why
   try {
     await node.connect();
-    return await Promise.all(commands.map(([command, ...args]) => node.call(command!, ...args)));
+    return await Promise.all(commands.map(([command, ...args]) => node.call(command, ...args)));
   } finally {
     node.disconnect();
   }
@@ -235,7 +235,7 @@ const askRaw = async (port: number, ...commands: string[][]): Promise<unknown[]>
 const ask = async (port: number, ...commands: string[][]): Promise<string[]> => (await askRaw(port, ...commands)).map(String);
 
 /** The cluster as the node on `port` sees it (CLUSTER NODES), parsed. */
-export const readClusterNodes = async (port: number): Promise<ClusterNode[]> => parseClusterNodes((await ask(port, ['CLUSTER', 'NODES']))[0]!);
+export const readClusterNodes = async (port: number): Promise<ClusterNode[]> => parseClusterNodes((await ask(port, ['CLUSTER', 'NODES']))[0]);
 
 const parseClusterNodes = (text: string): ClusterNode[] =>
   text
@@ -261,7 +261,7 @@ const parseClusterNodes = (text: string): ClusterNode[] =>
           .filter((range) => !range.startsWith('['))
           .map((range): [number, number] => {
             const [from, to = from] = range.split('-').map(Number);
-            return [from!, to!];
+            return [from, to];
           }),
       } satisfies ClusterNode;
     });
@@ -378,7 +378,7 @@ const waitUntilReady = async (dir: string, layout: Layout, onProgress: Progress)
           `${configOf(p.nodes) === agreed ? '' : `, disagrees with ${ports[0]} on the roles`}`
         );
       });
-      const first = nodePaths(dir, lagging[0]!).logFile;
+      const first = nodePaths(dir, lagging[0]).logFile;
       throw new LocalClusterError(
         `the cluster in ${dir} is not ok after ${READY_DEADLINE_MS / 1000} s (${what.join('; ')}); it is left running. Last lines of ${first}:\n${await tail(first)}`,
       );

@@ -116,7 +116,7 @@ export class ReplicaAcks {
 
   private async waitOn(master: string, looks: Look[]): Promise<boolean[]> {
     const own = this.leastBusy(master);
-    const pipeline = own.connection.pipeline().set(replicaAckKeyOf(looks[0]!.key), '1', 'PX', 60_000).wait(this.replicas, this.timeoutMs);
+    const pipeline = own.connection.pipeline().set(replicaAckKeyOf(looks[0].key), '1', 'PX', 60_000).wait(this.replicas, this.timeoutMs);
     for (const { read } of looks) pipeline.call(...read);
     own.busy += 1;
     const replies = (await pipeline.exec().finally(() => (own.busy -= 1))) ?? [];

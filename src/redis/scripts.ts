@@ -57,7 +57,7 @@ export const defineScript = (redis: RedisClient, name: string): ScriptCall => {
   const version = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   const command = `seckill_${name.replace(/-/g, '_')}_${version}`;
   redis.defineCommand(command, { numberOfKeys, lua });
-  const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[command]!.bind(redis);
+  const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[command].bind(redis);
   return (keys, args) => {
     if (keys.length !== numberOfKeys) return Promise.reject(new Error(`lua/${name}.lua takes ${numberOfKeys} keys, called with ${keys.length}`));
     return fn(...keys, ...args);

@@ -64,14 +64,14 @@ export const loadSkuIntoRedis = async (redis: RedisClient, def: SkuDefinition): 
     if (b < buckets) {
       const k = skuKeys(def.sku, b);
       const meta: MetaValues = {
-        initial: shares[b]!,
+        initial: shares[b],
         limit: def.limit,
         startsAt: def.startsAt ?? 0,
         endsAt: def.endsAt ?? 0,
         released: 0,
         ...(buckets > 1 && { buckets, bucket: b }),
       };
-      multi.set(k.stock, shares[b]!).hset(k.meta, meta);
+      multi.set(k.stock, shares[b]).hset(k.meta, meta);
     }
     await execAll(multi);
   }
@@ -92,7 +92,7 @@ export const stockOf = async (redis: RedisClient, sku: string): Promise<number |
 export const readRedisSku = async (redis: RedisClient, sku: string): Promise<RedisSkuState> => {
   const keys = await bucketKeysOf(redis, sku);
   const buckets = await Promise.all(keys.map((k) => Promise.all([redis.get(k.stock), redis.hgetall(k.meta), redis.hlen(k.reservations)])));
-  const [stock, meta] = buckets[0]!;
+  const [stock, meta] = buckets[0];
   const sum = (pick: (bucket: (typeof buckets)[number]) => string | number | null | undefined) => buckets.reduce((n, b) => n + Number(pick(b) ?? 0), 0);
   const time = (v: string | undefined) => (v === undefined || v === '0' ? null : Number(v));
   const field = (name: MetaField): string | undefined => meta[name];
@@ -191,8 +191,8 @@ export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition &
   const byBucket = groupBy(orders, (o) => bucketOfOrderId(o.orderId));
   await listSku(redis, def.sku);
   for (const b of bucketIndexes(buckets)) {
-    const meta: MetaValues = { initial: initials[b]!, limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
-    await rebuildBucket(redis, def.sku, b, stocks[b]!, meta, byBucket.get(b) ?? [], now);
+    const meta: MetaValues = { initial: initials[b], limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
+    await rebuildBucket(redis, def.sku, b, stocks[b], meta, byBucket.get(b) ?? [], now);
   }
 };
 

@@ -100,7 +100,7 @@ export class Reservations {
     this.groups =
       groupCommit === null
         ? null
-        : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0]!.request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
+        : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0].request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
     this.reserveScript = defineScript(redis, 'reserve');
     this.releaseScript = defineScript(redis, 'release');
     this.markPersistedScript = defineScript(redis, 'mark-persisted');
@@ -121,7 +121,7 @@ export class Reservations {
   async reserve(request: BuyRequest, now = Date.now(), ticketLease: string | null = null, bucket = 0): Promise<ReserveResult> {
     const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
-    const result = this.groups ? await this.groups.submit(bucketName(request.sku, bucket), item) : (await this.reserveBatch(request.sku, [item]))[0]!;
+    const result = this.groups ? await this.groups.submit(bucketName(request.sku, bucket), item) : (await this.reserveBatch(request.sku, [item]))[0];
     // An order reserve.lua wrote in this call is confirmed with the call's others, at once; one it names (DUPLICATE, LIMIT) on its own.
     const ofCall = this.callConfirmations.get(result);
     if (ofCall !== undefined) {

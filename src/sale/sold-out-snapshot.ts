@@ -41,7 +41,7 @@ export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Prom
         ],
     ),
   );
-  const [, meta] = buckets[0]!;
+  const [, meta] = buckets[0];
   if (meta[0] === null || buckets.some(([stock]) => stock === null || Number(stock) > 0)) return null;
   const held = new Map<string, { units: number; newestOrderId: string | null }>();
   const requests = new Map<string, string>();

@@ -205,7 +205,7 @@ export class StockTransfers {
   private async topUpOnce(sku: string, to: number, minUnits: number, buckets: number): Promise<number> {
     const readings = await readBuckets(this.redis, sku, buckets);
     const donor = fullestOther(readings, to);
-    const own = readings[to]!;
+    const own = readings[to];
     if (donor === undefined || !own.loaded || own.frozen) return 0;
     const units = Math.floor((donor.stock - own.stock) / 2);
     return units >= minUnits ? this.send(sku, donor.bucket, to, units) : 0;
@@ -216,7 +216,7 @@ export class StockTransfers {
       const first = await readBuckets(this.redis, sku, buckets);
       if (first.some((r) => !r.loaded)) return { outcome: 'NOT_LOADED' };
       if (first.some((r) => r.frozen)) return { outcome: 'FROZEN' };
-      const own = first[to]!;
+      const own = first[to];
       if (own.stock >= need) return { outcome: 'REFILLED' };
       const sending = first.flatMap((r) => r.sending);
       if (sending.length > 0) {
@@ -232,7 +232,7 @@ export class StockTransfers {
       }
       // Nothing in another bucket, nothing on its way: proven only if a second read sees nothing come in meanwhile.
       const second = await readBuckets(this.redis, sku, buckets);
-      if (second.every((r, b) => r.stock === first[b]!.stock && r.sending.length === 0 && r.released === first[b]!.released && r.received === first[b]!.received)) {
+      if (second.every((r, b) => r.stock === first[b].stock && r.sending.length === 0 && r.released === first[b].released && r.received === first[b].received)) {
         const released = second.reduce((n, r) => n + r.released, 0);
         if (own.stock === 0) await this.announceScript([skuKeys(sku).meta], [released, STOCK_EVENTS_CHANNEL, sku]);
         return { outcome: 'SOLD_OUT', remaining: own.stock, released };

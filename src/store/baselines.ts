@@ -1,5 +1,6 @@
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { addHolding, ER_CONSTRAINT_FAILED } from './holdings.js';
+import type { HoldingColumns, InventoryColumns, OrderColumns, Row } from './rows.js';
 import { inTransaction } from './transaction.js';
 
 /**
@@ -30,13 +31,22 @@ export interface BaselineResult {
 
 const ER_DUP_ENTRY = 1062;
 
+/** The inventory row with the buyer's earlier order of this request id, units held, and newest live order (each null when none). */
+type RefusalRow = Row<
+  Pick<InventoryColumns, 'stock' | 'per_user_limit' | 'starts_at' | 'ends_at'> & {
+    retried: OrderColumns['order_id'] | null;
+    held: HoldingColumns['units'] | null;
+    newest: OrderColumns['order_id'] | null;
+  }
+>;
+
 /**
  * Why a sale refuses this order, read in one query once the fast way failed:
  * the earlier order of a retried request id, the sale window, the user's
  * units against the limit, the stock — reserve.lua's order.
  */
 const refusal = async (conn: PoolConnection, order: BaselineOrder): Promise<BaselineResult> => {
-  const [rows] = await conn.query<RowDataPacket[]>(
+  const [rows] = await conn.query<RefusalRow[]>(
     `SELECT stock, per_user_limit, starts_at, ends_at,
        (SELECT order_id FROM orders o WHERE o.sku = i.sku AND o.user_id = ? AND o.request_key = ?) AS retried,
        (SELECT units FROM holdings h WHERE h.sku = i.sku AND h.user_id = ?) AS held,
@@ -47,8 +57,8 @@ const refusal = async (conn: PoolConnection, order: BaselineOrder): Promise<Base
   const row = rows[0];
   if (!row) return { outcome: 'NOT_LOADED', orderId: null };
   if (row.retried) return { outcome: 'DUPLICATE', orderId: row.retried };
-  if (row.starts_at && order.now < (row.starts_at as Date).getTime()) return { outcome: 'NOT_STARTED', orderId: null };
-  if (row.ends_at && order.now >= (row.ends_at as Date).getTime()) return { outcome: 'ENDED', orderId: null };
+  if (row.starts_at && order.now < row.starts_at.getTime()) return { outcome: 'NOT_STARTED', orderId: null };
+  if (row.ends_at && order.now >= row.ends_at.getTime()) return { outcome: 'ENDED', orderId: null };
   if ((row.held ?? 0) + order.qty > row.per_user_limit) return { outcome: 'LIMIT', orderId: row.newest ?? null };
   if (row.stock < order.qty) return { outcome: 'SOLD_OUT', orderId: null };
   // Nothing explains it: the guard lost a race that has since settled; the buyer may try again.
@@ -111,7 +121,7 @@ export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Pr
  */
 export const reserveBySelectForUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
   buying(pool, async (conn) => {
-    const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE', [order.sku]);
+    const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit' | 'starts_at' | 'ends_at'>>[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE', [order.sku]);
     const row = rows[0];
     if (!row) return { outcome: 'NOT_LOADED', orderId: null };
     const outside = (row.starts_at && order.now < row.starts_at.getTime()) || (row.ends_at && order.now >= row.ends_at.getTime());

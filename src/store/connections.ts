@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
+import type { Row } from './rows.js';
 
 /**
  * The local TCP ports of a process's connections to a MySQL port, read from
@@ -17,16 +18,16 @@ const portsToMysql = async (pid: number, mysqlPort: number): Promise<Set<number>
   for (const fd of fds) {
     const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
     const match = /^socket:\[(\d+)\]$/.exec(target);
-    if (match) inodes.add(match[1]!);
+    if (match) inodes.add(match[1]);
   }
   const ports = new Set<number>();
   for (const table of ['tcp', 'tcp6']) {
     const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || !inodes.has(f[9]!)) continue;
-      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      const remotePort = parseInt(f[2]!.split(':')[1]!, 16);
+      if (f.length < 10 || !inodes.has(f[9])) continue;
+      const localPort = parseInt(f[1].split(':')[1], 16);
+      const remotePort = parseInt(f[2].split(':')[1], 16);
       if (remotePort === mysqlPort) ports.add(localPort);
     }
   }
@@ -54,7 +55,7 @@ export const openConnectionKiller = async (url: string): Promise<ConnectionKille
     killConnectionsOf: async (pid) => {
       const ports = await portsToMysql(pid, port);
       if (ports.size === 0) return 0;
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT ID AS id, HOST AS host FROM information_schema.PROCESSLIST');
+      const [rows] = await conn.query<Row<{ id: number; host: string | null }>[]>('SELECT ID AS id, HOST AS host FROM information_schema.PROCESSLIST');
       let killed = 0;
       for (const { id, host } of rows) {
         const clientPort = Number(String(host ?? '').split(':').pop());

@@ -1,6 +1,7 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { SkuDefinition } from '../sale/catalog.js';
 import type { InventoryRecord } from '../sale/put-on-sale.js';
+import type { InventoryColumns, Row } from './rows.js';
 import { inTransaction } from './transaction.js';
 
 export interface InventoryRow {
@@ -21,7 +22,7 @@ const toDate = (ms: number | null): Date | null => (ms === null ? null : new Dat
 export type Queryable = Pool | PoolConnection;
 
 export const getInventory = async (pool: Queryable, sku: string): Promise<InventoryRow | null> => {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const [rows] = await pool.query<Row<Omit<InventoryColumns, 'updated_at'>>[]>(
     'SELECT sku, initial_stock, stock, per_user_limit, starts_at, ends_at, redis_buckets FROM inventory WHERE sku = ?',
     [sku],
   );
@@ -39,8 +40,8 @@ export const getInventory = async (pool: Queryable, sku: string): Promise<Invent
 };
 
 export const countOrders = async (pool: Pool, sku: string): Promise<number> => {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
-  return Number(rows[0]!.n);
+  const [rows] = await pool.query<Row<{ n: number }>[]>('SELECT COUNT(*) AS n FROM orders WHERE sku = ?', [sku]);
+  return Number(rows[0].n);
 };
 
 /** Writes the SKU's inventory row, replacing any earlier one, and deletes its orders and holdings. */
@@ -68,14 +69,14 @@ export const deleteSkuRecord = (pool: Pool, sku: string): Promise<void> =>
 
 /** Units on sale in MySQL across some SKUs: one cheap query, for sampling during a load. */
 export const totalMysqlStock = async (pool: Pool, skus: string[]): Promise<number> => {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT COALESCE(SUM(stock), 0) AS n FROM inventory WHERE sku IN (?)', [skus]);
-  return Number(rows[0]!.n);
+  const [rows] = await pool.query<Row<{ n: string }>[]>('SELECT COALESCE(SUM(stock), 0) AS n FROM inventory WHERE sku IN (?)', [skus]);
+  return Number(rows[0].n);
 };
 
 /** Every SKU with an inventory row. */
 export const inventorySkus = async (pool: Pool): Promise<string[]> => {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT sku FROM inventory ORDER BY sku');
-  return rows.map((r) => r.sku as string);
+  const [rows] = await pool.query<Row<Pick<InventoryColumns, 'sku'>>[]>('SELECT sku FROM inventory ORDER BY sku');
+  return rows.map((r) => r.sku);
 };
 
 /** The inventory as putting a SKU on sale needs it (src/sale/put-on-sale.ts). */

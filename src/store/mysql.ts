@@ -1,5 +1,6 @@
-import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
+import mysql, { type Pool } from 'mysql2/promise';
 import { ConfigError } from '../config.js';
+import type { Row } from './rows.js';
 import { ensureSchema } from './schema.js';
 
 /**
@@ -44,6 +45,6 @@ export const pingMysql = async (pool: Pool): Promise<void> => {
 
 /** The server's version string (MariaDB says so in it), for reports. */
 export const mysqlServerVersion = async (pool: Pool): Promise<string> => {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS version');
-  return String(rows[0]?.version ?? 'unknown');
+  const [rows] = await pool.query<Row<{ version: string }>[]>('SELECT VERSION() AS version');
+  return rows[0]?.version ?? 'unknown';
 };

@@ -1,6 +1,7 @@
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import type { OrderEvent } from '../sale/order-event.js';
 import { addHoldings, ER_CONSTRAINT_FAILED, unitsByUser, unitsHeld } from './holdings.js';
+import type { InventoryColumns, OrderColumns, Row } from './rows.js';
 import { transactionOn } from './transaction.js';
 import { groupBy } from '../group-by.js';
 
@@ -80,8 +81,8 @@ const unitsOf = (events: OrderEvent[]) => events.reduce((n, e) => n + e.qty, 0);
 /** Every event new, its units in stock and within its user's limit: applied as it is. Null when the database says otherwise. */
 const fastPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number, now: number): Promise<BatchOutcome | null> => {
   const groups = bySku(events);
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [groups.map(([sku]) => sku)]);
-  const limits = new Map(rows.map((r) => [r.sku as string, r.per_user_limit as number]));
+  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'sku' | 'per_user_limit'>>[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [groups.map(([sku]) => sku)]);
+  const limits = new Map(rows.map((r) => [r.sku, r.per_user_limit]));
   if (groups.some(([sku]) => !limits.has(sku))) return null;
   try {
     // The hot inventory rows are locked last: until its guarded UPDATEs, a
@@ -125,7 +126,7 @@ const screen = async (conn: PoolConnection, events: OrderEvent[], outcome: Batch
   const withRequest = events.filter((e) => e.requestId !== '');
   const requestMatch = withRequest.length === 0 ? '' : ' OR (sku IN (?) AND user_id IN (?) AND request_key IN (?))';
   const requestParams = withRequest.length === 0 ? [] : [[...new Set(withRequest.map((e) => e.sku))], [...new Set(withRequest.map((e) => e.userId))], [...new Set(withRequest.map((e) => e.requestId))]];
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT order_id, sku, user_id, qty, request_id, status FROM orders WHERE order_id IN (?)${requestMatch}`, [ids, ...requestParams]);
+  const [rows] = await conn.query<Row<Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty' | 'request_id' | 'status'>>[]>(`SELECT order_id, sku, user_id, qty, request_id, status FROM orders WHERE order_id IN (?)${requestMatch}`, [ids, ...requestParams]);
   const seen = new Map<string, OrderContent & { cancelled: boolean }>();
   const requestOwner = new Map<string, string>();
   const requestOf = (e: OrderContent) => `${e.sku}/${e.userId}/${e.requestId}`;
@@ -163,13 +164,13 @@ const screen = async (conn: PoolConnection, events: OrderEvent[], outcome: Batch
  * holdings); returns the events that got their units.
  */
 const takeStock = async (conn: PoolConnection, sku: string, events: OrderEvent[], outcome: BatchOutcome): Promise<OrderEvent[]> => {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT stock, per_user_limit FROM inventory WHERE sku = ? FOR UPDATE', [sku]);
+  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit'>>[]>('SELECT stock, per_user_limit FROM inventory WHERE sku = ? FOR UPDATE', [sku]);
   if (rows.length === 0) {
     for (const event of events) outcome.rejected.push({ event, reason: 'UNKNOWN_SKU' });
     return [];
   }
-  let left = rows[0]!.stock as number;
-  const limit = rows[0]!.per_user_limit as number;
+  let left = rows[0].stock;
+  const limit = rows[0].per_user_limit;
   const held = await unitsHeld(conn, sku, [...new Set(events.map((e) => e.userId))]);
   const fits: OrderEvent[] = [];
   for (const event of events) {

@@ -1,6 +1,7 @@
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader } from 'mysql2/promise';
 import { releaseHolding } from './holdings.js';
 import { findOrder, type OrderRow } from './orders.js';
+import type { OrderColumns, Row } from './rows.js';
 import { inTransaction } from './transaction.js';
 
 export type PayResult =
@@ -42,7 +43,7 @@ export interface CancelledOrder {
  */
 export const cancelExpiredOrders = async (pool: Pool, skus: string[], reason: string, limit: number, now = Date.now()): Promise<CancelledOrder[]> => {
   if (skus.length === 0) return [];
-  const [due] = await pool.query<RowDataPacket[]>(
+  const [due] = await pool.query<Row<Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty'>>[]>(
     `SELECT order_id, sku, user_id, qty FROM orders WHERE status = 'PENDING' AND pay_deadline <= ? AND sku IN (?) ORDER BY pay_deadline LIMIT ?`,
     [new Date(now), skus, limit],
   );
@@ -72,7 +73,7 @@ export const RELEASE_STATE = { PENDING: 0, DONE: 1, UNKNOWN_TO_REDIS: 2 } as con
 /** Cancelled orders of `skus` whose units are not yet back on sale in Redis (cancelled by a sweeper that died before, or refused by the consumer). */
 export const ordersAwaitingRelease = async (pool: Pool, skus: string[], limit: number): Promise<CancelledOrder[]> => {
   if (skus.length === 0) return [];
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const [rows] = await pool.query<Row<Pick<OrderColumns, 'order_id' | 'sku' | 'qty' | 'reason'>>[]>(
     `SELECT order_id, sku, qty, reason FROM orders WHERE status = 'CANCELLED' AND released_to_sale = ? AND sku IN (?) ORDER BY cancelled_at LIMIT ?`,
     [RELEASE_STATE.PENDING, skus, limit],
   );

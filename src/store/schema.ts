@@ -1,4 +1,5 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { Row, SchemaMigrationColumns } from './rows.js';
 
 /**
  * The tables of record, built by numbered migrations so that a database an
@@ -87,7 +88,7 @@ const LOCK_WAIT_SEC = 60;
 export const ensureSchema = async (pool: Pool): Promise<void> => {
   const conn = await pool.getConnection();
   try {
-    const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [LOCK, LOCK_WAIT_SEC]);
+    const [[lock]] = await conn.query<Row<{ got: number | null }>[]>('SELECT GET_LOCK(?, ?) AS got', [LOCK, LOCK_WAIT_SEC]);
     if (lock?.got !== 1) throw new Error(`another process held the schema lock ${LOCK} for over ${LOCK_WAIT_SEC} s`);
     try {
       await migrate(conn);
@@ -105,8 +106,8 @@ const migrate = async (conn: PoolConnection): Promise<void> => {
      name       VARCHAR(200) NOT NULL,
      applied_at DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
    ) ENGINE=InnoDB`);
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT version FROM schema_migrations');
-  const applied = new Set(rows.map((r) => r.version as number));
+  const [rows] = await conn.query<Row<Pick<SchemaMigrationColumns, 'version'>>[]>('SELECT version FROM schema_migrations');
+  const applied = new Set(rows.map((r) => r.version));
   for (const [i, migration] of MIGRATIONS.entries()) {
     const version = i + 1;
     if (applied.has(version)) continue;

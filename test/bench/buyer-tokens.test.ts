@@ -25,7 +25,7 @@ describe('bench buyer tokens', () => {
 
   it("gives each impostor kind a token the gateway refuses for that kind's reason (other-user: a valid token of its own)", async () => {
     const auth = await createJwtAuthenticator({ keys: { kind: 'secret', secret: jwt.secret }, issuer: jwt.issuer, audience: jwt.audience });
-    const verdicts = Object.fromEntries(await Promise.all(IMPOSTOR_KINDS.map(async (kind) => [kind, await auth.identify(tokens.impostor(kind, 'fake7') ?? undefined)])));
+    const verdicts = Object.fromEntries(await Promise.all(IMPOSTOR_KINDS.map(async (kind) => [kind, await auth.identify(tokens.impostor(kind, 'fake7') ?? undefined)] as const)));
     expect(verdicts).toEqual({
       missing: { ok: false, reason: 'MISSING' },
       expired: { ok: false, reason: 'EXPIRED' },

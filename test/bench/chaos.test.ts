@@ -47,25 +47,25 @@ describe('faults drawn on the same target', () => {
     let alive = true;
     let pid = 100;
     const targets: FaultTargets = {
-      kill: async (role) => {
+      kill: (role) => {
         log.push(`kill ${role} ${alive ? 'running' : 'ALREADY DOWN'}`);
         alive = false;
-        return pid;
+        return Promise.resolve(pid);
       },
-      start: async (role) => {
+      start: (role) => {
         log.push(`start ${role} ${alive ? 'A SECOND ONE' : 'after its kill'}`);
         alive = true;
-        return ++pid;
+        return Promise.resolve(++pid);
       },
       pid: () => pid,
       serveWorkers: () => ({
-        pids: async () => [...workers],
-        replace: async (worker, signal) => {
+        pids: () => Promise.resolve([...workers]),
+        replace: (worker, signal) => {
           log.push(`${signal} worker ${worker}${workers.includes(worker) ? '' : ' GONE ALREADY'}`);
           const replacement = ++pid;
           workers = [...workers.filter((w) => w !== worker), replacement];
           log.push(`worker ${replacement} listens`);
-          return replacement;
+          return Promise.resolve(replacement);
         },
       }),
       kafka: null,

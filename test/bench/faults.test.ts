@@ -49,9 +49,9 @@ const expectSurvived = (report: Report, kind: string): Report['runs'][number] =>
   expect(report.ok).toBe(true);
   expect(report.invariants).toHaveLength(11);
   const [runOf] = report.runs;
-  expect(runOf!.faults).toEqual({ [kind]: 1 });
-  expect([runOf!.sold, runOf!.stock, runOf!.drift]).toEqual([STOCK, 0, 0]);
-  return runOf!;
+  expect(runOf.faults).toEqual({ [kind]: 1 });
+  expect([runOf.sold, runOf.stock, runOf.drift]).toEqual([STOCK, 0, 0]);
+  return runOf;
 };
 
 describe('seckill bench: faults injected mid-sale', () => {
@@ -97,9 +97,9 @@ describe('seckill bench: faults injected mid-sale', () => {
       const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', 'chaos', '--seed', String(seed), '--json'], { env: withOwnBroker(), timeout: 240_000, maxBuffer: 16 << 20 });
       const report = JSON.parse(stdout) as Report;
       expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
-      expect(report.runs[0]!).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
-      expect(Object.values(report.runs[0]!.faults).reduce((a, b) => a + b, 0)).toBe(2);
-      if (seed === 21) expect(report.runs[0]!.faults).toEqual({ 'stop-kafka': 1, 'kill-relay': 1 });
+      expect(report.runs[0]).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
+      expect(Object.values(report.runs[0].faults).reduce((a, b) => a + b, 0)).toBe(2);
+      if (seed === 21) expect(report.runs[0].faults).toEqual({ 'stop-kafka': 1, 'kill-relay': 1 });
     }, 300_000);
   });
 

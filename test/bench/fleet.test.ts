@@ -35,12 +35,12 @@ describe('seckill bench deploy: a small drop through rolling restarts and crashe
     expect(code).toBe(0);
     expect(report.invariants.map((i) => i.name)).toContain('seckill: no-unit-unsold-while-refused');
     const [run] = report.runs;
-    expect(run!.faults).toEqual({ 'restart-workers': 2, 'kill-worker': 2 });
-    expect([run!.sold, run!.stock, run!.drift]).toEqual([20, 0, 0]);
+    expect(run.faults).toEqual({ 'restart-workers': 2, 'kill-worker': 2 });
+    expect([run.sold, run.stock, run.drift]).toEqual([20, 0, 0]);
     // Nobody was turned away at all, and the figure the report shows for after the last fault says so.
-    expect(run!.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
-    expect(run!.afterFaults!.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
-    expect(Object.values(run!.afterFaults!.outcomes).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(run.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
+    expect(run.afterFaults!.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
+    expect(Object.values(run.afterFaults!.outcomes).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   }, 180_000);
 
   it('refuses worker faults without serve --workers, before starting anything (exit 2, the fault named)', async () => {
@@ -59,10 +59,10 @@ describe('seckill bench clocks: a scheduled sale served by workers whose clocks 
     expect(window.detail).toMatch(/^1 SKUs with a sale window, all \d+ orders made inside it$/);
     const [run] = report.runs;
     // Sold during the window, not sold out: orders were made up to its end.
-    expect(run!.sold).toBeGreaterThan(100);
-    expect(run!.stock).toBeGreaterThan(0);
-    expect(run!.outcomes.NOT_STARTED).toBeGreaterThan(0);
-    expect(run!.outcomes.ENDED).toBeGreaterThan(0);
+    expect(run.sold).toBeGreaterThan(100);
+    expect(run.stock).toBeGreaterThan(0);
+    expect(run.outcomes.NOT_STARTED).toBeGreaterThan(0);
+    expect(run.outcomes.ENDED).toBeGreaterThan(0);
   }, 180_000);
 });
 
@@ -77,7 +77,7 @@ describe('scenario fields of the fleet', () => {
     expect(() => parseScenario('x.json', scenario({}, { opensAfter: '3s', endsAfter: '2s' }))).toThrow('x.json: skus[0].endsAfter must be after opensAfter');
     expect(() => parseScenario('x.json', scenario({}, { endsAt: '2030-01-01T00:00:00Z', endsAfter: '2s' }))).toThrow('x.json: skus[0].endsAfter is relative to the start of the load');
     const parsed = parseScenario('x.json', scenario({ workers: 2, clockOffsetsMs: [-2000, 2000], load: { rate: 300 } }, { opensAfter: '1s', endsAfter: '4s' }));
-    expect([parsed.workers, parsed.clockOffsetsMs, parsed.load.rate, parsed.skus[0]!.opensAfterMs, parsed.skus[0]!.endsAfterMs]).toEqual([2, [-2000, 2000], 300, 1000, 4000]);
+    expect([parsed.workers, parsed.clockOffsetsMs, parsed.load.rate, parsed.skus[0].opensAfterMs, parsed.skus[0].endsAfterMs]).toEqual([2, [-2000, 2000], 300, 1000, 4000]);
     expect(parseScenario('x.json', scenario({}))).toMatchObject({ workers: null, clockOffsetsMs: [], load: { rate: null } });
   });
 

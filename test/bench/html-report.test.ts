@@ -43,8 +43,8 @@ const seriesPixels = () =>
     const rgb = [...new Set(colors)].map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
     let count = 0;
     for (let i = 0; i < pixels.length; i += 4) {
-      if (pixels[i + 3]! < 128) continue;
-      if (rgb.some(([r, g, b]) => Math.abs(pixels[i]! - r!) + Math.abs(pixels[i + 1]! - g!) + Math.abs(pixels[i + 2]! - b!) < 60)) count += 1;
+      if (pixels[i + 3] < 128) continue;
+      if (rgb.some(([r, g, b]) => Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) < 60)) count += 1;
     }
     return { id, count };
   });
@@ -102,8 +102,8 @@ describe('the bench report in a real browser', () => {
         expect(cells[1]).toBe('✓ ok');
         expect(cells[2]).toBe('kill-consumer ×1');
         // The fault the seed drew, when and for how long: what `--seed N` replays.
-        const [fault] = campaign.seeds[i]!.drawn;
-        expect(cells[3]).toBe(`kill-consumer at ${(fault!.atMs / 1000).toFixed(1)} s for ${(fault!.forMs / 1000).toFixed(1)} s`);
+        const [fault] = campaign.seeds[i].drawn;
+        expect(cells[3]).toBe(`kill-consumer at ${(fault.atMs / 1000).toFixed(1)} s for ${(fault.forMs / 1000).toFixed(1)} s`);
       }
       await opened.screenshot('bench-campaign.png');
       expect(opened.problems).toEqual([]);

@@ -312,7 +312,7 @@ describe('checkInvariants on a doctored sale', () => {
 describe('an order whose answer the load generator never read', () => {
   it('is not an unanswered order when its request was in flight as the load stopped, and is one otherwise', () => {
     const state = cleanState();
-    const sku = state.skus[0]!;
+    const sku = state.skus[0];
     sku.orders.push({ orderId: 'cut-off', userId: 'late', requestId: 'late-r1', qty: 1, status: 'PENDING', reason: null });
     sku.mysqlStock -= 1;
     const unanswered = () => checkInvariants(state).find((r) => r.name === 'every-order-told')!;
@@ -354,8 +354,8 @@ describe('orders made outside their sale window', () => {
   it('catches an order made before the opening and one made at or after the end (a gateway whose clock runs fast or slow judging the window)', () => {
     const state = windowed();
     const [first, , last] = sku(state, 'sku-a').orders;
-    first!.createdAt = 8_000;
-    last!.createdAt = 20_000;
+    first.createdAt = 8_000;
+    last.createdAt = 20_000;
     expect(broken(state)).toEqual(['sold-within-window']);
     expect(invariant(state, 'sold-within-window').detail).toBe(
       '1 orders made before their sale opened: ord-a1 (sku-a, 2000 ms before the opening); 1 orders made once their sale had ended: ord-a3 (sku-a, 0 ms after the end)',

@@ -40,7 +40,7 @@ describe('seckill bench smoke', () => {
       ['mysql-update', 200, 0],
       ['mysql-for-update', 200, 0],
     ]);
-    expect(report.runs[0]!.drift).toBe(0);
+    expect(report.runs[0].drift).toBe(0);
     // Judged, then gone: nothing is left for a later consumer's sweeper (or reconcile) to act on.
     expect(await getInventory(await testMysql(), 'smoke-1')).toBeNull();
     expect(await redis.exists(...allSkuKeys('smoke-1'))).toBe(0);
@@ -53,13 +53,13 @@ describe('seckill bench bots', () => {
     const report = await bench('bots', '--requests', '6000', '--duration', '6');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.invariants.map((i) => i.name)).toEqual(expect.arrayContaining(['seckill+jwt: bots-without-token-hold-nothing', 'seckill+jwt: bots-with-bad-identity-hold-nothing']));
-    expect(report.runs[0]!.outcomes.BAD_TOKEN).toBeGreaterThan(0);
+    expect(report.runs[0].outcomes.BAD_TOKEN).toBeGreaterThan(0);
     // Impostors were there and were refused: 401 for the bad tokens, 403 for a good token naming another buyer.
-    expect(report.runs[0]!.outcomes.UNAUTHORIZED).toBeGreaterThan(0);
-    expect(report.runs[0]!.outcomes.WRONG_USER).toBeGreaterThan(0);
-    expect(report.runs[0]!.sold).toBe(300);
+    expect(report.runs[0].outcomes.UNAUTHORIZED).toBeGreaterThan(0);
+    expect(report.runs[0].outcomes.WRONG_USER).toBeGreaterThan(0);
+    expect(report.runs[0].sold).toBe(300);
     // Buyers whose reply was lost retried after the sell-out: each that held an order was told it.
-    const lost = report.runs[0]!.lostReplies!;
+    const lost = report.runs[0].lostReplies!;
     expect(lost.heldOrder).toBeGreaterThan(0);
     expect(lost.toldOrderId).toBe(lost.heldOrder);
   }, 300_000);
@@ -71,9 +71,9 @@ describe('seckill bench scheduled', () => {
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(report.invariants.map((i) => i.name)).toContain('seckill: no-unit-unsold-while-refused');
     const [run] = report.runs;
-    expect(run!.beforeOpening!.NOT_STARTED).toBeGreaterThan(1_000);
-    expect(run!.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
-    expect([run!.sold, run!.stock, run!.drift]).toEqual([1_000, 0, 0]);
-    expect(run!.lostReplies!.toldOrderId).toBe(run!.lostReplies!.heldOrder);
+    expect(run.beforeOpening!.NOT_STARTED).toBeGreaterThan(1_000);
+    expect(run.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
+    expect([run.sold, run.stock, run.drift]).toEqual([1_000, 0, 0]);
+    expect(run.lostReplies!.toldOrderId).toBe(run.lostReplies!.heldOrder);
   }, 300_000);
 });

@@ -45,7 +45,7 @@ describe('seckill preload', () => {
   it('preloads every SKU of a scenario file', async () => {
     const run = await seckill('preload', '--file', 'scenarios/smoke.json', '--reset', '--yes', '--json');
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout).skus.map((s: { sku: string }) => s.sku)).toEqual(['smoke-1']);
+    expect((JSON.parse(run.stdout) as { skus: { sku: string }[] }).skus.map((s) => s.sku)).toEqual(['smoke-1']);
   });
 
   it.each([

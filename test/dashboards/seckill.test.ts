@@ -29,7 +29,7 @@ const promqlReads = (expr: string) => {
   let rest = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const selectors: { metric: string | null; labels: string[] }[] = [];
   rest = rest.replace(/([A-Za-z_:][\w:]*)?\s*\{([^}]*)\}/g, (_all, metric: string | undefined, matchers: string) => {
-    selectors.push({ metric: metric ?? null, labels: [...matchers.matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((m) => m[1]!) });
+    selectors.push({ metric: metric ?? null, labels: [...matchers.matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((m) => m[1]) });
     return metric ? ` ${metric} ` : ' ';
   });
   const grouping: string[] = [];
@@ -37,7 +37,7 @@ const promqlReads = (expr: string) => {
     grouping.push(...labels.split(',').map((l) => l.trim()).filter(Boolean));
     return ' ';
   });
-  const metrics = [...rest.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)].filter((m) => m[2] === undefined && !KEYWORDS.has(m[1]!)).map((m) => m[1]!);
+  const metrics = [...rest.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)].filter((m) => m[2] === undefined && !KEYWORDS.has(m[1])).map((m) => m[1]);
   return { metrics: [...new Set(metrics)], selectors: selectors.filter((s) => s.metric !== null) as { metric: string; labels: string[] }[], grouping };
 };
 
@@ -67,9 +67,9 @@ const exportedBy = (text: string) => {
     }
     const sample = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? /.exec(line);
     if (!sample) continue;
-    const seen = labels.get(sample[1]!) ?? new Set<string>();
-    for (const m of (sample[2] ?? '').matchAll(/([A-Za-z_]\w*)="/g)) seen.add(m[1]!);
-    labels.set(sample[1]!, seen);
+    const seen = labels.get(sample[1]) ?? new Set<string>();
+    for (const m of (sample[2] ?? '').matchAll(/([A-Za-z_]\w*)="/g)) seen.add(m[1]);
+    labels.set(sample[1], seen);
   }
   return { names, labels };
 };

@@ -132,7 +132,7 @@ describe('seckill serve --auth jwt (HS256)', () => {
     expect(await snapshotSku(redis, sku)).toEqual(before);
     expect(await redis.get(skuKeys(sku).admitted)).toBeNull();
     const countsAfter = await Promise.all(reasons.map((r) => refusedCount(url, r)));
-    expect(Object.fromEntries(reasons.map((r, i) => [r, countsAfter[i]! - countsBefore[i]!]))).toEqual(
+    expect(Object.fromEntries(reasons.map((r, i) => [r, countsAfter[i] - countsBefore[i]]))).toEqual(
       Object.fromEntries(reasons.map((r) => [r, 2 * cases.filter(([c]) => c === r).length])),
     );
   });

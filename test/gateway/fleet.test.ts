@@ -1,6 +1,7 @@
 import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
+import type { CloseReport } from '../../src/reconcile/close.js';
 import { newRedis, postJson, preloadSku, type RunningServer, runSeckill, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
@@ -140,7 +141,7 @@ describe('gateways whose clocks disagree with Redis', () => {
 
     const { sku: open } = await preloadSku(redis, { sku: uniqueSku('slow-close'), stock: 5, limit: 1 });
     const closed = await runSeckill(['close', '--sku', open, '--end-now', '--wait', '0', '--json']);
-    if (JSON.parse(closed.stdout || '{}').closed !== true) return expect.fail(`close did not close the sale: ${closed.stdout} ${closed.stderr}`);
+    if ((JSON.parse(closed.stdout || '{}') as Partial<CloseReport>).closed !== true) return expect.fail(`close did not close the sale: ${closed.stdout} ${closed.stderr}`);
     const after = await postJson(`${slow.url}/reserve`, { sku: open, userId: 'after-close', requestId: 'r1' });
     expect(after.status).toBe(410);
     // Nothing was written into the closed sale's removed keys.

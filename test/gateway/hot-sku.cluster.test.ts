@@ -38,7 +38,7 @@ const skewedBuyers = (buckets: number): string[] => {
     } else if (cold.length < BUYERS / 5) cold.push(userId);
   }
   // Spread through the crowd, one in five: the cold buckets still sell when bucket 0 runs dry.
-  return Array.from({ length: BUYERS }, (_, i) => (i % 5 === 4 ? cold[(i - 4) / 5]! : hot[i - Math.floor(i / 5)]!));
+  return Array.from({ length: BUYERS }, (_, i) => (i % 5 === 4 ? cold[(i - 4) / 5] : hot[i - Math.floor(i / 5)]));
 };
 
 /**
@@ -61,7 +61,7 @@ const crowdBuys = async (url: string, sku: string, users: string[]): Promise<Ans
     Array.from({ length: IN_FLIGHT }, async () => {
       while (next < users.length) {
         const i = next++;
-        const userId = users[i]!;
+        const userId = users[i];
         const tries = [send(userId, `${userId}-r1`)];
         if (i % 10 === 0) tries.push(send(userId, `${userId}-r1`));
         if (i % 25 === 0) tries.push(send(userId, `${userId}-r2`));
@@ -135,7 +135,7 @@ describe('a hot SKU split into buckets over the three masters of a Redis Cluster
     await Promise.all(
       Array.from({ length: 200 }, async () => {
         while (next < users.length) {
-          const userId = users[next++]!;
+          const userId = users[next++];
           for (;;) {
             const answer = await buy(server.url, sku, userId, `${userId}-r1`);
             if (answer.status !== 403 && answer.status !== 429) {

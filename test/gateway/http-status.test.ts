@@ -110,7 +110,7 @@ describe('seckill serve with default admission', () => {
     const other = await postJson(`${url}/reserve`, { sku, userId: 'u2', requestId: 'last-unit' });
     expectError(other, 410, 'SOLD_OUT');
     expect(other.body.orderId).toBeUndefined();
-    const order = await fetch(`${url}/orders/${last.body.orderId as string}`).then((r) => r.json());
+    const order: unknown = await fetch(`${url}/orders/${last.body.orderId as string}`).then((r) => r.json());
     expect(order).toMatchObject({ orderId: last.body.orderId, userId: 'u1', status: 'reserved' });
     expect(await redis.hlen(skuKeys(sku).reservations)).toBe(1);
   });

@@ -44,7 +44,7 @@ const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ g
   let granted = 0;
   let takes = 0;
   while (performance.now() < until) {
-    const answers = await Promise.all(Array.from({ length: batch }, () => bucket.take()));
+    const answers = await Promise.all(Array.from({ length: batch }, () => Promise.resolve(bucket.take())));
     takes += batch;
     granted += answers.filter(Boolean).length;
     await nextTick(); // let replies and timers in, as between a server's requests
@@ -61,13 +61,13 @@ const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ g
  */
 const offerSteadily = async (buckets: RateLimit[], perSecond: number, ms: number): Promise<{ offered: number; admitted: number; windowSeconds: number }> => {
   const offeredSoFar = buckets.map(() => 0);
-  const answers: (boolean | Promise<boolean>)[] = [];
+  const answers: Promise<boolean>[] = [];
   const startedAt = performance.now();
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const elapsedMs = Math.min(ms, performance.now() - startedAt);
       const due = Math.floor((elapsedMs * perSecond) / 1000);
-      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i]! < due; offeredSoFar[i]!++) answers.push(bucket.take());
+      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i] < due; offeredSoFar[i]++) answers.push(Promise.resolve(bucket.take()));
       if (elapsedMs >= ms) {
         clearInterval(timer);
         resolve();
@@ -134,7 +134,7 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const leases = vi.spyOn(RateTokens.prototype, 'lease');
     try {
       // A crowd at once, then one more request: its lease is sized by the crowd's demand, and mostly left unspent.
-      const crowd = await Promise.all(Array.from({ length: 400 }, () => bucket.take()));
+      const crowd = await Promise.all(Array.from({ length: 400 }, () => Promise.resolve(bucket.take())));
       expect(await bucket.take()).toBe(true);
       const admitted = crowd.filter(Boolean).length + 1;
       const granted = (await Promise.all(leases.mock.results.map((r) => r.value as Promise<RateLease>))).reduce((sum, l) => sum + l.granted, 0);
@@ -177,9 +177,9 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
       // One call per refill interval, and a few for the full bucket at the start.
       expect(calls.mock.calls.length).toBeLessThanOrEqual(elapsedMs / refillMs + 4);
       expect(calls.mock.calls.length).toBeGreaterThan(0);
-      expect(results[i]!.takes).toBeGreaterThan(5_000);
+      expect(results[i].takes).toBeGreaterThan(5_000);
     }
-    expect(results[0]!.granted + results[1]!.granted).toBeLessThanOrEqual(burst + (rate * elapsedMs) / 1000 + 2 * lease);
+    expect(results[0].granted + results[1].granted).toBeLessThanOrEqual(burst + (rate * elapsedMs) / 1000 + 2 * lease);
   });
 });
 
@@ -264,7 +264,7 @@ describe.each([
     const until = startedAt + 2_000;
     const client = async (server: number) => {
       while (performance.now() < until) {
-        const a = await postJson(`${servers[server]!.url}/reserve`, { sku, userId: `buyer-${buyer++}` });
+        const a = await postJson(`${servers[server].url}/reserve`, { sku, userId: `buyer-${buyer++}` });
         answers.push({ server, status: a.status, error: a.body.error });
       }
     };

@@ -47,7 +47,7 @@ describe('seckill serve against slow clients', () => {
       `POST /reserve HTTP/1.1\r\nHost: seckill\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"sku":"${sku}"`, // a body promised, 16 bytes sent
     ];
     const opened = [];
-    for (let i = 0; i < 2_000; i += 100) opened.push(...(await Promise.all(Array.from({ length: 100 }, (_, j) => stall(server!.url, heads[(i + j) % 2]!)))));
+    for (let i = 0; i < 2_000; i += 100) opened.push(...(await Promise.all(Array.from({ length: 100 }, (_, j) => stall(server!.url, heads[(i + j) % 2])))));
     stalled.push(...opened.map((o) => o.socket));
 
     // Honest buyers, while all 2,000 are held open: every one answered.

@@ -1,5 +1,4 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RowDataPacket } from 'mysql2/promise';
 import { OwnRedis } from '../../src/bench/own-redis.js';
 import { createPipelineMetrics } from '../../src/queue/metrics.js';
 import { sweepOnce } from '../../src/payment/sweeper.js';
@@ -7,6 +6,7 @@ import { reconcileSku } from '../../src/reconcile/drift.js';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
+import type { OrderColumns, Row } from '../../src/store/rows.js';
 import type { OrderEvent } from '../../src/sale/order-event.js';
 import { newRedis, preloadSku, startSeckill, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { Redis } from 'ioredis';
@@ -36,7 +36,7 @@ const expiredOrders = async (sku: string, users: string[]): Promise<string[]> =>
 };
 
 const rowsOf = async (sku: string) => {
-  const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT order_id, status, released_to_sale FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
+  const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'order_id' | 'status' | 'released_to_sale'>>[]>('SELECT order_id, status, released_to_sale FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
   return rows.map((r) => [r.order_id, r.status, r.released_to_sale]);
 };
 
@@ -90,7 +90,7 @@ describe('the payment-timeout sweeper', () => {
     const sku = uniqueSku('sweep-unknown');
     await preloadSku(redis, { sku, stock: 5 });
     const [orderId] = await expiredOrders(sku, ['a']);
-    await redis.hdel(skuKeys(sku).reservations, orderId!); // as after a Redis restart without persistence
+    await redis.hdel(skuKeys(sku).reservations, orderId); // as after a Redis restart without persistence
     await sweepOnce({ mysql: await testMysql(), ...deps(redis) });
     expect(await rowsOf(sku)).toEqual([[orderId, 'CANCELLED', 2]]);
     expect(await redis.get(skuKeys(sku).stock)).toBe('4');

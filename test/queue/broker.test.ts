@@ -69,7 +69,12 @@ describe('seckill kafka start|status|stop (local KRaft broker)', () => {
       const received: string[] = [];
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => void received.push(message.value?.toString() ?? '') });
+      await consumer.run({
+        eachMessage: ({ message }) => {
+          received.push(message.value?.toString() ?? '');
+          return Promise.resolve();
+        },
+      });
       await producer.connect();
       await producer.send({ topic, messages: [{ key: 'sku-1', value: 'order-1' }] });
       await waitFor(() => received.length > 0, 30_000, `the consumer to receive the message on ${topic}`);

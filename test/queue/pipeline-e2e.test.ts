@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
+import type { ReservationRecord } from '../../src/sale/reservations.js';
 import { preloadSku, startServer, uniqueSku, waitFor } from '../helpers.js';
 import { buyMany, mysqlStock, ordersOf, pipelineTestKit, redisStock, startPipeline } from './pipeline-helpers.js';
 
@@ -21,7 +22,7 @@ describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queu
     expect(await mysqlStock(sku)).toBe(0);
     expect(await redisStock(sku)).toBe(0);
     // Every reservation is marked persisted in Redis: nothing left in flight.
-    await waitFor(async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => JSON.parse(r).persistedAt), 10_000, 'reservations marked persisted');
+    await waitFor(async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => (JSON.parse(r) as ReservationRecord).persistedAt), 10_000, 'reservations marked persisted');
   });
 });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
+import type { InventoryColumns, OrderColumns, Row } from '../../src/store/rows.js';
 import { newRedis, postJson, startSeckill, testMysql, type RunningProcess } from '../helpers.js';
 
 export interface Bought {
@@ -26,14 +26,14 @@ export const buyMany = async (url: string, sku: string, buyers: number, concurre
   return results;
 };
 
-export const ordersOf = async (sku: string): Promise<{ order_id: string; user_id: string; status: string; qty: number; reason: string | null }[]> => {
-  const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT order_id, user_id, status, qty, reason FROM orders WHERE sku = ?', [sku]);
-  return rows as { order_id: string; user_id: string; status: string; qty: number; reason: string | null }[];
+export const ordersOf = async (sku: string): Promise<Pick<OrderColumns, 'order_id' | 'user_id' | 'status' | 'qty' | 'reason'>[]> => {
+  const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'order_id' | 'user_id' | 'status' | 'qty' | 'reason'>>[]>('SELECT order_id, user_id, status, qty, reason FROM orders WHERE sku = ?', [sku]);
+  return rows;
 };
 
 export const mysqlStock = async (sku: string): Promise<number> => {
-  const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT stock FROM inventory WHERE sku = ?', [sku]);
-  return rows[0]!.stock as number;
+  const [rows] = await (await testMysql()).query<Row<Pick<InventoryColumns, 'stock'>>[]>('SELECT stock FROM inventory WHERE sku = ?', [sku]);
+  return rows[0].stock;
 };
 
 const statsRedis = newRedis();

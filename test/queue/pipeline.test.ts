@@ -1,9 +1,10 @@
-import type { RowDataPacket } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
+import type { DeadLetter } from '../../src/queue/dead-letter.js';
 import { connectKafka } from '../../src/queue/kafka.js';
 import { GROUPS, TOPICS } from '../../src/queue/names.js';
 import { Reservations } from '../../src/sale/reservations.js';
+import type { OrderColumns, Row } from '../../src/store/rows.js';
 import { postJson, preloadSku, startMysqlProxy, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_DEFAULTS } from '../test-env.js';
 
@@ -63,7 +64,7 @@ describe('exactly once in effect', () => {
     const event = await eventOf(sku, orderId!);
     await produce(p, [{ key: sku, value: event }, { key: sku, value: event }]);
     const pipeline = track(await startPipeline('kafka', p));
-    await waitFor(async () => (await ordersOf(sku)).length === 1, 30_000, 'the order').catch((e) => {
+    await waitFor(async () => (await ordersOf(sku)).length === 1, 30_000, 'the order').catch((e: Error) => {
       throw new Error(`${e.message}\n${pipeline.processes.map((x) => x.stderr()).join('\n')}`);
     });
     // Give a doubled apply every chance to show: the same message once more, then a marker order behind it.
@@ -102,7 +103,7 @@ describe('exactly once in effect', () => {
     const p = prefix();
     const crashing = track(await startPipeline('kafka', p, [], { SECKILL_CRASH_AT: crashAt }));
     const answers = await buyMany(server.url, sku, 4, 4);
-    const relay = crashing.processes[0]!;
+    const relay = crashing.processes[0];
     expect(await relay.exited).toBe(null); // died by its own SIGKILL
     await crashing.stop();
     track(await startPipeline('kafka', p));
@@ -148,7 +149,7 @@ describe('dead letters and compensation', () => {
     expect(await live()).toEqual([`${sku}.earlierorder0000`]);
     // Its units are back on sale in Redis, and MySQL says so (no sweeper need release it again).
     await waitFor(async () => {
-      const [rows] = await (await testMysql()).query<RowDataPacket[]>('SELECT released_to_sale FROM orders WHERE order_id = ?', [bobOrder]);
+      const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'released_to_sale'>>[]>('SELECT released_to_sale FROM orders WHERE order_id = ?', [bobOrder]);
       return rows[0]?.released_to_sale === 1;
     }, 10_000, "Bob's refused order marked released");
 
@@ -161,9 +162,12 @@ describe('dead letters and compensation', () => {
     expect(pipeline.processes.at(-1)!.stderr()).not.toContain('will retry');
 
     // The dead-letter topic holds each refused message with its reason.
-    const letters: { reason: string; event: { orderId: string } | null; raw: string | null }[] = [];
+    const letters: DeadLetter[] = [];
     const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
-    await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
+    await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', (batch) => {
+      letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
+      return Promise.resolve();
+    });
     await waitFor(() => letters.length >= 3, 30_000, 'three dead letters');
     await kafka.close();
     expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'NOT_JSON', 'OVER_LIMIT']);
@@ -251,15 +255,15 @@ describe('payment', () => {
     const answers = await buyMany(server.url, sku, 3, 3);
     const [paid, ...unpaid] = answers.map((a) => a as { userId: string; orderId: string });
     await waitFor(async () => (await ordersOf(sku)).length === 3, 30_000, 'orders in MySQL');
-    const pay = await postJson(`${server.url}/orders/${paid!.orderId}/pay`, { userId: paid!.userId });
+    const pay = await postJson(`${server.url}/orders/${paid.orderId}/pay`, { userId: paid.userId });
     expect(pay.status).toBe(200);
-    expect((await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: paid!.userId })).status).toBe(403);
+    expect((await postJson(`${server.url}/orders/${unpaid[0].orderId}/pay`, { userId: paid.userId })).status).toBe(403);
 
     await waitFor(async () => (await ordersOf(sku)).filter((o) => o.status === 'CANCELLED').length === 2, 30_000, 'unpaid orders cancelled');
     await waitFor(async () => (await redisStock(sku)) === 2, 10_000, 'stock back in Redis');
     expect(await mysqlStock(sku)).toBe(2);
-    expect((await ordersOf(sku)).find((o) => o.order_id === paid!.orderId)!.status).toBe('PAID');
-    const late = await postJson(`${server.url}/orders/${unpaid[0]!.orderId}/pay`, { userId: unpaid[0]!.userId });
+    expect((await ordersOf(sku)).find((o) => o.order_id === paid.orderId)!.status).toBe('PAID');
+    const late = await postJson(`${server.url}/orders/${unpaid[0].orderId}/pay`, { userId: unpaid[0].userId });
     expect(late).toMatchObject({ status: 409, body: { error: 'CANCELLED' } });
 
     // Resold to later buyers, and no more than returned.
@@ -310,9 +314,12 @@ describe('poison messages', () => {
     ]);
     track(await startPipeline('kafka', p));
 
-    const letters: { reason: string }[] = [];
+    const letters: DeadLetter[] = [];
     const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
-    await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', async (batch) => void letters.push(...batch.values.map((v) => JSON.parse(v))));
+    await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', (batch) => {
+      letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
+      return Promise.resolve();
+    });
     await waitFor(() => letters.length >= 5, 30_000, 'five dead letters');
     await waitFor(async () => (await kafka.lag(TOPICS.orders, GROUPS.orders)) === 0, 30_000, 'the order offsets past the poison');
     await kafka.close();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_BYTES, bundleEntries } from '../../src/queue/relay.js';
-import { eventCount, eventTexts } from '../../src/sale/order-event.js';
+import { eventCount, eventTexts, type OrderEvent } from '../../src/sale/order-event.js';
 
 /** How the relay packs outbox entries into Kafka messages (pure: no servers needed). */
 
@@ -10,7 +10,7 @@ describe('the relay bundling outbox entries into Kafka messages', () => {
   it('joins a SKU\'s entries into one message, one event per line, in order, and keeps SKUs apart', () => {
     const values = [[event('a', 1), event('a', 2)].join('\n'), event('b', 3), event('a', 4)];
     const bundles = bundleEntries({ values, keys: ['a', 'b', 'a'] });
-    expect(bundles.map((b) => [b.key, eventTexts(b.value).map((t) => JSON.parse(t).orderId)])).toEqual([
+    expect(bundles.map((b) => [b.key, eventTexts(b.value).map((t) => (JSON.parse(t) as OrderEvent).orderId)])).toEqual([
       ['a', ['a.o1', 'a.o2', 'a.o4']],
       ['b', ['b.o3']],
     ]);
@@ -23,8 +23,8 @@ describe('the relay bundling outbox entries into Kafka messages', () => {
     const oversized = bundles.filter((b) => b.value.length > BUNDLE_BYTES);
     expect(oversized.map((b) => eventCount(b.value))).toEqual([2_000]);
     expect(bundles.length).toBeGreaterThan(2);
-    const ids = bundles.flatMap((b) => eventTexts(b.value).map((t) => JSON.parse(t).orderId as string));
-    expect(ids).toEqual(values.flatMap(eventTexts).map((t) => JSON.parse(t).orderId));
+    const ids = bundles.flatMap((b) => eventTexts(b.value).map((t) => (JSON.parse(t) as OrderEvent).orderId));
+    expect(ids).toEqual(values.flatMap(eventTexts).map((t) => (JSON.parse(t) as OrderEvent).orderId));
   });
 
   it('counts the events of a message as its lines', () => {

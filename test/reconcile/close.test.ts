@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CloseReport } from '../../src/reconcile/close.js';
 import { reconcileSku } from '../../src/reconcile/drift.js';
 import { hostname } from 'node:os';
 import { allSkuKeys, DEAD_LETTER_STREAM, SKU_INDEX_KEY, skuKeys } from '../../src/redis/keys.js';
@@ -28,9 +29,11 @@ const sell = async (sku: string, buyers: number, paid: number): Promise<void> =>
   await (await testMysql()).query(`UPDATE orders SET status = 'PAID', paid_at = NOW(3) WHERE order_id IN (?)`, [events.slice(0, paid).map((e) => e.orderId)]);
 };
 
+/** `seckill close --json`: its exit code and the report it printed (a run that printed none fails the test here, saying why). */
 const close = async (...args: string[]) => {
   const run = await runSeckill(['close', '--json', ...args]);
-  return { code: run.code, report: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
+  if (!run.stdout) return expect.fail(`close printed no report (exit ${run.code}): ${run.stderr}`);
+  return { code: run.code, report: JSON.parse(run.stdout) as CloseReport, stderr: run.stderr };
 };
 
 describe('seckill close', () => {
@@ -82,10 +85,10 @@ describe('seckill close', () => {
     const names = [0, 1].map((i) => `${hostname()}-${consumer.process.pid}-${i}`);
     const members = async () => {
       const groups = (await redis.xinfo('GROUPS', DEAD_LETTER_STREAM)) as string[][];
-      const all = await Promise.all(groups.map((g) => redis.xinfo('CONSUMERS', DEAD_LETTER_STREAM, g[1]!) as Promise<string[][]>));
+      const all = await Promise.all(groups.map((g) => redis.xinfo('CONSUMERS', DEAD_LETTER_STREAM, g[1]) as Promise<string[][]>));
       return all.flat().map((c) => c[1]);
     };
-    const joined = async () => (await redis.exists(DEAD_LETTER_STREAM)) === 1 && (await members()).filter((m) => names.includes(m!)).length === names.length;
+    const joined = async () => (await redis.exists(DEAD_LETTER_STREAM)) === 1 && (await members()).filter((m) => names.includes(m)).length === names.length;
     await waitFor(joined, 10_000, 'the consumer to join');
     expect(await consumer.stop()).toBe(0);
     expect(await members()).not.toContain(names[0]);

@@ -13,6 +13,7 @@ import { getInventory } from '../../src/store/inventory.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { applyOrderBatch } from '../../src/store/order-batch.js';
 import { applyFixes, planFixes, planIsEmpty } from '../../src/reconcile/fix.js';
+import type { ReconcileReport } from '../../src/reconcile/report.js';
 import { connections, newRedis, outboxEvents, preloadSku, snapshotSku, testMysql, uniqueSku, waitFor, runSeckill } from '../helpers.js';
 
 const redis = newRedis();
@@ -127,7 +128,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
 
     // The same through the pure function, with the clock moved past the grace period.
     const input = (await readDriftInput(source, sku))!;
-    const createdAt = (await reservations.get(sku, stuck!))!.createdAt;
+    const createdAt = (await reservations.get(sku, stuck))!.createdAt;
     expect(findDrift(input, createdAt + GRACE_MS - 1, GRACE_MS).findings).toEqual([]);
     expect(findDrift(input, createdAt + GRACE_MS, GRACE_MS).findings.map((f) => f.ids)).toEqual([[stuck]]);
   });
@@ -136,7 +137,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     const sku = uniqueSku('rc-unmarked');
     await preloadSku(redis, { sku, stock: 10 });
     const [unmarked] = await reserve(sku, ['u1']);
-    await persist(sku, [unmarked!], false);
+    await persist(sku, [unmarked], false);
     const report = await check(sku, 0);
     expect(kinds(report)).toEqual(['DRIFT', 'ORDER_NOT_MARKED_PERSISTED']);
     expect(findingOf(report, 'ORDER_NOT_MARKED_PERSISTED')!.ids).toEqual([unmarked]);
@@ -170,8 +171,8 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     // Cancelled and released properly, then the holding put back by hand.
     await mysql.query(`UPDATE orders SET status = 'CANCELLED', cancelled_at = NOW(3) WHERE order_id = ?`, [cancelled]);
     await mysql.query('UPDATE inventory SET stock = stock + 1 WHERE sku = ?', [sku]);
-    expect((await reservations.release(sku, cancelled!, 'TEST')).outcome).toBe('RELEASED');
-    await redis.hset(skuKeys(sku).holders, 'u1', `${cancelled!}:1`, 'u7', `${sku}.nosuchreservation01:1`);
+    expect((await reservations.release(sku, cancelled, 'TEST')).outcome).toBe('RELEASED');
+    await redis.hset(skuKeys(sku).holders, 'u1', `${cancelled}:1`, 'u7', `${sku}.nosuchreservation01:1`);
 
     const report = await check(sku);
     expect(kinds(report)).toEqual(['HOLDING_WITHOUT_LIVE_ORDER']);
@@ -238,7 +239,7 @@ describe('reconcile: drift and orphans between Redis and MySQL', () => {
     const report = findDrift({ state, inRedis: true, inMysql: true, closed: false, holdings: [] }, 0, GRACE_MS);
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]).toMatchObject({ kind: 'ORDER_UNKNOWN_TO_REDIS', count: 25 });
-    expect(report.findings[0]!.ids).toHaveLength(MAX_IDS);
+    expect(report.findings[0].ids).toHaveLength(MAX_IDS);
     expect(report.drift).toBe(0);
   });
 });
@@ -263,7 +264,7 @@ describe('seckill reconcile', () => {
     await redis.incrby(skuKeys(sku).stock, 2);
     const doctored = await seckill('reconcile', '--sku', sku, '--json', '--grace', '0');
     expect(doctored.code).toBe(1);
-    const report = JSON.parse(doctored.stdout);
+    const report = JSON.parse(doctored.stdout) as ReconcileReport;
     expect(report.ok).toBe(false);
     expect(report.skus[0].drift).toBe(2);
     expect(report.skus[0].findings).toEqual([
@@ -300,7 +301,7 @@ describe('seckill reconcile', () => {
     await waitFor(() => stdout.split('\n').filter(Boolean).length >= 2, 15_000, 'two watch rounds');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ReconcileReport);
     expect(rounds.length).toBeGreaterThanOrEqual(2);
     for (const round of rounds) expect(round).toMatchObject({ ok: false, skus: [{ sku, drift: 1, findings: [{ kind: 'DRIFT' }] }] });
   });
@@ -328,7 +329,7 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-mark');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await persist(sku, [orderId!], false);
+    await persist(sku, [orderId], false);
     expect((await fixedTwice(sku, 0)).markPersisted).toEqual([orderId]);
     expect((await check(sku, 0)).findings).toEqual([]);
   });
@@ -368,8 +369,8 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-holding');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await reservations.release(sku, orderId!, 'TEST');
-    await redis.hset(skuKeys(sku).holders, 'u1', `${orderId!}:1`);
+    await reservations.release(sku, orderId, 'TEST');
+    await redis.hset(skuKeys(sku).holders, 'u1', `${orderId}:1`);
     expect((await fixedTwice(sku)).clearHoldings).toEqual([{ userId: 'u1', orderId }]);
     expect(await redis.hexists(skuKeys(sku).holders, 'u1')).toBe(0);
   });
@@ -378,7 +379,7 @@ describe('reconcile --fix', () => {
     const sku = uniqueSku('fix-cli');
     await preloadSku(redis, { sku, stock: 10 });
     const [orderId] = await reserve(sku, ['u1']);
-    await persist(sku, [orderId!], false);
+    await persist(sku, [orderId], false);
     const { code, report } = await reconcileCli('--sku', sku, '--grace', '0', '--fix');
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
@@ -386,9 +387,11 @@ describe('reconcile --fix', () => {
   });
 });
 
+/** `seckill reconcile --json`: its exit code and the report it printed (a run that printed none fails the test here, saying why). */
 const reconcileCli = async (...args: string[]) => {
   const run = await runSeckill(['reconcile', '--json', ...args]);
-  return { code: run.code, report: run.stdout ? JSON.parse(run.stdout) : null, stderr: run.stderr };
+  if (!run.stdout) return expect.fail(`reconcile printed no report (exit ${run.code}): ${run.stderr}`);
+  return { code: run.code, report: JSON.parse(run.stdout) as ReconcileReport, stderr: run.stderr };
 };
 const freshPrefix = () => `t-reconcile-${Date.now()}.`;
 
@@ -408,15 +411,15 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.del(...allSkuKeys(sku));
     const before = await reconcileCli('--sku', sku);
     expect(before.code).toBe(1);
-    expect(before.report.skus[0].findings.map((f: { kind: string }) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
+    expect(before.report.skus[0].findings.map((f) => f.kind)).toEqual(expect.arrayContaining(['SKU_NOT_IN_REDIS']));
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     expect(await redis.get(skuKeys(sku).stock)).toBe('8');
     expect(await redis.hget(skuKeys(sku).holders, 'u1')).toBe(`${orderIds[0]}:1`);
     expect((await reservations.reserve({ sku, userId: 'u1', qty: 1 })).outcome).toBe('LIMIT');
-    expect(await reservations.get(sku, orderIds[0]!)).toMatchObject({ userId: 'u1' });
+    expect(await reservations.get(sku, orderIds[0])).toMatchObject({ userId: 'u1' });
     // A second --fix finds nothing to do.
     const again = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(again.report.fixed).toEqual([]);
@@ -428,13 +431,13 @@ describe('reconcile --fix, reset from MySQL', () => {
     const told = await reserveTold(sku, ['u1', 'u2', 'u3']);
     await persist(sku, told.map((t) => t.orderId));
     // u2 did not pay: reserve.lua answers a retry of its request id DUPLICATE all the same, before the loss as after it.
-    await cancelUnpaid(sku, told[1]!.orderId);
+    await cancelUnpaid(sku, told[1].orderId);
     await redis.del(...allSkuKeys(sku));
     await redis.srem(SKU_INDEX_KEY, sku);
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 8 });
     for (const { userId, requestId, orderId } of told) {
       expect(await reservations.reserve({ sku, userId, qty: 1, requestId }), `${userId}'s retry`).toEqual({ outcome: 'DUPLICATE', orderId, remaining: null });
     }
@@ -459,7 +462,7 @@ describe('reconcile --fix, reset from MySQL', () => {
 
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: null, to: 33 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: null, to: 33 });
     for (const { userId, requestId, orderId } of told) {
       const bucket = bucketOfUser(userId, buckets);
       expect(bucket).toBe(bucketOfOrderId(orderId));
@@ -473,7 +476,7 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.incrby(skuKeys(sku).stock, 5);
     const fixed = await reconcileCli('--sku', sku, '--fix', '--topic-prefix', freshPrefix());
     expect(fixed.code, fixed.stderr).toBe(0);
-    expect(fixed.report.fixed[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
+    expect(fixed.report.fixed?.[0].reset).toMatchObject({ reset: true, from: 13, to: 8 });
     expect(Number(await redis.get(skuKeys(sku).stock))).toBeLessThanOrEqual((await getInventory(mysql, sku))!.stock);
   });
 
@@ -484,8 +487,8 @@ describe('reconcile --fix, reset from MySQL', () => {
     await redis.incrby(skuKeys(sku).stock, 1); // and some drift
     const fixed = await reconcileCli('--sku', sku, '--fix', '--freeze-timeout', '1', '--topic-prefix', freshPrefix());
     expect(fixed.code).toBe(1);
-    expect(fixed.report.fixed[0].reset.reset).toBe(false);
-    expect(fixed.report.fixed[0].reset.reason).toContain('still in flight');
+    expect(fixed.report.fixed?.[0].reset?.reset).toBe(false);
+    expect(fixed.report.fixed?.[0].reset?.reason).toContain('still in flight');
     expect(await redis.get(skuKeys(sku).stock)).toBe('10');
     expect(await redis.hexists(skuKeys(sku).meta, 'frozen')).toBe(0);
   });

@@ -6,10 +6,10 @@ import { retryWhileMoving } from '../../src/redis/redirected.js';
 const failing = (messages: string[]) => {
   let calls = 0;
   return {
-    call: async () => {
+    // Like a Redis command: a refusal comes back as a rejected promise, not a throw.
+    call: () => {
       const message = messages[calls++];
-      if (message !== undefined) throw new Error(message);
-      return 'answered';
+      return message !== undefined ? Promise.reject(new Error(message)) : Promise.resolve('answered');
     },
     calls: () => calls,
   };

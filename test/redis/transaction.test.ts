@@ -16,7 +16,7 @@ describe('execAll', () => {
     await redis.set(key, 'a string');
     // HSET on a string fails inside EXEC; the SET after it still runs (Redis has no rollback).
     const bare = await redis.multi().hset(key, 'f', 'v').set(`${key}-2`, 'x').exec();
-    expect(bare![0]![0]).toBeInstanceOf(Error);
+    expect(bare![0][0]).toBeInstanceOf(Error);
     await expect(execAll(redis.multi().hset(key, 'f', 'v').set(`${key}-3`, 'x'))).rejects.toThrow(/WRONGTYPE/);
   });
 });

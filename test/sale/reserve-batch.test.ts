@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys, STOCK_EVENTS_CHANNEL } from '../../src/redis/keys.js';
 import { parseHolding } from '../../src/sale/holdings.js';
 import { newOrderId } from '../../src/sale/ids.js';
-import { Reservations, type ReserveItem } from '../../src/sale/reservations.js';
+import { Reservations, type ReservationRecord, type ReserveItem } from '../../src/sale/reservations.js';
 import type { RedisClient } from '../../src/redis/connection.js';
 import { newRedis, outboxEvents, preloadSku, uniqueSku } from '../helpers.js';
 
@@ -28,9 +28,9 @@ describe('reserve.lua deciding many requests in one call', () => {
     await preloadSku(redis, { sku, stock: 10, limit: 1 });
     const [first, second] = await reservations.reserveBatch(sku, [item(sku, 'ann', { requestId: 'r1' }), item(sku, 'ann', { requestId: 'r2' })]);
     expect(first).toMatchObject({ outcome: 'OK', remaining: 9 });
-    expect(second).toEqual({ outcome: 'LIMIT', orderId: first!.orderId, remaining: null });
+    expect(second).toEqual({ outcome: 'LIMIT', orderId: first.orderId, remaining: null });
     expect(await redis.get(skuKeys(sku).stock)).toBe('9');
-    expect(parseHolding(await redis.hget(skuKeys(sku).holders, 'ann'))).toEqual([{ orderId: first!.orderId, qty: 1 }]);
+    expect(parseHolding(await redis.hget(skuKeys(sku).holders, 'ann'))).toEqual([{ orderId: first.orderId, qty: 1 }]);
     expect(await outboxEvents(redis, sku)).toHaveLength(1);
   });
 
@@ -38,9 +38,9 @@ describe('reserve.lua deciding many requests in one call', () => {
     const sku = uniqueSku('b-req');
     await preloadSku(redis, { sku, stock: 10, limit: 5 });
     const [first, retry] = await reservations.reserveBatch(sku, [item(sku, 'bob', { requestId: 'same' }), item(sku, 'bob', { requestId: 'same' })]);
-    expect(first!.outcome).toBe('OK');
-    expect(retry).toEqual({ outcome: 'DUPLICATE', orderId: first!.orderId, remaining: null });
-    expect(await redis.hget(skuKeys(sku).requests, 'bob/same')).toBe(first!.orderId);
+    expect(first.outcome).toBe('OK');
+    expect(retry).toEqual({ outcome: 'DUPLICATE', orderId: first.orderId, remaining: null });
+    expect(await redis.hget(skuKeys(sku).requests, 'bob/same')).toBe(first.orderId);
     expect(await redis.hlen(skuKeys(sku).reservations)).toBe(1);
   });
 
@@ -48,11 +48,11 @@ describe('reserve.lua deciding many requests in one call', () => {
     const sku = uniqueSku('b-units');
     await preloadSku(redis, { sku, stock: 10, limit: 3 });
     const [a, b, c] = await reservations.reserveBatch(sku, [item(sku, 'cat', { qty: 1 }), item(sku, 'cat', { qty: 2 }), item(sku, 'cat', { qty: 1 })]);
-    expect([a!.outcome, b!.outcome]).toEqual(['OK', 'OK']);
-    expect(c).toEqual({ outcome: 'LIMIT', orderId: b!.orderId, remaining: null });
+    expect([a.outcome, b.outcome]).toEqual(['OK', 'OK']);
+    expect(c).toEqual({ outcome: 'LIMIT', orderId: b.orderId, remaining: null });
     expect(parseHolding(await redis.hget(skuKeys(sku).holders, 'cat'))).toEqual([
-      { orderId: a!.orderId, qty: 1 },
-      { orderId: b!.orderId, qty: 2 },
+      { orderId: a.orderId, qty: 1 },
+      { orderId: b.orderId, qty: 2 },
     ]);
     expect(await redis.get(skuKeys(sku).stock)).toBe('7');
   });
@@ -94,9 +94,9 @@ describe('reserve.lua deciding many requests in one call', () => {
     await preloadSku(redis, { sku: late, stock: 10, endsAt: now - 1 });
     // Order ids stamped an hour off either way: the stamp decides nothing.
     const call = (sku: string, stamp: number) => reservations.reserveBatch(sku, [item(sku, 'u', { orderId: newOrderId(sku, stamp) })]);
-    expect((await call(early, now + 3_600_000))[0]!.outcome).toBe('NOT_STARTED');
-    expect((await call(open, now - 3_600_000))[0]!.outcome).toBe('OK');
-    expect((await call(late, now - 3_600_000))[0]!.outcome).toBe('ENDED');
+    expect((await call(early, now + 3_600_000))[0].outcome).toBe('NOT_STARTED');
+    expect((await call(open, now - 3_600_000))[0].outcome).toBe('OK');
+    expect((await call(late, now - 3_600_000))[0].outcome).toBe('ENDED');
   });
 
   it('takes one ticket off the lease per request that held one, in one call, and keeps only the OK', async () => {
@@ -123,9 +123,9 @@ describe('reserve.lua deciding many requests in one call', () => {
     const first = await reservations.reserveBatch(sku, items);
     const again = await reservations.reserveBatch(sku, items);
     expect(first.map((r) => [r.outcome, r.orderId])).toEqual([
-      ['OK', items[0]!.orderId],
-      ['OK', items[1]!.orderId],
-      ['LIMIT', items[0]!.orderId],
+      ['OK', items[0].orderId],
+      ['OK', items[1].orderId],
+      ['LIMIT', items[0].orderId],
     ]);
     expect(again.map((r) => [r.outcome, r.orderId])).toEqual(first.map((r) => [r.outcome, r.orderId]));
     expect(await redis.get(skuKeys(sku).stock)).toBe('3');
@@ -165,7 +165,7 @@ const stateOf = async (r: RedisClient, sku: string) => {
     leases: await hash(k.ticketLeases),
     holders: await hash(k.holders),
     requests: await hash(k.requests),
-    reservations: anonymous(JSON.stringify(Object.entries(await r.hgetall(k.reservations)).map(([id, record]) => [id, { ...JSON.parse(record), createdAt: 0 }]).sort())),
+    reservations: anonymous(JSON.stringify(Object.entries(await r.hgetall(k.reservations)).map(([id, record]) => [id, { ...(JSON.parse(record) as ReservationRecord), createdAt: 0 }]).sort())),
     // The events in order; how many entries hold them is the difference between the two ways of calling.
     // createdAt (in the records and the outbox) is Redis's time when the call ran: the two ways of calling run at different moments.
     outbox: (await outboxEvents(r, sku)).map((e) => anonymous(JSON.stringify({ ...e, createdAt: 0 }))),

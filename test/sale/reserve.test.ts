@@ -27,7 +27,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     const connections = Array.from({ length: 8 }, () => newRedis());
     const clients = connections.map((c) => new Reservations(c, options));
     const results = await Promise.all(
-      Array.from({ length: 20_000 }, (_, i) => clients[i % clients.length]!.reserve({ sku, userId: `user-${i}`, qty: 1, requestId: `req-${i}` })),
+      Array.from({ length: 20_000 }, (_, i) => clients[i % clients.length].reserve({ sku, userId: `user-${i}`, qty: 1, requestId: `req-${i}` })),
     );
     await Promise.all(connections.map((c) => c.quit()));
 
@@ -50,13 +50,13 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     const before = Date.now();
     const r = await reservations.reserve({ sku, userId: 'alice', qty: 2, requestId: 'r-1' });
     const [[, fields]] = (await redis.xrange(skuKeys(sku).outbox, '-', '+')) as [string, string[]][];
-    expect(fields![0]).toBe('event');
-    const event = JSON.parse(fields![1]!) as { createdAt: number };
+    expect(fields[0]).toBe('event');
+    const event = JSON.parse(fields[1]) as { createdAt: number };
     expect(event).toEqual({ orderId: r.orderId, sku, userId: 'alice', qty: 2, requestId: 'r-1', createdAt: event.createdAt });
     // When it was reserved, on Redis's clock (this machine's here).
     expect(event.createdAt).toBeGreaterThanOrEqual(before - 1_000);
     expect(event.createdAt).toBeLessThanOrEqual(Date.now() + 1_000);
-    expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields![1]!));
+    expect(JSON.parse((await redis.hget(skuKeys(sku).reservations, r.orderId!))!)).toEqual(JSON.parse(fields[1]));
     expect(await outboxEvents(redis, sku)).toHaveLength(1);
   });
 
@@ -93,7 +93,7 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
     expect(ok).toHaveLength(1);
     const limited = results.filter((r) => r.outcome === 'LIMIT');
     expect(limited).toHaveLength(49);
-    for (const r of limited) expect(r.orderId).toBe(ok[0]!.orderId);
+    for (const r of limited) expect(r.orderId).toBe(ok[0].orderId);
     expect(await redis.get(skuKeys(sku).stock)).toBe('99');
   });
 
@@ -215,13 +215,13 @@ describe('mark-persisted.lua', () => {
     await preloadSku(redis, { sku, stock: 3_000 });
     const made = await Promise.all(Array.from({ length: 2_500 }, (_, i) => reservations.reserve({ sku, userId: `m${i}`, qty: 1, requestId: `r${i}` })));
     const ids = made.map((r) => r.orderId!);
-    await reservations.release(sku, ids[0]!, 'TEST');
+    await reservations.release(sku, ids[0], 'TEST');
     // More ids than one HMGET of the script takes, one of them twice, one unknown.
-    expect(await reservations.markPersisted(sku, [...ids, ids[1]!, `${sku}.unknown`], 1_700_000_000_000)).toBe(2_499);
+    expect(await reservations.markPersisted(sku, [...ids, ids[1], `${sku}.unknown`], 1_700_000_000_000)).toBe(2_499);
     expect(await reservations.markPersisted(sku, ids, 1_800_000_000_000)).toBe(0);
-    const second = await reservations.get(sku, ids[1]!);
+    const second = await reservations.get(sku, ids[1]);
     expect(second).toMatchObject({ orderId: ids[1], sku, userId: 'm1', qty: 1, requestId: 'r1', persistedAt: 1_700_000_000_000 });
-    const released = await reservations.get(sku, ids[0]!);
+    const released = await reservations.get(sku, ids[0]);
     expect(released!.persistedAt).toBeUndefined();
     expect(released!.releasedAt).toBeGreaterThan(0);
   });

@@ -23,7 +23,7 @@ const reservedUnits = async (sku: string): Promise<number> =>
 const unitsAccountedFor = async (sku: string): Promise<number> =>
   (await bucketStocks(sku)).reduce((n, x) => n + x, 0) + (await unitsInTransfer(redis, sku)) + (await reservedUnits(sku));
 const reconcile = async (...args: string[]) => {
-  const run = await runSeckill(['reconcile', '--json', '--sku', args[0]!, '--grace', '3600', ...args.slice(1)]);
+  const run = await runSeckill(['reconcile', '--json', '--sku', args[0], '--grace', '3600', ...args.slice(1)]);
   return { code: run.code, report: JSON.parse(run.stdout) as { skus: Record<string, unknown>[]; fixed?: Record<string, unknown>[] } };
 };
 
@@ -46,10 +46,10 @@ describe('a crash between the two steps of a transfer between buckets', () => {
 
     const [record] = (await readBuckets(redis, sku, BUCKETS)).flatMap((r) => r.sending);
     expect(record).toBeDefined();
-    expect(await unitsInTransfer(redis, sku)).toBe(record!.units);
+    expect(await unitsInTransfer(redis, sku)).toBe(record.units);
     expect(await unitsAccountedFor(sku)).toBe(STOCK);
     const halfDone = await reconcile(sku);
-    expect(halfDone.report.skus[0]).toMatchObject({ inTransfer: record!.units, drift: 0 });
+    expect(halfDone.report.skus[0]).toMatchObject({ inTransfer: record.units, drift: 0 });
 
     const fixed = await reconcile(sku, '--fix');
     expect(fixed.report.fixed).toEqual([expect.objectContaining({ sku, transfersFinished: 1 })]);
@@ -58,7 +58,7 @@ describe('a crash between the two steps of a transfer between buckets', () => {
 
     // The same record found again (a second process that read it before reconcile deleted it): no unit credited twice.
     const before = await bucketStocks(sku);
-    expect(await new StockTransfers(redis).finish(sku, record!)).toBe(Outcome.ALREADY_CREDITED);
+    expect(await new StockTransfers(redis).finish(sku, record)).toBe(Outcome.ALREADY_CREDITED);
     expect(await bucketStocks(sku)).toEqual(before);
 
     // And the sale goes on: a fresh server sells what is left, exactly.

@@ -78,18 +78,18 @@ describe('applyOrderBatch', () => {
       ([
         [reused, 'ORDER_ID_REUSED'],
         [pastLimit, 'OVER_LIMIT'],
-        [twin[1]!, 'OVER_LIMIT'],
+        [twin[1], 'OVER_LIMIT'],
         [unknown, 'UNKNOWN_SKU'],
         [tooMany, 'OUT_OF_STOCK'],
       ] as [OrderEvent, string][]).sort(byOrder),
     );
     expect(await stockOf(sku)).toBe(0);
-    expect(await ordersOf(sku)).toEqual([held.orderId, twin[0]!.orderId, fits.orderId].sort());
+    expect(await ordersOf(sku)).toEqual([held.orderId, twin[0].orderId, fits.orderId].sort());
     const cancelled = (await rowsOf(sku)).filter((r) => r.status === 'CANCELLED').map((r) => [r.order_id, r.reason]);
     expect(cancelled.sort()).toEqual(
       [
         [pastLimit.orderId, 'DEAD_LETTER:OVER_LIMIT'],
-        [twin[1]!.orderId, 'DEAD_LETTER:OVER_LIMIT'],
+        [twin[1].orderId, 'DEAD_LETTER:OVER_LIMIT'],
         [tooMany.orderId, 'DEAD_LETTER:OUT_OF_STOCK'],
       ].sort(),
     );
@@ -101,8 +101,8 @@ describe('applyOrderBatch', () => {
     const sku = uniqueSku('units');
     await preloadSku(redis, { sku, stock: 10, limit: 3 });
     const orders = [event(sku, 'ann', 1), event(sku, 'ann', 2)];
-    expect((await apply([orders[0]!])).applied).toEqual([orders[0]]);
-    expect((await apply([orders[1]!])).applied).toEqual([orders[1]]);
+    expect((await apply([orders[0]])).applied).toEqual([orders[0]]);
+    expect((await apply([orders[1]])).applied).toEqual([orders[1]]);
     expect(await unitsHeldBy(sku, 'ann')).toBe(3);
     // The rule is the database's own: a write past the limit fails whoever makes it.
     await expect((await testMysql()).query('UPDATE holdings SET units = units + 1 WHERE sku = ? AND user_id = ?', [sku, 'ann'])).rejects.toThrow(/CONSTRAINT/i);
@@ -133,7 +133,7 @@ describe('applyOrderBatch', () => {
     const late = { ...event(sku, 'lag'), createdAt: now - 3_600_000 }; // the pipeline lagged an hour
     await apply([late], now);
     const [rows] = await (await testMysql()).query('SELECT created_at, pay_deadline FROM orders WHERE order_id = ?', [late.orderId]);
-    const row = (rows as { created_at: Date; pay_deadline: Date }[])[0]!;
+    const row = (rows as { created_at: Date; pay_deadline: Date }[])[0];
     expect(row.created_at.getTime()).toBe(late.createdAt);
     expect(row.pay_deadline.getTime()).toBe(now + 60_000);
   });

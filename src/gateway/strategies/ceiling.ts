@@ -10,5 +10,5 @@ import type { ReserveStrategy } from './strategy.js';
 export const ceilingStrategy = (): ReserveStrategy => ({
   name: 'ceiling',
   dependency: 'none',
-  reserve: async (request, now) => ({ outcome: Outcome.OK, orderId: newOrderId(request.sku, now), remaining: 1 }),
+  reserve: (request, now) => Promise.resolve({ outcome: Outcome.OK, orderId: newOrderId(request.sku, now), remaining: 1 }),
 });
