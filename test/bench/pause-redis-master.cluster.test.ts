@@ -26,8 +26,8 @@ describe('seckill bench faults-pause-redis-master: the master holding the sale p
     const run = await runSeckill(['bench', 'faults-pause-redis-master', '--replica-acks', '1', '--redis-cluster-port', BENCH_CLUSTER_PORT, '--json'], {}, TIMEOUT_MS);
     const report = JSON.parse(run.stdout) as Report;
     const [withAcks] = report.runs;
-    expect(withAcks!.label).toBe('seckill+acks1');
-    expect(withAcks!.faults).toEqual({ 'pause-redis-master': 1 });
+    expect(withAcks.label).toBe('seckill+acks1');
+    expect(withAcks.faults).toEqual({ 'pause-redis-master': 1 });
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
     expect(run.code).toBe(0);
   }, TIMEOUT_MS);
