@@ -102,7 +102,10 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           },
         ],
       },
-      async (error: Error | null, result) => {
+      // autocannon ignores what its callback returns: an error after it (the lost replies' retries) must reject the run, not crash the process.
+      (error: Error | null, result) => void finish(error, result).catch(reject),
+    );
+    const finish = async (error: Error | null, result: autocannon.Result): Promise<void> => {
         if (error) return reject(error);
         const durationMs = performance.now() - started;
         const lostReplies = await lost.finish();
@@ -138,8 +141,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           lostReplies,
           timeline,
         });
-      },
-    );
+    };
     const progress = setInterval(() => process.send!({ progress: { requests: count, seconds: (performance.now() - started) / 1000, outcomes } }), 1_000);
     instance.once('done', () => clearInterval(progress));
     // autocannon ignores `duration` when `amount` is set: stop it ourselves.
