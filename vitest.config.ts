@@ -20,7 +20,13 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'redis-cluster',
-          include: ['test/sale/reserve.test.ts', 'test/sale/reserve-batch.test.ts', 'test/queue/pipeline-e2e.test.ts', 'test/reconcile/drift.test.ts', CLUSTER_ONLY],
+          include: [
+            'test/sale/reserve.test.ts',
+            'test/sale/reserve-batch.test.ts',
+            'test/queue/pipeline-e2e.test.ts',
+            'test/reconcile/drift.test.ts',
+            CLUSTER_ONLY,
+          ],
           env: { SECKILL_TEST_REDIS_URL: TEST_CLUSTER.url },
           sequence: { groupOrder: 1 },
         },

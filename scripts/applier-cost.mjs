@@ -20,14 +20,23 @@ for (const round of [1, 2]) {
   try {
     let started = performance.now();
     for (let i = 0; i < N; i += B) {
-      const events = Array.from({ length: B }, (_, j) => ({ orderId: `${sku}.o${String(i + j).padStart(12, '0')}`, sku, userId: `u${i + j}`, qty: 1, requestId: `r${i + j}`, createdAt: Date.now() }));
+      const events = Array.from({ length: B }, (_, j) => ({
+        orderId: `${sku}.o${String(i + j).padStart(12, '0')}`,
+        sku,
+        userId: `u${i + j}`,
+        qty: 1,
+        requestId: `r${i + j}`,
+        createdAt: Date.now(),
+      }));
       await applyOrderBatch(mysql, events, 900_000);
     }
     const applier = (N / (performance.now() - started)) * 1000;
     started = performance.now();
     await writeBareOrders(mysql, raw, N, B);
     const bare = (N / (performance.now() - started)) * 1000;
-    console.log(`round ${round}, batches of ${B}: applier ${applier.toFixed(0)} orders/s, bare loop ${bare.toFixed(0)} orders/s, ratio ${(applier / bare).toFixed(2)}`);
+    console.log(
+      `round ${round}, batches of ${B}: applier ${applier.toFixed(0)} orders/s, bare loop ${bare.toFixed(0)} orders/s, ratio ${(applier / bare).toFixed(2)}`,
+    );
   } finally {
     for (const s of [sku, raw]) await deleteSkuRecord(mysql, s);
   }

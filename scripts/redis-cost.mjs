@@ -36,7 +36,10 @@ const variants = {
   'no outbox line': cut(full, outboxLine),
   'no reservation record': cut(full, recordWrite),
   'no holder': cut(full, "rcall('HSET', KEYS[3], unpack(holderPairs))"),
-  'no outbox, record or JSON': cut(cut(cut(cut(full, outboxLine), outboxWrite), recordWrite), 'newRecords[#newRecords + 1] = event').replace(/local event = cjson\.encode\(\{[^}]*\}\)/, ''),
+  'no outbox, record or JSON': cut(cut(cut(cut(full, outboxLine), outboxWrite), recordWrite), 'newRecords[#newRecords + 1] = event').replace(
+    /local event = cjson\.encode\(\{[^}]*\}\)/,
+    '',
+  ),
 };
 const keysOf = (sku) => ['stock', 'meta', 'holders', 'requests', 'reservations', 'outbox', 'admitted', 'ticket-leases'].map((k) => `seckill:{${sku}}:${k}`);
 // Each request spends a ticket of this admission lease, as the gateway's do (reserve.lua takes it off the lease).
@@ -69,7 +72,10 @@ const best = async (f) => {
   for (let r = 0; r < REPEATS; r++) least = Math.min(least, await f());
   return least.toFixed(2);
 };
-const grouped = (withRequestId) => [(sku) => [sku, 'seckill:stock-events'], (sku, j) => [`user-${j}`, 1, withRequestId ? `req-${j}` : '', `${sku}.order${j}abcdefghijkl`, LEASE]];
+const grouped = (withRequestId) => [
+  (sku) => [sku, 'seckill:stock-events'],
+  (sku, j) => [`user-${j}`, 1, withRequestId ? `req-${j}` : '', `${sku}.order${j}abcdefghijkl`, LEASE],
+];
 
 const rows = [];
 for (const size of [1, 10, 50, 200]) {
@@ -84,7 +90,14 @@ const before = execFileSync('git', ['show', '9ebad47:lua/reserve.lua'], { encodi
 );
 rows.push({
   'requests a call': '1 (before group commit)',
-  'every write': await best(() => measure(before, 1, (sku, j) => [`user-${j}`, 1, `req-${j}`, `${sku}.order${j}abcdefghijkl`, Date.now(), 'seckill:stock-events', 1], (sku) => [sku])),
+  'every write': await best(() =>
+    measure(
+      before,
+      1,
+      (sku, j) => [`user-${j}`, 1, `req-${j}`, `${sku}.order${j}abcdefghijkl`, Date.now(), 'seckill:stock-events', 1],
+      (sku) => [sku],
+    ),
+  ),
 });
 console.log(`Redis µs per reservation (best of ${REPEATS} × ${N}), redis-server ${(await redis.info('server')).match(/redis_version:(\S+)/)[1]}`);
 console.table(rows);

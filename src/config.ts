@@ -111,7 +111,10 @@ export const queueConfigOf = (
 /** KAFKA_BROKERS: comma-separated host:port list. */
 export const loadKafkaBrokers = (flag: string | undefined, env = process.env): string[] => {
   const raw = flag ?? env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKERS;
-  const brokers = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = raw
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   for (const b of brokers) {
     if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(b)) throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got ${JSON.stringify(raw)}`);
   }
@@ -142,15 +145,23 @@ export const jwtAuthConfig = (flags: AuthFlags, env = process.env): JwtAuthOptio
   const jwtFlags = (['jwtSecret', 'jwtPublicKey', 'jwks', 'jwtIssuer', 'jwtAudience'] as const).filter((f) => flags[f] !== undefined);
   const flagName = (f: string) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   if (flags.auth === 'none') {
-    if (jwtFlags.length > 0) throw new ConfigError(`${jwtFlags.map(flagName).join(', ')} ${jwtFlags.length > 1 ? 'need' : 'needs'} --auth jwt (with --auth none nobody's token is checked)`);
+    if (jwtFlags.length > 0)
+      throw new ConfigError(
+        `${jwtFlags.map(flagName).join(', ')} ${jwtFlags.length > 1 ? 'need' : 'needs'} --auth jwt (with --auth none nobody's token is checked)`,
+      );
     return null;
   }
-  const files = [flags.jwks !== undefined && '--jwks', flags.jwtPublicKey !== undefined && '--jwt-public-key', flags.jwtSecret !== undefined && '--jwt-secret'].filter(Boolean);
+  const files = [
+    flags.jwks !== undefined && '--jwks',
+    flags.jwtPublicKey !== undefined && '--jwt-public-key',
+    flags.jwtSecret !== undefined && '--jwt-secret',
+  ].filter(Boolean);
   if (files.length > 1) throw new ConfigError(`--auth jwt takes one key: ${files.join(' or ')}, not both`);
   const checks = { ...(flags.jwtIssuer !== undefined && { issuer: flags.jwtIssuer }), ...(flags.jwtAudience !== undefined && { audience: flags.jwtAudience }) };
   if (flags.jwks !== undefined) return { keys: { kind: 'jwks', file: flags.jwks }, ...checks };
   if (flags.jwtPublicKey !== undefined) return { keys: { kind: 'public-key', file: flags.jwtPublicKey }, ...checks };
   const secret = flags.jwtSecret ?? env.SECKILL_JWT_SECRET;
-  if (secret === undefined || secret === '') throw new ConfigError('--auth jwt needs a key: --jwks FILE, --jwt-public-key FILE, or an HS256 secret in env SECKILL_JWT_SECRET (or --jwt-secret)');
+  if (secret === undefined || secret === '')
+    throw new ConfigError('--auth jwt needs a key: --jwks FILE, --jwt-public-key FILE, or an HS256 secret in env SECKILL_JWT_SECRET (or --jwt-secret)');
   return { keys: { kind: 'secret', secret }, ...checks };
 };

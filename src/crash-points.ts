@@ -4,7 +4,8 @@
  * process kill itself with SIGKILL (no cleanup, as in a real crash) the first
  * time it passes that place. Unset, a crash point costs one comparison.
  */
-export type CrashPoint = 'relay:after-read' | 'relay:after-publish' | 'consumer:after-commit' | 'consumer:after-dead-letter' | 'sweeper:after-cancel' | 'transfer:between-steps';
+export type CrashPoint =
+  'relay:after-read' | 'relay:after-publish' | 'consumer:after-commit' | 'consumer:after-dead-letter' | 'sweeper:after-cancel' | 'transfer:between-steps';
 
 const armed = process.env.SECKILL_CRASH_AT;
 

@@ -12,7 +12,15 @@ import { chromium, type Page } from 'playwright-core';
 export const CHROMIUM = process.env.SECKILL_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Flags that work on this machine: no sandbox (CI runs as root), no GPU, and nothing that phones home on its own. */
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Where tests leave screenshots for CI to keep (gitignored). */
 export const ARTIFACTS = resolve('test-artifacts');
@@ -28,7 +36,12 @@ export interface OpenedPage {
 
 export const openInBrowser = async (file: string): Promise<OpenedPage> => {
   const profile = mkdtempSync(join(tmpdir(), 'seckill-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1300, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1300, height: 900 },
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   const own = pathToFileURL(resolve(file)).href;

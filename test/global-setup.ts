@@ -5,8 +5,7 @@ import mysql from 'mysql2/promise';
 import { connectRedis } from '../src/redis/connection.js';
 import { TEST_CLUSTER, TEST_DEFAULTS } from './test-env.js';
 
-const seckill = (...args: string[]) =>
-  promisify(execFile)(process.execPath, ['bin/seckill', ...args], { env: { ...process.env, KAFKA_BROKERS: '' } });
+const seckill = (...args: string[]) => promisify(execFile)(process.execPath, ['bin/seckill', ...args], { env: { ...process.env, KAFKA_BROKERS: '' } });
 
 /**
  * Starts the suite's Redis Cluster with the project's own command (a no-op
@@ -14,7 +13,17 @@ const seckill = (...args: string[]) =>
  * (nothing, when it was running before).
  */
 const startTestCluster = async (): Promise<() => Promise<void>> => {
-  const { stdout } = await seckill('redis-cluster', 'start', '--port', String(TEST_CLUSTER.port), '--masters', String(TEST_CLUSTER.masters), '--dir', TEST_CLUSTER.dir, '--json');
+  const { stdout } = await seckill(
+    'redis-cluster',
+    'start',
+    '--port',
+    String(TEST_CLUSTER.port),
+    '--masters',
+    String(TEST_CLUSTER.masters),
+    '--dir',
+    TEST_CLUSTER.dir,
+    '--json',
+  );
   const started = JSON.parse(stdout) as { alreadyRunning: boolean };
   // Ready once connected: its list of masters is empty until the slot map is read.
   const cluster = (await connectRedis(TEST_CLUSTER.url)) as Cluster;

@@ -167,7 +167,11 @@ export const serverTracker = () => {
 };
 
 export const postJson = async (url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-  const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(url, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 

@@ -40,7 +40,14 @@ const signWith = (secret: string, claims: Record<string, unknown>): string => {
 
 export const createBuyerTokens = (jwt: JwtTraffic, clock: () => number = Date.now) => {
   const cache = new Map<string, string>();
-  const claimsOf = (sub: string, nowSec: number, over: Record<string, unknown> = {}) => ({ sub, iss: jwt.issuer, aud: jwt.audience, iat: nowSec, exp: nowSec + TOKEN_LIFE_SEC, ...over });
+  const claimsOf = (sub: string, nowSec: number, over: Record<string, unknown> = {}) => ({
+    sub,
+    iss: jwt.issuer,
+    aud: jwt.audience,
+    iat: nowSec,
+    exp: nowSec + TOKEN_LIFE_SEC,
+    ...over,
+  });
 
   /** `Authorization` header of an honest buyer: a valid token of their own. */
   const honest = (userId: string): string => {

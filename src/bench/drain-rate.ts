@@ -20,7 +20,6 @@ export interface DrainRate {
   batchSize: number;
 }
 
-
 /**
  * Fills one SKU's outbox with `orders` reservations, as a sale would, before
  * any consumer runs: grouped as a busy server groups them (one outbox entry

@@ -23,7 +23,11 @@ export interface RunEnvironment {
 }
 
 export const describeEnvironment = async (stores: { redis: RedisClient; mysql: Pool }, kafka: { used: boolean; brokers: string }): Promise<RunEnvironment> => {
-  const [redis, mysql, broker] = await Promise.all([redisServerVersion(stores.redis), mysqlServerVersion(stores.mysql), kafka.used ? localBroker(kafka.brokers) : null]);
+  const [redis, mysql, broker] = await Promise.all([
+    redisServerVersion(stores.redis),
+    mysqlServerVersion(stores.mysql),
+    kafka.used ? localBroker(kafka.brokers) : null,
+  ]);
   const processors = cpus();
   return {
     machine: {

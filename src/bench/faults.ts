@@ -152,7 +152,8 @@ export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
   if (setup.target) fail('faults break processes bench starts itself: not with --target');
   if (setup.pipeline === 'after') fail('faults are injected while the load runs, with relay and consumer running: not with --pipeline after');
   for (const { kind } of faults) {
-    if (kind === 'kill-relay' && setup.queue === 'redis') fail('fault kill-relay: with --queue redis there is no relay (the consumer reads the outbox; use kill-consumer)');
+    if (kind === 'kill-relay' && setup.queue === 'redis')
+      fail('fault kill-relay: with --queue redis there is no relay (the consumer reads the outbox; use kill-consumer)');
     if (kind === 'stop-kafka' && setup.queue === 'redis') fail('fault stop-kafka: with --queue redis there is no Kafka');
     if (kind === 'stop-kafka' && !setup.kafka) {
       fail(
@@ -162,10 +163,14 @@ export const checkFaultSetup = (faults: Fault[], setup: FaultSetup): void => {
     }
     if (kind === 'restart-redis' && !setup.ownRedis) fail('fault restart-redis: bench restarts only a redis-server it started itself (--own-redis)');
     if ((kind === 'kill-redis-master' || kind === 'pause-redis-master') && !setup.clusterReplicas) {
-      fail(`fault ${kind}: bench ${kind === 'kill-redis-master' ? 'kills' : 'pauses'} a master only of a Redis Cluster it started itself with a replica per master (--redis-cluster --redis-replicas 1)`);
+      fail(
+        `fault ${kind}: bench ${kind === 'kill-redis-master' ? 'kills' : 'pauses'} a master only of a Redis Cluster it started itself with a replica per master (--redis-cluster --redis-replicas 1)`,
+      );
     }
     if ((kind === 'restart-workers' || kind === 'kill-worker') && setup.workers < 2) {
-      fail(`fault ${kind}: it stops workers of serve --workers, whose primary starts them again: give the scenario "workers": 2 or more (or bench --workers 2)`);
+      fail(
+        `fault ${kind}: it stops workers of serve --workers, whose primary starts them again: give the scenario "workers": 2 or more (or bench --workers 2)`,
+      );
     }
   }
 };
@@ -180,7 +185,6 @@ export interface FaultRun {
   /** faults not yet fired are skipped (the run is being abandoned) */
   cancel(): void;
 }
-
 
 /** What each kind of fault breaks and brings back: faults on the same target take turns. */
 const TARGET: Record<FaultKind, string> = {

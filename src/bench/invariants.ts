@@ -89,7 +89,9 @@ function everyOrderTold(state: SaleState): InvariantResult {
   return verdict(
     'every-order-told',
     [{ what: 'orders in MySQL whose buyer was never told the order id (no 201, no retry answered with it)', ids: [...untold] }],
-    unreadOrders === 0 ? `${orders} orders, each told to its buyer` : `${orders} orders: ${orders - unreadOrders} told to their buyer, ${unreadOrders} for requests whose answer was never read (cut when the load stopped or by a fault)`,
+    unreadOrders === 0
+      ? `${orders} orders, each told to its buyer`
+      : `${orders} orders: ${orders - unreadOrders} told to their buyer, ${unreadOrders} for requests whose answer was never read (cut when the load stopped or by a fault)`,
   );
 }
 
@@ -137,7 +139,8 @@ function noDrift(state: SaleState): InvariantResult {
   for (const sku of state.skus) {
     const drift = driftOf(sku);
     if (drift === null) unread.push(sku.sku);
-    else if (drift !== 0) drifted.push(`${sku.sku} (drift ${signed(drift)}: Redis ${sku.redisStock} + in-flight ${inFlightUnits(sku)} vs MySQL ${sku.mysqlStock})`);
+    else if (drift !== 0)
+      drifted.push(`${sku.sku} (drift ${signed(drift)}: Redis ${sku.redisStock} + in-flight ${inFlightUnits(sku)} vs MySQL ${sku.mysqlStock})`);
   }
   return verdict(
     name,
@@ -173,11 +176,7 @@ function uniqueOrderIds(state: SaleState): InvariantResult {
   const allOrders = state.skus.flatMap((sku) => sku.orders);
   const rows = countBy(allOrders, (order) => order.orderId);
   const repeated = [...rows].filter(([, count]) => count > 1).map(([orderId, count]) => `${orderId} (x${count})`);
-  return verdict(
-    'unique-order-ids',
-    [{ what: 'order ids on more than one MySQL row', ids: repeated }],
-    `${rows.size} order ids, all distinct`,
-  );
+  return verdict('unique-order-ids', [{ what: 'order ids on more than one MySQL row', ids: repeated }], `${rows.size} order ids, all distinct`);
 }
 
 function idempotentAnswers(state: SaleState): InvariantResult {
@@ -244,8 +243,10 @@ function soldWithinWindow(state: SaleState): InvariantResult {
     for (const order of sku.orders) {
       if (order.createdAt === undefined) continue;
       judged += 1;
-      if (sku.startsAt != null && order.createdAt < sku.startsAt) early.push(`${order.orderId} (${sku.sku}, ${sku.startsAt - order.createdAt} ms before the opening)`);
-      else if (sku.endsAt != null && order.createdAt >= sku.endsAt) late.push(`${order.orderId} (${sku.sku}, ${order.createdAt - sku.endsAt} ms after the end)`);
+      if (sku.startsAt != null && order.createdAt < sku.startsAt)
+        early.push(`${order.orderId} (${sku.sku}, ${sku.startsAt - order.createdAt} ms before the opening)`);
+      else if (sku.endsAt != null && order.createdAt >= sku.endsAt)
+        late.push(`${order.orderId} (${sku.sku}, ${order.createdAt - sku.endsAt} ms after the end)`);
     }
   }
   return verdict(
@@ -299,8 +300,7 @@ function skusByName(state: SaleState): Map<string, JudgedSku> {
 }
 
 // A release with no reason is a bug of its own: nobody could tell the buyer why the 201 came to nothing.
-const isReleasedWithReason = (reservation: ReservationFact): boolean =>
-  reservation.released && reservation.reason !== null && reservation.reason !== '';
+const isReleasedWithReason = (reservation: ReservationFact): boolean => reservation.released && reservation.reason !== null && reservation.reason !== '';
 
 function sumOver<T>(items: readonly T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);

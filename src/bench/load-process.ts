@@ -64,7 +64,9 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               context.sentAt = performance.now();
               context.beforeOpening = plan.opensAt !== undefined && Date.now() < plan.opensAt;
               inFlight.add(context);
-              return attempt.authorization === null ? { ...req, body: attempt.body } : { ...req, body: attempt.body, headers: { ...req.headers, authorization: attempt.authorization } };
+              return attempt.authorization === null
+                ? { ...req, body: attempt.body }
+                : { ...req, body: attempt.body, headers: { ...req.headers, authorization: attempt.authorization } };
             },
             onResponse: (status, body, context: Context) => {
               const now = performance.now();
@@ -106,41 +108,54 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
       (error: Error | null, result) => void finish(error, result).catch(reject),
     );
     const finish = async (error: Error | null, result: autocannon.Result): Promise<void> => {
-        if (error) return reject(error);
-        const durationMs = performance.now() - started;
-        const lostReplies = await lost.finish();
-        const sorted = latencies.slice(0, count).sort();
-        const timeline: TimelinePoint[] = [];
-        for (let i = 0; i < buckets.length; i++) {
-          const bucket = buckets[i] ?? { outcomes: {}, latencies: [] };
-          const l = Float64Array.from(bucket.latencies).sort();
-          const answered = l.length > 0;
-          timeline.push({ atMs: i * TIMELINE_BUCKET_MS, outcomes: bucket.outcomes, p50Ms: answered ? percentile(l, 50) : null, p99Ms: answered ? percentile(l, 99) : null });
-        }
-        resolve({
-          startedAt,
-          requests: count,
-          durationMs,
-          rps: (count / durationMs) * 1000,
-          latency: { p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), maxMs: sorted[count - 1] ?? 0 },
-          latencyPercentiles: LATENCY_PERCENTILES.map((p) => ({ percentile: p, ms: percentile(sorted, p) })),
-          outcomes,
-          errors: result.errors,
-          timeouts: result.timeouts,
-          // A retry told its order id is an answer like any other.
-          answers: [
-            ...answers,
-            ...lostReplies.flatMap((l) => (l.retryOrderId === null ? [] : [{ sku: l.sku, userId: l.userId, requestId: l.requestId, status: l.retryOutcome === 'OK' ? 201 : 409, orderId: l.retryOrderId }])),
-          ],
-          // A lost reply whose retry got no answer either never learned its outcome.
-          unread: [...[...inFlight].map(({ attempt }) => attempt!), ...lostReplies.filter((l) => l.retryOutcome === null)].map(({ sku, userId, requestId }) => ({ sku, userId, requestId })),
-          lastOkAt,
-          firstSoldOutMs,
-          admissionClosed,
-          beforeOpening,
-          lostReplies,
-          timeline,
+      if (error) return reject(error);
+      const durationMs = performance.now() - started;
+      const lostReplies = await lost.finish();
+      const sorted = latencies.slice(0, count).sort();
+      const timeline: TimelinePoint[] = [];
+      for (let i = 0; i < buckets.length; i++) {
+        const bucket = buckets[i] ?? { outcomes: {}, latencies: [] };
+        const l = Float64Array.from(bucket.latencies).sort();
+        const answered = l.length > 0;
+        timeline.push({
+          atMs: i * TIMELINE_BUCKET_MS,
+          outcomes: bucket.outcomes,
+          p50Ms: answered ? percentile(l, 50) : null,
+          p99Ms: answered ? percentile(l, 99) : null,
         });
+      }
+      resolve({
+        startedAt,
+        requests: count,
+        durationMs,
+        rps: (count / durationMs) * 1000,
+        latency: { p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), maxMs: sorted[count - 1] ?? 0 },
+        latencyPercentiles: LATENCY_PERCENTILES.map((p) => ({ percentile: p, ms: percentile(sorted, p) })),
+        outcomes,
+        errors: result.errors,
+        timeouts: result.timeouts,
+        // A retry told its order id is an answer like any other.
+        answers: [
+          ...answers,
+          ...lostReplies.flatMap((l) =>
+            l.retryOrderId === null
+              ? []
+              : [{ sku: l.sku, userId: l.userId, requestId: l.requestId, status: l.retryOutcome === 'OK' ? 201 : 409, orderId: l.retryOrderId }],
+          ),
+        ],
+        // A lost reply whose retry got no answer either never learned its outcome.
+        unread: [...[...inFlight].map(({ attempt }) => attempt!), ...lostReplies.filter((l) => l.retryOutcome === null)].map(({ sku, userId, requestId }) => ({
+          sku,
+          userId,
+          requestId,
+        })),
+        lastOkAt,
+        firstSoldOutMs,
+        admissionClosed,
+        beforeOpening,
+        lostReplies,
+        timeline,
+      });
     };
     const progress = setInterval(() => process.send!({ progress: { requests: count, seconds: (performance.now() - started) / 1000, outcomes } }), 1_000);
     instance.once('done', () => clearInterval(progress));

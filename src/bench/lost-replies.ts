@@ -40,7 +40,8 @@ export const createLostReplies = (url: string) => {
 
   const retry = async ({ sku, userId, requestId, body, authorization }: BuyAttempt): Promise<LostReply> => {
     try {
-      const headers: Record<string, string> = authorization === null ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', authorization };
+      const headers: Record<string, string> =
+        authorization === null ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', authorization };
       const res = await fetch(`${url}/reserve`, { method: 'POST', body, headers, signal: AbortSignal.timeout(GIVE_UP_MS) });
       const text = await res.text();
       return { sku, userId, requestId, retryOutcome: res.status >= 500 ? null : outcomeOf(res.status, text), retryOrderId: orderIdOf(text) };

@@ -44,7 +44,13 @@ export class OwnRedisCluster implements RedisClusterControl {
   static async start(shape: ClusterShape, sku: string, onProgress: (line: string) => void): Promise<OwnRedisCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'seckill-bench-cluster-'));
     try {
-      const started = await startLocalCluster({ dir, port: shape.port ?? DEFAULT_BENCH_CLUSTER_PORT, masters: shape.masters, replicas: shape.replicas, onProgress });
+      const started = await startLocalCluster({
+        dir,
+        port: shape.port ?? DEFAULT_BENCH_CLUSTER_PORT,
+        masters: shape.masters,
+        replicas: shape.replicas,
+        onProgress,
+      });
       return new OwnRedisCluster(started.url, dir, shape, sku);
     } catch (error) {
       await stopLocalCluster({ dir, clean: true }).catch(() => {});

@@ -42,16 +42,39 @@ export class OwnRedis {
 
   /** Starts redis-server on the port and dir of this instance (the same on every restart) and waits for its PONG. */
   async launch(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', HOST, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir, '--daemonize', 'no'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      HOST,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--dir',
+      this.dir,
+      '--daemonize',
+      'no',
+    ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.log = '';
     child.stdout.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
     child.stderr.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4_000)));
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new Error(error.code === 'ENOENT' ? 'redis-server not found on PATH (bench starts its own Redis for the restart-redis fault and --own-redis)' : `redis-server: ${error.message}`)),
+        reject(
+          new Error(
+            error.code === 'ENOENT'
+              ? 'redis-server not found on PATH (bench starts its own Redis for the restart-redis fault and --own-redis)'
+              : `redis-server: ${error.message}`,
+          ),
+        ),
       );
-      child.once('exit', (code, signal) => reject(new Error(`redis-server on port ${this.port} exited (${signal ?? code}) while starting: ${this.log.trim().split('\n').slice(-5).join(' | ')}`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`redis-server on port ${this.port} exited (${signal ?? code}) while starting: ${this.log.trim().split('\n').slice(-5).join(' | ')}`)),
+      );
     });
     failed.catch(() => {});
     this.child = child;

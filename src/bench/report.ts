@@ -53,7 +53,21 @@ export const reportJson = (report: BenchReport): string =>
   });
 
 /** Outcome codes in a fixed, readable order; anything unexpected goes last. */
-const OUTCOME_ORDER = ['OK', 'SOLD_OUT', 'LIMIT', 'DUPLICATE', 'ADMISSION_CLOSED', 'RATE_LIMITED', 'UNKNOWN_SKU', 'BAD_REQUEST', 'ENDED', 'NOT_STARTED', 'BAD_TOKEN', 'UNAUTHORIZED', 'WRONG_USER'];
+const OUTCOME_ORDER = [
+  'OK',
+  'SOLD_OUT',
+  'LIMIT',
+  'DUPLICATE',
+  'ADMISSION_CLOSED',
+  'RATE_LIMITED',
+  'UNKNOWN_SKU',
+  'BAD_REQUEST',
+  'ENDED',
+  'NOT_STARTED',
+  'BAD_TOKEN',
+  'UNAUTHORIZED',
+  'WRONG_USER',
+];
 const outcomeRank = (outcome: string) => OUTCOME_ORDER.indexOf(outcome) + 1 || OUTCOME_ORDER.length + 1;
 /** Sorts outcome codes in that order. */
 export const byOutcomeOrder = (a: string, b: string): number => outcomeRank(a) - outcomeRank(b);
@@ -108,10 +122,20 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
   if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
   if (runs.some((r) => r.redisCost !== null)) {
-    const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) => (r.redisCost === null ? '–' : cell(r.redisCost, r));
-    row('Redis script µs per 201', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK).toFixed(1) : '–')));
-    row('… on the busiest master', cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (busiestMaster(c.scripts).usec / r.outcomes.OK).toFixed(1) : '–')));
-    row('requests per reserve.lua call', cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')));
+    const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) =>
+      r.redisCost === null ? '–' : cell(r.redisCost, r);
+    row(
+      'Redis script µs per 201',
+      cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (c.scripts.usec / r.outcomes.OK).toFixed(1) : '–')),
+    );
+    row(
+      '… on the busiest master',
+      cost((c, r) => ((r.outcomes.OK ?? 0) > 0 ? (busiestMaster(c.scripts).usec / r.outcomes.OK).toFixed(1) : '–')),
+    );
+    row(
+      'requests per reserve.lua call',
+      cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')),
+    );
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
   row('answers', (r) => outcomeText(r.outcomes));
@@ -128,7 +152,9 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
     );
   }
   if (runs.some((r) => r.lostReplies !== null)) {
-    row('lost replies: retry told the order', (r) => (r.lostReplies === null ? '–' : `${r.lostReplies.toldOrderId} of ${r.lostReplies.heldOrder} that held one\n(${r.lostReplies.sent} replies lost)`));
+    row('lost replies: retry told the order', (r) =>
+      r.lostReplies === null ? '–' : `${r.lostReplies.toldOrderId} of ${r.lostReplies.heldOrder} that held one\n(${r.lostReplies.sent} replies lost)`,
+    );
   }
   row('units sold', (r) => r.sold.toLocaleString('en'));
   row('stock left (MySQL)', (r) => r.stock.toLocaleString('en'));
@@ -136,7 +162,13 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   row('last order in MySQL', (r) => `${ms(r.drainMs)} ms after the last 201`);
   row('drift', (r) => (r.drift === null ? '–' : String(r.drift)));
   if (runs.some((r) => Object.keys(r.faults).length > 0)) {
-    row('faults injected', (r) => Object.entries(r.faults).map(([kind, n]) => `${kind} ×${n}`).join('\n') || '–');
+    row(
+      'faults injected',
+      (r) =>
+        Object.entries(r.faults)
+          .map(([kind, n]) => `${kind} ×${n}`)
+          .join('\n') || '–',
+    );
   }
   if (runs.some((r) => r.afterFaults)) {
     row('429 after the last fault', (r) => {
@@ -212,7 +244,9 @@ export const campaignText = (c: CampaignSummary): string => {
   const kinds = (faults: Record<string, number>, sep: string) => Object.entries(faults).map(([k, n]) => `${k}${sep}${n}`);
   return [
     `chaos campaign: ${c.scenario}, ${c.runs} run(s), seeds ${c.seeds.map((r) => r.seed).join(', ')}`,
-    ...c.seeds.map((r) => `  seed ${r.seed}: ${r.ok ? 'ok' : 'BROKEN'}; faults ${kinds(r.faults, '×').join(' ') || 'none'}; sold ${r.sold}; drift ${r.drift ?? '–'}`),
+    ...c.seeds.map(
+      (r) => `  seed ${r.seed}: ${r.ok ? 'ok' : 'BROKEN'}; faults ${kinds(r.faults, '×').join(' ') || 'none'}; sold ${r.sold}; drift ${r.drift ?? '–'}`,
+    ),
     `faults injected: ${kinds(c.faults, ' ').join(', ') || 'none'}`,
     `invariant breaks: ${c.breaks.length}`,
     ...c.breaks.map((b) => `  ✗ seed ${b.seed} ${b.invariant}: ${b.detail}`),

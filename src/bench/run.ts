@@ -79,16 +79,21 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   // Faults are injected into the seckill strategy's run only (the baselines run without them, with a note).
   const faults = strategies.includes('seckill') ? scenario.faults : [];
   const wantsOwnRedis = options.ownRedis || faults.some((f) => f.kind === 'restart-redis');
-  if (wantsOwnRedis && options.target !== undefined) throw new BenchSetupError("--own-redis (or a restart-redis fault) starts a Redis of bench's own: not with --target");
-  const wantsCluster = options.redisCluster ?? (faults.some((f) => f.kind === 'kill-redis-master' || f.kind === 'pause-redis-master') ? { masters: 3, replicas: 1 } : null);
+  if (wantsOwnRedis && options.target !== undefined)
+    throw new BenchSetupError("--own-redis (or a restart-redis fault) starts a Redis of bench's own: not with --target");
+  const wantsCluster =
+    options.redisCluster ?? (faults.some((f) => f.kind === 'kill-redis-master' || f.kind === 'pause-redis-master') ? { masters: 3, replicas: 1 } : null);
   const clusterShape = wantsCluster && (options.redisClusterPort === null ? wantsCluster : { ...wantsCluster, port: options.redisClusterPort });
   if (clusterShape && (wantsOwnRedis || options.target !== undefined)) {
-    throw new BenchSetupError("--redis-cluster (or a kill-redis-master or pause-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target");
+    throw new BenchSetupError(
+      "--redis-cluster (or a kill-redis-master or pause-redis-master fault) starts a Redis Cluster of bench's own: not with --own-redis, a restart-redis fault or --target",
+    );
   }
   const workers = options.workers ?? scenario.workers ?? 1;
   // Waiting for more replicas than each master has would answer every buyer 503.
   const tooMany = (options.replicaAcks ?? []).find((n) => clusterShape !== null && n > clusterShape.replicas);
-  if (tooMany !== undefined) throw new BenchSetupError(`--replica-acks ${tooMany}: bench's own Redis Cluster has ${clusterShape!.replicas} replica(s) per master (--redis-replicas)`);
+  if (tooMany !== undefined)
+    throw new BenchSetupError(`--replica-acks ${tooMany}: bench's own Redis Cluster has ${clusterShape!.replicas} replica(s) per master (--redis-replicas)`);
   const replicaAcks = options.replicaAcks ?? [(clusterShape?.replicas ?? 0) > 0 ? 1 : 0];
   if (usesKafka(options) && !options.kafkaGiven) {
     await startBroker({ onProgress: (line) => process.stderr.write(`kafka: ${line}\n`) });
@@ -107,11 +112,18 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
   });
 
   const ownRedis = wantsOwnRedis ? await OwnRedis.start() : null;
-  if (ownRedis) options.note(`redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${options.redisUrl}`);
-  const ownCluster = clusterShape ? await OwnRedisCluster.start(clusterShape, scenario.skus[0].sku, (line) => options.progress(`redis-cluster: ${line}`)) : null;
+  if (ownRedis)
+    options.note(
+      `redis: bench's own redis-server on port ${ownRedis.port} (append-only, fsync always; data in ${ownRedis.dir}) for this run, not ${options.redisUrl}`,
+    );
+  const ownCluster = clusterShape
+    ? await OwnRedisCluster.start(clusterShape, scenario.skus[0].sku, (line) => options.progress(`redis-cluster: ${line}`))
+    : null;
   if (ownCluster) {
     const { masters, replicas } = clusterShape!;
-    options.note(`redis: bench's own Redis Cluster, ${masters} master(s) with ${replicas} replica(s) each (append-only; data in ${ownCluster.dir}) for this run, not ${options.redisUrl}`);
+    options.note(
+      `redis: bench's own Redis Cluster, ${masters} master(s) with ${replicas} replica(s) each (append-only; data in ${ownCluster.dir}) for this run, not ${options.redisUrl}`,
+    );
   }
   const stopOwnRedis = async () => {
     await ownRedis?.stop();
@@ -245,9 +257,14 @@ export const loadOnly = async (url: string, scenario: Scenario, options: Pick<Be
   // target checks bench's issuer and audience) is the target's.
   const plan = loadPlanOf(url, scenario, options.load, options.seed, {
     tokenSecret: process.env.SECKILL_SECRET ?? null,
-    jwt: scenario.auth === 'jwt' && process.env.SECKILL_JWT_SECRET ? { secret: process.env.SECKILL_JWT_SECRET, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE } : null,
+    jwt:
+      scenario.auth === 'jwt' && process.env.SECKILL_JWT_SECRET
+        ? { secret: process.env.SECKILL_JWT_SECRET, issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE }
+        : null,
   });
-  const result = await runLoad(plan, (p) => options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${etaText(loadEtaMs(p, plan))}`));
+  const result = await runLoad(plan, (p) =>
+    options.progress(`${url}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${etaText(loadEtaMs(p, plan))}`),
+  );
   const { answers: _a, timeline: _t, ...figures } = result;
   return { target: url, checked: false, note: 'no invariants checked: give --redis-url and --mysql-url of the target to check them', ...figures };
 };

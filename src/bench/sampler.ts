@@ -48,7 +48,10 @@ export const startSampler = (options: SamplerOptions) => {
   const loop = (async () => {
     for (let next = Date.now(); sampling; next += SAMPLE_EVERY_MS) {
       try {
-        const [redisStock, mysqlStock] = await Promise.all([options.usesRedis ? totalRedisStock(options.redis, options.skus) : null, totalMysqlStock(options.mysql, options.skus)]);
+        const [redisStock, mysqlStock] = await Promise.all([
+          options.usesRedis ? totalRedisStock(options.redis, options.skus) : null,
+          totalMysqlStock(options.mysql, options.skus),
+        ]);
         points.push({ at: Date.now(), redis: redisStock, mysql: mysqlStock });
         if (options.payers) await payOrders(options.payers, options.mysql, options.skus, paid);
       } catch {

@@ -137,8 +137,10 @@ const parseSku = (file: string, path: string, raw: unknown) => {
     endsAfterMs: r.o.endsAfter === undefined ? null : r.duration('endsAfter', 1, 3_600_000),
   };
   if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) r.fail('endsAt', 'must be after startsAt');
-  if (def.opensAfterMs !== null && (def.startsAt !== null || def.endsAt !== null)) r.fail('opensAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
-  if (def.endsAfterMs !== null && (def.startsAt !== null || def.endsAt !== null)) r.fail('endsAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
+  if (def.opensAfterMs !== null && (def.startsAt !== null || def.endsAt !== null))
+    r.fail('opensAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
+  if (def.endsAfterMs !== null && (def.startsAt !== null || def.endsAt !== null))
+    r.fail('endsAfter', 'is relative to the start of the load: give it without startsAt or endsAt');
   if (def.endsAfterMs !== null && def.opensAfterMs !== null && def.endsAfterMs <= def.opensAfterMs) r.fail('endsAfter', 'must be after opensAfter');
   return def;
 };
@@ -150,7 +152,24 @@ export const parseScenario = (file: string, text: string): Scenario => {
   } catch (error) {
     throw new ScenarioError(`${file}: is not valid JSON: ${(error as Error).message}`);
   }
-  const top = reader(file, '', raw, ['name', 'description', 'skus', 'buyers', 'qty', 'bots', 'tokens', 'auth', 'load', 'payment', 'expect', 'drainTimeoutSec', 'faults', 'chaos', 'workers', 'clockOffsetsMs']);
+  const top = reader(file, '', raw, [
+    'name',
+    'description',
+    'skus',
+    'buyers',
+    'qty',
+    'bots',
+    'tokens',
+    'auth',
+    'load',
+    'payment',
+    'expect',
+    'drainTimeoutSec',
+    'faults',
+    'chaos',
+    'workers',
+    'clockOffsetsMs',
+  ]);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
   const skus = (o.skus as unknown[]).map((s, i) => parseSku(file, `skus[${i}]`, s));
@@ -172,7 +191,8 @@ export const parseScenario = (file: string, text: string): Scenario => {
     badIdentity: share('badIdentity'),
     lostReplies: share('lostReplies'),
   };
-  if (o.auth !== undefined && !(AUTH_MODES as readonly unknown[]).includes(o.auth)) top.fail('auth', `must be one of ${AUTH_MODES.join(', ')}, got ${JSON.stringify(o.auth)}`);
+  if (o.auth !== undefined && !(AUTH_MODES as readonly unknown[]).includes(o.auth))
+    top.fail('auth', `must be one of ${AUTH_MODES.join(', ')}, got ${JSON.stringify(o.auth)}`);
   const auth = (o.auth as AuthMode | undefined) ?? 'none';
   if (botShares.badIdentity > 0 && auth !== 'jwt') bots.fail('badIdentity', 'needs "auth": "jwt" (without sign-in there is no identity to fake)');
   if (o.tokens !== undefined && typeof o.tokens !== 'boolean') top.fail('tokens', 'must be true or false');

@@ -28,7 +28,9 @@ export const serveWorkersOf = (primary: SeckillProcess): ServeWorkers => {
   const primaryPid = primary.process.pid!;
   const pids = async (): Promise<number[]> => {
     const text = await readFile(`/proc/${primaryPid}/task/${primaryPid}/children`, 'utf8').catch(() => {
-      throw new FaultError(`cannot list the workers of serve (pid ${primaryPid}): /proc/${primaryPid}/task/${primaryPid}/children is not readable (Linux only)`);
+      throw new FaultError(
+        `cannot list the workers of serve (pid ${primaryPid}): /proc/${primaryPid}/task/${primaryPid}/children is not readable (Linux only)`,
+      );
     });
     return text.split(' ').filter(Boolean).map(Number);
   };
@@ -40,9 +42,12 @@ export const serveWorkersOf = (primary: SeckillProcess): ServeWorkers => {
     for (;;) {
       const replacement = [...primary.stderr().slice(logFrom).matchAll(LISTENING)].map((m) => Number(m[1])).find((p) => p !== pid);
       if (replacement !== undefined && !isAlive(pid)) return replacement;
-      if (primary.process.exitCode !== null || primary.process.signalCode !== null) throw new FaultError(`serve (pid ${primaryPid}) exited while worker ${pid} was being replaced`);
+      if (primary.process.exitCode !== null || primary.process.signalCode !== null)
+        throw new FaultError(`serve (pid ${primaryPid}) exited while worker ${pid} was being replaced`);
       if (Date.now() > deadline) {
-        throw new FaultError(`worker ${pid} was not replaced by a listening worker within ${REPLACE_DEADLINE_MS / 1000} s of its ${signal}: ${primary.stderr().slice(logFrom).trim().split('\n').slice(-3).join(' | ')}`);
+        throw new FaultError(
+          `worker ${pid} was not replaced by a listening worker within ${REPLACE_DEADLINE_MS / 1000} s of its ${signal}: ${primary.stderr().slice(logFrom).trim().split('\n').slice(-3).join(' | ')}`,
+        );
       }
       await sleep(50);
     }

@@ -124,7 +124,6 @@ export interface StrategyRun {
   redisCost: RedisCost | null;
 }
 
-
 /** The run's name in reports. */
 export const runLabel = (strategy: StrategyName, auth: AuthMode, replicaAcks = 0): string =>
   `${strategy}${auth === 'jwt' ? '+jwt' : ''}${replicaAcks > 0 ? `+acks${replicaAcks}` : ''}`;
@@ -149,7 +148,9 @@ const botsHoldNothing = (state: SaleState): InvariantResult => {
 const impostorsHoldNothing = (state: SaleState): InvariantResult => {
   const isImpostor = (userId: string, requestId?: string | null) => userId.startsWith(IMPOSTOR_PREFIX) || (requestId ?? '').startsWith(IMPOSTOR_PREFIX);
   const wrong = [
-    ...state.skus.flatMap((s) => s.orders.filter((o) => isImpostor(o.userId, o.requestId)).map((o) => `${o.userId}/${o.requestId}: order ${o.orderId} ${o.status}`)),
+    ...state.skus.flatMap((s) =>
+      s.orders.filter((o) => isImpostor(o.userId, o.requestId)).map((o) => `${o.userId}/${o.requestId}: order ${o.orderId} ${o.status}`),
+    ),
     // A reservation record names no request id; one under an honest buyer's name is also an order or an answer once drained.
     ...state.skus.flatMap((s) => s.reservations.filter((r) => isImpostor(r.userId)).map((r) => `${r.userId}: reservation ${r.orderId}`)),
     ...state.answers.filter((a) => isImpostor(a.userId, a.requestId)).map((a) => `${a.userId}/${a.requestId}: answered ${a.status} with ${a.orderId}`),
@@ -169,7 +170,9 @@ const NOT_YET_MS = 3_600_000;
 
 /** Puts the scenario's SKUs on sale afresh: orders, reservations, outbox and counters gone. */
 export const resetSale = async (ctx: BenchContext, scenario: Scenario): Promise<void> => {
-  const defs = scenario.skus.map(({ weight: _weight, opensAfterMs, endsAfterMs: _endsAfter, ...def }) => (opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS }));
+  const defs = scenario.skus.map(({ weight: _weight, opensAfterMs, endsAfterMs: _endsAfter, ...def }) =>
+    opensAfterMs === null ? def : { ...def, startsAt: Date.now() + NOT_YET_MS },
+  );
   await putOnSale(ctx.redis, inventoryRecord(ctx.mysql), defs, { reset: true });
 };
 
@@ -224,7 +227,13 @@ const FAULT_DRAIN_MIN_SEC = 120;
  * inject the scenario's faults (seckill only), wait for the recovery and the
  * drain, read the state, check every invariant, stop, remove the sale.
  */
-export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, auth: AuthMode = scenario.auth, replicaAcks = 0): Promise<StrategyRun> => {
+export const runStrategy = async (
+  ctx: BenchContext,
+  scenario: Scenario,
+  strategy: StrategyName,
+  auth: AuthMode = scenario.auth,
+  replicaAcks = 0,
+): Promise<StrategyRun> => {
   if (!ctx.target) await resetSale(ctx, scenario);
   const usesRedis = strategy === 'seckill';
   const skus = scenario.skus.map((s) => s.sku);
@@ -246,7 +255,12 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
   try {
     const acks = strategy === 'seckill' ? replicaAcks : 0;
     const label = runLabel(strategy, auth, acks);
-    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, { withFaults, tokens: keys.tokenSecret !== null, jwt: keys.jwt, replicaAcks: acks });
+    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, {
+      withFaults,
+      tokens: keys.tokenSecret !== null,
+      jwt: keys.jwt,
+      replicaAcks: acks,
+    });
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
@@ -261,29 +275,54 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
       // Not through faults: a restarted server or Redis starts its counters again.
       const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
       const started = Date.now();
-      if (withFaults) faultRun = injectFaults(scenario.faults, processes.faultTargets({ kafka: ctx.kafkaControl ?? null, redis: ctx.ownRedis ?? null, redisCluster: ctx.redisCluster ?? null, mysqlUrl: ctx.env.MYSQL_URL }), (line) => note(`${label}: ${line}`), started);
+      if (withFaults)
+        faultRun = injectFaults(
+          scenario.faults,
+          processes.faultTargets({
+            kafka: ctx.kafkaControl ?? null,
+            redis: ctx.ownRedis ?? null,
+            redisCluster: ctx.redisCluster ?? null,
+            mysqlUrl: ctx.env.MYSQL_URL,
+          }),
+          (line) => note(`${label}: ${line}`),
+          started,
+        );
       const plan = loadPlanOf(url, scenario, ctx.load, ctx.seed, keys, opensAt);
       result = await runLoad(plan, (p: LoadProgress) =>
-        ctx.progress(`${label}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`),
+        ctx.progress(
+          `${label}: ${p.seconds.toFixed(0)}s, ${p.requests.toLocaleString('en')} requests, ${p.outcomes.OK ?? 0} sold, ${etaText(loadEtaMs(p, plan))}`,
+        ),
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
       if (pipelineAfter) await startPipeline();
       if (faultRun) {
         const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
-        ctx.progress(`${label}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`);
+        ctx.progress(
+          `${label}: waiting for the faults to fire and recover (the last one ends as scheduled in ${durationText(lastEnds - Date.now())}, then its restart)`,
+        );
         await faultRun.done;
       }
       const drainSec = faultRun ? Math.max(scenario.drainTimeoutSec, FAULT_DRAIN_MIN_SEC) : scenario.drainTimeoutSec;
-      const target = { redis: ctx.redis, readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku), usesRedis, skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })) };
+      const target = {
+        redis: ctx.redis,
+        readRecord: (sku: string) => readSkuRecord(ctx.mysql, sku),
+        usesRedis,
+        skus: skus.map((sku) => ({ sku, expectSellOut: scenario.expect.sellOut })),
+      };
       const drainDeadline = (faultRun ? Date.now() : loadEnded) + drainSec * 1000;
       const drainEta = etaFromRate();
       let inFlightAtStart: number | null = null;
-      const drainEnd = await waitForDrain(() => readSaleState(target, result), scenario, drainDeadline, (n) => {
-        inFlightAtStart ??= n;
-        const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
-        ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
-      });
+      const drainEnd = await waitForDrain(
+        () => readSaleState(target, result),
+        scenario,
+        drainDeadline,
+        (n) => {
+          inFlightAtStart ??= n;
+          const eta = drainEta(inFlightAtStart - n, inFlightAtStart);
+          ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
+        },
+      );
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
@@ -324,7 +363,13 @@ export const runStrategy = async (ctx: BenchContext, scenario: Scenario, strateg
  * pipeline behind it: relay and consumer for seckill, a consumer for a
  * baseline's payments.
  */
-const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyName, processes: RunProcesses, run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null; replicaAcks: number }) => {
+const launch = async (
+  ctx: BenchContext,
+  scenario: Scenario,
+  strategy: StrategyName,
+  processes: RunProcesses,
+  run: { withFaults: boolean; tokens: boolean; jwt: JwtTraffic | null; replicaAcks: number },
+) => {
   const usesRedis = strategy === 'seckill';
   const payTimeout = String(scenario.payment?.payTimeoutSec ?? PAY_TIMEOUT_SEC);
   // Topics of this run only: nothing a previous run left in Kafka can reach these SKUs.
@@ -362,7 +407,12 @@ const launch = async (ctx: BenchContext, scenario: Scenario, strategy: StrategyN
 };
 
 /** Reads the state until it has drained, the deadline passed, or the units in flight stopped moving; which. */
-const waitForDrain = async (read: () => Promise<SaleState>, scenario: Scenario, deadline: number, progress: (unitsInFlight: number) => void): Promise<DrainEnd> => {
+const waitForDrain = async (
+  read: () => Promise<SaleState>,
+  scenario: Scenario,
+  deadline: number,
+  progress: (unitsInFlight: number) => void,
+): Promise<DrainEnd> => {
   let last = -1;
   let movedAt = Date.now();
   for (;;) {

@@ -58,7 +58,8 @@ const seedRange = (raw: string): number[] => {
 const authModes = (raw: string): AuthMode[] => {
   const modes = raw.split(',').map((m) => m.trim());
   const unknown = modes.find((m) => !(AUTH_MODES as readonly string[]).includes(m));
-  if (unknown !== undefined || new Set(modes).size !== modes.length) throw new UsageError(`--auth must list ${AUTH_MODES.join(' and/or ')} (each once), got ${JSON.stringify(raw)}`);
+  if (unknown !== undefined || new Set(modes).size !== modes.length)
+    throw new UsageError(`--auth must list ${AUTH_MODES.join(' and/or ')} (each once), got ${JSON.stringify(raw)}`);
   return modes as AuthMode[];
 };
 
@@ -79,7 +80,8 @@ const strategiesOf = (flags: BenchFlags): StrategyName[] => {
   if (flags.compare === undefined) return [flags.strategy];
   const names = flags.compare.split(',').map((s) => s.trim());
   for (const n of names) {
-    if (!(STRATEGY_NAMES as readonly string[]).includes(n)) throw new UsageError(`--compare: unknown strategy ${JSON.stringify(n)} (known: ${STRATEGY_NAMES.join(', ')})`);
+    if (!(STRATEGY_NAMES as readonly string[]).includes(n))
+      throw new UsageError(`--compare: unknown strategy ${JSON.stringify(n)} (known: ${STRATEGY_NAMES.join(', ')})`);
   }
   return names as StrategyName[];
 };
@@ -185,7 +187,9 @@ const benchWith = async (scenario: Scenario, options: BenchOptions, flags: Bench
   if (flags.target !== undefined) {
     // Someone else's sale: it is checked only against the Redis and MySQL it was said to use.
     if (flags.compare !== undefined || flags.strategy !== 'seckill' || flags.auth !== undefined || flags.buckets !== undefined) {
-      throw new UsageError("--target benches the one server it names: no --strategy, --compare, --auth or --buckets (its sign-in is the scenario's \"auth\", its buckets what its sale was preloaded with)");
+      throw new UsageError(
+        '--target benches the one server it names: no --strategy, --compare, --auth or --buckets (its sign-in is the scenario\'s "auth", its buckets what its sale was preloaded with)',
+      );
     }
     if (!flags.redisUrl || !flags.mysqlUrl) {
       const summary = await loadOnly(flags.target, scenario, options);
@@ -212,7 +216,11 @@ export const registerBench = (program: Command): void => {
     .argument('<scenario>', 'a name from scenarios/ (e.g. flash-1000) or a path to a scenario file')
     .addOption(new Option('--strategy <name>', 'how the server answers').choices(STRATEGY_NAMES).default('seckill'))
     .option('--compare <list>', `several strategies in one run, e.g. ${STRATEGY_NAMES.join(',')}`)
-    .option('--auth <modes>', "who buyers are: none (the body's userId), jwt (a bearer token signed by the run's login key), or none,jwt: each strategy once per mode, side by side (the cost of verifying); default: the scenario's \"auth\"", authModes)
+    .option(
+      '--auth <modes>',
+      "who buyers are: none (the body's userId), jwt (a bearer token signed by the run's login key), or none,jwt: each strategy once per mode, side by side (the cost of verifying); default: the scenario's \"auth\"",
+      authModes,
+    )
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox itself').choices(['kafka', 'redis']).default('kafka'))
     .addOption(
       new Option('--pipeline <when>', 'during: relay and consumer share the machine with the load; after: they start when it ends (the queue holds the peak)')
@@ -223,27 +231,62 @@ export const registerBench = (program: Command): void => {
     .option('--buckets <n>', `split every SKU's stock over n buckets (1: none), overriding the scenario`, intOption('--buckets', 1, MAX_BUCKETS))
     .option('--requests <n>', "override the scenario's request count", intOption('--requests', 1))
     .option('--duration <seconds>', "override the scenario's duration", intOption('--duration', 1, 600))
-    .option('--seed <n>', 'seed of the buyer traffic and of a chaos scenario\'s faults (same seed, same run)', intOption('--seed', 0), 1)
+    .option('--seed <n>', "seed of the buyer traffic and of a chaos scenario's faults (same seed, same run)", intOption('--seed', 0), 1)
     .option('--seeds <a-b>', 'a chaos campaign: the scenario once per seed from a to b (at most 50), one summary', seedRange)
-    .option('--target <url>', 'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url')
-    .option('--drain-rate <orders>', 'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop', intOption('--drain-rate', 1_000, 10_000_000))
-    .option('--html <file>', 'also write a self-contained HTML report (charts inlined, opens with no network); with --seeds, one page for the campaign, a row per seed')
-    .option('--no-group-commit', "the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default")
+    .option(
+      '--target <url>',
+      'bench a seckill server already running there: nothing reset or started; invariants checked only with --redis-url and --mysql-url',
+    )
+    .option(
+      '--drain-rate <orders>',
+      'also measure how fast the pipeline writes a backlog of this many orders to MySQL, next to a raw INSERT+UPDATE loop',
+      intOption('--drain-rate', 1_000, 10_000_000),
+    )
+    .option(
+      '--html <file>',
+      'also write a self-contained HTML report (charts inlined, opens with no network); with --seeds, one page for the campaign, a row per seed',
+    )
+    .option(
+      '--no-group-commit',
+      'the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default',
+    )
     .option('--cpu-prof <dir>', 'every seckill process bench starts (server, relay, consumers) writes a V8 CPU profile (.cpuprofile) to this dir when it exits')
     .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
-    .option('--keep', "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)")
-    .option('--own-redis', "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault")
-    .option('--redis-cluster', "start a Redis Cluster of bench's own (local, append-only) for this run instead of REDIS_URL; implied, with a replica per master, by a kill-redis-master fault")
+    .option(
+      '--keep',
+      "leave each run's sale in Redis and MySQL afterwards, to inspect it (by default it is removed once judged: nothing is left for later consumers to sweep)",
+    )
+    .option(
+      '--own-redis',
+      "start a redis-server of bench's own (append-only, fsync always) for this run instead of REDIS_URL; implied by a restart-redis fault",
+    )
+    .option(
+      '--redis-cluster',
+      "start a Redis Cluster of bench's own (local, append-only) for this run instead of REDIS_URL; implied, with a replica per master, by a kill-redis-master fault",
+    )
     .option('--redis-masters <n>', 'masters of that cluster', intOption('--redis-masters', 1, 16), 3)
-    .option('--redis-replicas <n>', 'replicas per master of that cluster (1: the server waits for a replica before each 201, unless --replica-acks 0)', intOption('--redis-replicas', 0, 2), 0)
-    .option('--redis-cluster-port <n>', 'first port of that cluster (its nodes take the ports after it; default 7200): another run on this machine may use 7200-', intOption('--redis-cluster-port', 1024, 55_000))
+    .option(
+      '--redis-replicas <n>',
+      'replicas per master of that cluster (1: the server waits for a replica before each 201, unless --replica-acks 0)',
+      intOption('--redis-replicas', 0, 2),
+      0,
+    )
+    .option(
+      '--redis-cluster-port <n>',
+      'first port of that cluster (its nodes take the ports after it; default 7200): another run on this machine may use 7200-',
+      intOption('--redis-cluster-port', 1024, 55_000),
+    )
     .option(
       '--replica-acks <list>',
       'replicas that must hold each answer naming an order before it is given (serve --replica-acks), or a list: the seckill server once per value, side by side (0,1: with and without); default 1 on a cluster with replicas, else 0',
       replicaAcksList,
     )
-    .option('--workers <n>', "worker processes of the server (serve --workers); default: the scenario's \"workers\", or 1", intOption('--workers', 1, 64))
-    .option('--ticket-lease <ms>', "how long the seckill server's admission tickets last (serve --ticket-lease; default serve's, 5000): a crashed worker strands its unspent ones this long", intOption('--ticket-lease', 100, 600_000))
+    .option('--workers <n>', 'worker processes of the server (serve --workers); default: the scenario\'s "workers", or 1', intOption('--workers', 1, 64))
+    .option(
+      '--ticket-lease <ms>',
+      "how long the seckill server's admission tickets last (serve --ticket-lease; default serve's, 5000): a crashed worker strands its unspent ones this long",
+      intOption('--ticket-lease', 100, 600_000),
+    )
     .option('--consumers <n>', 'consume processes sharing the queue (a Kafka consumer group, or the outbox streams)', intOption('--consumers', 1, 16), 1)
     .option('--json', 'print one JSON object: ok, invariants, runs (each with its latency percentiles), parameters, environment (machine, versions)')
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')

@@ -22,7 +22,8 @@ const perUnit = (n: number, units: number) => (units > 0 ? ` (${Math.round(n / u
 
 const describe = (r: CloseReport): string => {
   if (r.alreadyClosed) return `${r.sku} was already closed: nothing to do`;
-  if (!r.closed) return [`${r.sku} not closed (nothing was removed)${r.endedNow ? ', though it was ended now' : ''}:`, ...r.notYet.map((why) => `  - ${why}`)].join('\n');
+  if (!r.closed)
+    return [`${r.sku} not closed (nothing was removed)${r.endedNow ? ', though it was ended now' : ''}:`, ...r.notYet.map((why) => `  - ${why}`)].join('\n');
   return [
     `closed ${r.sku}${r.endedNow ? ' (ended now)' : ''}: ${r.soldUnits.toLocaleString('en')} unit(s) sold`,
     `  Redis: ${bytes(r.bytesBefore)}${perUnit(r.bytesBefore, r.soldUnits)} → ${bytes(r.bytesAfter)}; stock and meta kept for reconcile`,
@@ -48,10 +49,17 @@ export const registerClose = (program: Command): void => {
   connectionFlags(
     program
       .command('close')
-      .description('Give an ended sale its end in Redis: keep its stock and meta for reconcile, remove reservations, request ids, holdings and its outbox, and stop relays and sweepers reading it.')
+      .description(
+        'Give an ended sale its end in Redis: keep its stock and meta for reconcile, remove reservations, request ids, holdings and its outbox, and stop relays and sweepers reading it.',
+      )
       .requiredOption('--sku <id>', 'the SKU whose sale to close')
       .option('--end-now', 'end the sale now if it has no end yet (or ends later): buyers are answered 410 ENDED from then on')
-      .option('--wait <seconds>', 'wait this long for what the sale sold to settle (orders in MySQL, payments, releases) before giving up', intOption('--wait', 0, 86_400), 0),
+      .option(
+        '--wait <seconds>',
+        'wait this long for what the sale sold to settle (orders in MySQL, payments, releases) before giving up',
+        intOption('--wait', 0, 86_400),
+        0,
+      ),
   )
     .addHelpText(
       'after',

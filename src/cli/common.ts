@@ -19,7 +19,10 @@ export const connectionFlags = (command: Command): Command =>
  * Runs a one-shot command's work with both stores open (addresses from its
  * flags or env vars), and closes them whatever happens.
  */
-export const withStores = async <T>(flags: { redisUrl?: string; mysqlUrl?: string }, work: (stores: { redis: RedisClient; mysql: Pool }) => Promise<T>): Promise<T> => {
+export const withStores = async <T>(
+  flags: { redisUrl?: string; mysqlUrl?: string },
+  work: (stores: { redis: RedisClient; mysql: Pool }) => Promise<T>,
+): Promise<T> => {
   const { redisUrl, mysqlUrl } = loadConnections(flags);
   const redis = await connectRedis(redisUrl);
   const mysql = await openMysql(mysqlUrl).catch((error) => {
@@ -54,25 +57,70 @@ export const connectWaiting = <T>(name: string, connect: () => Promise<T>, waitS
  */
 export const replicaAckFlags = (command: Command, what: string): Command =>
   command
-    .option('--replica-acks <n>', `Redis replicas that must hold ${what} (WAIT on connections of its own, then a look on that master): a failover then loses none of it`, intOption('--replica-acks', 0, 5), 0)
-    .option('--replica-ack-timeout <ms>', 'how long a write waits for --replica-acks before it counts as not confirmed', intOption('--replica-ack-timeout', 1, 10_000), 200);
+    .option(
+      '--replica-acks <n>',
+      `Redis replicas that must hold ${what} (WAIT on connections of its own, then a look on that master): a failover then loses none of it`,
+      intOption('--replica-acks', 0, 5),
+      0,
+    )
+    .option(
+      '--replica-ack-timeout <ms>',
+      'how long a write waits for --replica-acks before it counts as not confirmed',
+      intOption('--replica-ack-timeout', 1, 10_000),
+      200,
+    );
 
 /** The confirmations the flags ask for, on `redis`; null without --replica-acks. */
 export const replicaAcksOf = (redis: RedisClient, flags: { replicaAcks: number; replicaAckTimeout: number }): ReplicaAcks | null =>
   flags.replicaAcks > 0 ? new ReplicaAcks(redis, flags.replicaAcks, flags.replicaAckTimeout) : null;
 
 export const pipelineFlags = (command: Command): Command =>
-  replicaAckFlags(waitFlag(connectionFlags(command)), 'an outbox entry before the relay forwards it, and a persisted mark or a release before the consumer goes on')
-    .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'))
+  replicaAckFlags(
+    waitFlag(connectionFlags(command)),
+    'an outbox entry before the relay forwards it, and a persisted mark or a release before the consumer goes on',
+  )
+    .addOption(
+      new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox streams itself, no Kafka').choices(['kafka', 'redis']).default('kafka'),
+    )
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers, host:port,… (env KAFKA_BROKERS, default 127.0.0.1:9092)')
     .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), QUEUE_DEFAULTS.partitions)
-    .option('--replication-factor <n>', 'replication factor of the topics when they are created', intOption('--replication-factor', 1, 10), QUEUE_DEFAULTS.replicationFactor)
+    .option(
+      '--replication-factor <n>',
+      'replication factor of the topics when they are created',
+      intOption('--replication-factor', 1, 10),
+      QUEUE_DEFAULTS.replicationFactor,
+    )
     .option('--topic-prefix <prefix>', 'prefix of topic and consumer group names, to share a cluster (env SECKILL_TOPIC_PREFIX)')
-    .option('--session-timeout <ms>', 'Kafka: how long before a consumer that died loses its partitions to the others', intOption('--session-timeout', 6_000, 300_000), QUEUE_DEFAULTS.sessionTimeoutMs)
-    .option('--concurrency <n>', 'work one process does at once: outbox readers (relay, Redis queue), Kafka partitions, and MySQL transactions per delivered batch (consume)', intOption('--concurrency', 1, 64), 2)
-    .option('--batch-size <n>', 'outbox entries read at a time (each holds the order events of one reserve.lua call), and orders per MySQL transaction (consume)', intOption('--batch-size', 1, 10_000), 500)
-    .option('--linger <ms>', 'how long a trickle of orders may gather before it is relayed or written (fewer, larger reads, produce requests and transactions during a sale; 0 = at once)', intOption('--linger', 0, 5_000), 50)
-    .option('--claim-after <ms>', 'take over outbox entries another reader has held unacknowledged this long (it died)', intOption('--claim-after', 100), 30_000)
+    .option(
+      '--session-timeout <ms>',
+      'Kafka: how long before a consumer that died loses its partitions to the others',
+      intOption('--session-timeout', 6_000, 300_000),
+      QUEUE_DEFAULTS.sessionTimeoutMs,
+    )
+    .option(
+      '--concurrency <n>',
+      'work one process does at once: outbox readers (relay, Redis queue), Kafka partitions, and MySQL transactions per delivered batch (consume)',
+      intOption('--concurrency', 1, 64),
+      2,
+    )
+    .option(
+      '--batch-size <n>',
+      'outbox entries read at a time (each holds the order events of one reserve.lua call), and orders per MySQL transaction (consume)',
+      intOption('--batch-size', 1, 10_000),
+      500,
+    )
+    .option(
+      '--linger <ms>',
+      'how long a trickle of orders may gather before it is relayed or written (fewer, larger reads, produce requests and transactions during a sale; 0 = at once)',
+      intOption('--linger', 0, 5_000),
+      50,
+    )
+    .option(
+      '--claim-after <ms>',
+      'take over outbox entries another reader has held unacknowledged this long (it died)',
+      intOption('--claim-after', 100),
+      30_000,
+    )
     .option('--metrics-port <n>', 'serve Prometheus /metrics on this port (0 = off)', intOption('--metrics-port', 0, 65535), 0);
 
 export interface PipelineFlags {

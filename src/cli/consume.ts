@@ -26,7 +26,11 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const streams = streamOptionsOf(flags);
   const replicaAcks = replicaAcksOf(redis, flags);
-  const queue = await connectWaiting(config.queue === 'kafka' ? 'Kafka' : 'the Redis queue', () => openQueue(config, redis, streams, CLIENT_IDS.consumer, replicaAcks), flags.wait);
+  const queue = await connectWaiting(
+    config.queue === 'kafka' ? 'Kafka' : 'the Redis queue',
+    () => openQueue(config, redis, streams, CLIENT_IDS.consumer, replicaAcks),
+    flags.wait,
+  );
   const metrics = createPipelineMetrics(async () => [
     { topic: TOPICS.orders, group: GROUPS.orders, messages: await queue.lag(TOPICS.orders, GROUPS.orders) },
     { topic: TOPICS.deadLetters, group: GROUPS.compensation, messages: await queue.lag(TOPICS.deadLetters, GROUPS.compensation) },
@@ -34,10 +38,16 @@ const consume = async (flags: ConsumeFlags): Promise<void> => {
   const metricsServer = await serveMetrics(metrics, flags.metricsPort);
   const reservations = new Reservations(redis, { replicaAcks });
   const deps = { transport: queue, mysql, redis, reservations, metrics, log: logLine };
-  const orders = await startOrderConsumer({ ...deps, payTimeoutMs: flags.payTimeout * 1000, transactions: { size: flags.batchSize, concurrency: flags.concurrency } });
+  const orders = await startOrderConsumer({
+    ...deps,
+    payTimeoutMs: flags.payTimeout * 1000,
+    transactions: { size: flags.batchSize, concurrency: flags.concurrency },
+  });
   const compensation = await startCompensation(deps);
   const sweeper = flags.sweeper ? startSweeper(deps, flags.sweepInterval) : null;
-  logLine(`seckill consume: ${config.queue === 'kafka' ? `Kafka at ${config.kafkaBrokers.join(',')}` : 'Redis outbox streams'} → MySQL; pay timeout ${flags.payTimeout}s (pid ${process.pid})`);
+  logLine(
+    `seckill consume: ${config.queue === 'kafka' ? `Kafka at ${config.kafkaBrokers.join(',')}` : 'Redis outbox streams'} → MySQL; pay timeout ${flags.payTimeout}s (pid ${process.pid})`,
+  );
   if (flags.json) process.stdout.write(`${JSON.stringify({ consuming: config.queue, pid: process.pid })}\n`);
 
   onShutdown(async () => {
@@ -56,7 +66,12 @@ export const registerConsume = (program: Command): void => {
       .command('consume')
       .description('Write orders to MySQL in batched, idempotent transactions; dead-letter and compensate what cannot be applied; cancel unpaid orders.'),
   )
-    .option('--pay-timeout <seconds>', 'an order not paid this long after it was written to MySQL is cancelled and its stock resold', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
+    .option(
+      '--pay-timeout <seconds>',
+      'an order not paid this long after it was written to MySQL is cancelled and its stock resold',
+      intOption('--pay-timeout', 1),
+      PAY_TIMEOUT_SEC,
+    )
     .option('--sweep-interval <ms>', 'how often the payment-timeout sweeper looks for expired orders', intOption('--sweep-interval', 50), 1_000)
     .option('--no-sweeper', 'do not run the payment-timeout sweeper in this process')
     .addHelpText(

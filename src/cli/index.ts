@@ -11,7 +11,6 @@ import { registerClose } from './close.js';
 import { EXIT } from './run.js';
 import { SECKILL_VERSION } from '../version.js';
 
-
 const program = new Command('seckill')
   .description('Flash-sale inventory deduction that never oversells.')
   .version(SECKILL_VERSION, '-V, --version', 'print the version of seckill')

@@ -29,7 +29,11 @@ const start = async (flags: KafkaFlags): Promise<void> => {
 
 const stop = async (flags: KafkaFlags): Promise<void> => {
   const result = await stopBroker({ dir: flags.dir, onProgress: progress });
-  print(flags, result, result.external ? `using KAFKA_BROKERS=${result.external}; nothing stopped` : result.wasRunning ? `stopped pid ${result.pid}` : 'was not running');
+  print(
+    flags,
+    result,
+    result.external ? `using KAFKA_BROKERS=${result.external}; nothing stopped` : result.wasRunning ? `stopped pid ${result.pid}` : 'was not running',
+  );
 };
 
 const status = async (flags: KafkaFlags): Promise<void> => {
@@ -64,7 +68,10 @@ With KAFKA_BROKERS set, start and stop do nothing: that cluster is used.`,
     .option('--port <n>', 'client port; the controller takes port + 1', intOption('--port', 1, 65_534), DEFAULT_PORT)
     .option(dirOption, dirHelp)
     .option('--json', 'print one JSON object on stdout, for machines')
-    .addHelpText('after', '\nExit code 0 when the broker answers; 2 when it cannot be fetched, started, or does not answer in time (the tail of its log is shown).')
+    .addHelpText(
+      'after',
+      '\nExit code 0 when the broker answers; 2 when it cannot be fetched, started, or does not answer in time (the tail of its log is shown).',
+    )
     .action(runAction(start));
 
   kafka

@@ -26,7 +26,8 @@ interface PreloadFlags {
 
 const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
   if (flags.file !== undefined) {
-    if (flags.sku !== undefined || flags.stock !== undefined || flags.buckets !== 1) throw new UsageError('give either --file (its SKUs say their buckets) or --sku/--stock/--buckets, not both');
+    if (flags.sku !== undefined || flags.stock !== undefined || flags.buckets !== 1)
+      throw new UsageError('give either --file (its SKUs say their buckets) or --sku/--stock/--buckets, not both');
     const now = Date.now();
     // A scenario's "opensAfter" and "endsAfter" count from now, when the sale is put on.
     return loadScenario(flags.file).skus.map(({ weight: _weight, opensAfterMs, endsAfterMs, ...def }) => ({
@@ -37,7 +38,14 @@ const definitionsFrom = (flags: PreloadFlags): SkuDefinition[] => {
   }
   if (flags.sku === undefined || flags.stock === undefined) throw new UsageError('give --sku and --stock, or --file');
   if (!SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
-  const def = { sku: flags.sku, stock: flags.stock, limit: flags.limit, buckets: flags.buckets, startsAt: flags.startsAt ?? null, endsAt: flags.endsAt ?? null };
+  const def = {
+    sku: flags.sku,
+    stock: flags.stock,
+    limit: flags.limit,
+    buckets: flags.buckets,
+    startsAt: flags.startsAt ?? null,
+    endsAt: flags.endsAt ?? null,
+  };
   if (def.startsAt !== null && def.endsAt !== null && def.endsAt <= def.startsAt) throw new UsageError('--ends-at must be after --starts-at');
   return [def];
 };
@@ -59,7 +67,12 @@ const preload = async (flags: PreloadFlags): Promise<number> => {
       }
       return EXIT.USAGE;
     }
-    const loaded = defs.map((def, i) => ({ ...def, startsAt: def.startsAt && iso(def.startsAt), endsAt: def.endsAt && iso(def.endsAt), replaced: result.changes[i].changes }));
+    const loaded = defs.map((def, i) => ({
+      ...def,
+      startsAt: def.startsAt && iso(def.startsAt),
+      endsAt: def.endsAt && iso(def.endsAt),
+      replaced: result.changes[i].changes,
+    }));
     if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, skus: loaded })}\n`);
     else
       for (const s of loaded) {
@@ -79,11 +92,16 @@ export const registerPreload = (program: Command): void => {
       .option('--sku <id>', 'SKU id ([A-Za-z0-9_-], at most 64)')
       .option('--stock <n>', 'units on sale', intOption('--stock', 0))
       .option('--limit <n>', 'most units one user may hold', intOption('--limit', 1), 1)
-      .option('--buckets <n>', `split the stock over n Redis buckets, each in a cluster slot of its own (1–${MAX_BUCKETS}; for a SKU hotter than one Redis master)`, intOption('--buckets', 1, MAX_BUCKETS), 1)
+      .option(
+        '--buckets <n>',
+        `split the stock over n Redis buckets, each in a cluster slot of its own (1–${MAX_BUCKETS}; for a SKU hotter than one Redis master)`,
+        intOption('--buckets', 1, MAX_BUCKETS),
+        1,
+      )
       .option('--starts-at <iso>', 'sale opens at this time (default: open now)', timeOption('--starts-at'))
       .option('--ends-at <iso>', 'sale closes at this time (default: never)', timeOption('--ends-at'))
       .option('--file <scenario.json>', 'preload every SKU of a scenario file instead')
-      .option('--reset', 'delete the SKU\'s existing orders and reservations first (needs --yes)')
+      .option('--reset', "delete the SKU's existing orders and reservations first (needs --yes)")
       .option('--yes', 'confirm --reset'),
   )
     .addHelpText(

@@ -50,7 +50,8 @@ const print = (report: ReconcileReport, flags: ReconcileFlags) =>
 
 const reconcile = async (flags: ReconcileFlags): Promise<number> => {
   if (flags.fix && flags.watch !== undefined) throw new UsageError('--fix runs once: use it without --watch');
-  if (flags.metricsPort !== undefined && flags.watch === undefined) throw new UsageError('--metrics-port serves the rounds of --watch: give --watch <seconds> too');
+  if (flags.metricsPort !== undefined && flags.watch === undefined)
+    throw new UsageError('--metrics-port serves the rounds of --watch: give --watch <seconds> too');
   if (flags.sku !== undefined && !SKU_PATTERN.test(flags.sku)) throw new UsageError(`--sku must match ${SKU_PATTERN}, got ${JSON.stringify(flags.sku)}`);
   return withStores(flags, async (source) => {
     if (flags.watch === undefined) {
@@ -110,12 +111,21 @@ export const registerReconcile = (program: Command): void => {
       .option('--sku <id>', 'check this SKU only (default: every SKU in the Redis SKU index or the MySQL inventory)')
       .option('--grace <seconds>', 'a reservation neither persisted nor released is called stuck only when older than this', intOption('--grace', 0), 60)
       .option('--watch <seconds>', 'check again every so many seconds until SIGINT/SIGTERM (then exit 0)', intOption('--watch', 1))
-      .option('--metrics-port <n>', 'with --watch: serve Prometheus /metrics on this port, each round\'s drift, stock, units in flight and findings per SKU', intOption('--metrics-port', 1, 65535))
+      .option(
+        '--metrics-port <n>',
+        "with --watch: serve Prometheus /metrics on this port, each round's drift, stock, units in flight and findings per SKU",
+        intOption('--metrics-port', 1, 65535),
+      )
       .option('--fix', 'first repair what is provably safe (see below), then report what is left')
       .addOption(new Option('--queue <kind>', 'the queue the pipeline uses: a reset waits until it is drained').choices(['kafka', 'redis']).default('kafka'))
       .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS, default 127.0.0.1:9092)')
       .option('--topic-prefix <prefix>', 'topic and group prefix of the pipeline (env SECKILL_TOPIC_PREFIX)')
-      .option('--freeze-timeout <seconds>', 'a reset waits this long, the SKU frozen, for nothing to be in flight; then gives up and thaws it', intOption('--freeze-timeout', 1, 600), 10),
+      .option(
+        '--freeze-timeout <seconds>',
+        'a reset waits this long, the SKU frozen, for nothing to be in flight; then gives up and thaws it',
+        intOption('--freeze-timeout', 1, 600),
+        10,
+      ),
   )
     .addHelpText(
       'after',

@@ -19,7 +19,8 @@ const describe = (status: LocalClusterStatus): string => {
   if (status.url === null) return `no cluster in ${status.dir}`;
   const state = status.clusterState === null ? 'no node answers' : `cluster_state ${status.clusterState}, ${status.slotsCovered}/16384 slots served`;
   const nodes = status.nodes.map(
-    (node) => `  ${node.port}  ${(node.role ?? '-').padEnd(7)}  ${node.pid === null ? 'no process' : `pid ${node.pid}`}  ${node.answers ? 'answers' : 'does not answer'}  ${node.logFile}`,
+    (node) =>
+      `  ${node.port}  ${(node.role ?? '-').padEnd(7)}  ${node.pid === null ? 'no process' : `pid ${node.pid}`}  ${node.answers ? 'answers' : 'does not answer'}  ${node.logFile}`,
   );
   return [`${status.url}: ${state} (${status.dir})`, ...nodes].join('\n');
 };

@@ -32,9 +32,7 @@ const relay = async (flags: PipelineFlags): Promise<void> => {
 };
 
 export const registerRelay = (program: Command): void => {
-  pipelineFlags(
-    program.command('relay').description('Deliver the outbox (every reservation) from Redis streams to Kafka, at least once.'),
-  )
+  pipelineFlags(program.command('relay').description('Deliver the outbox (every reservation) from Redis streams to Kafka, at least once.'))
     .addHelpText(
       'after',
       `

@@ -15,23 +15,27 @@ import { openMysql } from '../store/mysql.js';
 import { connectionFlags, connectWaiting, logLine, onReload, onShutdown, replicaAckFlags, waitFlag } from './common.js';
 import { runAction } from './run.js';
 
-type ServeFlags = Omit<GatewayOptions, 'soldOutTtlMs' | 'ticketLeaseMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'> & AuthFlags & {
-  groupCommit: boolean;
-  groupSize: number;
-  workers: number;
-  ticketLease: number;
-  replicaAckTimeout: number;
-  soldOutTtl: number;
-  requestTimeout: number;
-  payTimeout: number;
-  requireToken?: boolean;
-  tokenTtl: number;
-  shutdownTimeout: number;
-  wait: number;
-  json?: boolean;
-  redisUrl?: string;
-  mysqlUrl?: string;
-};
+type ServeFlags = Omit<
+  GatewayOptions,
+  'soldOutTtlMs' | 'ticketLeaseMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'
+> &
+  AuthFlags & {
+    groupCommit: boolean;
+    groupSize: number;
+    workers: number;
+    ticketLease: number;
+    replicaAckTimeout: number;
+    soldOutTtl: number;
+    requestTimeout: number;
+    payTimeout: number;
+    requireToken?: boolean;
+    tokenTtl: number;
+    shutdownTimeout: number;
+    wait: number;
+    json?: boolean;
+    redisUrl?: string;
+    mysqlUrl?: string;
+  };
 
 /** Shorter secrets are refused: the HMAC is only as strong as the secret. */
 const MIN_SECRET_LENGTH = 16;
@@ -127,8 +131,27 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
   const subscriber = await connectWaiting('Redis', () => connectRedis(redisUrl, { enableOfflineQueue: true, enableAutoPipelining: false }), flags.wait);
   const mysql = await connectWaiting('MySQL', () => openMysql(mysqlUrl), flags.wait);
   const {
-    soldOutTtl, ticketLease, payTimeout, requestTimeout, replicaAckTimeout, groupCommit, groupSize, requireToken: _t, tokenTtl: _tt, shutdownTimeout: _s, wait: _w, json: _j, redisUrl: _r, mysqlUrl: _m, workers: _n,
-    auth: _a, jwtSecret: _js, jwtPublicKey: _jp, jwks: _jk, jwtIssuer: _ji, jwtAudience: _ja,
+    soldOutTtl,
+    ticketLease,
+    payTimeout,
+    requestTimeout,
+    replicaAckTimeout,
+    groupCommit,
+    groupSize,
+    requireToken: _t,
+    tokenTtl: _tt,
+    shutdownTimeout: _s,
+    wait: _w,
+    json: _j,
+    redisUrl: _r,
+    mysqlUrl: _m,
+    workers: _n,
+    auth: _a,
+    jwtSecret: _js,
+    jwtPublicKey: _jp,
+    jwks: _jk,
+    jwtIssuer: _ji,
+    jwtAudience: _ja,
     ...options
   } = flags;
   gateway = await startGateway(
@@ -164,37 +187,94 @@ const serve = async (flags: ServeFlags): Promise<number | void> => {
 };
 
 export const registerServe = (program: Command): void => {
-  replicaAckFlags(waitFlag(connectionFlags(
-    program
-      .command('serve')
-      .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
-      .addOption(
-        new Option('--strategy <name>', 'how a buy is answered: seckill, or a baseline/ceiling for bench').choices(STRATEGY_NAMES).default('seckill'),
-      )
-      .option('--host <addr>', 'address to listen on', '127.0.0.1')
-      .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
-      .option('--workers <n>', 'processes serving the one port: a number, or auto (one per core); each has its own Redis and MySQL connections', workersOption, 1)
-      .option('--body-limit <bytes>', 'largest request body accepted; larger is refused with 413 before parsing', intOption('--body-limit', 64, 1_048_576), 1024)
-      .option('--rate <n>', 'token bucket: requests per second admitted by all the servers sharing this Redis (started with the same --rate and --burst)', intOption('--rate', 1), 100_000)
-      .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
-      .option('--no-group-commit', 'one reserve.lua call per admitted request (by default the requests of a SKU that arrive together share one call)')
-      .option('--group-size <n>', 'group commit: most requests one reserve.lua call decides', intOption('--group-size', 1, MAX_GROUP_ITEMS), DEFAULT_GROUP_LIMITS.maxItems)
-      .option('--admission-factor <k>', 'admission cap: at most K × units on sale reach Redis per SKU (all processes)', intOption('--admission-factor', 1), 10)
-      .option('--ticket-chunk <n>', 'admission tickets this process takes from Redis at a time (fewer near the cap)', intOption('--ticket-chunk', 1, 100_000), 64)
-      .option('--ticket-lease <ms>', 'how long this process may hold admission tickets it took: SIGTERM gives back what is unspent, a crashed process strands them this long at most', intOption('--ticket-lease', 100, 600_000), DEFAULT_TICKET_LEASE_MS)
-      .option('--request-timeout <ms>', 'the most a client may take to send a whole request (headers and body); slower connections are cut and counted', intOption('--request-timeout', 100, 300_000), 5_000)
-      .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
-      .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')
-      .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)
-      .addOption(new Option('--auth <mode>', "who a buyer is: none (the userId a request names: the demo) or jwt (the sub of a signed token in Authorization: Bearer, checked by the gateway)").choices(AUTH_MODES).default('none'))
-      .option('--jwt-secret <secret>', '--auth jwt: HS256 secret, 32+ bytes (better: env SECKILL_JWT_SECRET, which ps does not show)')
-      .option('--jwt-public-key <file>', '--auth jwt: PEM public key (RSA: RS256, EC P-256: ES256); SIGHUP reads it again')
-      .option('--jwks <file>', '--auth jwt: JWKS file of public keys, chosen by the token kid (rotation: add the new key, later remove the old, SIGHUP)')
-      .option('--jwt-issuer <iss>', '--auth jwt: the iss every token must carry')
-      .option('--jwt-audience <aud>', '--auth jwt: an aud every token must carry')
-      .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
-      .option('--shutdown-timeout <ms>', 'on SIGTERM, how long in-flight requests may take before connections are cut', intOption('--shutdown-timeout', 0), 10_000),
-  )), 'an order before any answer names it (201, DUPLICATE, LIMIT; unconfirmed in time: 503, retry with the same requestId)')
+  replicaAckFlags(
+    waitFlag(
+      connectionFlags(
+        program
+          .command('serve')
+          .description('Run the HTTP gateway: admission control, then one atomic Redis reservation per admitted buyer.')
+          .addOption(
+            new Option('--strategy <name>', 'how a buy is answered: seckill, or a baseline/ceiling for bench').choices(STRATEGY_NAMES).default('seckill'),
+          )
+          .option('--host <addr>', 'address to listen on', '127.0.0.1')
+          .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
+          .option(
+            '--workers <n>',
+            'processes serving the one port: a number, or auto (one per core); each has its own Redis and MySQL connections',
+            workersOption,
+            1,
+          )
+          .option(
+            '--body-limit <bytes>',
+            'largest request body accepted; larger is refused with 413 before parsing',
+            intOption('--body-limit', 64, 1_048_576),
+            1024,
+          )
+          .option(
+            '--rate <n>',
+            'token bucket: requests per second admitted by all the servers sharing this Redis (started with the same --rate and --burst)',
+            intOption('--rate', 1),
+            100_000,
+          )
+          .option('--burst <n>', 'token bucket: burst size, for all the servers sharing this Redis', intOption('--burst', 1), 20_000)
+          .option('--no-group-commit', 'one reserve.lua call per admitted request (by default the requests of a SKU that arrive together share one call)')
+          .option(
+            '--group-size <n>',
+            'group commit: most requests one reserve.lua call decides',
+            intOption('--group-size', 1, MAX_GROUP_ITEMS),
+            DEFAULT_GROUP_LIMITS.maxItems,
+          )
+          .option(
+            '--admission-factor <k>',
+            'admission cap: at most K × units on sale reach Redis per SKU (all processes)',
+            intOption('--admission-factor', 1),
+            10,
+          )
+          .option(
+            '--ticket-chunk <n>',
+            'admission tickets this process takes from Redis at a time (fewer near the cap)',
+            intOption('--ticket-chunk', 1, 100_000),
+            64,
+          )
+          .option(
+            '--ticket-lease <ms>',
+            'how long this process may hold admission tickets it took: SIGTERM gives back what is unspent, a crashed process strands them this long at most',
+            intOption('--ticket-lease', 100, 600_000),
+            DEFAULT_TICKET_LEASE_MS,
+          )
+          .option(
+            '--request-timeout <ms>',
+            'the most a client may take to send a whole request (headers and body); slower connections are cut and counted',
+            intOption('--request-timeout', 100, 300_000),
+            5_000,
+          )
+          .option('--sold-out-ttl <ms>', 'how long a local sold-out flag is trusted before asking Redis again', intOption('--sold-out-ttl', 1), 1_000)
+          .option('--require-token', 'POST /reserve needs a purchase token from GET /sales/:sku/token (secret: env SECKILL_SECRET, 16+ characters)')
+          .option('--token-ttl <seconds>', 'how long a purchase token stays valid', intOption('--token-ttl', 1, 86_400), 60)
+          .addOption(
+            new Option(
+              '--auth <mode>',
+              'who a buyer is: none (the userId a request names: the demo) or jwt (the sub of a signed token in Authorization: Bearer, checked by the gateway)',
+            )
+              .choices(AUTH_MODES)
+              .default('none'),
+          )
+          .option('--jwt-secret <secret>', '--auth jwt: HS256 secret, 32+ bytes (better: env SECKILL_JWT_SECRET, which ps does not show)')
+          .option('--jwt-public-key <file>', '--auth jwt: PEM public key (RSA: RS256, EC P-256: ES256); SIGHUP reads it again')
+          .option('--jwks <file>', '--auth jwt: JWKS file of public keys, chosen by the token kid (rotation: add the new key, later remove the old, SIGHUP)')
+          .option('--jwt-issuer <iss>', '--auth jwt: the iss every token must carry')
+          .option('--jwt-audience <aud>', '--auth jwt: an aud every token must carry')
+          .option('--pay-timeout <seconds>', 'mysql-* strategies: payment deadline of the orders they write', intOption('--pay-timeout', 1), PAY_TIMEOUT_SEC)
+          .option(
+            '--shutdown-timeout <ms>',
+            'on SIGTERM, how long in-flight requests may take before connections are cut',
+            intOption('--shutdown-timeout', 0),
+            10_000,
+          ),
+      ),
+    ),
+    'an order before any answer names it (201, DUPLICATE, LIMIT; unconfirmed in time: 503, retry with the same requestId)',
+  )
     .addHelpText(
       'after',
       `

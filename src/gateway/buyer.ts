@@ -38,7 +38,10 @@ export const createBuyerCheck = (auth: Authenticator | null, metrics: GatewayMet
   }
   // Refusals go out at the rate bots send them: their answers are built once.
   const refusals = new Map(
-    (Object.keys(AUTH_REFUSALS) as AuthRefusal[]).map((reason) => [reason, cannedError('UNAUTHORIZED', AUTH_REFUSALS[reason], { reason }, { 'www-authenticate': challenge(reason) })]),
+    (Object.keys(AUTH_REFUSALS) as AuthRefusal[]).map((reason) => [
+      reason,
+      cannedError('UNAUTHORIZED', AUTH_REFUSALS[reason], { reason }, { 'www-authenticate': challenge(reason) }),
+    ]),
   );
   const otherUser = cannedError('WRONG_USER', 'userId is not the signed-in buyer (the bearer token sub): leave it out, or send your own');
   const signedIn = async (req: IncomingMessage, res: ServerResponse, named: string | undefined): Promise<BuyerVerdict> => {

@@ -51,7 +51,10 @@ const fromSecret = (secret: string): VerificationKeys => {
   if (bytes < MIN_SECRET_BYTES) throw new KeyLoadError(`the HS256 secret must be at least ${MIN_SECRET_BYTES} bytes (it has ${bytes})`);
   // One key object for the life of the keys: jose imports it for WebCrypto once and keeps that.
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
-  return { verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: ['HS256'] })).payload, describe: 'HS256 with the shared secret (--jwt-secret or SECKILL_JWT_SECRET; a restart changes it)' };
+  return {
+    verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: ['HS256'] })).payload,
+    describe: 'HS256 with the shared secret (--jwt-secret or SECKILL_JWT_SECRET; a restart changes it)',
+  };
 };
 
 const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
@@ -65,8 +68,12 @@ const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
   // A private key given by mistake parses as its public half; the file itself must not hold a secret worth stealing.
   if (/PRIVATE KEY/.test(pem)) throw new KeyLoadError(`--jwt-public-key ${file} holds a private key: give the public key only`);
   const algorithm = algorithmOfKey(key.asymmetricKeyType, key.asymmetricKeyDetails?.namedCurve);
-  if (algorithm === null) throw new KeyLoadError(`--jwt-public-key ${file}: an RSA key (RS256) or an EC P-256 key (ES256) is needed, got ${key.asymmetricKeyType}`);
-  return { verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: [algorithm] })).payload, describe: `${algorithm} with the public key of ${file}` };
+  if (algorithm === null)
+    throw new KeyLoadError(`--jwt-public-key ${file}: an RSA key (RS256) or an EC P-256 key (ES256) is needed, got ${key.asymmetricKeyType}`);
+  return {
+    verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: [algorithm] })).payload,
+    describe: `${algorithm} with the public key of ${file}`,
+  };
 };
 
 const JWKS_ALGORITHMS = ['RS256', 'ES256'];
@@ -89,9 +96,11 @@ const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
     if ('d' in jwk || 'k' in jwk) throw new KeyLoadError(`${where} holds private or secret key material: a JWKS file gives public keys only`);
     const algorithm = algorithmOfKey(jwk.kty, jwk.crv);
     if (algorithm === null) throw new KeyLoadError(`${where}: an RSA key (RS256) or an EC P-256 key (ES256) is needed, got kty ${JSON.stringify(jwk.kty)}`);
-    if (jwk.alg !== undefined && jwk.alg !== algorithm) throw new KeyLoadError(`${where}: alg ${JSON.stringify(jwk.alg)} does not fit a ${jwk.kty} key (${algorithm})`);
+    if (jwk.alg !== undefined && jwk.alg !== algorithm)
+      throw new KeyLoadError(`${where}: alg ${JSON.stringify(jwk.alg)} does not fit a ${jwk.kty} key (${algorithm})`);
     // Several keys: each token must say which one signed it, so every kid is needed, once.
-    if (keys.length > 1 && (typeof jwk.kid !== 'string' || kids.has(jwk.kid))) throw new KeyLoadError(`${where}: with several keys each needs a kid of its own`);
+    if (keys.length > 1 && (typeof jwk.kid !== 'string' || kids.has(jwk.kid)))
+      throw new KeyLoadError(`${where}: with several keys each needs a kid of its own`);
     if (typeof jwk.kid === 'string') kids.add(jwk.kid);
     try {
       // Imported now, so a broken key fails the load (and a reload keeps the old set) rather than the first buyer it would verify.

@@ -23,7 +23,7 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
   });
   const reserveCallSize = new Histogram({
     name: 'seckill_reserve_call_requests',
-    help: 'Buy requests decided by one reserve.lua call (group commit: a SKU\'s requests arriving together share a call); _count is calls, _sum requests',
+    help: "Buy requests decided by one reserve.lua call (group commit: a SKU's requests arriving together share a call); _count is calls, _sum requests",
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [registry],
   });
@@ -73,7 +73,17 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
   // In a worker of `serve --workers` this is what prom-client sends the
   // primary when it collects the fleet's metrics (see workers.ts).
   if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
-  return { registry, countOutcome: perLabel(requests), countAuthRefused: perLabel(authRefused), latency, reserveCallSize, bucketTransfers, dependencyErrors, clientsCut, keyReloads };
+  return {
+    registry,
+    countOutcome: perLabel(requests),
+    countAuthRefused: perLabel(authRefused),
+    latency,
+    reserveCallSize,
+    bucketTransfers,
+    dependencyErrors,
+    clientsCut,
+    keyReloads,
+  };
 };
 
 /** Counts by one label, its children looked up once per value, not once per request. */

@@ -115,13 +115,15 @@ export const createOrdersRoute = ({ reservations, mysql, metrics, errors, bodyLi
       try {
         const parsed = JSON.parse(body.text) as unknown;
         const keys = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.keys(parsed) : null;
-        if (keys === null || keys.length > 1 || (keys.length === 1 && keys[0] !== 'userId')) return sendError(res, 'BAD_REQUEST', 'body must be {"userId": "..."}');
+        if (keys === null || keys.length > 1 || (keys.length === 1 && keys[0] !== 'userId'))
+          return sendError(res, 'BAD_REQUEST', 'body must be {"userId": "..."}');
         named = (parsed as { userId?: unknown }).userId;
       } catch {
         return sendError(res, 'BAD_REQUEST', 'body must be JSON: {"userId": "..."}');
       }
     }
-    if (named !== undefined && (typeof named !== 'string' || !USER_ID_PATTERN.test(named))) return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+    if (named !== undefined && (typeof named !== 'string' || !USER_ID_PATTERN.test(named)))
+      return sendError(res, 'BAD_REQUEST', 'userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
     const sku = skuOfOrderId(orderId);
     if (sku === null) return sendError(res, 'NOT_FOUND');
     const who = await buyer(req, res, named);

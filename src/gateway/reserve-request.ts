@@ -15,7 +15,9 @@ const FIELDS_WITH_TOKEN = new Set([...FIELDS, 'token']);
  * `token` is the body's purchase token when it is a string; anything else is
  * left to fail verification.
  */
-export type Parsed = ({ ok: true; userId: string | undefined; token: string | undefined } & Required<Pick<BuyRequest, 'sku' | 'qty'>> & Pick<BuyRequest, 'requestId'>) | { ok: false; message: string };
+export type Parsed =
+  | ({ ok: true; userId: string | undefined; token: string | undefined } & Required<Pick<BuyRequest, 'sku' | 'qty'>> & Pick<BuyRequest, 'requestId'>)
+  | { ok: false; message: string };
 
 const bad = (message: string): Parsed => ({ ok: false, message });
 
@@ -33,7 +35,8 @@ export const parseReserveBody = (text: string, withToken = false): Parsed => {
   for (const key in o) if (!fields.has(key)) return bad(`unknown field ${JSON.stringify(key.slice(0, 64))}`);
   const { sku, userId, qty = 1, requestId } = o;
   if (typeof sku !== 'string' || !SKU_PATTERN.test(sku)) return bad('sku must be 1-64 characters of A-Z a-z 0-9 _ -');
-  if (userId !== undefined && (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId))) return bad('userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+  if (userId !== undefined && (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId)))
+    return bad('userId must be 1-64 characters of A-Z a-z 0-9 _ . : @ -');
   if (typeof qty !== 'number' || !Number.isInteger(qty) || qty < 1 || qty > MAX_QTY) return bad(`qty must be a whole number from 1 to ${MAX_QTY}`);
   if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
     return bad('requestId must be 1-64 characters of A-Z a-z 0-9 _ . : -');

@@ -138,7 +138,8 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
 
   const strategy = chooseStrategy(
     options.strategy,
-    () => seckillStrategy({ reservations, soldOut, rateLimit: new RateLimit(deps.redis, options.rate, options.burst), tickets, layouts, transfers, onTopUpError }),
+    () =>
+      seckillStrategy({ reservations, soldOut, rateLimit: new RateLimit(deps.redis, options.rate, options.burst), tickets, layouts, transfers, onTopUpError }),
     deps.mysql,
     options.payTimeoutMs,
   );

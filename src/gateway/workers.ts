@@ -19,7 +19,9 @@ type WorkerMessage = { type: 'seckill:listening'; url: string } | { type: 'secki
 type PrimaryMessage = { type: 'seckill:metrics'; id: number; text: string } | { type: 'seckill:metrics'; id: number; error: string };
 
 const isWorkerMessage = (message: unknown): message is WorkerMessage =>
-  typeof message === 'object' && message !== null && ((message as WorkerMessage).type === 'seckill:listening' || (message as WorkerMessage).type === 'seckill:metrics-request');
+  typeof message === 'object' &&
+  message !== null &&
+  ((message as WorkerMessage).type === 'seckill:listening' || (message as WorkerMessage).type === 'seckill:metrics-request');
 const isPrimaryMessage = (message: unknown): message is PrimaryMessage =>
   typeof message === 'object' && message !== null && (message as PrimaryMessage).type === 'seckill:metrics';
 
@@ -78,7 +80,10 @@ export const startFleet = (options: FleetOptions): Fleet => {
     if (announced) return options.log(`worker ${worker.process.pid} listening`);
     if ([...workers.values()].filter((w) => w.listened).length < options.workers) return;
     announced = true;
-    options.onListening(url, [...workers.keys()].map((w) => w.process.pid!));
+    options.onListening(
+      url,
+      [...workers.keys()].map((w) => w.process.pid!),
+    );
   };
 
   const answerMetrics = (worker: Worker, id: number) =>

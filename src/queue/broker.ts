@@ -83,7 +83,9 @@ const run = (cmd: string, args: string[]): Promise<string> =>
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', (error: NodeJS.ErrnoException) =>
-      fail(new BrokerError(error.code === 'ENOENT' ? `${cmd} not found on PATH (the local Kafka broker needs Java 17+ and Maven)` : `${cmd}: ${error.message}`)),
+      fail(
+        new BrokerError(error.code === 'ENOENT' ? `${cmd} not found on PATH (the local Kafka broker needs Java 17+ and Maven)` : `${cmd}: ${error.message}`),
+      ),
     );
     child.once('close', (code) => (code === 0 ? done(out) : fail(new BrokerError(`${cmd} ${args.join(' ')} exited ${code}:\n${out.trim()}`))));
   });
@@ -250,7 +252,9 @@ export const startBroker = async (opts: BrokerOptions = {}): Promise<StartResult
     return { ...(await brokerStatus(opts)), alreadyRunning: true, readyMs: 0 };
   }
   if (await brokerAnswers(port)) {
-    throw new BrokerError(`something else already answers as a Kafka broker on ${HOST}:${port}; set KAFKA_BROKERS=${HOST}:${port} to use it, or pick another --port`);
+    throw new BrokerError(
+      `something else already answers as a Kafka broker on ${HOST}:${port}; set KAFKA_BROKERS=${HOST}:${port} to use it, or pick another --port`,
+    );
   }
 
   const jars = await ensureKafkaJars(onProgress, env);
@@ -289,10 +293,14 @@ const waitUntilAnswers = async (port: number, pid: number, p: Paths, onProgress:
     if ((await livePid(p)) !== pid) {
       await rm(p.pidFile, { force: true });
       const output = await tail(p.outFile, logFrom.out, 10);
-      throw new BrokerError(`the broker (pid ${pid}) exited while starting. Last lines of ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}${output ? `\n${p.outFile}:\n${output}` : ''}`);
+      throw new BrokerError(
+        `the broker (pid ${pid}) exited while starting. Last lines of ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}${output ? `\n${p.outFile}:\n${output}` : ''}`,
+      );
     }
     if (Date.now() > deadline) {
-      throw new BrokerError(`the broker (pid ${pid}) did not answer on ${HOST}:${port} within ${START_DEADLINE_MS / 1000} s; it is left running, see ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}`);
+      throw new BrokerError(
+        `the broker (pid ${pid}) did not answer on ${HOST}:${port} within ${START_DEADLINE_MS / 1000} s; it is left running, see ${p.logFile}:\n${await tail(p.logFile, logFrom.log)}`,
+      );
     }
     await sleep(250);
   }

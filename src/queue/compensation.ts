@@ -29,33 +29,37 @@ export interface CompensationDeps {
  * (The payment sweeper also releases refused orders it finds unreleased,
  * so a dead letter lost before it got here strands nothing.)
  */
-export const handleDeadLetters = (deps: CompensationDeps) => async (batch: ReceivedBatch): Promise<void> => {
-  const { mysql, reservations, metrics, log } = deps;
-  for (const raw of batch.values) {
-    const letter = parseDeadLetter(raw);
-    const event = letter?.event;
-    if (!letter || !event) {
-      // Not an order (poison): there is no stock to return. Counted, kept in the DLQ.
-      metrics.releases.labels('dead-letter', 'NOTHING_TO_RELEASE').inc();
-      continue;
+export const handleDeadLetters =
+  (deps: CompensationDeps) =>
+  async (batch: ReceivedBatch): Promise<void> => {
+    const { mysql, reservations, metrics, log } = deps;
+    for (const raw of batch.values) {
+      const letter = parseDeadLetter(raw);
+      const event = letter?.event;
+      if (!letter || !event) {
+        // Not an order (poison): there is no stock to return. Counted, kept in the DLQ.
+        metrics.releases.labels('dead-letter', 'NOTHING_TO_RELEASE').inc();
+        continue;
+      }
+      const outcome = await retryUntilDone(
+        batch,
+        async () => {
+          const order = await findOrder(mysql, event.orderId);
+          if (order !== null && isLive(order)) return 'ORDER_IS_LIVE';
+          const [outcome] = await returnToSale(mysql, reservations, [
+            { orderId: event.orderId, sku: event.sku, qty: event.qty, reason: refusalReason(letter.reason) },
+          ]);
+          if (outcome === Outcome.FROZEN) throw new Error(`${event.sku} is frozen by reconcile`);
+          return outcome;
+        },
+        (error) => {
+          metrics.retries.labels('compensation').inc();
+          log(`compensation for ${event.orderId} failed, will retry: ${(error as Error).message}`);
+        },
+      );
+      metrics.releases.labels('dead-letter', outcome).inc();
     }
-    const outcome = await retryUntilDone(
-      batch,
-      async () => {
-        const order = await findOrder(mysql, event.orderId);
-        if (order !== null && isLive(order)) return 'ORDER_IS_LIVE';
-        const [outcome] = await returnToSale(mysql, reservations, [{ orderId: event.orderId, sku: event.sku, qty: event.qty, reason: refusalReason(letter.reason) }]);
-        if (outcome === Outcome.FROZEN) throw new Error(`${event.sku} is frozen by reconcile`);
-        return outcome;
-      },
-      (error) => {
-        metrics.retries.labels('compensation').inc();
-        log(`compensation for ${event.orderId} failed, will retry: ${(error as Error).message}`);
-      },
-    );
-    metrics.releases.labels('dead-letter', outcome).inc();
-  }
-};
+  };
 
 export const startCompensation = (deps: CompensationDeps): Promise<Subscription> =>
   deps.transport.subscribe(TOPICS.deadLetters, GROUPS.compensation, handleDeadLetters(deps));

@@ -57,10 +57,12 @@ const whileCoordinatorMoves = async <T>(request: () => Promise<T>): Promise<T> =
   }
 };
 
-const stderrLogger = () => ({ namespace, level, log }: { namespace: string; level: logLevel; log: { message: string } }) => {
-  const name = level === logLevel.ERROR ? 'error' : 'warn';
-  process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
-};
+const stderrLogger =
+  () =>
+  ({ namespace, level, log }: { namespace: string; level: logLevel; log: { message: string } }) => {
+    const name = level === logLevel.ERROR ? 'error' : 'warn';
+    process.stderr.write(`${new Date().toISOString()} kafka ${name} [${namespace}] ${log.message}\n`);
+  };
 
 /** The prefixed name of a topic or group on this cluster. */
 const naming = (prefix: string) => (name: string) => `${prefix}${name}`;
@@ -81,7 +83,9 @@ const connectAdmin = async (kafka: Kafka, options: KafkaOptions): Promise<Admin>
     for (let attempt = 1; ; attempt++) {
       try {
         const existing = new Set(await admin.listTopics());
-        const missing = Object.values(TOPICS).map(name).filter((t) => !existing.has(t));
+        const missing = Object.values(TOPICS)
+          .map(name)
+          .filter((t) => !existing.has(t));
         if (missing.length > 0) {
           await admin.createTopics({
             waitForLeaders: true,
@@ -149,7 +153,9 @@ const consumers = (kafka: Kafka, options: KafkaOptions) => {
       subscription.consumer = consumer;
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart || subscription.stopped) return;
-        process.stderr.write(`${new Date().toISOString()} kafka consumer of ${group} stopped by kafkajs (${payload.error.message}): starting a new one in ${RESTART_AFTER_MS} ms\n`);
+        process.stderr.write(
+          `${new Date().toISOString()} kafka consumer of ${group} stopped by kafkajs (${payload.error.message}): starting a new one in ${RESTART_AFTER_MS} ms\n`,
+        );
         const again = (): void =>
           void setTimeout(() => {
             if (!subscription.stopped) start().catch(again);
@@ -158,7 +164,12 @@ const consumers = (kafka: Kafka, options: KafkaOptions) => {
       });
       await consumer.connect();
       await consumer.subscribe({ topic: name(topic), fromBeginning: true });
-      await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: options.concurrency, eachBatchAutoResolve: false, eachBatch: batchRunner(consumer, handler) });
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: options.concurrency,
+        eachBatchAutoResolve: false,
+        eachBatch: batchRunner(consumer, handler),
+      });
     };
     await start();
     return {
@@ -190,21 +201,23 @@ const batchRunner =
   };
 
 /** Messages of `topic` not yet committed by `group`, over its partitions. */
-const lagOf = (admin: Admin, prefix: string) => async (topic: Topic, group: string): Promise<number> => {
-  const name = naming(prefix);
-  const [ends, committed] = await Promise.all([
-    admin.fetchTopicOffsets(name(topic)),
-    whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: name(group), topics: [name(topic)] })),
-  ]);
-  const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
-  let total = 0n;
-  for (const p of ends) {
-    const low = BigInt(p.low);
-    const at = done.get(p.partition) ?? -1n;
-    total += BigInt(p.high) - (at < low ? low : at);
-  }
-  return Number(total);
-};
+const lagOf =
+  (admin: Admin, prefix: string) =>
+  async (topic: Topic, group: string): Promise<number> => {
+    const name = naming(prefix);
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(name(topic)),
+      whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: name(group), topics: [name(topic)] })),
+    ]);
+    const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+    let total = 0n;
+    for (const p of ends) {
+      const low = BigInt(p.low);
+      const at = done.get(p.partition) ?? -1n;
+      total += BigInt(p.high) - (at < low ? low : at);
+    }
+    return Number(total);
+  };
 
 /** Envelopes in produce requests of at most PUBLISH_CHUNK (a message larger than the bytes goes alone). */
 const chunksOf = (envelopes: Envelope[]): Envelope[][] => {

@@ -23,12 +23,25 @@ export interface StreamOptions {
 export const openStreams = (redis: RedisClient, options: StreamOptions, replicaAcks: ReplicaAcks | null = null): Transport =>
   redisTransport(
     redis,
-    { count: options.batchSize, claimAfterMs: options.claimAfterMs, idleMs: 20, lingerMs: options.lingerMs, consumer: `${hostname()}-${process.pid}`, concurrency: options.concurrency },
+    {
+      count: options.batchSize,
+      claimAfterMs: options.claimAfterMs,
+      idleMs: 20,
+      lingerMs: options.lingerMs,
+      consumer: `${hostname()}-${process.pid}`,
+      concurrency: options.concurrency,
+    },
     replicaAcks,
   );
 
 /** The queue orders travel on between relay and consumers. */
-export const openQueue = (config: QueueConfig, redis: RedisClient, streams: StreamOptions, clientId: string, replicaAcks: ReplicaAcks | null = null): Promise<Transport> =>
+export const openQueue = (
+  config: QueueConfig,
+  redis: RedisClient,
+  streams: StreamOptions,
+  clientId: string,
+  replicaAcks: ReplicaAcks | null = null,
+): Promise<Transport> =>
   config.queue === 'redis'
     ? Promise.resolve(openStreams(redis, streams, replicaAcks))
     : connectKafka({ clientId, ...config, brokers: config.kafkaBrokers, concurrency: streams.concurrency, lingerMs: streams.lingerMs });

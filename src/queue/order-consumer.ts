@@ -38,13 +38,15 @@ export interface OrderConsumerDeps {
  * A crash anywhere redelivers the batch, and every step is idempotent, so it
  * changes nothing twice.
  */
-export const handleOrderBatch = (deps: OrderConsumerDeps) => async (batch: ReceivedBatch): Promise<void> => {
-  const { size, concurrency } = deps.transactions;
-  const texts = batch.values.flatMap(eventTexts);
-  const pieces: string[][] = [];
-  for (let i = 0; i < texts.length; i += size) pieces.push(texts.slice(i, i + size));
-  await eachConcurrently(pieces, concurrency, (piece) => applyEvents(deps, batch, piece));
-};
+export const handleOrderBatch =
+  (deps: OrderConsumerDeps) =>
+  async (batch: ReceivedBatch): Promise<void> => {
+    const { size, concurrency } = deps.transactions;
+    const texts = batch.values.flatMap(eventTexts);
+    const pieces: string[][] = [];
+    for (let i = 0; i < texts.length; i += size) pieces.push(texts.slice(i, i + size));
+    await eachConcurrently(pieces, concurrency, (piece) => applyEvents(deps, batch, piece));
+  };
 
 /** One transaction's events, through the four steps above. */
 const applyEvents = async (deps: OrderConsumerDeps, batch: ReceivedBatch, texts: string[]): Promise<void> => {
@@ -57,10 +59,14 @@ const applyEvents = async (deps: OrderConsumerDeps, batch: ReceivedBatch, texts:
     else letters.push(deadLetterOf(parsed.reason, null, raw));
   }
 
-  const outcome = await retryUntilDone(batch, () => applyOrderBatch(mysql, events, payTimeoutMs), (error, attempt) => {
-    metrics.retries.labels('mysql').inc();
-    log(`order batch of ${events.length} not applied (attempt ${attempt}), will retry: ${(error as Error).message}`);
-  });
+  const outcome = await retryUntilDone(
+    batch,
+    () => applyOrderBatch(mysql, events, payTimeoutMs),
+    (error, attempt) => {
+      metrics.retries.labels('mysql').inc();
+      log(`order batch of ${events.length} not applied (attempt ${attempt}), will retry: ${(error as Error).message}`);
+    },
+  );
   crashPoint('consumer:after-commit');
   for (const r of outcome.rejected) letters.push(deadLetterOf(r.reason, r.event, null));
 
@@ -68,7 +74,11 @@ const applyEvents = async (deps: OrderConsumerDeps, batch: ReceivedBatch, texts:
     if (letters.length === 0) return;
     await retryUntilDone(
       batch,
-      () => transport.publish(TOPICS.deadLetters, letters.map((l) => ({ key: l.event?.sku ?? '', value: JSON.stringify(l) }))),
+      () =>
+        transport.publish(
+          TOPICS.deadLetters,
+          letters.map((l) => ({ key: l.event?.sku ?? '', value: JSON.stringify(l) })),
+        ),
       (error) => {
         metrics.retries.labels('dead-letter').inc();
         log(`dead letters not sent, will retry: ${(error as Error).message}`);
@@ -81,7 +91,15 @@ const applyEvents = async (deps: OrderConsumerDeps, batch: ReceivedBatch, texts:
     const bySku = groupBy([...outcome.applied, ...outcome.duplicates], (e) => e.sku);
     return retryUntilDone(
       batch,
-      () => Promise.all([...bySku].map(([sku, events]) => reservations.markPersisted(sku, events.map((e) => e.orderId)))),
+      () =>
+        Promise.all(
+          [...bySku].map(([sku, events]) =>
+            reservations.markPersisted(
+              sku,
+              events.map((e) => e.orderId),
+            ),
+          ),
+        ),
       (error) => {
         metrics.retries.labels('redis').inc();
         log(`reservations not marked persisted, will retry: ${(error as Error).message}`);

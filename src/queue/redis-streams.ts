@@ -37,7 +37,6 @@ interface Source {
   key: string;
 }
 
-
 /** The longest a quiet stream waits between reads: the delay before a new sale's first entry is relayed. */
 const MAX_QUIET_MS = 250;
 
@@ -192,7 +191,12 @@ class StreamReader {
       isRunning: () => this.running,
     });
     const ids = entries.map(([id]) => id);
-    await execAll(this.redis.multi().xack(source.stream, this.group, ...ids).xdel(source.stream, ...ids));
+    await execAll(
+      this.redis
+        .multi()
+        .xack(source.stream, this.group, ...ids)
+        .xdel(source.stream, ...ids),
+    );
     return entries.length;
   }
 

@@ -66,7 +66,17 @@ export const closeSale = async (source: DriftSource, sku: string, options: Close
   if (!cached.loaded) throw new Error(`SKU ${JSON.stringify(sku)} is not on sale in this Redis`);
   if (row === null) throw new Error(`SKU ${JSON.stringify(sku)} has no inventory row in MySQL: run seckill reconcile --sku ${sku}`);
   const bytesBefore = await skuMemoryBytes(source.redis, sku);
-  const report = { sku, closed: false, alreadyClosed: false, endedNow: false, notYet: [] as string[], soldUnits: row.initialStock - row.stock, bytesBefore, bytesAfter: bytesBefore, prunedConsumers: 0 };
+  const report = {
+    sku,
+    closed: false,
+    alreadyClosed: false,
+    endedNow: false,
+    notYet: [] as string[],
+    soldUnits: row.initialStock - row.stock,
+    bytesBefore,
+    bytesAfter: bytesBefore,
+    prunedConsumers: 0,
+  };
   if (cached.closedAt !== null) return { ...report, closed: true, alreadyClosed: true };
 
   // The sale's clock (Redis's), not this machine's: a sale ends when reserve.lua says so.

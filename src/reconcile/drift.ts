@@ -89,7 +89,8 @@ export interface DriftInput {
 }
 
 /** Reserved long enough ago to be called stuck rather than on its way; a reservation of unknown age never is. */
-export const isStale = (reservation: ReservationFact, now: number, graceMs: number): boolean => reservation.reservedAt !== undefined && now - reservation.reservedAt >= graceMs;
+export const isStale = (reservation: ReservationFact, now: number, graceMs: number): boolean =>
+  reservation.reservedAt !== undefined && now - reservation.reservedAt >= graceMs;
 
 const finding = (kind: FindingKind, ids: string[], detail: string, count = ids.length): Finding => ({
   kind,
@@ -170,13 +171,22 @@ export const findDrift = ({ state, inRedis, inMysql, closed, holdings }: DriftIn
     );
     if (drift !== 0) {
       const moving = state.inTransferUnits ? ` + in transfer ${state.inTransferUnits}` : '';
-      findings.push(finding('DRIFT', [], `Redis stock ${redisStock}${moving} + in flight ${inFlight} − MySQL stock ${state.mysqlStock} = ${drift}`, Math.abs(drift!)));
+      findings.push(
+        finding('DRIFT', [], `Redis stock ${redisStock}${moving} + in flight ${inFlight} − MySQL stock ${state.mysqlStock} = ${drift}`, Math.abs(drift!)),
+      );
     }
   }
 
   if (inMysql && state.initialStock !== state.mysqlStock + units) {
     const off = state.initialStock - (state.mysqlStock + units);
-    findings.push(finding('STOCK_NOT_CONSERVED', [], `initial stock ${state.initialStock} ≠ MySQL stock ${state.mysqlStock} + live units ${units} (off by ${off})`, Math.abs(off)));
+    findings.push(
+      finding(
+        'STOCK_NOT_CONSERVED',
+        [],
+        `initial stock ${state.initialStock} ≠ MySQL stock ${state.mysqlStock} + live units ${units} (off by ${off})`,
+        Math.abs(off),
+      ),
+    );
   }
 
   return {
@@ -223,7 +233,15 @@ export const readDriftInput = async (source: DriftSource, sku: string): Promise<
   const inRedis = cached.loaded || cached.stock !== null;
   if (!inMysql && !inRedis) return null;
 
-  const state: SkuState = read ?? { sku, initialStock: cached.initial ?? 0, limit: cached.limit ?? 0, mysqlStock: 0, redisStock: cached.stock, orders: [], reservations: [] };
+  const state: SkuState = read ?? {
+    sku,
+    initialStock: cached.initial ?? 0,
+    limit: cached.limit ?? 0,
+    mysqlStock: 0,
+    redisStock: cached.stock,
+    orders: [],
+    reservations: [],
+  };
   const closed = cached.closedAt !== null;
   if (!inRedis || !inMysql || closed) return { state, inRedis, inMysql, closed, holdings: [] };
 

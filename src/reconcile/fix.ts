@@ -82,13 +82,16 @@ export const planFixes = ({ state, inRedis, inMysql, closed, holdings }: DriftIn
 /** Carries out a plan. Every step is idempotent: a second run finds nothing left to do. */
 export const applyFixes = async ({ mysql }: DriftSource, reservations: Reservations, sku: string, plan: FixPlan): Promise<void> => {
   await reservations.markPersisted(sku, plan.markPersisted);
-  await returnToSale(mysql, reservations, plan.release.map((r) => ({ ...r, sku })));
+  await returnToSale(
+    mysql,
+    reservations,
+    plan.release.map((r) => ({ ...r, sku })),
+  );
   for (const orderId of plan.redrive) await reservations.redrive(sku, orderId);
   for (const h of plan.clearHoldings) await reservations.clearHolding(sku, h.userId, h.orderId);
 };
 
-export const planIsEmpty = (plan: FixPlan): boolean =>
-  plan.markPersisted.length + plan.release.length + plan.redrive.length + plan.clearHoldings.length === 0;
+export const planIsEmpty = (plan: FixPlan): boolean => plan.markPersisted.length + plan.release.length + plan.redrive.length + plan.clearHoldings.length === 0;
 
 export interface ResetOutcome {
   reset: boolean;
@@ -98,7 +101,6 @@ export interface ResetOutcome {
   from?: number | null;
   to?: number;
 }
-
 
 /**
  * Resets a SKU's Redis state from MySQL (see rebuildSkuInRedis): the repair
@@ -110,12 +112,7 @@ export interface ResetOutcome {
  * exactly what is left to sell. If that does not happen within `timeoutMs`,
  * nothing is reset and the SKU is thawed as it was.
  */
-export const resetFromMysql = async (
-  { redis, mysql }: DriftSource,
-  sku: string,
-  queueLag: () => Promise<number>,
-  timeoutMs: number,
-): Promise<ResetOutcome> => {
+export const resetFromMysql = async ({ redis, mysql }: DriftSource, sku: string, queueLag: () => Promise<number>, timeoutMs: number): Promise<ResetOutcome> => {
   const row = await getInventory(mysql, sku);
   if (row === null) return { reset: false, reason: 'no inventory row in MySQL: nothing to reset from' };
   await freezeSku(redis, sku);
@@ -126,14 +123,23 @@ export const resetFromMysql = async (
       const [input, lag] = await Promise.all([readDriftInput({ redis, mysql }, sku), queueLag()]);
       const unsettled = input?.state.reservations.filter(isInFlight).length ?? 0;
       if (unsettled === 0 && lag === 0) break;
-      if (Date.now() > deadline) return { reset: false, reason: `still in flight after ${timeoutMs} ms (${unsettled} reservation(s) neither persisted nor released, queue lag ${lag})` };
+      if (Date.now() > deadline)
+        return { reset: false, reason: `still in flight after ${timeoutMs} ms (${unsettled} reservation(s) neither persisted nor released, queue lag ${lag})` };
       await sleep(100);
     }
     // Read after the wait: nothing can change MySQL's stock or orders of this SKU now.
     const [{ inventory: fresh, orders }, before] = await Promise.all([readSkuRecord(mysql, sku), stockOf(redis, sku)]);
     await rebuildSkuInRedis(
       redis,
-      { sku, stock: fresh!.stock, initialStock: fresh!.initialStock, limit: fresh!.limit, startsAt: fresh!.startsAt, endsAt: fresh!.endsAt, buckets: fresh!.buckets },
+      {
+        sku,
+        stock: fresh!.stock,
+        initialStock: fresh!.initialStock,
+        limit: fresh!.limit,
+        startsAt: fresh!.startsAt,
+        endsAt: fresh!.endsAt,
+        buckets: fresh!.buckets,
+      },
       orders.map((o) => ({
         orderId: o.orderId,
         userId: o.userId,

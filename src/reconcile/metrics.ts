@@ -12,12 +12,41 @@ import type { ReconcileReport } from './report.js';
 export const createReconcileMetrics = () => {
   const { registry, scrapeErrors } = scrapedRegistry();
   const r = [registry];
-  const drift = new Gauge({ name: 'seckill_drift_units', help: 'Redis stock + units in flight - MySQL stock, per SKU, at the last reconcile round (0: the stores agree)', labelNames: ['sku'], registers: r });
-  const stock = new Gauge({ name: 'seckill_stock_units', help: 'Units on sale per SKU, in Redis and in MySQL, at the last reconcile round', labelNames: ['sku', 'store'], registers: r });
-  const inFlight = new Gauge({ name: 'seckill_in_flight_units', help: 'Units reserved in Redis, neither persisted in MySQL nor released, per SKU', labelNames: ['sku'], registers: r });
-  const findings = new Gauge({ name: 'seckill_reconcile_findings', help: 'Findings of the last reconcile round, per SKU and kind (ids concerned, or units off for DRIFT)', labelNames: ['sku', 'kind'], registers: r });
-  const rounds = new Counter({ name: 'seckill_reconcile_rounds_total', help: 'Reconcile rounds by result: clean, findings, or failed (a store could not be read)', labelNames: ['result'], registers: r });
-  const lastRound = new Gauge({ name: 'seckill_reconcile_last_round_timestamp_seconds', help: 'When the last reconcile round that read both stores ended (Unix time)', registers: r });
+  const drift = new Gauge({
+    name: 'seckill_drift_units',
+    help: 'Redis stock + units in flight - MySQL stock, per SKU, at the last reconcile round (0: the stores agree)',
+    labelNames: ['sku'],
+    registers: r,
+  });
+  const stock = new Gauge({
+    name: 'seckill_stock_units',
+    help: 'Units on sale per SKU, in Redis and in MySQL, at the last reconcile round',
+    labelNames: ['sku', 'store'],
+    registers: r,
+  });
+  const inFlight = new Gauge({
+    name: 'seckill_in_flight_units',
+    help: 'Units reserved in Redis, neither persisted in MySQL nor released, per SKU',
+    labelNames: ['sku'],
+    registers: r,
+  });
+  const findings = new Gauge({
+    name: 'seckill_reconcile_findings',
+    help: 'Findings of the last reconcile round, per SKU and kind (ids concerned, or units off for DRIFT)',
+    labelNames: ['sku', 'kind'],
+    registers: r,
+  });
+  const rounds = new Counter({
+    name: 'seckill_reconcile_rounds_total',
+    help: 'Reconcile rounds by result: clean, findings, or failed (a store could not be read)',
+    labelNames: ['result'],
+    registers: r,
+  });
+  const lastRound = new Gauge({
+    name: 'seckill_reconcile_last_round_timestamp_seconds',
+    help: 'When the last reconcile round that read both stores ended (Unix time)',
+    registers: r,
+  });
 
   /** One round's figures replace the last round's (reset then set, in one synchronous step: a scrape never sees half). */
   const record = (report: ReconcileReport): void => {

@@ -53,7 +53,8 @@ export const repairSkus = async (source: DriftSource, skus: string[], options: R
         queue ??= await openQueueLag(source, options.queue);
         reset = await resetFromMysql(source, sku, queue.lag, options.freezeTimeoutMs);
       }
-      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset || transfersFinished > 0) fixed.push({ sku, transfersFinished, ...plan, ...(reset && { reset }) });
+      if (!planIsEmpty(plan) || plan.refused.length > 0 || reset || transfersFinished > 0)
+        fixed.push({ sku, transfersFinished, ...plan, ...(reset && { reset }) });
     }
   } finally {
     await queue?.close();

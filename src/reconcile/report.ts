@@ -44,7 +44,9 @@ export const fixLines = (fixed: FixReport[]): string[] =>
     ].filter(Boolean);
     if (f.reset?.reset) done.push(`reset Redis from MySQL (stock ${f.reset.from ?? 'missing'} → ${f.reset.to})`);
     if (f.reset && !f.reset.reset) done.push(`NOT reset from MySQL: ${f.reset.reason}`);
-    const refused = f.refused.length ? [`  ! ${f.sku}: not released, it would put more units on sale than MySQL has: ${f.refused.slice(0, 20).join(', ')}`] : [];
+    const refused = f.refused.length
+      ? [`  ! ${f.sku}: not released, it would put more units on sale than MySQL has: ${f.refused.slice(0, 20).join(', ')}`]
+      : [];
     return [...(done.length ? [`  fixed ${f.sku}: ${done.join('; ')}`] : []), ...refused];
   });
 
@@ -59,7 +61,17 @@ export const reportTable = (report: ReconcileReport, graceSec: number): string =
     style: { head: [], border: [] },
   });
   for (const s of report.skus) {
-    table.push([s.sku, figure(s.redisStock), figure(s.inFlight), figure(s.mysqlStock), figure(s.liveOrders), figure(s.liveUnits), figure(s.initialStock), figure(s.drift), String(s.findings.length)]);
+    table.push([
+      s.sku,
+      figure(s.redisStock),
+      figure(s.inFlight),
+      figure(s.mysqlStock),
+      figure(s.liveOrders),
+      figure(s.liveUnits),
+      figure(s.initialStock),
+      figure(s.drift),
+      String(s.findings.length),
+    ]);
   }
   lines.push(table.toString());
   for (const s of report.skus) {
@@ -70,6 +82,10 @@ export const reportTable = (report: ReconcileReport, graceSec: number): string =
     }
   }
   const found = report.skus.reduce((n, s) => n + s.findings.length, 0);
-  lines.push(report.ok ? `no drift, no orphans in ${report.skus.length} SKU(s)` : `${found} finding(s) in ${report.skus.filter((s) => s.findings.length > 0).length} of ${report.skus.length} SKU(s)`);
+  lines.push(
+    report.ok
+      ? `no drift, no orphans in ${report.skus.length} SKU(s)`
+      : `${found} finding(s) in ${report.skus.filter((s) => s.findings.length > 0).length} of ${report.skus.length} SKU(s)`,
+  );
   return lines.join('\n');
 };

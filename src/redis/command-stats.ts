@@ -39,7 +39,8 @@ export const readScriptTime = async (redis: RedisClient): Promise<ScriptTime> =>
   return { ...sumCounters(Object.values(byMaster)), byMaster };
 };
 
-const sumCounters = (all: ScriptCounters[]): ScriptCounters => all.reduce((a, b) => ({ calls: a.calls + b.calls, usec: a.usec + b.usec }), { calls: 0, usec: 0 });
+const sumCounters = (all: ScriptCounters[]): ScriptCounters =>
+  all.reduce((a, b) => ({ calls: a.calls + b.calls, usec: a.usec + b.usec }), { calls: 0, usec: 0 });
 
 /** What ran between two readings (a master that appeared in between, after a failover, counts from 0). */
 export const scriptTimeBetween = (before: ScriptTime, after: ScriptTime): ScriptTime => {

@@ -161,7 +161,8 @@ const chooseLayout = async (dir: string, opts: StartOptions): Promise<Layout> =>
     throw new LocalClusterError(`a Redis Cluster has 1 master or at least 3, got ${layout.masters}`);
   }
   if (layout.masters === 1 && layout.replicas !== 0) throw new LocalClusterError('a one-master cluster runs without replicas here (--replicas 0)');
-  if (!Number.isSafeInteger(layout.replicas) || layout.replicas < 0) throw new LocalClusterError(`replicas per master must be 0 or more, got ${layout.replicas}`);
+  if (!Number.isSafeInteger(layout.replicas) || layout.replicas < 0)
+    throw new LocalClusterError(`replicas per master must be 0 or more, got ${layout.replicas}`);
   const last = layout.port + portsOf(layout).length - 1;
   if (!Number.isSafeInteger(layout.port) || layout.port < 1 || last + BUS_OFFSET > 65_535) {
     throw new LocalClusterError(`ports ${layout.port}-${last} and their cluster bus ports (+${BUS_OFFSET}) must be below 65536`);
@@ -203,7 +204,10 @@ const run = (cmd: string, args: string[], timeoutMs = 10_000): Promise<string> =
     execFile(cmd, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
       if (!error) return done(stdout);
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? `${cmd} not found on PATH (the local Redis Cluster needs Redis 7: redis-server and redis-cli)` : `${cmd} ${args.join(' ')} failed:\n${`${stdout}${stderr}`.trim() || error.message}`;
+      const why =
+        code === 'ENOENT'
+          ? `${cmd} not found on PATH (the local Redis Cluster needs Redis 7: redis-server and redis-cli)`
+          : `${cmd} ${args.join(' ')} failed:\n${`${stdout}${stderr}`.trim() || error.message}`;
       fail(new LocalClusterError(why));
     });
   });
@@ -341,7 +345,9 @@ const launchNode = async (dir: string, port: number): Promise<number> => {
       throw new LocalClusterError(`the node on ${HOST}:${port} exited while starting. Last lines of ${node.logFile}:\n${await tail(node.logFile, logFrom)}`);
     }
     if (waited > READY_DEADLINE_MS) {
-      throw new LocalClusterError(`the node on ${HOST}:${port} (pid ${pid}) did not answer within ${READY_DEADLINE_MS / 1000} s; it is left running, see ${node.logFile}:\n${await tail(node.logFile, logFrom)}`);
+      throw new LocalClusterError(
+        `the node on ${HOST}:${port} (pid ${pid}) did not answer within ${READY_DEADLINE_MS / 1000} s; it is left running, see ${node.logFile}:\n${await tail(node.logFile, logFrom)}`,
+      );
     }
     await sleep(50);
   }
@@ -364,7 +370,15 @@ const waitUntilReady = async (dir: string, layout: Layout, onProgress: Progress)
     const agreed = probes[0] ? configOf(probes[0].nodes) : '';
     const lagging = ports.filter((_, i) => {
       const p = probes[i];
-      return !p || p.state !== 'ok' || p.slotsOk !== SLOTS || !p.replicating || p.nodes.length !== ports.length || p.nodes.some((n) => n.failed) || configOf(p.nodes) !== agreed;
+      return (
+        !p ||
+        p.state !== 'ok' ||
+        p.slotsOk !== SLOTS ||
+        !p.replicating ||
+        p.nodes.length !== ports.length ||
+        p.nodes.some((n) => n.failed) ||
+        configOf(p.nodes) !== agreed
+      );
     });
     if (lagging.length === 0) return;
     if (Date.now() > deadline) {
@@ -383,7 +397,10 @@ const waitUntilReady = async (dir: string, layout: Layout, onProgress: Progress)
         `the cluster in ${dir} is not ok after ${READY_DEADLINE_MS / 1000} s (${what.join('; ')}); it is left running. Last lines of ${first}:\n${await tail(first)}`,
       );
     }
-    if (!said) onProgress(`waiting until every node says cluster_state:ok, all ${SLOTS} slots served, replicas synced, roles agreed (up to ${READY_DEADLINE_MS / 1000} s)`);
+    if (!said)
+      onProgress(
+        `waiting until every node says cluster_state:ok, all ${SLOTS} slots served, replicas synced, roles agreed (up to ${READY_DEADLINE_MS / 1000} s)`,
+      );
     said = true;
     await sleep(100);
   }
@@ -444,7 +461,12 @@ export const startLocalCluster = async (opts: StartOptions = {}): Promise<StartR
   if (!formed) {
     onProgress(`creating the cluster: ${layout.masters} master(s), ${layout.replicas} replica(s) each`);
     if (layout.masters === 1) await run('redis-cli', ['-h', HOST, '-p', String(layout.port), 'CLUSTER', 'ADDSLOTSRANGE', '0', String(SLOTS - 1)]);
-    else await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'], 60_000);
+    else
+      await run(
+        'redis-cli',
+        ['--cluster', 'create', ...ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'],
+        60_000,
+      );
   }
   await waitUntilReady(dir, layout, onProgress);
   const alreadyRunning = down.length === 0 && formed;

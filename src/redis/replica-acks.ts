@@ -44,7 +44,11 @@ export interface Look {
 export const fieldIn = (hash: string, field: string): Look => ({ key: hash, read: ['HEXISTS', hash, field], holds: (reply) => Number(reply) === 1 });
 
 /** The write added entry `id` to stream `stream`. */
-export const entryIn = (stream: string, id: string): Look => ({ key: stream, read: ['XRANGE', stream, id, id], holds: (reply) => Array.isArray(reply) && reply.length === 1 });
+export const entryIn = (stream: string, id: string): Look => ({
+  key: stream,
+  read: ['XRANGE', stream, id, id],
+  holds: (reply) => Array.isArray(reply) && reply.length === 1,
+});
 
 /**
  * The write marked the JSON record in `field` of `hash` with `mark` (a
@@ -88,7 +92,11 @@ export class ReplicaAcks {
     private readonly timeoutMs: number,
   ) {
     this.masterOf = redis instanceof Cluster ? (key) => redis.slots[calculateSlot(key)]?.[0] ?? null : () => '';
-    this.waits = new GroupCommit((master, looks) => this.waitOn(master, looks), { maxItems: 1_000, maxBytes: Number.MAX_SAFE_INTEGER, maxInFlight: WAITS_PER_MASTER }, () => 1);
+    this.waits = new GroupCommit(
+      (master, looks) => this.waitOn(master, looks),
+      { maxItems: 1_000, maxBytes: Number.MAX_SAFE_INTEGER, maxInFlight: WAITS_PER_MASTER },
+      () => 1,
+    );
   }
 
   /** Resolves once `replicas` replicas of the master holding the write have it; rejects with NotReplicatedError when they did not within the timeout. */

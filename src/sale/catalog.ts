@@ -119,7 +119,11 @@ export const readRedisSku = async (redis: RedisClient, sku: string): Promise<Red
 export const closeSkuInRedis = async (redis: RedisClient, sku: string, now = Date.now()): Promise<void> => {
   for (const k of (await bucketKeysOf(redis, sku)).reverse()) {
     await execAll(
-      redis.multi().del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).hset(k.meta, META.closedAt, now).hdel(k.meta, META.frozen),
+      redis
+        .multi()
+        .del(k.holders, k.requests, k.reservations, k.outbox, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received)
+        .hset(k.meta, META.closedAt, now)
+        .hdel(k.meta, META.frozen),
     );
   }
   await unlistSku(redis, sku);
@@ -184,21 +188,47 @@ export interface RecordedOrder {
  * SKU is frozen and nothing is in flight, so the MySQL stock is exactly what
  * may still be sold. The SKU stays frozen: the caller thaws it.
  */
-export const rebuildSkuInRedis = async (redis: RedisClient, def: SkuDefinition & { initialStock: number }, orders: RecordedOrder[], now = Date.now()): Promise<void> => {
+export const rebuildSkuInRedis = async (
+  redis: RedisClient,
+  def: SkuDefinition & { initialStock: number },
+  orders: RecordedOrder[],
+  now = Date.now(),
+): Promise<void> => {
   // MySQL's count, not Redis's: a Redis that restarted empty says 1.
   const buckets = def.buckets ?? 1;
   const [stocks, initials] = [splitStock(def.stock, buckets), splitStock(def.initialStock, buckets)];
   const byBucket = groupBy(orders, (o) => bucketOfOrderId(o.orderId));
   await listSku(redis, def.sku);
   for (const b of bucketIndexes(buckets)) {
-    const meta: MetaValues = { initial: initials[b], limit: def.limit, startsAt: def.startsAt ?? 0, endsAt: def.endsAt ?? 0, released: 0, frozen: 1, ...(buckets > 1 && { buckets, bucket: b }) };
+    const meta: MetaValues = {
+      initial: initials[b],
+      limit: def.limit,
+      startsAt: def.startsAt ?? 0,
+      endsAt: def.endsAt ?? 0,
+      released: 0,
+      frozen: 1,
+      ...(buckets > 1 && { buckets, bucket: b }),
+    };
     await rebuildBucket(redis, def.sku, b, stocks[b], meta, byBucket.get(b) ?? [], now);
   }
 };
 
-const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, stock: number, meta: MetaValues, orders: RecordedOrder[], now: number): Promise<void> => {
+const rebuildBucket = async (
+  redis: RedisClient,
+  sku: string,
+  bucket: number,
+  stock: number,
+  meta: MetaValues,
+  orders: RecordedOrder[],
+  now: number,
+): Promise<void> => {
   const k = skuKeys(sku, bucket);
-  const multi = redis.multi().del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received).set(k.stock, stock).hset(k.meta, meta).hdel(k.meta, META.sent, META.received, META.soldOutAnnounced);
+  const multi = redis
+    .multi()
+    .del(k.stock, k.holders, k.reservations, k.admitted, k.ticketLeases, k.transfers, k.sentTransfers, k.received)
+    .set(k.stock, stock)
+    .hset(k.meta, meta)
+    .hdel(k.meta, META.sent, META.received, META.soldOutAnnounced);
   for (const o of orders) {
     const record = {
       orderId: o.orderId,
@@ -215,7 +245,10 @@ const rebuildBucket = async (redis: RedisClient, sku: string, bucket: number, st
     // (release.lua leaves request ids alone). Added to those Redis still has, which a reset keeps.
     if (o.requestId !== '') multi.hset(k.requests, requestField(o.userId, o.requestId), o.orderId);
   }
-  const holdings = groupBy(orders.filter((o) => !o.cancelled), (o) => o.userId);
+  const holdings = groupBy(
+    orders.filter((o) => !o.cancelled),
+    (o) => o.userId,
+  );
   for (const [userId, held] of holdings) multi.hset(k.holders, userId, formatHolding(held));
   await execAll(multi);
 };

@@ -32,11 +32,7 @@ export type ReserveOutcome =
   | typeof Outcome.NOT_LOADED
   | typeof Outcome.FROZEN;
 
-export type ReleaseOutcome =
-  | typeof Outcome.RELEASED
-  | typeof Outcome.ALREADY_RELEASED
-  | typeof Outcome.NOT_FOUND
-  | typeof Outcome.FROZEN;
+export type ReleaseOutcome = typeof Outcome.RELEASED | typeof Outcome.ALREADY_RELEASED | typeof Outcome.NOT_FOUND | typeof Outcome.FROZEN;
 
 export type TicketsOutcome =
   | typeof Outcome.ADMITTED

@@ -100,7 +100,11 @@ export class Reservations {
     this.groups =
       groupCommit === null
         ? null
-        : new GroupCommit((_bucketKey, items) => this.reserveBatch(items[0].request.sku, items), groupCommit, ({ request, orderId }) => itemBytes(request, orderId));
+        : new GroupCommit(
+            (_bucketKey, items) => this.reserveBatch(items[0].request.sku, items),
+            groupCommit,
+            ({ request, orderId }) => itemBytes(request, orderId),
+          );
     this.reserveScript = defineScript(redis, 'reserve');
     this.releaseScript = defineScript(redis, 'release');
     this.markPersistedScript = defineScript(redis, 'mark-persisted');

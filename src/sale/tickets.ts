@@ -35,11 +35,9 @@ export class AdmissionCounter {
   async take(sku: string, bucket: number, chunk: number, factor: number, leaseName: string, leaseMs: number): Promise<TicketsAnswer> {
     const k = skuKeys(sku, bucket);
     // Sent again while its slot moves: a take run twice answers its lease again (take-tickets.lua).
-    const [outcome, detail, leaseId] = (await retryWhileMoving(() => this.takeScript([k.admitted, k.ticketLeases, k.meta, k.stock], [chunk, factor, leaseName, leaseMs]))) as [
-      TicketsOutcome,
-      number,
-      string,
-    ];
+    const [outcome, detail, leaseId] = (await retryWhileMoving(() =>
+      this.takeScript([k.admitted, k.ticketLeases, k.meta, k.stock], [chunk, factor, leaseName, leaseMs]),
+    )) as [TicketsOutcome, number, string];
     return { outcome, detail, leaseId };
   }
 

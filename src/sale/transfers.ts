@@ -74,11 +74,9 @@ export const readBuckets = (redis: RedisClient, sku: string, buckets: number): P
   Promise.all(
     bucketIndexes(buckets).map(async (bucket) => {
       const k = skuKeys(sku, bucket);
-      const [stock, meta, sending] = (await execAll(redis.multi().get(k.stock).hmget(k.meta, META.initial, META.frozen, META.released, META.received).hvals(k.transfers))) as [
-        string | null,
-        (string | null)[],
-        string[],
-      ];
+      const [stock, meta, sending] = (await execAll(
+        redis.multi().get(k.stock).hmget(k.meta, META.initial, META.frozen, META.released, META.received).hvals(k.transfers),
+      )) as [string | null, (string | null)[], string[]];
       return {
         bucket,
         loaded: meta[0] !== null,
@@ -133,7 +131,11 @@ export class StockTransfers {
   async send(sku: string, from: number, to: number, units: number, now = Date.now()): Promise<number> {
     const id = newTransferId();
     const k = skuKeys(sku, from);
-    const [outcome, sent] = (await this.outScript([k.stock, k.meta, k.transfers, k.sentTransfers], [id, to, units, now])) as [TransferOutOutcome, number, number];
+    const [outcome, sent] = (await this.outScript([k.stock, k.meta, k.transfers, k.sentTransfers], [id, to, units, now])) as [
+      TransferOutOutcome,
+      number,
+      number,
+    ];
     if (outcome !== Outcome.SENT) return 0;
     this.events.onStep?.('sent');
     crashPoint('transfer:between-steps');
@@ -232,7 +234,9 @@ export class StockTransfers {
       }
       // Nothing in another bucket, nothing on its way: proven only if a second read sees nothing come in meanwhile.
       const second = await readBuckets(this.redis, sku, buckets);
-      if (second.every((r, b) => r.stock === first[b].stock && r.sending.length === 0 && r.released === first[b].released && r.received === first[b].received)) {
+      if (
+        second.every((r, b) => r.stock === first[b].stock && r.sending.length === 0 && r.released === first[b].released && r.received === first[b].received)
+      ) {
         const released = second.reduce((n, r) => n + r.released, 0);
         if (own.stock === 0) await this.announceScript([skuKeys(sku).meta], [released, STOCK_EVENTS_CHANNEL, sku]);
         return { outcome: 'SOLD_OUT', remaining: own.stock, released };

@@ -95,7 +95,8 @@ const holdAndInsert = async (conn: PoolConnection, order: BaselineOrder): Promis
 };
 
 /** A buy in one transaction, kept only when it sold. */
-const buying = (pool: Pool, work: (conn: PoolConnection) => Promise<BaselineResult>): Promise<BaselineResult> => inTransaction(pool, work, (result) => result.outcome === 'OK');
+const buying = (pool: Pool, work: (conn: PoolConnection) => Promise<BaselineResult>): Promise<BaselineResult> =>
+  inTransaction(pool, work, (result) => result.outcome === 'OK');
 
 /**
  * `mysql-update`: one conditional UPDATE (`stock >= n`, inside the window),
@@ -121,7 +122,10 @@ export const reserveByConditionalUpdate = (pool: Pool, order: BaselineOrder): Pr
  */
 export const reserveBySelectForUpdate = (pool: Pool, order: BaselineOrder): Promise<BaselineResult> =>
   buying(pool, async (conn) => {
-    const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit' | 'starts_at' | 'ends_at'>>[]>('SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE', [order.sku]);
+    const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit' | 'starts_at' | 'ends_at'>>[]>(
+      'SELECT stock, per_user_limit, starts_at, ends_at FROM inventory WHERE sku = ? FOR UPDATE',
+      [order.sku],
+    );
     const row = rows[0];
     if (!row) return { outcome: 'NOT_LOADED', orderId: null };
     const outside = (row.starts_at && order.now < row.starts_at.getTime()) || (row.ends_at && order.now >= row.ends_at.getTime());

@@ -58,7 +58,11 @@ export const openConnectionKiller = async (url: string): Promise<ConnectionKille
       const [rows] = await conn.query<Row<{ id: number; host: string | null }>[]>('SELECT ID AS id, HOST AS host FROM information_schema.PROCESSLIST');
       let killed = 0;
       for (const { id, host } of rows) {
-        const clientPort = Number(String(host ?? '').split(':').pop());
+        const clientPort = Number(
+          String(host ?? '')
+            .split(':')
+            .pop(),
+        );
         if (!ports.has(clientPort)) continue;
         try {
           await conn.query(`KILL CONNECTION ${Number(id)}`);

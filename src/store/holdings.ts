@@ -14,7 +14,10 @@ export const ER_CONSTRAINT_FAILED = 4025;
 /** Units each of `userIds` holds of `sku` now (absent: none). */
 export const unitsHeld = async (conn: PoolConnection, sku: string, userIds: string[]): Promise<Map<string, number>> => {
   if (userIds.length === 0) return new Map();
-  const [rows] = await conn.query<Row<Pick<HoldingColumns, 'user_id' | 'units'>>[]>('SELECT user_id, units FROM holdings WHERE sku = ? AND user_id IN (?)', [sku, userIds]);
+  const [rows] = await conn.query<Row<Pick<HoldingColumns, 'user_id' | 'units'>>[]>('SELECT user_id, units FROM holdings WHERE sku = ? AND user_id IN (?)', [
+    sku,
+    userIds,
+  ]);
   return new Map(rows.map((r) => [r.user_id, r.units]));
 };
 

@@ -13,7 +13,12 @@ export const openMysql = async (url: string, options: { connectionLimit?: number
   if (!/^[A-Za-z0-9_]{1,64}$/.test(database)) {
     throw new ConfigError(`MYSQL_URL names database ${JSON.stringify(database)}: use letters, digits and _ only`);
   }
-  const base = { host: parsed.hostname, port: Number(parsed.port || 3306), user: decodeURIComponent(parsed.username || 'root'), password: decodeURIComponent(parsed.password) };
+  const base = {
+    host: parsed.hostname,
+    port: Number(parsed.port || 3306),
+    user: decodeURIComponent(parsed.username || 'root'),
+    password: decodeURIComponent(parsed.password),
+  };
   try {
     const admin = await mysql.createConnection({ ...base, connectTimeout: 3_000 });
     await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);

@@ -64,7 +64,11 @@ export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeo
   const conn = await pool.getConnection();
   try {
     // The fast path answers null when the database refuses the batch as it is: rolled back, then sorted out.
-    const fast = await transactionOn(conn, () => fastPath(conn, events, payTimeoutMs, now), (result) => result !== null);
+    const fast = await transactionOn(
+      conn,
+      () => fastPath(conn, events, payTimeoutMs, now),
+      (result) => result !== null,
+    );
     return fast ?? (await transactionOn(conn, () => carefulPath(conn, events, payTimeoutMs, now)));
   } finally {
     conn.release();
@@ -81,7 +85,9 @@ const unitsOf = (events: OrderEvent[]) => events.reduce((n, e) => n + e.qty, 0);
 /** Every event new, its units in stock and within its user's limit: applied as it is. Null when the database says otherwise. */
 const fastPath = async (conn: PoolConnection, events: OrderEvent[], payTimeoutMs: number, now: number): Promise<BatchOutcome | null> => {
   const groups = bySku(events);
-  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'sku' | 'per_user_limit'>>[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [groups.map(([sku]) => sku)]);
+  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'sku' | 'per_user_limit'>>[]>('SELECT sku, per_user_limit FROM inventory WHERE sku IN (?)', [
+    groups.map(([sku]) => sku),
+  ]);
   const limits = new Map(rows.map((r) => [r.sku, r.per_user_limit]));
   if (groups.some(([sku]) => !limits.has(sku))) return null;
   try {
@@ -110,12 +116,18 @@ const carefulPath = async (conn: PoolConnection, events: OrderEvent[], payTimeou
   const candidates = await screen(conn, events, outcome);
   for (const [sku, skuEvents] of bySku(candidates)) outcome.applied.push(...(await takeStock(conn, sku, skuEvents, outcome)));
   await insertOrders(conn, outcome.applied, { status: 'PENDING', payDeadline: now + payTimeoutMs });
-  for (const [reason, refused] of groupRecorded(outcome.rejected)) await insertOrders(conn, refused, { status: 'CANCELLED', reason: refusalReason(reason), at: now });
+  for (const [reason, refused] of groupRecorded(outcome.rejected))
+    await insertOrders(conn, refused, { status: 'CANCELLED', reason: refusalReason(reason), at: now });
   return outcome;
 };
 
 const groupRecorded = (rejected: Rejection[]): [RejectionReason, OrderEvent[]][] =>
-  [...groupBy(rejected.filter((r) => RECORDED.has(r.reason)), (r) => r.reason)].map(([reason, refused]) => [reason, refused.map((r) => r.event)]);
+  [
+    ...groupBy(
+      rejected.filter((r) => RECORDED.has(r.reason)),
+      (r) => r.reason,
+    ),
+  ].map(([reason, refused]) => [reason, refused.map((r) => r.event)]);
 
 /**
  * Sorts out redeliveries and reused order or request ids with one query;
@@ -125,8 +137,14 @@ const screen = async (conn: PoolConnection, events: OrderEvent[], outcome: Batch
   const ids = [...new Set(events.map((e) => e.orderId))];
   const withRequest = events.filter((e) => e.requestId !== '');
   const requestMatch = withRequest.length === 0 ? '' : ' OR (sku IN (?) AND user_id IN (?) AND request_key IN (?))';
-  const requestParams = withRequest.length === 0 ? [] : [[...new Set(withRequest.map((e) => e.sku))], [...new Set(withRequest.map((e) => e.userId))], [...new Set(withRequest.map((e) => e.requestId))]];
-  const [rows] = await conn.query<Row<Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty' | 'request_id' | 'status'>>[]>(`SELECT order_id, sku, user_id, qty, request_id, status FROM orders WHERE order_id IN (?)${requestMatch}`, [ids, ...requestParams]);
+  const requestParams =
+    withRequest.length === 0
+      ? []
+      : [[...new Set(withRequest.map((e) => e.sku))], [...new Set(withRequest.map((e) => e.userId))], [...new Set(withRequest.map((e) => e.requestId))]];
+  const [rows] = await conn.query<Row<Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty' | 'request_id' | 'status'>>[]>(
+    `SELECT order_id, sku, user_id, qty, request_id, status FROM orders WHERE order_id IN (?)${requestMatch}`,
+    [ids, ...requestParams],
+  );
   const seen = new Map<string, OrderContent & { cancelled: boolean }>();
   const requestOwner = new Map<string, string>();
   const requestOf = (e: OrderContent) => `${e.sku}/${e.userId}/${e.requestId}`;
@@ -164,7 +182,10 @@ const screen = async (conn: PoolConnection, events: OrderEvent[], outcome: Batch
  * holdings); returns the events that got their units.
  */
 const takeStock = async (conn: PoolConnection, sku: string, events: OrderEvent[], outcome: BatchOutcome): Promise<OrderEvent[]> => {
-  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit'>>[]>('SELECT stock, per_user_limit FROM inventory WHERE sku = ? FOR UPDATE', [sku]);
+  const [rows] = await conn.query<Row<Pick<InventoryColumns, 'stock' | 'per_user_limit'>>[]>(
+    'SELECT stock, per_user_limit FROM inventory WHERE sku = ? FOR UPDATE',
+    [sku],
+  );
   if (rows.length === 0) {
     for (const event of events) outcome.rejected.push({ event, reason: 'UNKNOWN_SKU' });
     return [];
@@ -197,21 +218,18 @@ const insertOrders = async (conn: PoolConnection, events: OrderEvent[], state: R
   const pending = state.status === 'PENDING';
   // Rows in order-id order, for the same reason as the holdings' (a redelivery racing its first delivery).
   const rows = [...events].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
-  await conn.query(
-    'INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, cancelled_at) VALUES ?',
-    [
-      rows.map((e) => [
-        e.orderId,
-        e.sku,
-        e.userId,
-        e.qty,
-        e.requestId,
-        state.status,
-        pending ? null : state.reason,
-        new Date(e.createdAt),
-        new Date(pending ? state.payDeadline : state.at),
-        pending ? null : new Date(state.at),
-      ]),
-    ],
-  );
+  await conn.query('INSERT INTO orders (order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, cancelled_at) VALUES ?', [
+    rows.map((e) => [
+      e.orderId,
+      e.sku,
+      e.userId,
+      e.qty,
+      e.requestId,
+      state.status,
+      pending ? null : state.reason,
+      new Date(e.createdAt),
+      new Date(pending ? state.payDeadline : state.at),
+      pending ? null : new Date(state.at),
+    ]),
+  ]);
 };

@@ -20,7 +20,9 @@ export interface OrderRow {
 
 const ORDER_COLUMNS = 'order_id, sku, user_id, qty, request_id, status, reason, created_at, pay_deadline, paid_at, cancelled_at';
 
-type OrderRecord = Row<Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty' | 'request_id' | 'status' | 'reason' | 'created_at' | 'pay_deadline' | 'paid_at' | 'cancelled_at'>>;
+type OrderRecord = Row<
+  Pick<OrderColumns, 'order_id' | 'sku' | 'user_id' | 'qty' | 'request_id' | 'status' | 'reason' | 'created_at' | 'pay_deadline' | 'paid_at' | 'cancelled_at'>
+>;
 
 const toOrder = (row: OrderRecord): OrderRow => ({
   orderId: row.order_id,
@@ -74,11 +76,18 @@ export const unsettledOrders = async (pool: Pool, sku: string): Promise<{ pendin
     [sku],
   );
   const row = rows[0];
-  return { pending: Number(row.pending ?? 0), lastDeadline: row.last_deadline ? row.last_deadline.getTime() : null, awaitingRelease: Number(row.awaiting ?? 0) };
+  return {
+    pending: Number(row.pending ?? 0),
+    lastDeadline: row.last_deadline ? row.last_deadline.getTime() : null,
+    awaitingRelease: Number(row.awaiting ?? 0),
+  };
 };
 
 /** PENDING orders of some SKUs: the bench's paying buyers look here for what to pay. */
 export const pendingOrders = async (pool: Pool, skus: string[]): Promise<{ orderId: string; userId: string }[]> => {
-  const [rows] = await pool.query<Row<Pick<OrderColumns, 'order_id' | 'user_id'>>[]>(`SELECT order_id, user_id FROM orders WHERE sku IN (?) AND status = 'PENDING'`, [skus]);
+  const [rows] = await pool.query<Row<Pick<OrderColumns, 'order_id' | 'user_id'>>[]>(
+    `SELECT order_id, user_id FROM orders WHERE sku IN (?) AND status = 'PENDING'`,
+    [skus],
+  );
   return rows.map((r) => ({ orderId: r.order_id, userId: r.user_id }));
 };

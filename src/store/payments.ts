@@ -5,8 +5,7 @@ import type { OrderColumns, Row } from './rows.js';
 import { inTransaction } from './transaction.js';
 
 export type PayResult =
-  | { ok: true; order: OrderRow; alreadyPaid: boolean }
-  | { ok: false; code: 'NOT_FOUND' | 'WRONG_USER' | 'CANCELLED' | 'PAYMENT_LATE'; order: OrderRow | null };
+  { ok: true; order: OrderRow; alreadyPaid: boolean } | { ok: false; code: 'NOT_FOUND' | 'WRONG_USER' | 'CANCELLED' | 'PAYMENT_LATE'; order: OrderRow | null };
 
 /**
  * Marks an order paid: only by its buyer, only while PENDING and before its

@@ -6,7 +6,11 @@ import type { Pool, PoolConnection } from 'mysql2/promise';
  * `work` throws — the error is rethrown as it is, a failed rollback (the
  * connection gone) adding nothing to it.
  */
-export const transactionOn = async <T>(conn: PoolConnection, work: (conn: PoolConnection) => Promise<T>, keep: (result: T) => boolean = () => true): Promise<T> => {
+export const transactionOn = async <T>(
+  conn: PoolConnection,
+  work: (conn: PoolConnection) => Promise<T>,
+  keep: (result: T) => boolean = () => true,
+): Promise<T> => {
   await conn.beginTransaction();
   try {
     const result = await work(conn);

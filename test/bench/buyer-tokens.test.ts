@@ -16,7 +16,11 @@ const raw = (header: string | null) => header!.slice('Bearer '.length);
 describe('bench buyer tokens', () => {
   it('signs an honest buyer a token jose verifies, for their user id, once', async () => {
     const header = tokens.honest('u42');
-    const { payload, protectedHeader } = await jwtVerify(raw(header), new TextEncoder().encode(jwt.secret), { issuer: jwt.issuer, audience: jwt.audience, algorithms: ['HS256'] });
+    const { payload, protectedHeader } = await jwtVerify(raw(header), new TextEncoder().encode(jwt.secret), {
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      algorithms: ['HS256'],
+    });
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload.sub).toBe('u42');
     expect(payload.exp! - payload.iat!).toBe(3_600);
@@ -25,7 +29,9 @@ describe('bench buyer tokens', () => {
 
   it("gives each impostor kind a token the gateway refuses for that kind's reason (other-user: a valid token of its own)", async () => {
     const auth = await createJwtAuthenticator({ keys: { kind: 'secret', secret: jwt.secret }, issuer: jwt.issuer, audience: jwt.audience });
-    const verdicts = Object.fromEntries(await Promise.all(IMPOSTOR_KINDS.map(async (kind) => [kind, await auth.identify(tokens.impostor(kind, 'fake7') ?? undefined)] as const)));
+    const verdicts = Object.fromEntries(
+      await Promise.all(IMPOSTOR_KINDS.map(async (kind) => [kind, await auth.identify(tokens.impostor(kind, 'fake7') ?? undefined)] as const)),
+    );
     expect(verdicts).toEqual({
       missing: { ok: false, reason: 'MISSING' },
       expired: { ok: false, reason: 'EXPIRED' },

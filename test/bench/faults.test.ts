@@ -11,7 +11,15 @@ const run = promisify(execFile);
 interface Report {
   ok: boolean;
   invariants: { name: string; ok: boolean; detail: string }[];
-  runs: { strategy: string; sold: number; stock: number; drift: number | null; errors: number; outcomes: Record<string, number>; faults: Record<string, number> }[];
+  runs: {
+    strategy: string;
+    sold: number;
+    stock: number;
+    drift: number | null;
+    errors: number;
+    outcomes: Record<string, number>;
+    faults: Record<string, number>;
+  }[];
 }
 
 const testEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
@@ -29,7 +37,11 @@ const testEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
  */
 const benchFault = async (kind: string, env: NodeJS.ProcessEnv = testEnv()): Promise<Report> => {
   try {
-    const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', `scenarios/faults-${kind}.json`, '--json'], { env, timeout: 150_000, maxBuffer: 16 << 20 });
+    const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', `scenarios/faults-${kind}.json`, '--json'], {
+      env,
+      timeout: 150_000,
+      maxBuffer: 16 << 20,
+    });
     return JSON.parse(stdout) as Report;
   } catch (error) {
     const failed = error as { code?: number; stdout?: string };
@@ -55,28 +67,48 @@ const expectSurvived = (report: Report, kind: string): Report['runs'][number] =>
 };
 
 describe('seckill bench: faults injected mid-sale', () => {
-  it('a consumer SIGKILLed mid-sale and restarted loses and doubles no order', async () => {
-    expectSurvived(await benchFault('kill-consumer'), 'kill-consumer');
-  }, RUN_TIMEOUT);
+  it(
+    'a consumer SIGKILLed mid-sale and restarted loses and doubles no order',
+    async () => {
+      expectSurvived(await benchFault('kill-consumer'), 'kill-consumer');
+    },
+    RUN_TIMEOUT,
+  );
 
-  it('a relay SIGKILLed mid-sale and restarted delivers every outbox entry it held', async () => {
-    expectSurvived(await benchFault('kill-relay'), 'kill-relay');
-  }, RUN_TIMEOUT);
+  it(
+    'a relay SIGKILLed mid-sale and restarted delivers every outbox entry it held',
+    async () => {
+      expectSurvived(await benchFault('kill-relay'), 'kill-relay');
+    },
+    RUN_TIMEOUT,
+  );
 
-  it('a server SIGKILLed mid-sale and restarted on its port: every reservation made reaches MySQL, cut buyers are the only unanswered orders', async () => {
-    const runOf = expectSurvived(await benchFault('kill-server'), 'kill-server');
-    // The gap was real: requests failed while no server listened.
-    expect(runOf.errors).toBeGreaterThan(0);
-  }, RUN_TIMEOUT);
+  it(
+    'a server SIGKILLed mid-sale and restarted on its port: every reservation made reaches MySQL, cut buyers are the only unanswered orders',
+    async () => {
+      const runOf = expectSurvived(await benchFault('kill-server'), 'kill-server');
+      // The gap was real: requests failed while no server listened.
+      expect(runOf.errors).toBeGreaterThan(0);
+    },
+    RUN_TIMEOUT,
+  );
 
-  it("the consumer's MySQL connections KILLed again and again: its transactions are retried, nothing lost or doubled", async () => {
-    expectSurvived(await benchFault('kill-mysql-connections'), 'kill-mysql-connections');
-  }, RUN_TIMEOUT);
+  it(
+    "the consumer's MySQL connections KILLed again and again: its transactions are retried, nothing lost or doubled",
+    async () => {
+      expectSurvived(await benchFault('kill-mysql-connections'), 'kill-mysql-connections');
+    },
+    RUN_TIMEOUT,
+  );
 
-  it('Redis SIGKILLed mid-sale and restarted from its append-only file: every acknowledged reservation survives', async () => {
-    const runOf = expectSurvived(await benchFault('restart-redis'), 'restart-redis');
-    expect(runOf.outcomes.REDIS_DOWN).toBeGreaterThan(0);
-  }, RUN_TIMEOUT);
+  it(
+    'Redis SIGKILLed mid-sale and restarted from its append-only file: every acknowledged reservation survives',
+    async () => {
+      const runOf = expectSurvived(await benchFault('restart-redis'), 'restart-redis');
+      expect(runOf.outcomes.REDIS_DOWN).toBeGreaterThan(0);
+    },
+    RUN_TIMEOUT,
+  );
 
   describe('with a broker of its own', () => {
     // Not the suite's broker: stopping a shared broker would pull Kafka from under anyone else using it.
@@ -93,40 +125,59 @@ describe('seckill bench: faults injected mid-sale', () => {
     it.each([
       [21, 'Kafka stopped, and the relay SIGKILLed and started again while Kafka is down: every order reaches MySQL'],
       [41, 'kill-consumer drawn twice on the same process: the second waits for the first restart, and bench stops by itself'],
-    ])('chaos seed %i: %s', async (seed) => {
-      const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', 'chaos', '--seed', String(seed), '--json'], { env: withOwnBroker(), timeout: 240_000, maxBuffer: 16 << 20 });
-      const report = JSON.parse(stdout) as Report;
-      expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
-      expect(report.runs[0]).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
-      expect(Object.values(report.runs[0].faults).reduce((a, b) => a + b, 0)).toBe(2);
-      if (seed === 21) expect(report.runs[0].faults).toEqual({ 'stop-kafka': 1, 'kill-relay': 1 });
-    }, 300_000);
+    ])(
+      'chaos seed %i: %s',
+      async (seed) => {
+        const { stdout } = await run(process.execPath, ['bin/seckill', 'bench', 'chaos', '--seed', String(seed), '--json'], {
+          env: withOwnBroker(),
+          timeout: 240_000,
+          maxBuffer: 16 << 20,
+        });
+        const report = JSON.parse(stdout) as Report;
+        expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+        expect(report.runs[0]).toMatchObject({ sold: 3_000, stock: 0, drift: 0 });
+        expect(Object.values(report.runs[0].faults).reduce((a, b) => a + b, 0)).toBe(2);
+        if (seed === 21) expect(report.runs[0].faults).toEqual({ 'stop-kafka': 1, 'kill-relay': 1 });
+      },
+      300_000,
+    );
   });
 
   it('refuses, before starting anything, a fault the run cannot inject (exit 2, the fault named)', async () => {
-    const failure = await run(process.execPath, ['bin/seckill', 'bench', 'scenarios/faults-kill-relay.json', '--queue', 'redis'], { env: testEnv() }).catch((error: { code: number; stderr: string }) => error);
+    const failure = await run(process.execPath, ['bin/seckill', 'bench', 'scenarios/faults-kill-relay.json', '--queue', 'redis'], { env: testEnv() }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
     expect(failure).toMatchObject({ code: 2 });
     expect((failure as { stderr: string }).stderr).toContain('fault kill-relay: with --queue redis there is no relay');
 
     // The suite's broker is not run from the state dir bench would stop: stop-kafka is refused, not attempted.
-    const elsewhere = await run(process.execPath, ['bin/seckill', 'bench', 'scenarios/faults-stop-kafka.json'], { env: testEnv({ SECKILL_KAFKA_DIR: '.seckill/no-broker-here' }) }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const elsewhere = await run(process.execPath, ['bin/seckill', 'bench', 'scenarios/faults-stop-kafka.json'], {
+      env: testEnv({ SECKILL_KAFKA_DIR: '.seckill/no-broker-here' }),
+    }).catch((error: { code: number; stderr: string }) => error);
     expect(elsewhere).toMatchObject({ code: 2 });
     expect((elsewhere as { stderr: string }).stderr).toContain('fault stop-kafka: bench stops only a local broker');
   });
 
   it('validates faults in scenario files with errors naming the field', () => {
     const scenario = (faults: unknown) => JSON.stringify({ skus: [{ sku: 'f-1', stock: 1 }], faults });
-    expect(() => parseScenario('x.json', scenario([{ at: '2s', do: 'kill-everything' }]))).toThrow('x.json: faults[0].do must be one of kill-consumer, kill-relay, kill-server, stop-kafka, kill-mysql-connections, restart-redis');
+    expect(() => parseScenario('x.json', scenario([{ at: '2s', do: 'kill-everything' }]))).toThrow(
+      'x.json: faults[0].do must be one of kill-consumer, kill-relay, kill-server, stop-kafka, kill-mysql-connections, restart-redis',
+    );
     expect(() => parseScenario('x.json', scenario([{ at: 2, do: 'kill-relay' }]))).toThrow('x.json: faults[0].at must be a duration like "500ms" or "2s"');
     expect(() => parseScenario('x.json', scenario([{ at: '1s', do: 'stop-kafka', for: '3 s' }]))).toThrow('x.json: faults[0].for must be a duration');
     expect(() => parseScenario('x.json', scenario([{ at: '1s', do: 'stop-kafka', when: 'now' }]))).toThrow('x.json: faults[0].when is not a known field');
     expect(() => parseScenario('x.json', scenario({ at: '1s' }))).toThrow('x.json: faults must be an array');
-    expect(parseScenario('x.json', scenario([{ at: '1.5s', do: 'kill-server' }, { at: '500ms', do: 'kill-consumer', for: '0ms' }])).faults).toEqual([
+    expect(
+      parseScenario(
+        'x.json',
+        scenario([
+          { at: '1.5s', do: 'kill-server' },
+          { at: '500ms', do: 'kill-consumer', for: '0ms' },
+        ]),
+      ).faults,
+    ).toEqual([
       { atMs: 500, kind: 'kill-consumer', forMs: 0 },
       { atMs: 1500, kind: 'kill-server', forMs: 2000 },
     ]);
   });
 });
-

@@ -33,7 +33,10 @@ const scenarioFile = (name: string, extra: Record<string, unknown> = {}): string
 /** What uPlot drew, read back from each chart's canvas: the pixels in the colours of its series. */
 interface DrawnChart {
   id: string;
-  plot: { bbox: { left: number; top: number; width: number; height: number }; ctx: { getImageData: (x: number, y: number, w: number, h: number) => { data: ArrayLike<number> } } };
+  plot: {
+    bbox: { left: number; top: number; width: number; height: number };
+    ctx: { getImageData: (x: number, y: number, w: number, h: number) => { data: ArrayLike<number> } };
+  };
   colors: string[];
 }
 const seriesPixels = () =>
@@ -89,7 +92,10 @@ describe('the bench report in a real browser', () => {
 
   it('writes one page for a chaos campaign: a row per seed with the faults it drew and injected', async () => {
     const html = join(dir, 'campaign.html');
-    const file = scenarioFile('campaign', { load: { connections: 10, requests: 900, durationSec: 10 }, chaos: { faults: 1, within: '600ms', maxFor: '300ms', kinds: ['kill-consumer'] } });
+    const file = scenarioFile('campaign', {
+      load: { connections: 10, requests: 900, durationSec: 10 },
+      chaos: { faults: 1, within: '600ms', maxFor: '300ms', kinds: ['kill-consumer'] },
+    });
     const run = await runSeckill(['bench', file, '--seeds', '1-2', '--queue', 'redis', '--html', html, '--json']);
     expect(run.code, run.stderr).toBe(0);
     const campaign = JSON.parse(run.stdout) as { seeds: { seed: number; drawn: { kind: string; atMs: number; forMs: number }[] }[] };

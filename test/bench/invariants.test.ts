@@ -105,7 +105,10 @@ const invariant = (state: SaleState, name: string): InvariantResult => {
   return found;
 };
 
-const broken = (state: SaleState): string[] => checkInvariants(state).filter((result) => !result.ok).map((result) => result.name);
+const broken = (state: SaleState): string[] =>
+  checkInvariants(state)
+    .filter((result) => !result.ok)
+    .map((result) => result.name);
 
 describe('checkInvariants on a clean sale', () => {
   it('reports every invariant once, in the documented order', () => {

@@ -22,13 +22,21 @@ const TIMEOUT_MS = 300_000;
  * asserting a loss would make the suite flaky, not truer.
  */
 describe('seckill bench faults-pause-redis-master: the master holding the sale paused past the node timeout, its replica promoted, then woken', () => {
-  it('holds every invariant with --replica-acks 1: no buyer told an order the promoted replica never had, nothing relayed or marked that it lost', async () => {
-    const run = await runSeckill(['bench', 'faults-pause-redis-master', '--replica-acks', '1', '--redis-cluster-port', BENCH_CLUSTER_PORT, '--json'], {}, TIMEOUT_MS);
-    const report = JSON.parse(run.stdout) as Report;
-    const [withAcks] = report.runs;
-    expect(withAcks.label).toBe('seckill+acks1');
-    expect(withAcks.faults).toEqual({ 'pause-redis-master': 1 });
-    expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
-    expect(run.code).toBe(0);
-  }, TIMEOUT_MS);
+  it(
+    'holds every invariant with --replica-acks 1: no buyer told an order the promoted replica never had, nothing relayed or marked that it lost',
+    async () => {
+      const run = await runSeckill(
+        ['bench', 'faults-pause-redis-master', '--replica-acks', '1', '--redis-cluster-port', BENCH_CLUSTER_PORT, '--json'],
+        {},
+        TIMEOUT_MS,
+      );
+      const report = JSON.parse(run.stdout) as Report;
+      const [withAcks] = report.runs;
+      expect(withAcks.label).toBe('seckill+acks1');
+      expect(withAcks.faults).toEqual({ 'pause-redis-master': 1 });
+      expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+      expect(run.code).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -52,7 +52,9 @@ describe('seckill bench bots', () => {
   it('lets no bot without a purchase token and no impostor hold stock, while the signed-in honest buyers sell the SKU out', async () => {
     const report = await bench('bots', '--requests', '6000', '--duration', '6');
     expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
-    expect(report.invariants.map((i) => i.name)).toEqual(expect.arrayContaining(['seckill+jwt: bots-without-token-hold-nothing', 'seckill+jwt: bots-with-bad-identity-hold-nothing']));
+    expect(report.invariants.map((i) => i.name)).toEqual(
+      expect.arrayContaining(['seckill+jwt: bots-without-token-hold-nothing', 'seckill+jwt: bots-with-bad-identity-hold-nothing']),
+    );
     expect(report.runs[0].outcomes.BAD_TOKEN).toBeGreaterThan(0);
     // Impostors were there and were refused: 401 for the bad tokens, 403 for a good token naming another buyer.
     expect(report.runs[0].outcomes.UNAUTHORIZED).toBeGreaterThan(0);

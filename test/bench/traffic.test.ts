@@ -19,7 +19,7 @@ const mix = (bots: Partial<TrafficMix>): TrafficMix => ({
 });
 
 describe('the crowd the load generator sends', () => {
-  it('asks only for the sale\'s SKU when the mix has no unknown-SKU share, even from the first request (retries and hammerers with nothing sent yet are first attempts)', () => {
+  it("asks only for the sale's SKU when the mix has no unknown-SKU share, even from the first request (retries and hammerers with nothing sent yet are first attempts)", () => {
     for (let seed = 1; seed <= 20; seed++) {
       const traffic = createTraffic(mix({ retries: 0.35, hammer: 0.3 }), seed);
       const skus = new Set(Array.from({ length: 200 }, () => traffic.next().sku));

@@ -31,17 +31,21 @@ describe('a process started while Redis is down', () => {
     ['serve', ['--port', '0']],
     ['consume', ['--queue', 'redis']],
     ['relay', []],
-  ])('%s waits for it (logging each attempt) and starts once it answers', async (command, args) => {
-    const redis = await redisThatIsDown();
-    const starting = startSeckill(command, [...args, '--wait', '60'], { REDIS_URL: redis.url });
-    // It is trying, not gone: give it a few attempts against the dead port first.
-    await new Promise((r) => setTimeout(r, 1_500));
-    await redis.launch();
-    const started = await starting;
-    running.push(started);
-    expect(started.stderr()).toContain('Redis not reachable (attempt 1)');
-    expect(started.stderr()).toMatch(/Redis: connected after \d+ attempts/);
-  }, 60_000);
+  ])(
+    '%s waits for it (logging each attempt) and starts once it answers',
+    async (command, args) => {
+      const redis = await redisThatIsDown();
+      const starting = startSeckill(command, [...args, '--wait', '60'], { REDIS_URL: redis.url });
+      // It is trying, not gone: give it a few attempts against the dead port first.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await redis.launch();
+      const started = await starting;
+      running.push(started);
+      expect(started.stderr()).toContain('Redis not reachable (attempt 1)');
+      expect(started.stderr()).toMatch(/Redis: connected after \d+ attempts/);
+    },
+    60_000,
+  );
 
   it('serve started during the outage then sells through that Redis', async () => {
     const redis = await redisThatIsDown();
@@ -79,4 +83,3 @@ describe('a process started against a wrong address', () => {
     expect(run.stderr).toContain(`127.0.0.1:${port}`);
   }, 40_000);
 });
-

@@ -30,8 +30,21 @@ describe('a bad scenario file', () => {
     ['an unknown field', variant({ buyer: 5 }), 'buyer is not a known field'],
     ['bot shares over 1', variant({ bots: { retries: 0.6, hammer: 0.6 } }), 'bots shares add up to more than 1'],
     ['zero connections', variant({ load: { connections: 0 } }), 'load.connections must be a whole number from 1'],
-    ['a window that ends before it starts', variant({ skus: [{ sku, stock: 1, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }] }), 'skus[0].endsAt must be after startsAt'],
-    ['a sku listed twice', variant({ skus: [{ sku, stock: 1 }, { sku, stock: 2 }] }), `lists ${sku} twice`],
+    [
+      'a window that ends before it starts',
+      variant({ skus: [{ sku, stock: 1, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }] }),
+      'skus[0].endsAt must be after startsAt',
+    ],
+    [
+      'a sku listed twice',
+      variant({
+        skus: [
+          { sku, stock: 1 },
+          { sku, stock: 2 },
+        ],
+      }),
+      `lists ${sku} twice`,
+    ],
     ['an unknown auth', variant({ auth: 'oauth' }), 'auth must be one of none, jwt, got "oauth"'],
     ['impostors without sign-in', variant({ bots: { badIdentity: 0.1 } }), 'bots.badIdentity needs "auth": "jwt"'],
   ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async (name, content, message) => {
@@ -54,7 +67,10 @@ describe('bad flags', () => {
     [['bench', 'no-such-scenario'], 'cannot read scenario'],
     [['bench', 'smoke', '--auth', 'none,oauth'], '--auth must list none and/or jwt (each once), got "none,oauth"'],
     [['bench', 'smoke', '--auth', 'jwt,jwt'], '--auth must list none and/or jwt (each once)'],
-    [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--auth', 'jwt'], '--target benches the one server it names: no --strategy, --compare, --auth or --buckets'],
+    [
+      ['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--auth', 'jwt'],
+      '--target benches the one server it names: no --strategy, --compare, --auth or --buckets',
+    ],
     [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--buckets', '3'], 'its buckets what its sale was preloaded with'],
     [['bench', 'smoke', '--buckets', '0'], '--buckets must be a whole number from 1'],
     [['reconcile', '--grace', '-1'], '--grace'],

@@ -34,7 +34,12 @@ const promqlReads = (expr: string) => {
   });
   const grouping: string[] = [];
   rest = rest.replace(/\[[^\]]*\]/g, ' ').replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_all, labels: string) => {
-    grouping.push(...labels.split(',').map((l) => l.trim()).filter(Boolean));
+    grouping.push(
+      ...labels
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    );
     return ' ';
   });
   const metrics = [...rest.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)].filter((m) => m[2] === undefined && !KEYWORDS.has(m[1])).map((m) => m[1]);
@@ -86,8 +91,14 @@ describe('dashboards/seckill.json', () => {
 
   it('reads the metrics the tests expect from a PromQL expression (the checker itself)', () => {
     const reads = promqlReads('sum by (outcome) (rate(seckill_reserve_requests_total{outcome!="OK", sku=~"$sku"}[$__rate_interval])) / time()');
-    expect(reads).toEqual({ metrics: ['seckill_reserve_requests_total'], selectors: [{ metric: 'seckill_reserve_requests_total', labels: ['outcome', 'sku'] }], grouping: ['outcome'] });
-    expect(promqlReads('histogram_quantile(0.99, sum by (le) (rate(seckill_reserve_duration_seconds_bucket[1m])))').metrics).toEqual(['seckill_reserve_duration_seconds_bucket']);
+    expect(reads).toEqual({
+      metrics: ['seckill_reserve_requests_total'],
+      selectors: [{ metric: 'seckill_reserve_requests_total', labels: ['outcome', 'sku'] }],
+      grouping: ['outcome'],
+    });
+    expect(promqlReads('histogram_quantile(0.99, sum by (le) (rate(seckill_reserve_duration_seconds_bucket[1m])))').metrics).toEqual([
+      'seckill_reserve_duration_seconds_bucket',
+    ]);
   });
 
   it('queries only metrics and labels that a running serve, relay, consume and reconcile watcher export', async () => {
@@ -111,9 +122,17 @@ describe('dashboards/seckill.json', () => {
     await start('reconcile', ['--sku', sku, '--watch', '1', '--grace', '0', '--metrics-port', String(reconcilePort)]);
     const reconcileUrl = `http://127.0.0.1:${reconcilePort}`;
     // The watcher's gauges are its last round's figures: the 5 units sold, in both stores, nothing in flight, no drift.
-    await waitFor(async () => (await scrapeMetrics(reconcileUrl)).includes(`seckill_drift_units{sku="${sku}"} 0`), 15_000, "reconcile's drift gauge for the SKU");
+    await waitFor(
+      async () => (await scrapeMetrics(reconcileUrl)).includes(`seckill_drift_units{sku="${sku}"} 0`),
+      15_000,
+      "reconcile's drift gauge for the SKU",
+    );
     const watched = await scrapeMetrics(reconcileUrl);
-    for (const sample of [`seckill_stock_units{sku="${sku}",store="redis"} 0`, `seckill_stock_units{sku="${sku}",store="mysql"} 0`, `seckill_in_flight_units{sku="${sku}"} 0`]) {
+    for (const sample of [
+      `seckill_stock_units{sku="${sku}",store="redis"} 0`,
+      `seckill_stock_units{sku="${sku}",store="mysql"} 0`,
+      `seckill_in_flight_units{sku="${sku}"} 0`,
+    ]) {
       expect(watched).toContain(sample);
     }
 
@@ -136,7 +155,8 @@ describe('dashboards/seckill.json', () => {
       }
       const seenInExpr = reads.metrics.flatMap((m) => [...(labels.get(m) ?? [])]);
       const known = reads.metrics.some((m) => labels.has(m));
-      if (known) for (const l of reads.grouping) if (!seenInExpr.includes(l)) problems.push(`${where}: groups by ${l}, a label none of ${reads.metrics.join(', ')} has`);
+      if (known)
+        for (const l of reads.grouping) if (!seenInExpr.includes(l)) problems.push(`${where}: groups by ${l}, a label none of ${reads.metrics.join(', ')} has`);
     }
     expect(problems).toEqual([]);
   }, 120_000);

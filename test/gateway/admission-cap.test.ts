@@ -25,7 +25,8 @@ const connection = (): RedisClient => {
 const redis = connection();
 
 const DEFAULTS: AdmissionCapOptions = { factor: 10, chunk: 4, leaseMs: 5_000, refusalTtlMs: 1_000 };
-const processOn = (client: RedisClient, options: Partial<AdmissionCapOptions> = {}) => new AdmissionCap(client, { ...DEFAULTS, ...options }, new SoldOutSales(client, 1_000));
+const processOn = (client: RedisClient, options: Partial<AdmissionCapOptions> = {}) =>
+  new AdmissionCap(client, { ...DEFAULTS, ...options }, new SoldOutSales(client, 1_000));
 const admit = async (cap: AdmissionCap, sku: string): Promise<TicketAnswer> => cap.admit(sku);
 
 /** Tickets out across the fleet: those that bought, and what every live lease still holds. */
@@ -36,7 +37,12 @@ const ticketsOut = async (sku: string): Promise<number> => {
 
 describe('AdmissionCap', () => {
   it('keeps no pool for a SKU it could not ask Redis about: made-up SKU names during an outage do not grow it', async () => {
-    const down = new Redis(`redis://127.0.0.1:${await freePort()}`, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const down = new Redis(`redis://127.0.0.1:${await freePort()}`, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     down.on('error', () => {});
     clients.push(down);
     const tickets = processOn(down);

@@ -78,7 +78,8 @@ describe('after the sell-out', () => {
     const url = (await start(['--sold-out-ttl', '600000'])).url;
     const { sku } = await preloadSku(redis, { sku: uniqueSku('retry'), stock: 20, limit: 2 });
     // Ten users buy twice each, r0–r9 and then r10–r19: their second order is their newest.
-    const buy = (from: number) => Promise.all(Array.from({ length: 10 }, (_, i) => postJson(`${url}/reserve`, { sku, userId: `b${i}`, requestId: `r${from + i}` })));
+    const buy = (from: number) =>
+      Promise.all(Array.from({ length: 10 }, (_, i) => postJson(`${url}/reserve`, { sku, userId: `b${i}`, requestId: `r${from + i}` })));
     const bought = [...(await buy(0)), ...(await buy(10))];
     expect(bought.every((a) => a.status === 201)).toBe(true);
     expect(await redis.get(skuKeys(sku).stock)).toBe('0');

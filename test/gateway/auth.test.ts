@@ -61,14 +61,24 @@ const reserve = (url: string, body: unknown, headers: Record<string, string> = {
   sendHttp(`${url}/reserve`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 const pay = (url: string, orderId: string, body: unknown, headers: Record<string, string> = {}) =>
-  sendHttp(`${url}/orders/${orderId}/pay`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? '' : JSON.stringify(body) });
+  sendHttp(`${url}/orders/${orderId}/pay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? '' : JSON.stringify(body),
+  });
 
 type Answer = Awaited<ReturnType<typeof sendHttp>>;
 
 const expectUnauthorized = (answer: Answer, reason: string) => {
-  expect({ status: answer.status, error: answer.body?.error, reason: answer.body?.reason }, answer.text).toEqual({ status: 401, error: 'UNAUTHORIZED', reason });
+  expect({ status: answer.status, error: answer.body?.error, reason: answer.body?.reason }, answer.text).toEqual({
+    status: 401,
+    error: 'UNAUTHORIZED',
+    reason,
+  });
   expect(typeof answer.body?.message).toBe('string');
-  expect(answer.headers['www-authenticate']).toMatch(reason === 'MISSING' ? /^Bearer realm="seckill"$/ : /^Bearer realm="seckill", error="invalid_token", error_description="[^"]+"$/);
+  expect(answer.headers['www-authenticate']).toMatch(
+    reason === 'MISSING' ? /^Bearer realm="seckill"$/ : /^Bearer realm="seckill", error="invalid_token", error_description="[^"]+"$/,
+  );
 };
 
 const refusedCount = async (url: string, reason: string) => metricValue(await scrapeMetrics(url), `seckill_auth_refused_total{reason="${reason}"}`);
@@ -174,7 +184,11 @@ describe('seckill serve --auth jwt (HS256)', () => {
     const bought = await reserve(url, { sku, requestId: 'phone' }, bearer(first));
     expect(bought.status).toBe(201);
     const other = await reserve(url, { sku, requestId: 'laptop' }, bearer(second));
-    expect({ status: other.status, error: other.body?.error, orderId: other.body?.orderId }).toEqual({ status: 409, error: 'LIMIT', orderId: bought.body!.orderId });
+    expect({ status: other.status, error: other.body?.error, orderId: other.body?.orderId }).toEqual({
+      status: 409,
+      error: 'LIMIT',
+      orderId: bought.body!.orderId,
+    });
     expect(await redis.get(skuKeys(sku).stock)).toBe('4');
   });
 
@@ -209,7 +223,7 @@ describe('seckill serve --auth jwt (HS256)', () => {
     expect({ status: paid.status, state: paid.body?.status }).toEqual({ status: 200, state: 'paid' });
   });
 
-  it("shows an order to its own buyer only (GET /orders/:id)", async () => {
+  it('shows an order to its own buyer only (GET /orders/:id)', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('auth-view'), stock: 5 });
     const sold = await reserve(url, { sku }, bearer(await signed('frank')));
     const orderId = sold.body!.orderId as string;
@@ -249,7 +263,14 @@ const keyPair = async (alg: 'RS256' | 'ES256', kid: string) => {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   const sign = (sub: string) =>
-    new SignJWT({}).setProtectedHeader({ alg, kid }).setSubject(sub).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+    new SignJWT({})
+      .setProtectedHeader({ alg, kid })
+      .setSubject(sub)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(privateKey);
   return { publicKey, jwk, sign };
 };
 
@@ -262,7 +283,13 @@ describe('seckill serve --auth jwt --jwt-public-key', () => {
     const { url } = await start([...JWT_FLAGS, '--jwt-public-key', pemFile]);
     const { sku } = await preloadSku(redis, { sku: uniqueSku('auth-pem'), stock: 5 });
 
-    const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('10m').sign(new TextEncoder().encode(pem));
+    const confused = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('mallory')
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime('10m')
+      .sign(new TextEncoder().encode(pem));
     expectUnauthorized(await reserve(url, { sku }, bearer(confused)), 'BAD_ALGORITHM');
     expect(await redis.get(skuKeys(sku).stock)).toBe('5');
     expect((await reserve(url, { sku }, bearer(await sign('judy')))).status).toBe(201);
@@ -340,7 +367,11 @@ describe('seckill serve --auth jwt --jwks: key rotation', () => {
     writeJwks(file, [fresh.jwk]);
     fleet.process.kill('SIGHUP');
     // The fleet's metrics are summed over the workers: two reloads, one each.
-    await waitFor(async () => metricValue(await scrapeMetrics(fleet.url), 'seckill_auth_key_reloads_total{result="ok"}') === 2, 10_000, 'both workers to reload');
+    await waitFor(
+      async () => metricValue(await scrapeMetrics(fleet.url), 'seckill_auth_key_reloads_total{result="ok"}') === 2,
+      10_000,
+      'both workers to reload',
+    );
     // Each of 20 requests, whichever worker takes it, refuses the removed key.
     for (const a of await answers(oldToken)) expectUnauthorized(a, 'UNKNOWN_KEY');
     expect((await answers(await fresh.sign('leo'))).map((a) => a.status)).toEqual(Array(20).fill(201));
@@ -392,7 +423,19 @@ describe('the JWT verifier', () => {
     const auth = await createJwtAuthenticator({ keys: { kind: 'secret', secret: SECRET }, issuer: ISSUER, audience: AUDIENCE });
     const valid = await signed('u1');
     const [h, p, s] = valid.split('.');
-    const garbage = ['Bearer', 'Bearer ', 'bearer  ', `Bearer ${valid} extra`, `Bearer ${h}.${p}`, `Bearer ${h}.${p}.${s}x`, `Bearer ${p}.${h}.${s}`, 'Bearer é', `Bearer ${'A'.repeat(10_000)}`, 'Bearer ...', `Bearer ${h}..${s}`];
+    const garbage = [
+      'Bearer',
+      'Bearer ',
+      'bearer  ',
+      `Bearer ${valid} extra`,
+      `Bearer ${h}.${p}`,
+      `Bearer ${h}.${p}.${s}x`,
+      `Bearer ${p}.${h}.${s}`,
+      'Bearer é',
+      `Bearer ${'A'.repeat(10_000)}`,
+      'Bearer ...',
+      `Bearer ${h}..${s}`,
+    ];
     for (const header of garbage) {
       const verdict = await auth.identify(header);
       expect(verdict.ok, header.slice(0, 80)).toBe(false);

@@ -113,9 +113,13 @@ const sendUntilAnswered = (url: string, headers: Record<string, string | number>
  */
 const curlPost = (url: string, body: Buffer): Promise<Raw> =>
   new Promise((resolve, reject) => {
-    const curl = spawn('curl', ['-sS', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', '-w', '\n%{http_code}', '--max-time', '10', `${url}/reserve`], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const curl = spawn(
+      'curl',
+      ['-sS', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', '-w', '\n%{http_code}', '--max-time', '10', `${url}/reserve`],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     curl.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -26,7 +26,7 @@ type Answer = Awaited<ReturnType<typeof postJson>>;
 const buyUntilSoldOut = async (url: () => string, sku: string, label: string, deadlineMs: number): Promise<Answer[]> => {
   const answers: Answer[] = [];
   const deadline = Date.now() + deadlineMs;
-  for (let buyer = 0; Date.now() < deadline; ) {
+  for (let buyer = 0; Date.now() < deadline;) {
     const answer = await postJson(`${url()}/reserve`, { sku, userId: `${label}-${buyer}`, requestId: 'r1' });
     answers.push(answer);
     if (answer.status === 201) buyer += 1;
@@ -61,19 +61,22 @@ describe('a small drop through deploys and crashes', () => {
   it.each([
     ['the defaults (K = 10, chunks of 64)', []],
     ['K = 1', TIGHT_CAP],
-  ])('sells all 10 units after two rolling deploys (SIGTERM, start again), with %s: a stopped process gives back the admission tickets it did not use', async (_label, flags: string[]) => {
-    const { sku } = await preloadSku(redis, { sku: uniqueSku('deploys'), stock: 10, limit: 1 });
-    let server: RunningServer = await start(flags);
-    for (const round of ['first', 'second']) {
-      expect(await buyers(server.url, sku, round)).toEqual([201, 201]);
-      expect(await server.stop('SIGTERM')).toBe(0);
-      server = await start(flags);
-    }
-    const answers = await buyUntilSoldOut(() => server.url, sku, 'after', 20_000);
-    expect(await redis.get(skuKeys(sku).stock), `answers after the deploys: ${JSON.stringify(statuses(answers))}`).toBe('0');
-    // Nobody was turned away while units were left: the six after the deploys bought at the first try.
-    expect(statuses(answers)).toEqual({ 201: 6 });
-  });
+  ])(
+    'sells all 10 units after two rolling deploys (SIGTERM, start again), with %s: a stopped process gives back the admission tickets it did not use',
+    async (_label, flags: string[]) => {
+      const { sku } = await preloadSku(redis, { sku: uniqueSku('deploys'), stock: 10, limit: 1 });
+      let server: RunningServer = await start(flags);
+      for (const round of ['first', 'second']) {
+        expect(await buyers(server.url, sku, round)).toEqual([201, 201]);
+        expect(await server.stop('SIGTERM')).toBe(0);
+        server = await start(flags);
+      }
+      const answers = await buyUntilSoldOut(() => server.url, sku, 'after', 20_000);
+      expect(await redis.get(skuKeys(sku).stock), `answers after the deploys: ${JSON.stringify(statuses(answers))}`).toBe('0');
+      // Nobody was turned away while units were left: the six after the deploys bought at the first try.
+      expect(statuses(answers)).toEqual({ 201: 6 });
+    },
+  );
 
   it('sells all 10 units after two crashes (SIGKILL, start again): the tickets a dead process held come back by themselves', async () => {
     const { sku } = await preloadSku(redis, { sku: uniqueSku('crashes'), stock: 10, limit: 1 });
@@ -97,7 +100,15 @@ describe('a small drop through deploys and crashes', () => {
     // Both workers take tickets: new connections go to each in turn.
     expect(await buyers(fleet.url, sku, 'before', 4)).toEqual([201, 201, 201, 201]);
     for (const pid of workers) process.kill(pid, 'SIGKILL');
-    await waitFor(async () => (await fetch(`${fleet.url}/health`).then((r) => r.status, () => 0)) === 200, 20_000, 'the restarted workers');
+    await waitFor(
+      async () =>
+        (await fetch(`${fleet.url}/health`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      20_000,
+      'the restarted workers',
+    );
     const answers = await buyUntilSoldOut(() => fleet.url, sku, 'after', 30_000);
     expect(await redis.get(skuKeys(sku).stock), `answers after the crashes: ${JSON.stringify(statuses(answers))}`).toBe('0');
     expect(await redis.hlen(skuKeys(sku).reservations)).toBe(10);
@@ -122,7 +133,10 @@ describe('gateways whose clocks disagree with Redis', () => {
 
   it('gateways 3 s fast or slow issue purchase tokens on Redis time: none before the opening, and from the opening on', async () => {
     const secret = { SECKILL_SECRET: 'a-purchase-token-secret-of-32-chars' };
-    const [fast, slow] = await Promise.all([start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '3000' }), start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '-3000' })]);
+    const [fast, slow] = await Promise.all([
+      start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '3000' }),
+      start(['--require-token'], { ...secret, SECKILL_CLOCK_OFFSET_MS: '-3000' }),
+    ]);
     const startsAt = Date.now() + 2_000;
     const { sku } = await preloadSku(redis, { sku: uniqueSku('token-clock'), stock: 5, limit: 1, startsAt });
     const token = async (url: string) => (await fetch(`${url}/sales/${sku}/token?userId=u1`)).status;
@@ -141,7 +155,8 @@ describe('gateways whose clocks disagree with Redis', () => {
 
     const { sku: open } = await preloadSku(redis, { sku: uniqueSku('slow-close'), stock: 5, limit: 1 });
     const closed = await runSeckill(['close', '--sku', open, '--end-now', '--wait', '0', '--json']);
-    if ((JSON.parse(closed.stdout || '{}') as Partial<CloseReport>).closed !== true) return expect.fail(`close did not close the sale: ${closed.stdout} ${closed.stderr}`);
+    if ((JSON.parse(closed.stdout || '{}') as Partial<CloseReport>).closed !== true)
+      return expect.fail(`close did not close the sale: ${closed.stdout} ${closed.stderr}`);
     const after = await postJson(`${slow.url}/reserve`, { sku: open, userId: 'after-close', requestId: 'r1' });
     expect(after.status).toBe(410);
     // Nothing was written into the closed sale's removed keys.

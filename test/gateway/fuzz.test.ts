@@ -40,7 +40,17 @@ const anyBody = fc.oneof(
 );
 
 const anyPath = fc.oneof(
-  fc.constantFrom('/reserve', '/health', '/metrics', '/orders/x', `/orders/${sku}.nosuchorder0000`, `/orders/${sku}.nosuchorder0000/pay`, '/', '/reserve/', '//reserve'),
+  fc.constantFrom(
+    '/reserve',
+    '/health',
+    '/metrics',
+    '/orders/x',
+    `/orders/${sku}.nosuchorder0000`,
+    `/orders/${sku}.nosuchorder0000/pay`,
+    '/',
+    '/reserve/',
+    '//reserve',
+  ),
   fc.webPath({ size: 'small' }).map((p) => (p.startsWith('/') ? p : `/${p}`)),
   fc.string({ maxLength: 40 }).map((s) => `/orders/${encodeURIComponent(s)}`),
   fc.string({ maxLength: 40 }).map((s) => `/reserve?${encodeURIComponent(s)}`),

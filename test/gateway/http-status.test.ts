@@ -5,18 +5,7 @@ import type { RedisClient } from '../../src/redis/connection.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import type { SkuDefinition } from '../../src/sale/catalog.js';
-import {
-  metricValue,
-  newRedis,
-  postJson,
-  preloadSku,
-  scrapeMetrics,
-  sendHttp,
-  serverTracker,
-  testMysql,
-  uniqueSku,
-  waitFor,
-} from '../helpers.js';
+import { metricValue, newRedis, postJson, preloadSku, scrapeMetrics, sendHttp, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /** Every answer of `seckill serve`, each through a real server process, real Redis and MariaDB. */
 
@@ -27,7 +16,6 @@ const expectError = (answer: Answer, status: number, code: string) => {
   expect(typeof answer.body?.message).toBe('string');
   expect((answer.body!.message as string).length).toBeGreaterThan(0);
 };
-
 
 const redisClients: RedisClient[] = [];
 const { start, stopAll } = serverTracker();
@@ -288,7 +276,15 @@ describe('seckill serve whose Redis goes down', () => {
     ownRedis = new Redis(redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     ownRedis.on('error', () => {});
     redisClients.push(ownRedis);
-    await waitFor(() => ownRedis.ping().then((p) => p === 'PONG', () => false), 10_000, `redis-server on port ${port}`);
+    await waitFor(
+      () =>
+        ownRedis.ping().then(
+          (p) => p === 'PONG',
+          () => false,
+        ),
+      10_000,
+      `redis-server on port ${port}`,
+    );
 
     def = await preloadSku(ownRedis, { sku: uniqueSku('s503'), stock: 5 });
     url = (await start([], { REDIS_URL: redisUrl })).url;

@@ -4,7 +4,19 @@ import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import { Reservations } from '../../src/sale/reservations.js';
-import { holdReserve, metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import {
+  holdReserve,
+  metricValue,
+  newRedis,
+  postJson,
+  preloadSku,
+  type RunningServer,
+  scrapeMetrics,
+  serverTracker,
+  testMysql,
+  uniqueSku,
+  waitFor,
+} from '../helpers.js';
 
 /**
  * The life of a `seckill serve` process: how it stops, and how several

@@ -4,7 +4,21 @@ import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPurchaseTokens } from '../../src/gateway/purchase-token.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { connections, metricValue, newRedis, postJson, preloadSku, type RunningServer, scrapeMetrics, sendHttp, snapshotSku, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import {
+  connections,
+  metricValue,
+  newRedis,
+  postJson,
+  preloadSku,
+  type RunningServer,
+  scrapeMetrics,
+  sendHttp,
+  snapshotSku,
+  startServer,
+  testMysql,
+  uniqueSku,
+  waitFor,
+} from '../helpers.js';
 
 const SECRET = 'test-secret-of-32-characters-xyz';
 
@@ -59,7 +73,19 @@ describe('purchase tokens (issue/verify, no I/O)', () => {
 
   it('refuses garbage without throwing', () => {
     const { token } = tokens.issue('phone-1', 'u1');
-    for (const garbage of [undefined, '', '.', 'x', 'abc.def', `${token}x`, ` ${token}`, token.replace('.', ':'), token.split('.')[1], 'é'.repeat(60), '9'.repeat(10_000)]) {
+    for (const garbage of [
+      undefined,
+      '',
+      '.',
+      'x',
+      'abc.def',
+      `${token}x`,
+      ` ${token}`,
+      token.replace('.', ':'),
+      token.split('.')[1],
+      'é'.repeat(60),
+      '9'.repeat(10_000),
+    ]) {
       expect(tokens.verify(garbage, 'phone-1', 'u1')).toBe(false);
     }
   });
@@ -116,11 +142,7 @@ describe('seckill serve --require-token', () => {
     expectError(await getToken(url, sku, 'u1'), 403, 'NOT_STARTED');
 
     let issued: Answer | undefined;
-    await waitFor(
-      async () => (issued = await getToken(url, sku, 'u1')).status !== 403,
-      5_000,
-      'a token once the sale started',
-    );
+    await waitFor(async () => (issued = await getToken(url, sku, 'u1')).status !== 403, 5_000, 'a token once the sale started');
     expect(Date.now()).toBeGreaterThanOrEqual(startsAt);
     expect(issued!.status).toBe(200);
     expect(typeof issued!.body!.token).toBe('string');

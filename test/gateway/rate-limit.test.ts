@@ -199,7 +199,15 @@ describe('the fleet token bucket when Redis is down', () => {
     redisServer = child;
     redisExited = new Promise((resolve) => child.once('exit', resolve));
     const url = `redis://127.0.0.1:${port}`;
-    await waitFor(() => connectRedis(url).then((c) => (c.disconnect(), true), () => false), 10_000, `redis-server on port ${port}`);
+    await waitFor(
+      () =>
+        connectRedis(url).then(
+          (c) => (c.disconnect(), true),
+          () => false,
+        ),
+      10_000,
+      `redis-server on port ${port}`,
+    );
     return url;
   };
 

@@ -3,7 +3,22 @@ import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';
-import { holdReserve, isAlive, metricValue, newRedis, preloadSku, type RunningServer, runSeckill, scrapeMetrics, sendHttp, serverTracker, startMysqlProxy, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import {
+  holdReserve,
+  isAlive,
+  metricValue,
+  newRedis,
+  preloadSku,
+  type RunningServer,
+  runSeckill,
+  scrapeMetrics,
+  sendHttp,
+  serverTracker,
+  startMysqlProxy,
+  testMysql,
+  uniqueSku,
+  waitFor,
+} from '../helpers.js';
 
 /**
  * `seckill serve --workers N`: a primary and N worker processes on one port,
@@ -18,7 +33,6 @@ afterAll(async () => {
   redis.disconnect();
   await (await testMysql()).end();
 });
-
 
 /** Starts `serve --workers 2` (on --port 0, see helpers) and returns it with the worker pids of its ready line. */
 const startFleet = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ fleet: RunningServer; workers: number[] }> => {
@@ -43,11 +57,15 @@ const reserveAlone = async (url: string, body: Record<string, unknown>): Promise
 const reserveOn = (agent: Agent, url: string, body: Record<string, unknown>): Promise<number> =>
   new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = request(`${url}/reserve`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-      res.on('error', reject);
-    });
+    const req = request(
+      `${url}/reserve`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -111,7 +129,10 @@ describe('seckill serve --workers 2', () => {
     let buying = true;
     let mostAdmitted = 0;
     const ticketsOut = async () => {
-      const [bought, leases] = (await redis.multi().get(skuKeys(sku).admitted).hvals(skuKeys(sku).ticketLeases).exec())!.map(([, value]) => value) as [string | null, string[]];
+      const [bought, leases] = (await redis.multi().get(skuKeys(sku).admitted).hvals(skuKeys(sku).ticketLeases).exec())!.map(([, value]) => value) as [
+        string | null,
+        string[],
+      ];
       return Number(bought ?? 0) + leases.reduce((n, held) => n + Number(held), 0);
     };
     const watch = (async () => {

@@ -31,12 +31,20 @@ const expiredOrders = async (sku: string, users: string[]): Promise<string[]> =>
     events.push(JSON.parse((await redis.hget(skuKeys(sku).reservations, orderId!))!) as OrderEvent);
   }
   await applyOrderBatch(await testMysql(), events, 1, Date.now() - 60_000);
-  await reservations.markPersisted(sku, events.map((e) => e.orderId));
+  await reservations.markPersisted(
+    sku,
+    events.map((e) => e.orderId),
+  );
   return events.map((e) => e.orderId);
 };
 
 const rowsOf = async (sku: string) => {
-  const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'order_id' | 'status' | 'released_to_sale'>>[]>('SELECT order_id, status, released_to_sale FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
+  const [rows] = await (
+    await testMysql()
+  ).query<Row<Pick<OrderColumns, 'order_id' | 'status' | 'released_to_sale'>>[]>(
+    'SELECT order_id, status, released_to_sale FROM orders WHERE sku = ? ORDER BY order_id',
+    [sku],
+  );
   return rows.map((r) => [r.order_id, r.status, r.released_to_sale]);
 };
 

@@ -38,7 +38,6 @@ const portAccepts = (port: number): Promise<boolean> =>
     socket.once('error', () => done(false));
   });
 
-
 describe('seckill kafka start|status|stop (local KRaft broker)', () => {
   let started: Status & { alreadyRunning: boolean; readyMs: number };
 

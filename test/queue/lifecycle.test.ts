@@ -18,13 +18,18 @@ describe('seckill consume --queue redis on SIGTERM', () => {
     // Each of its readers is a member of the group, named host-pid-reader.
     const names = [0, 1].map((i) => `${hostname()}-${consumer.process.pid}-${i}`);
     const outbox = skuKeys(sku).outbox;
-    const members = async () => ((await redis.xinfo('CONSUMERS', outbox, GROUPS.orders)) as (string | number)[][]).map((row) => String(row[row.indexOf('name') + 1]));
+    const members = async () =>
+      ((await redis.xinfo('CONSUMERS', outbox, GROUPS.orders)) as (string | number)[][]).map((row) => String(row[row.indexOf('name') + 1]));
     const joined = async () => {
       const now = await members();
       return names.every((name) => now.includes(name));
     };
     // The order written (so no reader holds an entry it would have to keep its membership for) and both readers in the group.
-    await waitFor(async () => (await ordersOf(sku)).some((o) => o.order_id === orderId) && (await joined()), 15_000, 'the order in MySQL and both readers in the outbox group');
+    await waitFor(
+      async () => (await ordersOf(sku)).some((o) => o.order_id === orderId) && (await joined()),
+      15_000,
+      'the order in MySQL and both readers in the outbox group',
+    );
 
     expect(await consumer.stop('SIGTERM')).toBe(0);
     expect((await members()).filter((name) => names.includes(name))).toEqual([]);

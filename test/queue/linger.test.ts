@@ -31,7 +31,9 @@ const trickle = async (linger: number): Promise<number> => {
   clients.push(redis);
   const { sku } = await preloadSku(redis, { sku: uniqueSku('linger'), stock: 100 });
   const port = await freePort();
-  const consumer = await startSeckill('consume', ['--queue', 'redis', '--no-sweeper', '--linger', String(linger), '--metrics-port', String(port)], { REDIS_URL: own.url });
+  const consumer = await startSeckill('consume', ['--queue', 'redis', '--no-sweeper', '--linger', String(linger), '--metrics-port', String(port)], {
+    REDIS_URL: own.url,
+  });
   running.push(consumer);
   const reservations = new Reservations(redis, { groupCommit: null });
   for (let i = 0; i < 20; i++) {

@@ -22,7 +22,10 @@ describe.each(['kafka', 'redis'] as const)('the pipeline with --queue %s', (queu
     expect(await mysqlStock(sku)).toBe(0);
     expect(await redisStock(sku)).toBe(0);
     // Every reservation is marked persisted in Redis: nothing left in flight.
-    await waitFor(async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => (JSON.parse(r) as ReservationRecord).persistedAt), 10_000, 'reservations marked persisted');
+    await waitFor(
+      async () => Object.values(await redis.hgetall(skuKeys(sku).reservations)).every((r) => (JSON.parse(r) as ReservationRecord).persistedAt),
+      10_000,
+      'reservations marked persisted',
+    );
   });
 });
-

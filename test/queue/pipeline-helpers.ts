@@ -27,7 +27,12 @@ export const buyMany = async (url: string, sku: string, buyers: number, concurre
 };
 
 export const ordersOf = async (sku: string): Promise<Pick<OrderColumns, 'order_id' | 'user_id' | 'status' | 'qty' | 'reason'>[]> => {
-  const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'order_id' | 'user_id' | 'status' | 'qty' | 'reason'>>[]>('SELECT order_id, user_id, status, qty, reason FROM orders WHERE sku = ?', [sku]);
+  const [rows] = await (
+    await testMysql()
+  ).query<Row<Pick<OrderColumns, 'order_id' | 'user_id' | 'status' | 'qty' | 'reason'>>[]>(
+    'SELECT order_id, user_id, status, qty, reason FROM orders WHERE sku = ?',
+    [sku],
+  );
   return rows;
 };
 

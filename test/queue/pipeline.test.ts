@@ -47,7 +47,16 @@ describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, 
 
 /** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
 const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
-  const kafka = await connectKafka({ clientId: 'test-producer', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
+  const kafka = await connectKafka({
+    clientId: 'test-producer',
+    brokers: [TEST_KAFKA],
+    partitions: 3,
+    replicationFactor: 1,
+    topicPrefix,
+    sessionTimeoutMs: 6_000,
+    concurrency: 1,
+    lingerMs: 0,
+  });
   await kafka.publish(TOPICS.orders, messages);
   await kafka.close();
 };
@@ -62,14 +71,20 @@ describe('exactly once in effect', () => {
     const { orderId } = await new Reservations(redis).reserve({ sku, userId: 'alice', qty: 2 });
     const p = prefix();
     const event = await eventOf(sku, orderId!);
-    await produce(p, [{ key: sku, value: event }, { key: sku, value: event }]);
+    await produce(p, [
+      { key: sku, value: event },
+      { key: sku, value: event },
+    ]);
     const pipeline = track(await startPipeline('kafka', p));
     await waitFor(async () => (await ordersOf(sku)).length === 1, 30_000, 'the order').catch((e: Error) => {
       throw new Error(`${e.message}\n${pipeline.processes.map((x) => x.stderr()).join('\n')}`);
     });
     // Give a doubled apply every chance to show: the same message once more, then a marker order behind it.
     const marker = await new Reservations(redis).reserve({ sku, userId: 'marker', qty: 1 });
-    await produce(p, [{ key: sku, value: event }, { key: sku, value: await eventOf(sku, marker.orderId!) }]);
+    await produce(p, [
+      { key: sku, value: event },
+      { key: sku, value: await eventOf(sku, marker.orderId!) },
+    ]);
     await waitFor(async () => (await ordersOf(sku)).length === 2, 30_000, 'the marker order');
     expect((await ordersOf(sku)).filter((o) => o.order_id === orderId)).toHaveLength(1);
     expect(await mysqlStock(sku)).toBe(7);
@@ -121,7 +136,9 @@ describe('dead letters and compensation', () => {
     await preloadSku(redis, { sku, stock: 2 });
     const server = track(await startServer());
     // Bob holds a live order the stock already counts, but Redis lost his holding (as after a restart without persistence).
-    await (await testMysql()).query(
+    await (
+      await testMysql()
+    ).query(
       `INSERT INTO orders (order_id, sku, user_id, qty, status, created_at, pay_deadline) VALUES (?, ?, 'bob', 1, 'PENDING', NOW(3), NOW(3) + INTERVAL 1 HOUR)`,
       [`${sku}.earlierorder0000`, sku],
     );
@@ -148,10 +165,16 @@ describe('dead letters and compensation', () => {
     const live = async () => (await ordersOf(sku)).filter((o) => o.status !== 'CANCELLED').map((o) => o.order_id);
     expect(await live()).toEqual([`${sku}.earlierorder0000`]);
     // Its units are back on sale in Redis, and MySQL says so (no sweeper need release it again).
-    await waitFor(async () => {
-      const [rows] = await (await testMysql()).query<Row<Pick<OrderColumns, 'released_to_sale'>>[]>('SELECT released_to_sale FROM orders WHERE order_id = ?', [bobOrder]);
-      return rows[0]?.released_to_sale === 1;
-    }, 10_000, "Bob's refused order marked released");
+    await waitFor(
+      async () => {
+        const [rows] = await (
+          await testMysql()
+        ).query<Row<Pick<OrderColumns, 'released_to_sale'>>[]>('SELECT released_to_sale FROM orders WHERE order_id = ?', [bobOrder]);
+        return rows[0]?.released_to_sale === 1;
+      },
+      10_000,
+      "Bob's refused order marked released",
+    );
 
     // The unit is sold again, to one later buyer, and reaches MySQL.
     const later = await buyMany(server.url, sku, 2, 1, 'later');
@@ -163,7 +186,16 @@ describe('dead letters and compensation', () => {
 
     // The dead-letter topic holds each refused message with its reason.
     const letters: DeadLetter[] = [];
-    const kafka = await connectKafka({ clientId: 'test-dlq-reader', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
+    const kafka = await connectKafka({
+      clientId: 'test-dlq-reader',
+      brokers: [TEST_KAFKA],
+      partitions: 3,
+      replicationFactor: 1,
+      topicPrefix: p,
+      sessionTimeoutMs: 6_000,
+      concurrency: 1,
+      lingerMs: 0,
+    });
     await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', (batch) => {
       letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
       return Promise.resolve();
@@ -208,9 +240,11 @@ describe('a refusal is final', () => {
     const second = bobSecond.body.orderId as string;
     // Settled either way: released again as refused (right), or applied as a live order (the bug).
     await waitFor(
-      async () => (await new Reservations(redis).get(sku, second))?.releasedAt !== undefined || (await ordersOf(sku)).some((o) => o.order_id === second && o.status === 'PENDING'),
+      async () =>
+        (await new Reservations(redis).get(sku, second))?.releasedAt !== undefined ||
+        (await ordersOf(sku)).some((o) => o.order_id === second && o.status === 'PENDING'),
       30_000,
-      "the redelivered refusal to settle",
+      'the redelivered refusal to settle',
     );
     const rows = await ordersOf(sku);
     expect(rows.find((o) => o.order_id === second)).toMatchObject({ status: 'CANCELLED', reason: 'DEAD_LETTER:OVER_LIMIT' });
@@ -315,7 +349,16 @@ describe('poison messages', () => {
     track(await startPipeline('kafka', p));
 
     const letters: DeadLetter[] = [];
-    const kafka = await connectKafka({ clientId: 'test-poison', brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix: p, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
+    const kafka = await connectKafka({
+      clientId: 'test-poison',
+      brokers: [TEST_KAFKA],
+      partitions: 3,
+      replicationFactor: 1,
+      topicPrefix: p,
+      sessionTimeoutMs: 6_000,
+      concurrency: 1,
+      lingerMs: 0,
+    });
     await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', (batch) => {
       letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
       return Promise.resolve();

@@ -4,10 +4,11 @@ import { eventCount, eventTexts, type OrderEvent } from '../../src/sale/order-ev
 
 /** How the relay packs outbox entries into Kafka messages (pure: no servers needed). */
 
-const event = (sku: string, i: number, pad = 0) => JSON.stringify({ orderId: `${sku}.o${i}`, sku, userId: `u${i}${'x'.repeat(pad)}`, qty: 1, requestId: '', createdAt: 1 });
+const event = (sku: string, i: number, pad = 0) =>
+  JSON.stringify({ orderId: `${sku}.o${i}`, sku, userId: `u${i}${'x'.repeat(pad)}`, qty: 1, requestId: '', createdAt: 1 });
 
 describe('the relay bundling outbox entries into Kafka messages', () => {
-  it('joins a SKU\'s entries into one message, one event per line, in order, and keeps SKUs apart', () => {
+  it("joins a SKU's entries into one message, one event per line, in order, and keeps SKUs apart", () => {
     const values = [[event('a', 1), event('a', 2)].join('\n'), event('b', 3), event('a', 4)];
     const bundles = bundleEntries({ values, keys: ['a', 'b', 'a'] });
     expect(bundles.map((b) => [b.key, eventTexts(b.value).map((t) => (JSON.parse(t) as OrderEvent).orderId)])).toEqual([

@@ -25,7 +25,10 @@ const sell = async (sku: string, buyers: number, paid: number): Promise<void> =>
     events.push(JSON.parse((await redis.hget(skuKeys(sku).reservations, orderId!))!) as OrderEvent);
   }
   await applyOrderBatch(await testMysql(), events, 900_000);
-  await reservations.markPersisted(sku, events.map((e) => e.orderId));
+  await reservations.markPersisted(
+    sku,
+    events.map((e) => e.orderId),
+  );
   await (await testMysql()).query(`UPDATE orders SET status = 'PAID', paid_at = NOW(3) WHERE order_id IN (?)`, [events.slice(0, paid).map((e) => e.orderId)]);
 };
 

@@ -301,7 +301,10 @@ describe('seckill reconcile', () => {
     await waitFor(() => stdout.split('\n').filter(Boolean).length >= 2, 15_000, 'two watch rounds');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const rounds = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ReconcileReport);
+    const rounds = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as ReconcileReport);
     expect(rounds.length).toBeGreaterThanOrEqual(2);
     for (const round of rounds) expect(round).toMatchObject({ ok: false, skus: [{ sku, drift: 1, findings: [{ kind: 'DRIFT' }] }] });
   });
@@ -425,11 +428,14 @@ describe('reconcile --fix, reset from MySQL', () => {
     expect(again.report.fixed).toEqual([]);
   });
 
-  it('keeps what buyers were told through a rebuild of a SKU Redis lost: a retry of a live or cancelled order\'s request id is answered DUPLICATE with its order id (else the buyer is told LIMIT, or sold a second unit)', async () => {
+  it("keeps what buyers were told through a rebuild of a SKU Redis lost: a retry of a live or cancelled order's request id is answered DUPLICATE with its order id (else the buyer is told LIMIT, or sold a second unit)", async () => {
     const sku = uniqueSku('lost-requests');
     await preloadSku(redis, { sku, stock: 10 });
     const told = await reserveTold(sku, ['u1', 'u2', 'u3']);
-    await persist(sku, told.map((t) => t.orderId));
+    await persist(
+      sku,
+      told.map((t) => t.orderId),
+    );
     // u2 did not pay: reserve.lua answers a retry of its request id DUPLICATE all the same, before the loss as after it.
     await cancelUnpaid(sku, told[1].orderId);
     await redis.del(...allSkuKeys(sku));
@@ -448,13 +454,16 @@ describe('reconcile --fix, reset from MySQL', () => {
     expect(again.report.fixed).toEqual([]);
   });
 
-  it('restores a bucketed SKU\'s request ids in the bucket each order was made in (else a retry, which goes to its buyer\'s bucket, is not recognised)', async () => {
+  it("restores a bucketed SKU's request ids in the bucket each order was made in (else a retry, which goes to its buyer's bucket, is not recognised)", async () => {
     const sku = uniqueSku('lost-requests-buckets');
     const buckets = 4;
     await preloadSku(redis, { sku, stock: 40, buckets });
     const told = await reserveTold(sku, ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8'], buckets);
     expect(new Set(told.map((t) => bucketOfOrderId(t.orderId))).size).toBeGreaterThan(1);
-    await persist(sku, told.map((t) => t.orderId));
+    await persist(
+      sku,
+      told.map((t) => t.orderId),
+    );
     const cancelled = told.find((t) => bucketOfOrderId(t.orderId) !== 0)!;
     await cancelUnpaid(sku, cancelled.orderId);
     for (const b of bucketIndexes(buckets)) await redis.del(...allSkuKeys(sku, b));

@@ -39,7 +39,6 @@ const ownDir = (name: string): string => {
   return dir;
 };
 
-
 const clusterClient = (url: string): Cluster => new Cluster(parseClusterUrl(url).nodes, { redisOptions: { connectTimeout: 2_000 } });
 
 // Through the built CLI, as an operator uses it (build first: npx tsc -p tsconfig.json).
@@ -56,7 +55,12 @@ describe('seckill redis-cluster start|status|stop (3 masters, no replicas)', () 
   }, 60_000);
 
   it('forms a cluster whose 3 masters serve all 16384 slots, and a Cluster client reads back what it wrote', async () => {
-    expect(started).toMatchObject({ alreadyRunning: false, clusterState: 'ok', slotsCovered: 16_384, url: 'redis-cluster://127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302' });
+    expect(started).toMatchObject({
+      alreadyRunning: false,
+      clusterState: 'ok',
+      slotsCovered: 16_384,
+      url: 'redis-cluster://127.0.0.1:7300,127.0.0.1:7301,127.0.0.1:7302',
+    });
     const status = await seckill<LocalClusterStatus>('status');
     expect(status).toMatchObject({ running: true, clusterState: 'ok', slotsCovered: 16_384 });
     expect(status.nodes.map((n) => [n.port, n.role, n.answers, n.clusterState])).toEqual([

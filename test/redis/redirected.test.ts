@@ -17,7 +17,12 @@ const failing = (messages: string[]) => {
 
 describe('a call whose slot moves under it', () => {
   it('is sent again after MOVED, ASK, CLUSTERDOWN and TRYAGAIN, and answers as soon as one goes through', async () => {
-    const c = failing(['MOVED 3999 127.0.0.1:7101', 'ASK 3999 127.0.0.1:7102', 'CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing of slot']);
+    const c = failing([
+      'MOVED 3999 127.0.0.1:7101',
+      'ASK 3999 127.0.0.1:7102',
+      'CLUSTERDOWN The cluster is down',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+    ]);
     expect(await retryWhileMoving(c.call)).toBe('answered');
     expect(c.calls()).toBe(5);
   });

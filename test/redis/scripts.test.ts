@@ -13,14 +13,17 @@ const scripts = readdirSync(new URL('../../lua/', import.meta.url))
   .map((file) => file.slice(0, -'.lua'.length));
 
 describe('the Lua scripts as the loader reads them', () => {
-  it.each(scripts)('%s: its header lists every key its code uses, and no other but one that only routes the call (the count ioredis is given comes from the header)', (name) => {
-    const lua = readScript(name);
-    const header = /^--\[\[[\s\S]*?\]\]/.exec(lua)![0];
-    const used = new Set([...lua.slice(header.length).matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])));
-    const routing = new Set([...header.matchAll(/^\s*KEYS\[(\d+)\].*only routes/gm)].map((m) => Number(m[1])));
-    const listed = Array.from({ length: keyCountOf(name, lua) }, (_, i) => i + 1);
-    expect(listed.filter((i) => !routing.has(i))).toEqual([...used].sort((a, b) => a - b));
-  });
+  it.each(scripts)(
+    '%s: its header lists every key its code uses, and no other but one that only routes the call (the count ioredis is given comes from the header)',
+    (name) => {
+      const lua = readScript(name);
+      const header = /^--\[\[[\s\S]*?\]\]/.exec(lua)![0];
+      const used = new Set([...lua.slice(header.length).matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])));
+      const routing = new Set([...header.matchAll(/^\s*KEYS\[(\d+)\].*only routes/gm)].map((m) => Number(m[1])));
+      const listed = Array.from({ length: keyCountOf(name, lua) }, (_, i) => i + 1);
+      expect(listed.filter((i) => !routing.has(i))).toEqual([...used].sort((a, b) => a - b));
+    },
+  );
 
   it.each(scripts)('%s: every include is pasted in, once', (name) => {
     const lua = readScript(name);

@@ -46,7 +46,7 @@ const skuOnEachMaster = async (cluster: RedisClient, label: string): Promise<str
 };
 
 describe('a sale on each master of a Redis Cluster', () => {
-  it('sells exactly each SKU\'s stock through one server and the pipeline, whichever master holds it', async () => {
+  it("sells exactly each SKU's stock through one server and the pipeline, whichever master holds it", async () => {
     const skus = await skuOnEachMaster(redis, 'master');
     expect(new Set(await Promise.all(skus.map((sku) => masterOf(redis, skuKeys(sku).stock)))).size).toBe(3);
     for (const sku of skus) await preloadSku(redis, { sku, stock: 100 });
@@ -142,7 +142,11 @@ describe('waiting for a replica before a 201', () => {
     const held = await cluster.hget(skuKeys(sku).requests, 'bob/b1');
     expect(held).not.toBeNull();
     await startNode(dir, replica.port);
-    await waitFor(async () => (await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' }).catch(() => null))?.outcome === 'DUPLICATE', 30_000, 'the retry confirmed');
+    await waitFor(
+      async () => (await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' }).catch(() => null))?.outcome === 'DUPLICATE',
+      30_000,
+      'the retry confirmed',
+    );
     const retry = await reservations.reserve({ sku, userId: 'bob', qty: 1, requestId: 'b1' });
     expect(retry).toMatchObject({ outcome: 'DUPLICATE', orderId: held });
   }, 120_000);
@@ -168,8 +172,14 @@ describe('waiting for a replica before a 201', () => {
       await startNode(dir, replica.port);
     }
     await waitFor(async () => (await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).status === 409, 30_000, 'the retry confirmed');
-    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).body).toMatchObject({ error: 'DUPLICATE', orderId: alice.body.orderId });
-    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a2' })).body).toMatchObject({ error: 'LIMIT', orderId: alice.body.orderId });
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).body).toMatchObject({
+      error: 'DUPLICATE',
+      orderId: alice.body.orderId,
+    });
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a2' })).body).toMatchObject({
+      error: 'LIMIT',
+      orderId: alice.body.orderId,
+    });
   }, 120_000);
 
   it('confirms only a write that is on the master it asked: a replica acknowledging is not enough when the write is not there', async () => {

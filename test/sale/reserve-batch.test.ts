@@ -165,7 +165,13 @@ const stateOf = async (r: RedisClient, sku: string) => {
     leases: await hash(k.ticketLeases),
     holders: await hash(k.holders),
     requests: await hash(k.requests),
-    reservations: anonymous(JSON.stringify(Object.entries(await r.hgetall(k.reservations)).map(([id, record]) => [id, { ...(JSON.parse(record) as ReservationRecord), createdAt: 0 }]).sort())),
+    reservations: anonymous(
+      JSON.stringify(
+        Object.entries(await r.hgetall(k.reservations))
+          .map(([id, record]) => [id, { ...(JSON.parse(record) as ReservationRecord), createdAt: 0 }])
+          .sort(),
+      ),
+    ),
     // The events in order; how many entries hold them is the difference between the two ways of calling.
     // createdAt (in the records and the outbox) is Redis's time when the call ran: the two ways of calling run at different moments.
     outbox: (await outboxEvents(r, sku)).map((e) => anonymous(JSON.stringify({ ...e, createdAt: 0 }))),
@@ -182,26 +188,38 @@ describe('a call of many requests decides exactly as the same requests one call 
   /** The sale window as Redis's clock sees it while the calls run (hours away from now, so a slow run cannot cross it). */
   const window = fc.constantFrom('open', 'not started', 'ended');
   const windowOf = (state: string, now = Date.now()) =>
-    state === 'open' ? { startsAt: now - 3_600_000, endsAt: now + 3_600_000 } : state === 'not started' ? { startsAt: now + 3_600_000 } : { endsAt: now - 3_600_000 };
+    state === 'open'
+      ? { startsAt: now - 3_600_000, endsAt: now + 3_600_000 }
+      : state === 'not started'
+        ? { startsAt: now + 3_600_000 }
+        : { endsAt: now - 3_600_000 };
 
   it('for any mix of users, quantities, repeated request ids, windows and tickets (fast-check)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 4 }), window, async (requests, stock, limit, state) => {
-        const grouped = uniqueSku('prop-g');
-        const oneByOne = uniqueSku('prop-1');
-        for (const sku of [grouped, oneByOne]) {
-          await preloadSku(redis, { sku, stock, limit, ...windowOf(state) });
-          await redis.hset(skuKeys(sku).ticketLeases, LEASE, 100);
-        }
-        const itemsOf = (sku: string) =>
-          requests.map((r, i) => item(sku, r.user, { qty: r.qty, holdsTicket: r.holdsTicket, orderId: `${sku}.o${i}`, ...(r.requestId && { requestId: r.requestId }) }));
-        const batchResults = await reservations.reserveBatch(grouped, itemsOf(grouped));
-        const singleResults = [];
-        for (const one of itemsOf(oneByOne)) singleResults.push(...(await reservations.reserveBatch(oneByOne, [one])));
-        const anonymous = (results: typeof batchResults, sku: string) => results.map((r) => ({ ...r, orderId: r.orderId?.replace(sku, 'SKU') ?? null }));
-        expect(anonymous(batchResults, grouped)).toEqual(anonymous(singleResults, oneByOne));
-        expect(await stateOf(redis, grouped)).toEqual(await stateOf(redis, oneByOne));
-      }),
+      fc.asyncProperty(
+        fc.array(request, { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        window,
+        async (requests, stock, limit, state) => {
+          const grouped = uniqueSku('prop-g');
+          const oneByOne = uniqueSku('prop-1');
+          for (const sku of [grouped, oneByOne]) {
+            await preloadSku(redis, { sku, stock, limit, ...windowOf(state) });
+            await redis.hset(skuKeys(sku).ticketLeases, LEASE, 100);
+          }
+          const itemsOf = (sku: string) =>
+            requests.map((r, i) =>
+              item(sku, r.user, { qty: r.qty, holdsTicket: r.holdsTicket, orderId: `${sku}.o${i}`, ...(r.requestId && { requestId: r.requestId }) }),
+            );
+          const batchResults = await reservations.reserveBatch(grouped, itemsOf(grouped));
+          const singleResults = [];
+          for (const one of itemsOf(oneByOne)) singleResults.push(...(await reservations.reserveBatch(oneByOne, [one])));
+          const anonymous = (results: typeof batchResults, sku: string) => results.map((r) => ({ ...r, orderId: r.orderId?.replace(sku, 'SKU') ?? null }));
+          expect(anonymous(batchResults, grouped)).toEqual(anonymous(singleResults, oneByOne));
+          expect(await stateOf(redis, grouped)).toEqual(await stateOf(redis, oneByOne));
+        },
+      ),
       { numRuns: 60 },
     );
   });

@@ -144,7 +144,8 @@ describe.each(MODES)('reserve.lua, %s', (_mode, options) => {
 
   it('honours the sale window on Redis time: NOT_STARTED before it, ENDED after it, OK inside, whatever the caller clock says', async () => {
     const now = Date.now();
-    const window = async (startsAt: number | null, endsAt: number | null) => (await preloadSku(redis, { sku: uniqueSku('window'), stock: 10, startsAt, endsAt })).sku;
+    const window = async (startsAt: number | null, endsAt: number | null) =>
+      (await preloadSku(redis, { sku: uniqueSku('window'), stock: 10, startsAt, endsAt })).sku;
     const [early, open, late] = [await window(now + 3_600_000, null), await window(now - 3_600_000, now + 3_600_000), await window(null, now - 1)];
     // The caller's clock (it only names the order) two hours off, the wrong way each time.
     expect((await reservations.reserve({ sku: early, userId: 'a', qty: 1 }, now + 7_200_000)).outcome).toBe('NOT_STARTED');

@@ -64,7 +64,9 @@ describe('a crash between the two steps of a transfer between buckets', () => {
     // And the sale goes on: a fresh server sells what is left, exactly.
     const server = await servers.start();
     const left = STOCK - (await reservedUnits(sku));
-    const statuses = await Promise.all(Array.from({ length: left + 20 }, (_, i) => postJson(`${server.url}/reserve`, { sku, userId: `tc-after-${i}` }).then((a) => a.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: left + 20 }, (_, i) => postJson(`${server.url}/reserve`, { sku, userId: `tc-after-${i}` }).then((a) => a.status)),
+    );
     expect(statuses.filter((s) => s === 201)).toHaveLength(left);
     expect(await reservedUnits(sku)).toBe(STOCK);
   }, 120_000);

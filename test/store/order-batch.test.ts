@@ -23,7 +23,11 @@ const rowsOf = async (sku: string) => {
   const [rows] = await (await testMysql()).query('SELECT order_id, status, reason, user_id, qty FROM orders WHERE sku = ? ORDER BY order_id', [sku]);
   return rows as { order_id: string; status: string; reason: string | null; user_id: string; qty: number }[];
 };
-const ordersOf = async (sku: string) => (await rowsOf(sku)).filter((r) => r.status !== 'CANCELLED').map((r) => r.order_id).sort();
+const ordersOf = async (sku: string) =>
+  (await rowsOf(sku))
+    .filter((r) => r.status !== 'CANCELLED')
+    .map((r) => r.order_id)
+    .sort();
 const unitsHeldBy = async (sku: string, userId: string) => {
   const [rows] = await (await testMysql()).query('SELECT units FROM holdings WHERE sku = ? AND user_id = ?', [sku, userId]);
   return (rows as { units: number }[])[0]?.units ?? 0;
@@ -75,13 +79,15 @@ describe('applyOrderBatch', () => {
     expect(result.duplicates).toEqual([]);
     const byOrder = (a: [OrderEvent, string], b: [OrderEvent, string]) => (a[0].orderId + a[1] < b[0].orderId + b[1] ? -1 : 1);
     expect(result.rejected.map((r): [OrderEvent, string] => [r.event, r.reason]).sort(byOrder)).toEqual(
-      ([
-        [reused, 'ORDER_ID_REUSED'],
-        [pastLimit, 'OVER_LIMIT'],
-        [twin[1], 'OVER_LIMIT'],
-        [unknown, 'UNKNOWN_SKU'],
-        [tooMany, 'OUT_OF_STOCK'],
-      ] as [OrderEvent, string][]).sort(byOrder),
+      (
+        [
+          [reused, 'ORDER_ID_REUSED'],
+          [pastLimit, 'OVER_LIMIT'],
+          [twin[1], 'OVER_LIMIT'],
+          [unknown, 'UNKNOWN_SKU'],
+          [tooMany, 'OUT_OF_STOCK'],
+        ] as [OrderEvent, string][]
+      ).sort(byOrder),
     );
     expect(await stockOf(sku)).toBe(0);
     expect(await ordersOf(sku)).toEqual([held.orderId, twin[0].orderId, fits.orderId].sort());

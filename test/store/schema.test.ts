@@ -11,7 +11,14 @@ const base = new URL(connections.mysqlUrl);
 const database = `${base.pathname.slice(1)}_migrate`;
 const url = new URL(connections.mysqlUrl);
 url.pathname = `/${database}`;
-const admin = () => mysql.createConnection({ host: base.hostname, port: Number(base.port || 3306), user: base.username || 'root', password: base.password, multipleStatements: false });
+const admin = () =>
+  mysql.createConnection({
+    host: base.hostname,
+    port: Number(base.port || 3306),
+    user: base.username || 'root',
+    password: base.password,
+    multipleStatements: false,
+  });
 
 afterAll(async () => {
   const conn = await admin();
@@ -38,7 +45,9 @@ describe('schema migrations', () => {
     // Two processes starting at once (bench starts serve, relay and consume together) migrate once.
     const pools = await Promise.all([openMysql(url.toString()), openMysql(url.toString())]);
     const [pool] = pools;
-    const [holdings] = await pool.query<Row<Pick<HoldingColumns, 'user_id' | 'units' | 'unit_limit'>>[]>('SELECT user_id, units, unit_limit FROM holdings ORDER BY user_id');
+    const [holdings] = await pool.query<Row<Pick<HoldingColumns, 'user_id' | 'units' | 'unit_limit'>>[]>(
+      'SELECT user_id, units, unit_limit FROM holdings ORDER BY user_id',
+    );
     expect(holdings.map((h) => [h.user_id, h.units, h.unit_limit])).toEqual([
       ['ann', 2, 2],
       ['bob', 1, 2],
@@ -47,7 +56,11 @@ describe('schema migrations', () => {
     expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
     // The new rules hold on the old data.
     await expect(pool.query(`UPDATE holdings SET units = 3 WHERE user_id = 'ann'`)).rejects.toThrow(/CONSTRAINT/i);
-    await expect(pool.query(`INSERT INTO orders (order_id, sku, user_id, qty, request_id, created_at, pay_deadline) VALUES ('old.d', 'old', 'ann', 1, 'r1', NOW(3), NOW(3))`)).rejects.toThrow(/Duplicate/);
+    await expect(
+      pool.query(
+        `INSERT INTO orders (order_id, sku, user_id, qty, request_id, created_at, pay_deadline) VALUES ('old.d', 'old', 'ann', 1, 'r1', NOW(3), NOW(3))`,
+      ),
+    ).rejects.toThrow(/Duplicate/);
     await Promise.all(pools.map((p) => p.end()));
   });
 });

@@ -17,7 +17,15 @@ describe('readSkuRecord', () => {
     const buys = Promise.all(
       Array.from({ length: 8 }, async (_, lane) => {
         for (let i = lane; i < 600; i += 8) {
-          await reserveByConditionalUpdate(mysql, { sku, userId: `u${i}`, qty: 1, requestId: `r${i}`, orderId: `${sku}.snapshot${String(i).padStart(6, '0')}`, now: Date.now(), payTimeoutMs: 60_000 });
+          await reserveByConditionalUpdate(mysql, {
+            sku,
+            userId: `u${i}`,
+            qty: 1,
+            requestId: `r${i}`,
+            orderId: `${sku}.snapshot${String(i).padStart(6, '0')}`,
+            now: Date.now(),
+            payTimeoutMs: 60_000,
+          });
         }
       }),
     ).finally(() => (buying = false));

@@ -1,12 +1,18 @@
 import type { CampaignSeed, CampaignSummary } from '../report.js';
 import { escapeHtml as e, htmlPage } from './page.js';
 
-const kinds = (faults: Record<string, number>) => Object.entries(faults).map(([kind, n]) => `${kind} ×${n}`).join('\n') || 'none';
+const kinds = (faults: Record<string, number>) =>
+  Object.entries(faults)
+    .map(([kind, n]) => `${kind} ×${n}`)
+    .join('\n') || 'none';
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
 const seedRow = (row: CampaignSeed, breaks: CampaignSummary['breaks']) => {
   const drawn = row.drawn.map((f) => `${f.kind} at ${seconds(f.atMs)} for ${seconds(f.forMs)}`).join('\n') || 'none';
-  const broken = breaks.filter((b) => b.seed === row.seed).map((b) => `${b.invariant}: ${b.detail}`).join('\n');
+  const broken = breaks
+    .filter((b) => b.seed === row.seed)
+    .map((b) => `${b.invariant}: ${b.detail}`)
+    .join('\n');
   const cells = [kinds(row.faults), drawn, row.sold.toLocaleString('en'), row.drift === null ? '–' : String(row.drift), broken || 'none', seconds(row.tookMs)];
   return `<tr class="${row.ok ? 'ok' : 'bad'}"><th>${row.seed}</th><td>${row.ok ? '✓ ok' : '✗ BROKEN'}</td>${cells.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`;
 };

@@ -126,14 +126,16 @@ export const runCharts = (runs: StrategyRun[]): ChartSpec[] => {
             ...answersChart,
             id: 'sell-out-answers',
             title: `The sell-out, close up: answers per second by outcome, ${perBucket}`,
-            caption: 'OK answers stop at the sell-out; what each strategy answers after it (SOLD_OUT, LIMIT, DUPLICATE) and how fast is the difference between them.',
+            caption:
+              'OK answers stop at the sell-out; what each strategy answers after it (SOLD_OUT, LIMIT, DUPLICATE) and how fast is the difference between them.',
             xRange: closeUp,
           },
           {
             ...stockChart,
             id: 'sell-out-stock',
             title: 'The sell-out, close up: stock in Redis and MySQL',
-            caption: 'Redis stock reaches 0 at the sell-out; MySQL stock follows as the consumer writes the orders (the baselines write MySQL before they answer).',
+            caption:
+              'Redis stock reaches 0 at the sell-out; MySQL stock follows as the consumer writes the orders (the baselines write MySQL before they answer).',
             xRange: closeUp,
           },
         ]
@@ -155,7 +157,13 @@ export const runCharts = (runs: StrategyRun[]): ChartSpec[] => {
       series: runs.flatMap(latencySeries),
       markers,
     },
-    { ...stockChart, id: 'stock', title: 'Stock in Redis and MySQL, the whole run', caption: `Redis solid, MySQL dashed; both read ${perBucket}.`, xRange: null },
+    {
+      ...stockChart,
+      id: 'stock',
+      title: 'Stock in Redis and MySQL, the whole run',
+      caption: `Redis solid, MySQL dashed; both read ${perBucket}.`,
+      xRange: null,
+    },
     {
       id: 'latency-distribution',
       title: 'Latency distribution: every answer of the run (log scale)',

@@ -4,11 +4,14 @@ import type { StrategyRun } from '../strategy-run.js';
 import { runCharts, type ChartSpec } from './charts.js';
 import { escapeHtml as e, htmlPage } from './page.js';
 
-const figure = (spec: ChartSpec) => `<figure class="chart"><figcaption><b>${e(spec.title)}</b>${e(spec.caption)}</figcaption><div id="${e(spec.id)}"></div></figure>`;
+const figure = (spec: ChartSpec) =>
+  `<figure class="chart"><figcaption><b>${e(spec.title)}</b>${e(spec.caption)}</figcaption><div id="${e(spec.id)}"></div></figure>`;
 
 const comparisonTable = (report: BenchReport) => {
   const head = `<thead><tr><th></th>${report.runs.map((r) => `<th>${e(r.strategy)}</th>`).join('')}</tr></thead>`;
-  const rows = comparisonRows(report).map((row) => `<tr><th${row.sub ? ' class="sub"' : ''}>${e(row.label)}</th>${row.cells.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`);
+  const rows = comparisonRows(report).map(
+    (row) => `<tr><th${row.sub ? ' class="sub"' : ''}>${e(row.label)}</th>${row.cells.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`,
+  );
   return `<table class="comparison">${head}<tbody>${rows.join('')}</tbody></table>`;
 };
 
@@ -22,12 +25,24 @@ const sellOutFacts = (run: StrategyRun): string | null => {
   const before = run.timeline.filter((p) => p.atMs + TIMELINE_BUCKET_MS <= sellOut);
   const answered = (p: StrategyRun['timeline'][number]) => Object.values(p.outcomes).reduce((a, b) => a + b, 0);
   const spanBefore = before.length * TIMELINE_BUCKET_MS;
-  const beforeText = spanBefore > 0 ? `${rate(before.reduce((n, p) => n + answered(p), 0), spanBefore)} answers/s (${rate(before.reduce((n, p) => n + (p.outcomes.OK ?? 0), 0), spanBefore)} OK/s)` : 'sold out within the first bucket';
+  const beforeText =
+    spanBefore > 0
+      ? `${rate(
+          before.reduce((n, p) => n + answered(p), 0),
+          spanBefore,
+        )} answers/s (${rate(
+          before.reduce((n, p) => n + (p.outcomes.OK ?? 0), 0),
+          spanBefore,
+        )} OK/s)`
+      : 'sold out within the first bucket';
   const after = run.afterSellOutRps === null ? '–' : `${Math.round(run.afterSellOutRps).toLocaleString('en')} answers/s`;
   const loaded = run.stockTimeline.filter((p) => p.atMs >= 0);
   const redisZero = loaded.find((p) => p.redis === 0)?.atMs;
   const mysqlFinal = loaded.find((p) => p.mysql === run.stock)?.atMs;
-  const stores = [...(loaded.some((p) => p.redis !== null) ? [`Redis stock 0 at ${at(redisZero)}`] : []), `MySQL stock at its final ${run.stock.toLocaleString('en')} at ${at(mysqlFinal)}`];
+  const stores = [
+    ...(loaded.some((p) => p.redis !== null) ? [`Redis stock 0 at ${at(redisZero)}`] : []),
+    `MySQL stock at its final ${run.stock.toLocaleString('en')} at ${at(mysqlFinal)}`,
+  ];
   return `<li><b>${e(run.strategy)}</b> sold out ${Math.round(sellOut)} ms into the load. Before: ${beforeText}; after: ${after}. ${stores.join('; ')}.</li>`;
 };
 
@@ -38,20 +53,29 @@ const invariantList = (run: StrategyRun) => {
 };
 
 const parameterList = (report: BenchReport) => {
-  const { parameters: p, environment: { machine, versions } } = report;
+  const {
+    parameters: p,
+    environment: { machine, versions },
+  } = report;
   const entries: [string, string][] = [
     ['scenario', `${report.scenario} — ${report.description}`],
     ['date', report.date],
     ['strategies', p.strategies.join(', ')],
     ['seed', String(p.seed)],
-    ['load', `${p.load.connections} connections${p.load.rate ? ` at ${p.load.rate.toLocaleString('en')} requests/s` : ''}, ${p.load.requests.toLocaleString('en')} requests or ${p.load.durationSec} s, whichever comes first`],
+    [
+      'load',
+      `${p.load.connections} connections${p.load.rate ? ` at ${p.load.rate.toLocaleString('en')} requests/s` : ''}, ${p.load.requests.toLocaleString('en')} requests or ${p.load.durationSec} s, whichever comes first`,
+    ],
     ['buyers', `a population of ${p.buyers.toLocaleString('en')}`],
     ['SKUs', p.skus.map((s) => `${s.sku}: ${s.stock.toLocaleString('en')} units, limit ${s.limit}`).join('; ')],
     ['pipeline', runLine(report)],
     ['processes', `${p.workers} server worker(s), ${p.consumers} consumer(s)`],
     ['Redis', p.redis],
     ['machine', `${machine.cores} cores (${machine.cpu}), ${machine.memoryGb} GB, ${machine.os}`],
-    ['versions', `seckill ${versions.seckill}, Node ${versions.node}, Redis ${versions.redis}, MySQL ${versions.mysql}${versions.kafka === null ? '' : `, Kafka ${versions.kafka}`}`],
+    [
+      'versions',
+      `seckill ${versions.seckill}, Node ${versions.node}, Redis ${versions.redis}, MySQL ${versions.mysql}${versions.kafka === null ? '' : `, Kafka ${versions.kafka}`}`,
+    ],
   ];
   return `<dl class="parameters">${entries.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('')}</dl>`;
 };
@@ -59,7 +83,11 @@ const parameterList = (report: BenchReport) => {
 /** One self-contained page for a bench run: the comparison as a table, every figure with every strategy on it, the invariants, the parameters. */
 export const reportHtml = (report: BenchReport): string => {
   const charts = runCharts(report.runs);
-  const chartsOf = (ids: string[]) => `<div class="charts">${charts.filter((c) => ids.includes(c.id)).map(figure).join('')}</div>`;
+  const chartsOf = (ids: string[]) =>
+    `<div class="charts">${charts
+      .filter((c) => ids.includes(c.id))
+      .map(figure)
+      .join('')}</div>`;
   const sellOuts = report.runs.map(sellOutFacts).filter((x) => x !== null);
   const drain = drainRateLine(report);
   const body = `<h1>seckill bench: ${e(report.scenario)}</h1>
