@@ -15,6 +15,7 @@ import { putOnSale } from '../src/sale/put-on-sale.js';
 import { inventoryRecord } from '../src/store/inventory.js';
 import { openMysql } from '../src/store/mysql.js';
 import { TEST_DEFAULTS } from './test-env.js';
+import { afterAll } from 'vitest';
 
 /**
  * Shared by the tests: real Redis and MySQL at the addresses of REDIS_URL and
@@ -164,6 +165,22 @@ export const serverTracker = () => {
       for (const pid of workerPids.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     },
   };
+};
+
+/**
+ * For a file of server tests: a client of the test Redis and the servers the
+ * file starts, all gone after the file (SIGKILL: a fleet a failed test left
+ * must not outlive it), the test MySQL pool closed.
+ */
+export const serversOfFile = () => {
+  const redis = newRedis();
+  const tracker = serverTracker();
+  afterAll(async () => {
+    await tracker.stopAll('SIGKILL');
+    redis.disconnect();
+    await (await testMysql()).end();
+  });
+  return { redis, ...tracker };
 };
 
 export const postJson = async (url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {

@@ -45,12 +45,15 @@ export interface BenchReport {
 const ms = (v: number | null) => (v === null ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(0));
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 
-/** The JSON for machines: one object; runs without their timelines (the HTML report draws those). */
+/** What `seckill bench --json` prints: the report, its runs without their timelines (the HTML report draws those). */
+export type BenchReportJson = Omit<BenchReport, 'runs'> & { runs: Omit<StrategyRun, 'timeline' | 'stockTimeline' | 'invariants'>[] };
+
+/** The JSON for machines: one object (BenchReportJson). */
 export const reportJson = (report: BenchReport): string =>
   JSON.stringify({
     ...report,
     runs: report.runs.map(({ timeline: _t, stockTimeline: _s, invariants: _i, ...run }) => run),
-  });
+  } satisfies BenchReportJson);
 
 /** Outcome codes in a fixed, readable order; anything unexpected goes last. */
 const OUTCOME_ORDER = [

@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { runSeckill } from '../helpers.js';
+import type { BenchReportJson } from '../../src/bench/report.js';
 
-interface Report {
-  ok: boolean;
-  invariants: { name: string; ok: boolean; detail: string }[];
-  runs: { strategy: string; sold: number; stock: number; drift: number | null; outcomes: Record<string, number>; faults: Record<string, number> }[];
-}
+type Report = BenchReportJson;
 
 const bench = async (...args: string[]): Promise<Report> => {
   const run = await runSeckill(['bench', ...args, '--json'], {}, 300_000);

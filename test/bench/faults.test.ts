@@ -5,22 +5,11 @@ import { parseScenario } from '../../src/bench/scenario.js';
 import { connections } from '../helpers.js';
 import { startOwnBroker, type OwnBroker } from '../own-broker.js';
 import { TEST_DEFAULTS } from '../test-env.js';
+import type { BenchReportJson } from '../../src/bench/report.js';
 
 const run = promisify(execFile);
 
-interface Report {
-  ok: boolean;
-  invariants: { name: string; ok: boolean; detail: string }[];
-  runs: {
-    strategy: string;
-    sold: number;
-    stock: number;
-    drift: number | null;
-    errors: number;
-    outcomes: Record<string, number>;
-    faults: Record<string, number>;
-  }[];
-}
+type Report = BenchReportJson;
 
 const testEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
   ...process.env,

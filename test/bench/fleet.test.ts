@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../src/bench/scenario.js';
 import { runSeckill } from '../helpers.js';
+import type { BenchReportJson } from '../../src/bench/report.js';
 
 /**
  * The sale run by a fleet that is deployed, crashes and disagrees about the
@@ -9,19 +10,7 @@ import { runSeckill } from '../helpers.js';
  * process.
  */
 
-interface Report {
-  ok: boolean;
-  invariants: { name: string; ok: boolean; detail: string }[];
-  runs: {
-    strategy: string;
-    sold: number;
-    stock: number;
-    drift: number | null;
-    outcomes: Record<string, number>;
-    faults: Record<string, number>;
-    afterFaults: { fromMs: number; outcomes: Record<string, number> } | null;
-  }[];
-}
+type Report = BenchReportJson;
 
 const bench = async (...args: string[]): Promise<{ code: number; report: Report; stderr: string }> => {
   const run = await runSeckill(['bench', ...args, '--json'], {}, 180_000);

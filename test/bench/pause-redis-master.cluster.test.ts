@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { runSeckill } from '../helpers.js';
 import { TEST_CLUSTER } from '../test-env.js';
+import type { BenchReportJson } from '../../src/bench/report.js';
 
-interface Report {
-  ok: boolean;
-  invariants: { name: string; ok: boolean; detail: string }[];
-  runs: { label: string; replicaAcks: number; sold: number; drift: number | null; outcomes: Record<string, number>; faults: Record<string, number> }[];
-}
+type Report = BenchReportJson;
 
 /** Bench's own cluster beside the suite's: 7200 on by default, 100 above SECKILL_TEST_CLUSTER_PORT when two checkouts run side by side. */
 const BENCH_CLUSTER_PORT = String(TEST_CLUSTER.port + 100);

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { allSkuKeys, SKU_INDEX_KEY } from '../../src/redis/keys.js';
 import { getInventory } from '../../src/store/inventory.js';
 import { newRedis, runSeckill, testMysql } from '../helpers.js';
+import type { BenchReportJson } from '../../src/bench/report.js';
 
 const redis = newRedis();
 afterAll(async () => {
@@ -9,19 +10,7 @@ afterAll(async () => {
   await (await testMysql()).end();
 });
 
-interface Report {
-  ok: boolean;
-  invariants: { name: string; ok: boolean; detail: string }[];
-  runs: {
-    strategy: string;
-    sold: number;
-    stock: number;
-    drift: number | null;
-    outcomes: Record<string, number>;
-    beforeOpening: Record<string, number> | null;
-    lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
-  }[];
-}
+type Report = BenchReportJson;
 
 const bench = async (...args: string[]): Promise<Report> => {
   const run = await runSeckill(['bench', ...args, '--json']);

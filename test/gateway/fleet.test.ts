@@ -1,8 +1,7 @@
-import type { RedisClient as Redis } from '../../src/redis/connection.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import type { CloseReport } from '../../src/reconcile/close.js';
-import { newRedis, postJson, preloadSku, type RunningServer, runSeckill, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { postJson, preloadSku, type RunningServer, runSeckill, serversOfFile, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * A sale run by a fleet that deploys, crashes and disagrees about the time,
@@ -11,14 +10,7 @@ import { newRedis, postJson, preloadSku, type RunningServer, runSeckill, serverT
  * that are off are the point.
  */
 
-const redis: Redis = newRedis();
-const { start, stopAll, trackWorkers } = serverTracker();
-
-afterAll(async () => {
-  await stopAll('SIGKILL');
-  redis.disconnect();
-  await (await testMysql()).end();
-});
+const { redis, start, trackWorkers } = serversOfFile();
 
 type Answer = Awaited<ReturnType<typeof postJson>>;
 

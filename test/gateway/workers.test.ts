@@ -1,21 +1,18 @@
 import { Agent, request } from 'node:http';
-import type { RedisClient as Redis } from '../../src/redis/connection.js';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../../src/bench/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';
 import {
   holdReserve,
   isAlive,
   metricValue,
-  newRedis,
   preloadSku,
   type RunningServer,
   runSeckill,
   scrapeMetrics,
   sendHttp,
-  serverTracker,
+  serversOfFile,
   startMysqlProxy,
-  testMysql,
   uniqueSku,
   waitFor,
 } from '../helpers.js';
@@ -25,14 +22,7 @@ import {
  * tested as real processes (kill -9 and SIGTERM are the point).
  */
 
-const redis: Redis = newRedis();
-const { start, stopAll, trackWorkers } = serverTracker();
-
-afterAll(async () => {
-  await stopAll('SIGKILL');
-  redis.disconnect();
-  await (await testMysql()).end();
-});
+const { redis, start, trackWorkers } = serversOfFile();
 
 /** Starts `serve --workers 2` (on --port 0, see helpers) and returns it with the worker pids of its ready line. */
 const startFleet = async (args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ fleet: RunningServer; workers: number[] }> => {
