@@ -45,20 +45,37 @@ describe.each(['kafka', 'redis'] as const)('several consumers sharing the work, 
   }, 150_000);
 });
 
+/** A Kafka client of the test's own on the topics of a prefix. */
+const testKafka = (clientId: string, topicPrefix: string) =>
+  connectKafka({ clientId, brokers: [TEST_KAFKA], partitions: 3, replicationFactor: 1, topicPrefix, sessionTimeoutMs: 6_000, concurrency: 1, lingerMs: 0 });
+
 /** Produces raw messages to the orders topic of a prefix, as a broken or repeating producer would. */
 const produce = async (topicPrefix: string, messages: { key: string; value: string }[]) => {
-  const kafka = await connectKafka({
-    clientId: 'test-producer',
-    brokers: [TEST_KAFKA],
-    partitions: 3,
-    replicationFactor: 1,
-    topicPrefix,
-    sessionTimeoutMs: 6_000,
-    concurrency: 1,
-    lingerMs: 0,
-  });
+  const kafka = await testKafka('test-producer', topicPrefix);
   await kafka.publish(TOPICS.orders, messages);
   await kafka.close();
+};
+
+/** Reads the dead-letter topic of a prefix until `count` letters came (and `more` holds, if given); the letters. */
+const readDeadLetters = async (
+  topicPrefix: string,
+  group: string,
+  count: number,
+  more?: (kafka: Awaited<ReturnType<typeof testKafka>>) => Promise<boolean>,
+) => {
+  const letters: DeadLetter[] = [];
+  const kafka = await testKafka(group, topicPrefix);
+  try {
+    await kafka.subscribe(TOPICS.deadLetters, group, (batch) => {
+      letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
+      return Promise.resolve();
+    });
+    await waitFor(() => letters.length >= count, 30_000, `${count} dead letters`);
+    if (more) await waitFor(() => more(kafka), 30_000, 'the dead letters read');
+  } finally {
+    await kafka.close();
+  }
+  return letters;
 };
 
 /** The outbox event of an order, as reserve.lua wrote it. */
@@ -185,23 +202,7 @@ describe('dead letters and compensation', () => {
     expect(pipeline.processes.at(-1)!.stderr()).not.toContain('will retry');
 
     // The dead-letter topic holds each refused message with its reason.
-    const letters: DeadLetter[] = [];
-    const kafka = await connectKafka({
-      clientId: 'test-dlq-reader',
-      brokers: [TEST_KAFKA],
-      partitions: 3,
-      replicationFactor: 1,
-      topicPrefix: p,
-      sessionTimeoutMs: 6_000,
-      concurrency: 1,
-      lingerMs: 0,
-    });
-    await kafka.subscribe(TOPICS.deadLetters, 'test-dlq-reader', (batch) => {
-      letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
-      return Promise.resolve();
-    });
-    await waitFor(() => letters.length >= 3, 30_000, 'three dead letters');
-    await kafka.close();
+    const letters = await readDeadLetters(p, 'test-dlq-reader', 3);
     expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'NOT_JSON', 'OVER_LIMIT']);
     expect(letters.find((l) => l.reason === 'NOT_JSON')!.raw).toBe('not json at all');
     expect(letters.find((l) => l.reason === 'OVER_LIMIT')!.event!.orderId).toBe(bobOrder);
@@ -348,24 +349,7 @@ describe('poison messages', () => {
     ]);
     track(await startPipeline('kafka', p));
 
-    const letters: DeadLetter[] = [];
-    const kafka = await connectKafka({
-      clientId: 'test-poison',
-      brokers: [TEST_KAFKA],
-      partitions: 3,
-      replicationFactor: 1,
-      topicPrefix: p,
-      sessionTimeoutMs: 6_000,
-      concurrency: 1,
-      lingerMs: 0,
-    });
-    await kafka.subscribe(TOPICS.deadLetters, 'test-poison-reader', (batch) => {
-      letters.push(...batch.values.map((v) => JSON.parse(v) as DeadLetter));
-      return Promise.resolve();
-    });
-    await waitFor(() => letters.length >= 5, 30_000, 'five dead letters');
-    await waitFor(async () => (await kafka.lag(TOPICS.orders, GROUPS.orders)) === 0, 30_000, 'the order offsets past the poison');
-    await kafka.close();
+    const letters = await readDeadLetters(p, 'test-poison-reader', 5, async (kafka) => (await kafka.lag(TOPICS.orders, GROUPS.orders)) === 0);
 
     expect(letters.map((l) => l.reason).sort()).toEqual(['INVALID_QTY', 'INVALID_USER_ID', 'NOT_JSON', 'ORDER_ID_REUSED', 'UNKNOWN_SKU']);
     expect((await ordersOf(sku)).map((o) => [o.order_id, o.user_id, o.status])).toEqual([[orderId, 'honest', 'PENDING']]);
