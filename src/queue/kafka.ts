@@ -40,18 +40,30 @@ const PUBLISH_CHUNK = { messages: 500, bytes: 512 * 1024 };
 /** Pause before a consumer kafkajs gave up on is replaced. */
 const RESTART_AFTER_MS = 2_000;
 
+/** Kafka's error types of a cluster settling: a coordinator or a partition leader not (yet) there, a topic not yet known to the broker asked. */
+const SETTLING = /COORDINATOR|LEADER|UNKNOWN_TOPIC_OR_PARTITION/;
+
+/** The Kafka error type of an error, or of the error kafkajs wrapped in it when it gave up retrying. */
+const kafkaTypeOf = (error: unknown): string => {
+  for (let e = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type) return e.type;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return '';
+};
+
 /**
- * Retries a group-offset request while the broker says it is not (yet) the
- * group's coordinator: on a fresh broker, or after a restart, the coordinator
- * takes a moment to load, and kafkajs's admin does not retry that itself.
+ * Retries an admin request while the cluster is settling: on a fresh broker,
+ * or after a restart or a leader change, the group's coordinator takes a
+ * moment to load and a partition's leader to be elected, and kafkajs's admin
+ * gives up on those sooner (wrapping the error it met).
  */
-const whileCoordinatorMoves = async <T>(request: () => Promise<T>): Promise<T> => {
+export const whileKafkaSettles = async <T>(request: () => Promise<T>): Promise<T> => {
   for (let attempt = 1; ; attempt++) {
     try {
       return await request();
     } catch (error) {
-      const type = (error as { type?: string }).type ?? '';
-      if (attempt >= 20 || !/COORDINATOR/.test(type)) throw error;
+      if (attempt >= 20 || !SETTLING.test(kafkaTypeOf(error))) throw error;
       await sleep(Math.min(1_000, 100 * attempt));
     }
   }
@@ -206,8 +218,8 @@ const lagOf =
   async (topic: Topic, group: string): Promise<number> => {
     const name = naming(prefix);
     const [ends, committed] = await Promise.all([
-      admin.fetchTopicOffsets(name(topic)),
-      whileCoordinatorMoves(() => admin.fetchOffsets({ groupId: name(group), topics: [name(topic)] })),
+      whileKafkaSettles(() => admin.fetchTopicOffsets(name(topic))),
+      whileKafkaSettles(() => admin.fetchOffsets({ groupId: name(group), topics: [name(topic)] })),
     ]);
     const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
     let total = 0n;
