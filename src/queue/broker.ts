@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { recordedPid } from '../pid-file.js';
+import { logSince, recordedPid, sizeOf, stopUntilGone } from '../local-process.js';
 
 /** The kafka_2.13 version the pom fetches. */
 export const KAFKA_VERSION = '4.4.0';
@@ -193,13 +193,8 @@ const brokerAnswers = (port: number, host = HOST, timeoutMs = 1_000): Promise<bo
  * went wrong: errors, warnings and their causes without the stack frames; the
  * plain tail when there are none.
  */
-const tail = async (file: string, fromByte = 0, lines = 20): Promise<string> => {
-  const all = (await readFile(file).catch(() => Buffer.alloc(0))).subarray(fromByte).toString().trimEnd().split('\n');
-  const telling = all.filter((line) => / (ERROR|WARN|FATAL) |^Caused by|^\S+(Exception|Error)\b/.test(line));
-  return (telling.length > 0 ? telling : all).slice(-lines).join('\n');
-};
-
-const sizeOf = async (file: string): Promise<number> => (await stat(file).catch(() => null))?.size ?? 0;
+const tail = (file: string, fromByte = 0, lines = 20): Promise<string> =>
+  logSince(file, fromByte, lines, (line) => / (ERROR|WARN|FATAL) |^Caused by|^\S+(Exception|Error)\b/.test(line));
 
 const external = (env: NodeJS.ProcessEnv): string | undefined => env.KAFKA_BROKERS || undefined;
 
@@ -306,15 +301,6 @@ const waitUntilAnswers = async (port: number, pid: number, p: Paths, onProgress:
   }
 };
 
-const signalIfAlive = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, signal);
-  } catch (error) {
-    // It exited between the check and the signal: that is what we wanted.
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-};
-
 /** SIGTERM (a clean shutdown), SIGKILL after 30 s; stopping a stopped broker is fine. */
 export const stopBroker = async (opts: BrokerOptions = {}): Promise<{ wasRunning: boolean; pid: number | null; external?: string }> => {
   const onProgress = opts.onProgress ?? (() => {});
@@ -331,17 +317,11 @@ export const stopBroker = async (opts: BrokerOptions = {}): Promise<{ wasRunning
     return { wasRunning: false, pid: null };
   }
   onProgress(`stopping pid ${pid}`);
-  let signal: NodeJS.Signals = 'SIGTERM';
-  signalIfAlive(pid, signal);
-  const deadline = Date.now() + STOP_DEADLINE_MS;
-  while ((await livePid(p)) === pid) {
-    if (signal === 'SIGTERM' && Date.now() > deadline) {
-      onProgress(`pid ${pid} still alive after ${STOP_DEADLINE_MS / 1000} s: SIGKILL`);
-      signal = 'SIGKILL';
-      signalIfAlive(pid, signal);
-    }
-    await sleep(100);
-  }
+  await stopUntilGone(pid, {
+    stillRunning: async () => (await livePid(p)) === pid,
+    deadlineMs: STOP_DEADLINE_MS,
+    onKill: () => onProgress(`pid ${pid} still alive after ${STOP_DEADLINE_MS / 1000} s: SIGKILL`),
+  });
   await rm(p.pidFile, { force: true });
   onProgress('stopped');
   return { wasRunning: true, pid };

@@ -3,31 +3,47 @@
  * append-only, one state dir per node, no Docker. The only module that knows
  * how it is created, started and stopped; everything else reaches it through
  * its redis-cluster:// URL like any other cluster.
+ *
+ * This file is the nodes' lifecycle (launch, wait until the cluster agrees,
+ * status, stop, a node killed, paused or started again); how the dir is laid
+ * out, how a node is asked, and a resharding are in local-cluster/. Over 300
+ * lines because the lifecycle is one idea: its steps share the waits.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { recordedPid } from '../pid-file.js';
+import { logSince, recordedPid, signalIfAlive, sizeOf, stopUntilGone } from '../local-process.js';
 
-const HOST = '127.0.0.1';
-export const DEFAULT_PORT = 7000;
-export const DEFAULT_MASTERS = 3;
+import {
+  chooseLayout,
+  HOST,
+  type Layout,
+  layoutFile,
+  LocalClusterError,
+  type LayoutWanted,
+  nodePaths,
+  type NodePaths,
+  portsOf,
+  readLayout,
+  redisConf,
+  shape,
+  stateDir,
+  urlOf,
+} from './local-cluster/layout.js';
+import { ask, configOf, portAccepts, probe } from './local-cluster/nodes.js';
+
+export { DEFAULT_MASTERS, DEFAULT_PORT, LocalClusterError, NODE_TIMEOUT_MS } from './local-cluster/layout.js';
+export { readClusterNodes, type ClusterNode } from './local-cluster/nodes.js';
+export { migrateSlot } from './local-cluster/reshard.js';
+
+/** Slots of a Redis Cluster. */
 const SLOTS = 16_384;
-/** A node's cluster bus listens on its port + 10000: both must fit below 65536. */
-const BUS_OFFSET = 10_000;
-/** How long a node may be unreachable before it is failed over: short, so a killed master's replica takes over in seconds. */
-export const NODE_TIMEOUT_MS = 2_000;
+
 const READY_DEADLINE_MS = 30_000;
 /** Past this a node that refuses to exit on SIGTERM is killed. Above redis's own shutdown-timeout (10 s, waiting for lagging replicas). */
 const STOP_DEADLINE_MS = 15_000;
-
-export class LocalClusterError extends Error {
-  readonly code = 'REDIS_CLUSTER';
-}
 
 export type Progress = (line: string) => void;
 
@@ -37,12 +53,8 @@ export interface LocalClusterOptions {
   onProgress?: Progress;
 }
 
-export interface StartOptions extends LocalClusterOptions {
-  /** The shape of a new cluster (default 3 masters, no replicas, ports from 7000). A dir that holds a cluster keeps the shape it was created with. */
-  masters?: number;
-  replicas?: number;
-  port?: number;
-}
+/** The shape of a new cluster (default 3 masters, no replicas, ports from 7000). A dir that holds a cluster keeps the shape it was created with. */
+export interface StartOptions extends LocalClusterOptions, LayoutWanted {}
 
 export interface StopOptions extends LocalClusterOptions {
   /** Delete the state dir (data, config, logs) once every node has exited. */
@@ -89,115 +101,6 @@ export interface StopResult {
   removed: boolean;
 }
 
-/** One line of CLUSTER NODES, as the node asked sees the cluster. */
-export interface ClusterNode {
-  id: string;
-  host: string;
-  port: number;
-  role: 'master' | 'replica';
-  /** A replica's master; null for a master. */
-  masterId: string | null;
-  /** The node that was asked. */
-  myself: boolean;
-  /** Flagged fail (agreed down by the masters) or fail? (unreachable from the node asked). */
-  failed: boolean;
-  /** The raw flags: myself, master, slave, fail?, fail, handshake, noaddr, nofailover. */
-  flags: string[];
-  linkState: 'connected' | 'disconnected';
-  /** Slot ranges it serves, both ends included; empty for a replica. */
-  slots: [number, number][];
-}
-
-/** How the cluster in a dir was created. Its nodes.conf files fix it, so it is recorded beside them for stop and status. */
-interface Layout {
-  port: number;
-  masters: number;
-  replicas: number;
-}
-
-const stateDir = (dir?: string): string => resolve(dir ?? process.env.SECKILL_REDIS_CLUSTER_DIR ?? '.seckill/redis-cluster');
-const layoutFile = (dir: string): string => join(dir, 'cluster.json');
-
-const nodePaths = (dir: string, port: number) => {
-  const home = join(dir, String(port));
-  return { home, config: join(home, 'redis.conf'), pidFile: join(home, 'redis.pid'), logFile: join(home, 'redis.log') };
-};
-
-type NodePaths = ReturnType<typeof nodePaths>;
-
-const portsOf = (layout: Layout): number[] => Array.from({ length: layout.masters * (1 + layout.replicas) }, (_, i) => layout.port + i);
-
-// redis-cli --cluster create makes the first `masters` addresses the masters.
-const urlOf = (layout: Layout): string =>
-  `redis-cluster://${portsOf(layout)
-    .slice(0, layout.masters)
-    .map((port) => `${HOST}:${port}`)
-    .join(',')}`;
-
-const shape = (layout: Layout): string =>
-  `${layout.masters} masters, ${layout.replicas} replica(s) each, ports ${layout.port}-${layout.port + portsOf(layout).length - 1}`;
-
-const readLayout = async (dir: string): Promise<Layout | null> => {
-  const text = await readFile(layoutFile(dir), 'utf8').catch(() => null);
-  return text === null ? null : (JSON.parse(text) as Layout);
-};
-
-/** The layout asked for, which must be the recorded one when the dir already holds a cluster. */
-const chooseLayout = async (dir: string, opts: StartOptions): Promise<Layout> => {
-  const recorded = await readLayout(dir);
-  const layout: Layout = {
-    port: opts.port ?? recorded?.port ?? DEFAULT_PORT,
-    masters: opts.masters ?? recorded?.masters ?? DEFAULT_MASTERS,
-    replicas: opts.replicas ?? recorded?.replicas ?? 0,
-  };
-  if (recorded && (recorded.port !== layout.port || recorded.masters !== layout.masters || recorded.replicas !== layout.replicas)) {
-    throw new LocalClusterError(
-      `the cluster in ${dir} was created with ${shape(recorded)}, and its nodes keep that shape; ` +
-        `start it without --port/--masters/--replicas, or use another --dir (or stop --clean, losing its data) for ${shape(layout)}`,
-    );
-  }
-  // redis-cli refuses to create a cluster of fewer than 3 masters; one master (every slot on one node) is made by hand, for comparing 1 and N masters.
-  if (!Number.isSafeInteger(layout.masters) || (layout.masters !== 1 && layout.masters < 3)) {
-    throw new LocalClusterError(`a Redis Cluster has 1 master or at least 3, got ${layout.masters}`);
-  }
-  if (layout.masters === 1 && layout.replicas !== 0) throw new LocalClusterError('a one-master cluster runs without replicas here (--replicas 0)');
-  if (!Number.isSafeInteger(layout.replicas) || layout.replicas < 0)
-    throw new LocalClusterError(`replicas per master must be 0 or more, got ${layout.replicas}`);
-  const last = layout.port + portsOf(layout).length - 1;
-  if (!Number.isSafeInteger(layout.port) || layout.port < 1 || last + BUS_OFFSET > 65_535) {
-    throw new LocalClusterError(`ports ${layout.port}-${last} and their cluster bus ports (+${BUS_OFFSET}) must be below 65536`);
-  }
-  return layout;
-};
-
-const redisConf = (node: NodePaths, port: number): string => {
-  const quoted = (path: string) => JSON.stringify(path);
-  return [
-    '# Written by seckill redis-cluster start; edits are overwritten.',
-    `port ${port}`,
-    `bind ${HOST}`,
-    'protected-mode no',
-    'daemonize yes',
-    `dir ${quoted(node.home)}`,
-    `pidfile ${quoted(node.pidFile)}`,
-    `logfile ${quoted(node.logFile)}`,
-    'cluster-enabled yes',
-    // Relative to dir: the node's identity and its view of the cluster, kept across restarts.
-    'cluster-config-file nodes.conf',
-    `cluster-node-timeout ${NODE_TIMEOUT_MS}`,
-    // A node learns its own address from the others' MEET; a one-master cluster has no others and would tell clients "".
-    `cluster-announce-ip ${HOST}`,
-    // A replica copies its master at once rather than after redis's default 5 s wait for other replicas to share
-    // the transfer: one that never synced refuses to take over, so until then its master's failure is not covered.
-    'repl-diskless-sync-delay 0',
-    // What a stopped or killed node had is on disk when it starts again (at most a second lost); no RDB snapshots.
-    'appendonly yes',
-    'appendfsync everysec',
-    'save ""',
-    '',
-  ].join('\n');
-};
-
 /** Runs redis-server or redis-cli to completion; their output goes into the error, not to the terminal. */
 const run = (cmd: string, args: string[], timeoutMs = 10_000): Promise<string> =>
   new Promise((done, fail) => {
@@ -212,116 +115,11 @@ const run = (cmd: string, args: string[], timeoutMs = 10_000): Promise<string> =
     });
   });
 
-/** Commands to one node over one connection; rejects when the node does not answer them (refused, loading, timed out, an error reply). */
-const askRaw = async (port: number, ...commands: string[][]): Promise<unknown[]> => {
-  const node = new Redis({
-    host: HOST,
-    port,
-    lazyConnect: true,
-    connectTimeout: 1_000,
-    commandTimeout: 2_000,
-    // No waiting for a loading node and no reconnecting: a probe says what is true now.
-    enableReadyCheck: false,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  node.on('error', () => {}); // the rejected connect or command says why
-  try {
-    await node.connect();
-    return await Promise.all(commands.map(([command, ...args]) => node.call(command, ...args)));
-  } finally {
-    node.disconnect();
-  }
-};
-
-/** askRaw, every reply as text. */
-const ask = async (port: number, ...commands: string[][]): Promise<string[]> => (await askRaw(port, ...commands)).map(String);
-
-/** The cluster as the node on `port` sees it (CLUSTER NODES), parsed. */
-export const readClusterNodes = async (port: number): Promise<ClusterNode[]> => parseClusterNodes((await ask(port, ['CLUSTER', 'NODES']))[0]);
-
-const parseClusterNodes = (text: string): ClusterNode[] =>
-  text
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [id = '', address = '', flagList = '', master = '-', , , , link, ...slots] = line.trim().split(' ');
-      const flags = flagList.split(',');
-      // host:port@busport[,hostname]
-      const at = /^(.*):(\d+)@/.exec(address);
-      return {
-        id,
-        host: at?.[1] || HOST,
-        port: Number(at?.[2] ?? 0),
-        role: flags.includes('slave') ? 'replica' : 'master',
-        masterId: master === '-' ? null : master,
-        myself: flags.includes('myself'),
-        failed: flags.includes('fail') || flags.includes('fail?'),
-        flags,
-        linkState: link === 'connected' ? 'connected' : 'disconnected',
-        // [slot->-id] and [slot-<-id] are slots being migrated: not served yet.
-        slots: slots
-          .filter((range) => !range.startsWith('['))
-          .map((range): [number, number] => {
-            const [from, to = from] = range.split('-').map(Number);
-            return [from, to];
-          }),
-      } satisfies ClusterNode;
-    });
-
-interface Probe {
-  state: string;
-  slotsOk: number;
-  /** A master, or a replica whose copy of its master is live (synced and connected). */
-  replicating: boolean;
-  /** The cluster as this node sees it. */
-  nodes: ClusterNode[];
-}
-
-/** CLUSTER INFO, INFO replication and CLUSTER NODES of one node; null when it does not answer. */
-const probe = async (port: number): Promise<Probe | null> => {
-  const replies = await ask(port, ['CLUSTER', 'INFO'], ['INFO', 'replication'], ['CLUSTER', 'NODES']).catch(() => null);
-  if (replies === null) return null;
-  const [cluster = '', replication = '', nodes = ''] = replies;
-  const field = (info: string, name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? '';
-  return {
-    state: field(cluster, 'cluster_state'),
-    slotsOk: Number(field(cluster, 'cluster_slots_ok')),
-    replicating: field(replication, 'role') === 'master' || field(replication, 'master_link_status') === 'up',
-    nodes: parseClusterNodes(nodes),
-  };
-};
-
-/** Who serves which slots and who replicates whom, as one node believes it: the same text on every node once they agree. */
-const configOf = (nodes: ClusterNode[]): string =>
-  nodes
-    .map((n) => `${n.id} ${n.role} ${n.masterId ?? '-'} ${n.failed ? 'failed' : 'up'} ${n.slots.map(([from, to]) => `${from}-${to}`).join(',')}`)
-    .sort()
-    .join('\n');
-
 /** The recorded pid, if that process is alive and still this node: redis-server titles itself "redis-server 127.0.0.1:PORT [cluster]". */
 const livePid = (node: NodePaths, port: number): Promise<number | null> => recordedPid(node.pidFile, `:${port}`);
 
-const portAccepts = (port: number): Promise<boolean> =>
-  new Promise((done) => {
-    const socket = connect({ port, host: HOST });
-    socket.setTimeout(1_000, () => {
-      socket.destroy();
-      done(false);
-    });
-    socket.once('connect', () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
-
-const sizeOf = async (file: string): Promise<number> => (await stat(file).catch(() => null))?.size ?? 0;
-
 /** The last lines a node logged from a byte offset (this run's part). */
-const tail = async (file: string, fromByte = 0, lines = 10): Promise<string> =>
-  (await readFile(file).catch(() => Buffer.alloc(0))).subarray(fromByte).toString().trimEnd().split('\n').slice(-lines).join('\n');
+const tail = (file: string, fromByte = 0, lines = 10): Promise<string> => logSince(file, fromByte, lines);
 
 /**
  * Launches one node (it daemonizes itself, so it outlives this process) from
@@ -479,15 +277,6 @@ export const startLocalCluster = async (opts: StartOptions = {}): Promise<StartR
   return { ...(await localClusterStatus({ dir })), url: urlOf(layout), alreadyRunning, readyMs };
 };
 
-const signalIfAlive = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, signal);
-  } catch (error) {
-    // It exited between the check and the signal: that is what we wanted.
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-};
-
 /** Resending SIGTERM this often: redis drops a shutdown it cannot do yet (see stopNode). */
 const TERM_REPEAT_MS = 1_000;
 
@@ -499,21 +288,12 @@ const TERM_REPEAT_MS = 1_000;
  */
 const stopNode = async (dir: string, port: number, pid: number, onProgress: Progress): Promise<void> => {
   const node = nodePaths(dir, port);
-  const deadline = Date.now() + STOP_DEADLINE_MS;
-  let termAt = 0;
-  while ((await livePid(node, port)) === pid) {
-    if (Date.now() > deadline) {
-      onProgress(`node ${port} (pid ${pid}) still alive after ${STOP_DEADLINE_MS / 1000} s: SIGKILL`);
-      signalIfAlive(pid, 'SIGKILL');
-      while ((await livePid(node, port)) === pid) await sleep(50);
-      return;
-    }
-    if (Date.now() - termAt >= TERM_REPEAT_MS) {
-      signalIfAlive(pid, 'SIGTERM');
-      termAt = Date.now();
-    }
-    await sleep(50);
-  }
+  await stopUntilGone(pid, {
+    stillRunning: async () => (await livePid(node, port)) === pid,
+    deadlineMs: STOP_DEADLINE_MS,
+    repeatTermMs: TERM_REPEAT_MS,
+    onKill: () => onProgress(`node ${port} (pid ${pid}) still alive after ${STOP_DEADLINE_MS / 1000} s: SIGKILL`),
+  });
 };
 
 /** Stops every node of the dir and waits until each has exited; the data stays unless `clean`. Stopping a stopped cluster is fine. */
@@ -583,34 +363,4 @@ export const startNode = async (dir: string, port: number): Promise<number> => {
   const node = nodePaths(at, port);
   if (!existsSync(join(node.home, 'nodes.conf'))) throw new LocalClusterError(`no node on port ${port} in ${at}: start the cluster first`);
   return (await livePid(node, port)) ?? (await launchNode(at, port));
-};
-
-/**
- * Moves one slot, with its keys, from the master on `fromPort` to the master
- * on `toPort` while clients keep using it — a resharding, as `redis-cli
- * --cluster reshard` does it: the target imports, the source migrates, keys
- * are MIGRATEd in batches (clients meanwhile get ASK or TRYAGAIN), then
- * every master is told the slot's new owner. Resolves with the keys moved.
- */
-export const migrateSlot = async (slot: number, fromPort: number, toPort: number): Promise<number> => {
-  const nodes = await readClusterNodes(fromPort);
-  const from = nodes.find((n) => n.port === fromPort && n.role === 'master');
-  const to = nodes.find((n) => n.port === toPort && n.role === 'master');
-  if (!from || !to) throw new LocalClusterError(`ports ${fromPort} and ${toPort} must both be masters to move slot ${slot}`);
-  await ask(toPort, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', from.id]);
-  await ask(fromPort, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', to.id]);
-  let moved = 0;
-  for (;;) {
-    const [listed] = await askRaw(fromPort, ['CLUSTER', 'GETKEYSINSLOT', String(slot), '100']);
-    const keys = listed as string[];
-    if (keys.length === 0) break;
-    await ask(fromPort, ['MIGRATE', HOST, String(toPort), '', '0', '5000', 'KEYS', ...keys]);
-    moved += keys.length;
-  }
-  // The new owner first, then the old, then everyone else (the order redis-cli uses).
-  const masters = nodes.filter((n) => n.role === 'master' && !n.failed);
-  for (const port of [toPort, fromPort, ...masters.map((n) => n.port).filter((p) => p !== toPort && p !== fromPort)]) {
-    await ask(port, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id]);
-  }
-  return moved;
 };
