@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { readScript } from '../dist/redis/scripts.js';
-import { freePort } from '../dist/bench/ports.js';
+import { freePort } from '../dist/bench/servers/ports.js';
 
 const N = Number(process.env.N ?? 8000);
 const REPEATS = Number(process.env.REPEATS ?? 5);

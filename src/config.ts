@@ -77,7 +77,8 @@ export interface QueueConfig {
   queue: QueueKind;
   kafkaBrokers: string[];
   partitions: number;
-  replicationFactor: number;
+  /** absent: as many copies as the cluster has brokers, up to 3 */
+  replicationFactor?: number;
   topicPrefix: string;
   sessionTimeoutMs: number;
 }
@@ -88,9 +89,16 @@ export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:9092';
 /** How long a buyer has to pay, in seconds from when the order is written to MySQL: consume's sweeper, the MySQL baselines, bench. */
 export const PAY_TIMEOUT_SEC = 900;
 
+/**
+ * The longest one order batch's MySQL transaction may go unanswered before
+ * the consumer drops its connection and tries again: a MySQL that is paused
+ * or cut off answers nothing and refuses nothing, and a wait without end
+ * would say nothing. A batch takes well under a second when MySQL answers.
+ */
+export const MYSQL_TRANSACTION_DEADLINE_MS = 10_000;
+
 export const QUEUE_DEFAULTS = {
   partitions: 6,
-  replicationFactor: 1,
   /** Kafka: how long a consumer that died keeps its partitions */
   sessionTimeoutMs: 30_000,
 } as const;
@@ -103,7 +111,7 @@ export const queueConfigOf = (
   queue: given.queue,
   kafkaBrokers: loadKafkaBrokers(given.kafkaBrokers, env),
   partitions: given.partitions ?? QUEUE_DEFAULTS.partitions,
-  replicationFactor: given.replicationFactor ?? QUEUE_DEFAULTS.replicationFactor,
+  replicationFactor: given.replicationFactor,
   topicPrefix: given.topicPrefix ?? env.SECKILL_TOPIC_PREFIX ?? '',
   sessionTimeoutMs: given.sessionTimeout ?? QUEUE_DEFAULTS.sessionTimeoutMs,
 });

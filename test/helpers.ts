@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { startSeckillProcess, type SeckillProcess } from '../src/bench/processes.js';
+import { startSeckillProcess, type SeckillProcess } from '../src/bench/servers/processes.js';
 import { loadConnections } from '../src/config.js';
 import { createRedis, type RedisClient } from '../src/redis/connection.js';
 import { allSkuKeys, skuKeys, streamMessage } from '../src/redis/keys.js';

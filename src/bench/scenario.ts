@@ -3,7 +3,7 @@ import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, type AuthMode } from '../config.js';
-import { FAULT_KINDS, FAULT_KINDS_WITH_SETUP, type Fault, type FaultKind } from './faults.js';
+import { FAULT_KINDS, FAULT_KINDS_WITH_SETUP, type Fault, type FaultKind } from './faults/kinds.js';
 
 /** A scenario's `"chaos"` block: faults drawn from the seed instead of written out (see chaos.ts). */
 export interface Chaos {

@@ -3,7 +3,7 @@ import { intOption } from '../config.js';
 import { closeSale, type CloseReport } from '../reconcile/close.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { connectionFlags, logLine, withStores } from './common.js';
-import { EXIT, runAction, UsageError } from './run.js';
+import { EXIT, runAction, UsageError } from './exit.js';
 
 interface CloseFlags {
   sku: string;

@@ -86,9 +86,8 @@ export const pipelineFlags = (command: Command): Command =>
     .option('--partitions <n>', 'partitions of the topics when they are created', intOption('--partitions', 1, 1000), QUEUE_DEFAULTS.partitions)
     .option(
       '--replication-factor <n>',
-      'replication factor of the topics when they are created',
+      'replication factor of the topics when they are created (default: the brokers in the cluster, up to 3; min.insync.replicas 2 from 3 on)',
       intOption('--replication-factor', 1, 10),
-      QUEUE_DEFAULTS.replicationFactor,
     )
     .option('--topic-prefix <prefix>', 'prefix of topic and consumer group names, to share a cluster (env SECKILL_TOPIC_PREFIX)')
     .option(
@@ -130,7 +129,7 @@ export interface PipelineFlags {
   queue: QueueKind;
   kafkaBrokers?: string;
   partitions: number;
-  replicationFactor: number;
+  replicationFactor?: number;
   topicPrefix?: string;
   sessionTimeout: number;
   batchSize: number;

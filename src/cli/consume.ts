@@ -11,7 +11,7 @@ import { connectRedis } from '../redis/connection.js';
 import { Reservations } from '../sale/reservations.js';
 import { openMysql } from '../store/mysql.js';
 import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, replicaAcksOf, streamOptionsOf, type PipelineFlags } from './common.js';
-import { runAction } from './run.js';
+import { runAction } from './exit.js';
 
 interface ConsumeFlags extends PipelineFlags {
   payTimeout: number;
@@ -86,7 +86,10 @@ Orders go to MySQL in transactions of --batch-size, --concurrency at once:
 orders inserted (a redelivered order changes nothing), one guarded UPDATE per
 SKU. Offsets are committed only after every transaction of the batch committed. Orders MySQL refuses go to ${TOPICS.deadLetters} with the reason, and
 compensation returns their stock to sale. While MySQL is down, batches are
-retried with backoff and nothing is acknowledged: the lag grows, nothing is lost.`,
+retried with backoff and nothing is acknowledged: the lag grows, nothing is lost,
+each failed attempt is logged and counted (seckill_consumer_retries_total), and
+a transaction MySQL stops answering is given up after 10 s and retried. The
+process does not exit; it resumes by itself when MySQL answers again.`,
     )
     .action(runAction(consume));
 };

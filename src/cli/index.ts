@@ -8,7 +8,7 @@ import { registerConsume } from './consume.js';
 import { registerBench } from './bench.js';
 import { registerReconcile } from './reconcile.js';
 import { registerClose } from './close.js';
-import { EXIT } from './run.js';
+import { EXIT } from './exit.js';
 import { SECKILL_VERSION } from '../version.js';
 
 const program = new Command('seckill')

@@ -7,7 +7,7 @@ import { MAX_BUCKETS } from '../sale/buckets.js';
 import { putOnSale } from '../sale/put-on-sale.js';
 import { inventoryRecord } from '../store/inventory.js';
 import { connectionFlags, withStores } from './common.js';
-import { EXIT, runAction, UsageError } from './run.js';
+import { EXIT, runAction, UsageError } from './exit.js';
 
 interface PreloadFlags {
   sku?: string;

@@ -9,7 +9,7 @@ import { repairSkus } from '../reconcile/repair.js';
 import { fixLines, measureSkus, reportTable, UnknownSkuError, type ReconcileReport } from '../reconcile/report.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { connectionFlags, logLine, withStores } from './common.js';
-import { EXIT, runAction, UsageError } from './run.js';
+import { EXIT, runAction, UsageError } from './exit.js';
 
 interface ReconcileFlags {
   sku?: string;

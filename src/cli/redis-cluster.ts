@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { intOption } from '../config.js';
 import { DEFAULT_MASTERS, DEFAULT_PORT, localClusterStatus, startLocalCluster, stopLocalCluster, type LocalClusterStatus } from '../redis/local-cluster.js';
-import { runAction } from './run.js';
+import { runAction } from './exit.js';
 
 interface RedisClusterFlags {
   dir?: string;

@@ -7,7 +7,7 @@ import { CLIENT_IDS, GROUPS, TOPICS } from '../queue/names.js';
 import { startRelay } from '../queue/relay.js';
 import { connectRedis } from '../redis/connection.js';
 import { connectWaiting, logLine, onShutdown, pipelineFlags, queueConfig, replicaAcksOf, streamOptionsOf, type PipelineFlags } from './common.js';
-import { runAction, UsageError } from './run.js';
+import { runAction, UsageError } from './exit.js';
 
 const relay = async (flags: PipelineFlags): Promise<void> => {
   const config = queueConfig(flags);

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
-import { RateTokens } from '../sale/rate-tokens.js';
+import { RatePermits } from '../sale/rate-permits.js';
 
-/** A lease is spent within this long or handed back, so tokens leased long ago cannot join a later burst beyond the bucket's. */
+/** A lease is spent within this long or handed back, so permits leased long ago cannot join a later burst beyond the pool's. */
 const LEASE_TTL_MS = 1_000;
 
 /** A lease covers 1/LEASES_PER_SECOND s: of the process's own demand, and at most of the fleet's rate. */
@@ -12,27 +12,27 @@ const DEMAND_WINDOW_MS = 1_000;
 
 /**
  * The most a process leases at a time: 1/20 s of the fleet's rate (at most
- * burst, at least 1). Small enough that the tokens a fleet holds unspent (one
+ * burst, at least 1). Small enough that the permits a fleet holds unspent (one
  * lease per process) stay a small part of a second's rate; large enough that
  * a process carrying the whole rate asks Redis about 20 times a second.
  */
 export const maxLeaseSize = (rate: number, burst: number): number => Math.max(1, Math.min(burst, Math.floor(rate / LEASES_PER_SECOND)));
 
 /**
- * The fleet's rate limit (the seed's distributed token bucket): `rate` requests a second and bursts of `burst`
- * across every server process sharing this Redis (take-rate-tokens.lua, on
- * Redis's clock). A process leases tokens in chunks, so the bucket costs one
+ * The fleet's rate limit (the seed's distributed rate limit): `rate` requests a second and bursts of `burst`
+ * across every server process sharing this Redis (take-rate-permits.lua, on
+ * Redis's clock). A process leases permits in chunks, so the pool costs one
  * round trip per lease, not per request: `take()` answers `true`
- * synchronously while the process holds leased tokens. A lease covers about
+ * synchronously while the process holds leased permits. A lease covers about
  * 1/20 s of this process's own demand (its take() calls over the last
  * second or so, and no fewer than the requests waiting for it), at least 1
  * and at most maxLeaseSize: a fleet of many processes leases about what it
  * spends, not 1/20 s of the rate each. What a lease leaves unspent when its
- * second is up goes back to the bucket with the process's next lease call,
- * in the same round trip (the bucket keeps at most burst).
+ * second is up goes back to the pool with the process's next lease call,
+ * in the same round trip (the pool keeps at most burst).
  *
  * When the lease is spent, concurrent requests share one lease call; when the
- * fleet's bucket is short, the process refuses on its own until the bucket
+ * fleet's pool is short, the process refuses on its own until the pool
  * holds a full lease again, so a flood costs each process about one call per
  * full lease's refill (20 a second), however many requests it brings.
  *
@@ -44,7 +44,7 @@ export const maxLeaseSize = (rate: number, burst: number): number => Math.max(1,
  * the caller answers 503.
  */
 export class RateLimit {
-  /** tokens of the last lease not spent: spendable until heldUntil, then handed back with the next lease call */
+  /** permits of the last lease not spent: spendable until heldUntil, then handed back with the next lease call */
   private held = 0;
   private heldUntil = 0;
   private refusingUntil = 0;
@@ -57,11 +57,11 @@ export class RateLimit {
   private recentDemand = 0;
   private foldedAt = 0;
   private readonly maxLease: number;
-  private readonly fleet: RateTokens;
+  private readonly fleet: RatePermits;
 
   constructor(redis: RedisClient, rate: number, burst: number) {
     this.maxLease = maxLeaseSize(rate, burst);
-    this.fleet = new RateTokens(redis, rate, burst, this.maxLease);
+    this.fleet = new RatePermits(redis, rate, burst, this.maxLease);
   }
 
   take(): boolean | Promise<boolean> {
@@ -77,7 +77,7 @@ export class RateLimit {
     }
     if (now < this.refusingUntil) return false;
     // Concurrent requests that find the lease spent share one call; those it
-    // cannot serve ask again (with a lease that covers them), until the bucket
+    // cannot serve ask again (with a lease that covers them), until the pool
     // says it is short.
     this.waiting += 1;
     this.leasing ??= this.lease();
@@ -112,7 +112,7 @@ export class RateLimit {
       const now = performance.now();
       this.held = granted;
       this.heldUntil = now + LEASE_TTL_MS;
-      // Up to one refill more, at random: processes that find the bucket
+      // Up to one refill more, at random: processes that find the pool
       // short would otherwise ask again in the same order every time, and the
       // first would take every lease while the others starve.
       this.refusingUntil = now + msUntilLease * (1 + Math.random());

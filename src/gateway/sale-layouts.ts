@@ -25,7 +25,7 @@ interface Entry {
  * SKU preloaded afresh with another bucket count is seen within that) and
  * when ON_SALE is heard. Only SKUs that are loaded are kept for long, so
  * made-up names cannot grow it; an unknown name is answered NO_SALE from a
- * short, bounded negative cache, before the request costs a rate token or a
+ * short, bounded negative cache, before the request costs a rate permit or a
  * ticket. A failed background read keeps the layout known and is reported.
  */
 export class SaleLayouts {

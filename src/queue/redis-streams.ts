@@ -1,3 +1,9 @@
+/**
+ * The Redis-streams transport (`--queue redis`): the outbox streams read as
+ * a consumer group, entries claimed from dead readers, dead letters. Over
+ * 300 lines because it is one idea, the Transport interface kafka.ts also
+ * implements, for the other queue.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connection.js';
 import { DEAD_LETTER_STREAM, skuKeys, STREAM_FIELD, streamMessage } from '../redis/keys.js';

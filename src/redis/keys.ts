@@ -121,11 +121,11 @@ export const STOCK_EVENTS_CHANNEL = `${PREFIX}:stock-events`;
 export const DEAD_LETTER_STREAM = `${PREFIX}:dead-letters`;
 
 /**
- * Hash: the fleet's token bucket of `serve --rate/--burst` (see
- * take-rate-tokens.lua). Every server process started with the same rate and
- * burst shares this one bucket; it lives in one cluster slot and costs one
- * call per lease of tokens, not one per request. Processes started with other
- * settings get a bucket of their own rather than refill this one at a rate
+ * Hash: the fleet's rate limit (a token bucket of permits) of `serve --rate/--burst` (see
+ * take-rate-permits.lua). Every server process started with the same rate and
+ * burst shares this one pool; it lives in one cluster slot and costs one
+ * call per lease of permits, not one per request. Processes started with other
+ * settings get a pool of their own rather than refill this one at a rate
  * they were not given.
  */
-export const rateBucketKey = (rate: number, burst: number): string => `${PREFIX}:{rate}:bucket:${rate}:${burst}`;
+export const rateLimitKey = (rate: number, burst: number): string => `${PREFIX}:{rate}:permits:${rate}:${burst}`;

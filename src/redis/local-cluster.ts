@@ -1,6 +1,8 @@
 /**
  * The local Redis Cluster: redis-server nodes (7.0+, from PATH) on 127.0.0.1,
- * append-only, one state dir per node, no Docker. The only module that knows
+ * append-only, one state dir per node, no Docker — or, given `nodes`, each
+ * node in a host of the lab (src/lab/): binding and announcing that host's
+ * address, started through its launcher, asked through its unix socket. The only module that knows
  * how it is created, started and stopped; everything else reaches it through
  * its redis-cluster:// URL like any other cluster.
  *
@@ -18,23 +20,26 @@ import { logSince, recordedPid, signalIfAlive, sizeOf, stopUntilGone } from '../
 
 import {
   chooseLayout,
-  HOST,
+  hostOf,
   type Layout,
+  launcherOf,
   layoutFile,
   LocalClusterError,
   type LayoutWanted,
   nodePaths,
   type NodePaths,
+  type NodeTarget,
   portsOf,
   readLayout,
   redisConf,
   shape,
   stateDir,
+  targetOf,
   urlOf,
 } from './local-cluster/layout.js';
 import { ask, configOf, portAccepts, probe } from './local-cluster/nodes.js';
 
-export { DEFAULT_MASTERS, DEFAULT_PORT, LocalClusterError, NODE_TIMEOUT_MS } from './local-cluster/layout.js';
+export { DEFAULT_MASTERS, DEFAULT_PORT, LocalClusterError, NODE_TIMEOUT_MS, type NodePlacement, type NodeTarget } from './local-cluster/layout.js';
 export { readClusterNodes, type ClusterNode } from './local-cluster/nodes.js';
 export { migrateSlot } from './local-cluster/reshard.js';
 
@@ -101,10 +106,11 @@ export interface StopResult {
   removed: boolean;
 }
 
-/** Runs redis-server or redis-cli to completion; their output goes into the error, not to the terminal. */
-const run = (cmd: string, args: string[], timeoutMs = 10_000): Promise<string> =>
+/** Runs redis-server or redis-cli to completion, after a placed node's launcher; their output goes into the error, not to the terminal. */
+const run = (launcher: string[], cmd: string, args: string[], timeoutMs = 10_000): Promise<string> =>
   new Promise((done, fail) => {
-    execFile(cmd, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
+    const [first, ...rest] = [...launcher, cmd, ...args];
+    execFile(first, rest, { timeout: timeoutMs }, (error, stdout, stderr) => {
       if (!error) return done(stdout);
       const code = (error as NodeJS.ErrnoException).code;
       const why =
@@ -126,25 +132,28 @@ const tail = (file: string, fromByte = 0, lines = 10): Promise<string> => logSin
  * its dir and waits until it answers PING, its data loaded. The pid file is
  * written once the ports are bound, so a node that cannot bind never writes one.
  */
-const launchNode = async (dir: string, port: number): Promise<number> => {
+const launchNode = async (dir: string, layout: Layout, port: number): Promise<number> => {
   const node = nodePaths(dir, port);
+  const host = hostOf(layout, port);
+  const target = targetOf(dir, layout, port);
   await mkdir(node.home, { recursive: true });
-  await writeFile(node.config, redisConf(node, port));
+  await writeFile(node.config, redisConf(node, port, host));
   // A killed node leaves its pid file behind.
   await rm(node.pidFile, { force: true });
   const logFrom = await sizeOf(node.logFile);
   const launched = Date.now();
-  await run('redis-server', [node.config]);
+  // Placed in a lab host, redis-server daemonizes there: its pid file holds the pid, as on this machine.
+  await run(launcherOf(layout, port), 'redis-server', [node.config]);
   for (;;) {
     const pid = await livePid(node, port);
-    if (pid !== null && (await ask(port, ['PING']).catch(() => null))?.[0] === 'PONG') return pid;
+    if (pid !== null && (await ask(target, ['PING']).catch(() => null))?.[0] === 'PONG') return pid;
     const waited = Date.now() - launched;
     if (pid === null && waited > 2_000) {
-      throw new LocalClusterError(`the node on ${HOST}:${port} exited while starting. Last lines of ${node.logFile}:\n${await tail(node.logFile, logFrom)}`);
+      throw new LocalClusterError(`the node on ${host}:${port} exited while starting. Last lines of ${node.logFile}:\n${await tail(node.logFile, logFrom)}`);
     }
     if (waited > READY_DEADLINE_MS) {
       throw new LocalClusterError(
-        `the node on ${HOST}:${port} (pid ${pid}) did not answer within ${READY_DEADLINE_MS / 1000} s; it is left running, see ${node.logFile}:\n${await tail(node.logFile, logFrom)}`,
+        `the node on ${host}:${port} (pid ${pid}) did not answer within ${READY_DEADLINE_MS / 1000} s; it is left running, see ${node.logFile}:\n${await tail(node.logFile, logFrom)}`,
       );
     }
     await sleep(50);
@@ -164,7 +173,7 @@ const waitUntilReady = async (dir: string, layout: Layout, onProgress: Progress)
   const deadline = Date.now() + READY_DEADLINE_MS;
   let said = false;
   for (;;) {
-    const probes = await Promise.all(ports.map(probe));
+    const probes = await Promise.all(ports.map((port) => probe(targetOf(dir, layout, port))));
     const agreed = probes[0] ? configOf(probes[0].nodes) : '';
     const lagging = ports.filter((_, i) => {
       const p = probes[i];
@@ -211,7 +220,7 @@ export const localClusterStatus = async (opts: LocalClusterOptions = {}): Promis
   const seen = await Promise.all(
     portsOf(layout).map(async (port) => {
       const node = nodePaths(dir, port);
-      const [pid, info] = await Promise.all([livePid(node, port), probe(port)]);
+      const [pid, info] = await Promise.all([livePid(node, port), probe(targetOf(dir, layout, port))]);
       const role = info?.nodes.find((n) => n.myself)?.role ?? null;
       const status: LocalNode = { port, role, pid, answers: info !== null, clusterState: info?.state ?? null, logFile: node.logFile };
       return { status, info };
@@ -244,25 +253,31 @@ export const startLocalCluster = async (opts: StartOptions = {}): Promise<StartR
 
   const launched = Date.now();
   if (down.length > 0) {
-    for (const port of down) {
-      if (await portAccepts(port)) throw new LocalClusterError(`something else listens on ${HOST}:${port} (not a node of ${dir}); pick another --port`);
+    // A placed node has its host's address to itself; on 127.0.0.1 another program may hold the port.
+    for (const port of layout.nodes ? [] : down) {
+      if (await portAccepts(port))
+        throw new LocalClusterError(`something else listens on ${hostOf(layout, port)}:${port} (not a node of ${dir}); pick another --port`);
     }
     await mkdir(dir, { recursive: true });
     // Recorded before launching, so that stop and status find the nodes of a start that failed half-way.
     await writeFile(layoutFile(dir), `${JSON.stringify(layout)}\n`);
     onProgress(`starting ${down.length === ports.length ? 'all' : `${down.length} of`} ${ports.length} nodes: ${shape(layout)} (${dir})`);
-    await Promise.all(down.map((port) => launchNode(dir, port)));
+    await Promise.all(down.map((port) => launchNode(dir, layout, port)));
   }
 
   // A node that knows another was joined before (restarted nodes rejoin from nodes.conf): creating again would fail on non-empty nodes.
-  const formed = (await Promise.all(ports.map(probe))).some((p) => p !== null && (p.nodes.length > 1 || p.nodes.some((n) => n.slots.length > 0)));
+  const formed = (await Promise.all(ports.map((port) => probe(targetOf(dir, layout, port))))).some(
+    (p) => p !== null && (p.nodes.length > 1 || p.nodes.some((n) => n.slots.length > 0)),
+  );
   if (!formed) {
     onProgress(`creating the cluster: ${layout.masters} master(s), ${layout.replicas} replica(s) each`);
-    if (layout.masters === 1) await run('redis-cli', ['-h', HOST, '-p', String(layout.port), 'CLUSTER', 'ADDSLOTSRANGE', '0', String(SLOTS - 1)]);
+    if (layout.masters === 1) await ask(targetOf(dir, layout, layout.port), ['CLUSTER', 'ADDSLOTSRANGE', '0', String(SLOTS - 1)]);
     else
+      // From where the first node runs: placed nodes are reached by their addresses only from inside the lab.
       await run(
+        launcherOf(layout, layout.port),
         'redis-cli',
-        ['--cluster', 'create', ...ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'],
+        ['--cluster', 'create', ...ports.map((port) => `${hostOf(layout, port)}:${port}`), '--cluster-replicas', String(layout.replicas), '--cluster-yes'],
         60_000,
       );
   }
@@ -361,6 +376,15 @@ export const waitForAgreement = async (dir: string, onProgress: Progress = () =>
 export const startNode = async (dir: string, port: number): Promise<number> => {
   const at = stateDir(dir);
   const node = nodePaths(at, port);
-  if (!existsSync(join(node.home, 'nodes.conf'))) throw new LocalClusterError(`no node on port ${port} in ${at}: start the cluster first`);
-  return (await livePid(node, port)) ?? (await launchNode(at, port));
+  const layout = await readLayout(at);
+  if (!layout || !existsSync(join(node.home, 'nodes.conf'))) throw new LocalClusterError(`no node on port ${port} in ${at}: start the cluster first`);
+  return (await livePid(node, port)) ?? (await launchNode(at, layout, port));
+};
+
+/** How to ask the node on `port` of the dir's cluster (for readClusterNodes): its port, or a placed node's unix socket. */
+export const nodeTarget = async (dir: string, port: number): Promise<NodeTarget> => {
+  const at = stateDir(dir);
+  const layout = await readLayout(at);
+  if (!layout) throw new LocalClusterError(`no cluster in ${at}`);
+  return targetOf(at, layout, port);
 };

@@ -2,7 +2,8 @@ import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import type { OrderEvent } from '../sale/order-event.js';
 import { addHoldings, ER_CONSTRAINT_FAILED, unitsByUser, unitsHeld } from './holdings.js';
 import type { InventoryColumns, OrderColumns, Row } from './rows.js';
-import { transactionOn } from './transaction.js';
+import { transactionOn, withDeadline } from './transaction.js';
+import { MYSQL_TRANSACTION_DEADLINE_MS } from '../config.js';
 import { groupBy } from '../group-by.js';
 
 export type RejectionReason = 'UNKNOWN_SKU' | 'OUT_OF_STOCK' | 'OVER_LIMIT' | 'ORDER_ID_REUSED' | 'REQUEST_ID_REUSED';
@@ -57,19 +58,29 @@ const sameOrder = (a: OrderContent, b: OrderContent) => a.sku === b.sku && a.use
  * away (the fast path: the bare INSERT + UPDATE statements, and the holdings).
  * Only when the database refuses it (a guard, a CHECK or a unique key says
  * no) is it rolled back and sorted out order by order (the careful path).
- * Throws (and writes nothing) if MySQL fails; the caller retries the batch.
+ * Throws (and writes nothing) if MySQL fails or does not answer within
+ * `deadlineMs`; the caller retries the batch.
  */
-export const applyOrderBatch = async (pool: Pool, events: OrderEvent[], payTimeoutMs: number, now = Date.now()): Promise<BatchOutcome> => {
+export const applyOrderBatch = async (
+  pool: Pool,
+  events: OrderEvent[],
+  payTimeoutMs: number,
+  now = Date.now(),
+  deadlineMs = MYSQL_TRANSACTION_DEADLINE_MS,
+): Promise<BatchOutcome> => {
   if (events.length === 0) return { applied: [], duplicates: [], cancelledBefore: [], rejected: [] };
   const conn = await pool.getConnection();
   try {
-    // The fast path answers null when the database refuses the batch as it is: rolled back, then sorted out.
-    const fast = await transactionOn(
-      conn,
-      () => fastPath(conn, events, payTimeoutMs, now),
-      (result) => result !== null,
-    );
-    return fast ?? (await transactionOn(conn, () => carefulPath(conn, events, payTimeoutMs, now)));
+    // Idempotent by order id, so a batch given up on at the deadline may be applied again.
+    return await withDeadline(conn, deadlineMs, async () => {
+      // The fast path answers null when the database refuses the batch as it is: rolled back, then sorted out.
+      const fast = await transactionOn(
+        conn,
+        () => fastPath(conn, events, payTimeoutMs, now),
+        (result) => result !== null,
+      );
+      return fast ?? (await transactionOn(conn, () => carefulPath(conn, events, payTimeoutMs, now)));
+    });
   } finally {
     conn.release();
   }

@@ -32,3 +32,31 @@ export const inTransaction = async <T>(pool: Pool, work: (conn: PoolConnection) 
     conn.release();
   }
 };
+
+export class MysqlTimeoutError extends Error {
+  readonly code = 'MYSQL_TIMEOUT';
+}
+
+/**
+ * `work` on `conn`, given up after `deadlineMs`: the connection is destroyed
+ * (MySQL rolls back what it had not committed once it sees it closed) and a
+ * MysqlTimeoutError thrown, so the caller retries and says why. Without it a
+ * paused or partitioned MySQL, which neither answers nor closes, leaves the
+ * caller waiting in silence. Safe only for work that is idempotent when done
+ * again, since a COMMIT may have landed before the deadline.
+ */
+export const withDeadline = async <T>(conn: PoolConnection, deadlineMs: number, work: () => Promise<T>): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      conn.destroy();
+      reject(new MysqlTimeoutError(`MySQL did not answer within ${deadlineMs} ms: connection dropped`));
+    }, deadlineMs);
+  });
+  try {
+    // The work's own rejection (connection lost) once the connection is destroyed is handled by the race.
+    return await Promise.race([work(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+};

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runSeckill } from '../helpers.js';
-import type { BenchReportJson } from '../../src/bench/report.js';
+import type { BenchReportJson } from '../../src/bench/report/report.js';
 
 type Report = BenchReportJson;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../src/bench/scenario.js';
 import { runSeckill } from '../helpers.js';
-import type { BenchReportJson } from '../../src/bench/report.js';
+import type { BenchReportJson } from '../../src/bench/report/report.js';
 
 /**
  * The sale run by a fleet that is deployed, crashes and disagrees about the

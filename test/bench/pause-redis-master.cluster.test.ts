@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runSeckill } from '../helpers.js';
 import { TEST_CLUSTER } from '../test-env.js';
-import type { BenchReportJson } from '../../src/bench/report.js';
+import type { BenchReportJson } from '../../src/bench/report/report.js';
 
 type Report = BenchReportJson;
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { allSkuKeys, SKU_INDEX_KEY } from '../../src/redis/keys.js';
 import { getInventory } from '../../src/store/inventory.js';
 import { newRedis, runSeckill, testMysql } from '../helpers.js';
-import type { BenchReportJson } from '../../src/bench/report.js';
+import type { BenchReportJson } from '../../src/bench/report/report.js';
 
 const redis = newRedis();
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { OwnRedis } from '../../src/bench/own-redis.js';
-import { freePort } from '../../src/bench/ports.js';
+import { OwnRedis } from '../../src/bench/servers/own-redis.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { postJson, preloadSku, runSeckill, startSeckill, testMysql, uniqueSku, type RunningProcess } from '../helpers.js';
 import { Redis } from 'ioredis';
 

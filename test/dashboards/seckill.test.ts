@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { buyMany, ordersOf } from '../queue/pipeline-helpers.js';
 import { newRedis, preloadSku, scrapeMetrics, startSeckill, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/connection.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { AdmissionCap, type AdmissionCapOptions, type TicketAnswer } from '../../src/gateway/admission-cap.js';
 import { SoldOutSales } from '../../src/gateway/sold-out.js';
 import { skuKeys } from '../../src/redis/keys.js';

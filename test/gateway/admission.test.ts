@@ -107,7 +107,7 @@ describe('after the sell-out', () => {
 });
 
 describe('what costs nothing', () => {
-  it('made-up SKU names spend no rate token: after 300 requests for junk names, honest buyers are not refused 429', async () => {
+  it('made-up SKU names spend no rate permit: after 300 requests for junk names, honest buyers are not refused 429', async () => {
     // A bucket of 5 tokens a second: junk that spent tokens would leave the honest buyers none.
     const url = (await start(['--rate', '5', '--burst', '5'])).url;
     const junk = await Promise.all(Array.from({ length: 300 }, (_, i) => postJson(`${url}/reserve`, { sku: `made-up-${i % 30}`, userId: 'one-account' })));

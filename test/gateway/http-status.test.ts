@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/connection.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,18 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { maxLeaseSize, RateLimit } from '../../src/gateway/rate-limit.js';
 import { connectRedis, type RedisClient } from '../../src/redis/connection.js';
-import { rateBucketKey, skuKeys } from '../../src/redis/keys.js';
-import { type RateLease, RateTokens } from '../../src/sale/rate-tokens.js';
+import { rateLimitKey, skuKeys } from '../../src/redis/keys.js';
+import { type RateLease, RatePermits } from '../../src/sale/rate-permits.js';
 import { connections, newRedis, postJson, preloadSku, serverTracker, testMysql, uniqueSku, waitFor } from '../helpers.js';
 
 /**
- * The fleet's token bucket (serve --rate/--burst): bucket instances on
+ * The fleet's rate limit (serve --rate/--burst): pool instances on
  * connections of their own stand for server processes, then real `seckill
- * serve` processes, all on one real Redis. Each test owns its bucket by its
- * own rate and burst (the bucket's key), and starts it full by deleting it.
+ * serve` processes, all on one real Redis. Each test owns its pool by its
+ * own rate and burst (the pool's key), and starts it full by deleting it.
  */
 
 const redis = newRedis();
@@ -36,15 +36,15 @@ const processConnection = async (options: Parameters<typeof connectRedis>[1] = {
 const nextTick = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Takes from the bucket until `until` (performance.now()), in batches of
- * requests arriving together as a busy server sees them; returns the tokens
+ * Takes from the pool until `until` (performance.now()), in batches of
+ * requests arriving together as a busy server sees them; returns the permits
  * granted and the take() calls made.
  */
-const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ granted: number; takes: number }> => {
+const hammer = async (pool: RateLimit, until: number, batch = 20): Promise<{ granted: number; takes: number }> => {
   let granted = 0;
   let takes = 0;
   while (performance.now() < until) {
-    const answers = await Promise.all(Array.from({ length: batch }, () => Promise.resolve(bucket.take())));
+    const answers = await Promise.all(Array.from({ length: batch }, () => Promise.resolve(pool.take())));
     takes += batch;
     granted += answers.filter(Boolean).length;
     await nextTick(); // let replies and timers in, as between a server's requests
@@ -53,21 +53,21 @@ const hammer = async (bucket: RateLimit, until: number, batch = 20): Promise<{ g
 };
 
 /**
- * Offers each bucket `perSecond` take() calls a second for `ms`, spread
- * evenly: every few ms each bucket gets what its share of the elapsed time
+ * Offers each pool `perSecond` take() calls a second for `ms`, spread
+ * evenly: every few ms each pool gets what its share of the elapsed time
  * calls for (the pace follows the clock, so a late timer makes one batch
  * larger, never the total more). Returns the take() calls made, those
  * admitted, and how long the offer took.
  */
-const offerSteadily = async (buckets: RateLimit[], perSecond: number, ms: number): Promise<{ offered: number; admitted: number; windowSeconds: number }> => {
-  const offeredSoFar = buckets.map(() => 0);
+const offerSteadily = async (pools: RateLimit[], perSecond: number, ms: number): Promise<{ offered: number; admitted: number; windowSeconds: number }> => {
+  const offeredSoFar = pools.map(() => 0);
   const answers: Promise<boolean>[] = [];
   const startedAt = performance.now();
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const elapsedMs = Math.min(ms, performance.now() - startedAt);
       const due = Math.floor((elapsedMs * perSecond) / 1000);
-      for (const [i, bucket] of buckets.entries()) for (; offeredSoFar[i] < due; offeredSoFar[i]++) answers.push(Promise.resolve(bucket.take()));
+      for (const [i, pool] of pools.entries()) for (; offeredSoFar[i] < due; offeredSoFar[i]++) answers.push(Promise.resolve(pool.take()));
       if (elapsedMs >= ms) {
         clearInterval(timer);
         resolve();
@@ -79,28 +79,28 @@ const offerSteadily = async (buckets: RateLimit[], perSecond: number, ms: number
   return { offered: answers.length, admitted, windowSeconds };
 };
 
-describe('the fleet token bucket, shared by bucket instances on separate connections', () => {
+describe('the fleet rate limit, shared by pool instances on separate connections', () => {
   it('lets three processes hammering for 2 s admit together at most burst + rate × window + one lease each, and not starve', async () => {
     const rate = 400;
     const burst = 60;
     const lease = maxLeaseSize(rate, burst);
-    await redis.del(rateBucketKey(rate, burst));
-    const buckets = await Promise.all([1, 2, 3].map(async () => new RateLimit(await processConnection(), rate, burst)));
+    await redis.del(rateLimitKey(rate, burst));
+    const pools = await Promise.all([1, 2, 3].map(async () => new RateLimit(await processConnection(), rate, burst)));
 
     const startedAt = performance.now();
-    const results = await Promise.all(buckets.map((bucket) => hammer(bucket, startedAt + 2_000)));
+    const results = await Promise.all(pools.map((pool) => hammer(pool, startedAt + 2_000)));
     const windowSeconds = (performance.now() - startedAt) / 1000;
 
     const granted = results.reduce((sum, r) => sum + r.granted, 0);
-    // Far more was asked than the rate allows: the bucket, not the load, set the total.
+    // Far more was asked than the rate allows: the pool, not the load, set the total.
     expect(results.reduce((sum, r) => sum + r.takes, 0)).toBeGreaterThan(10 * (burst + rate * windowSeconds));
-    expect(granted).toBeLessThanOrEqual(burst + rate * windowSeconds + buckets.length * lease);
+    expect(granted).toBeLessThanOrEqual(burst + rate * windowSeconds + pools.length * lease);
     expect(granted).toBeGreaterThanOrEqual(0.6 * rate * windowSeconds);
     // No process is starved: each got a part of a fair share.
-    for (const r of results) expect(r.granted).toBeGreaterThanOrEqual((0.2 * granted) / buckets.length);
+    for (const r of results) expect(r.granted).toBeGreaterThanOrEqual((0.2 * granted) / pools.length);
 
-    // An idle bucket's key disappears a few seconds past its full refill.
-    const ttl = await redis.pttl(rateBucketKey(rate, burst));
+    // An idle pool's key disappears a few seconds past its full refill.
+    const ttl = await redis.pttl(rateLimitKey(rate, burst));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(Math.ceil((burst * 1000) / rate) + 5_000);
   });
@@ -109,47 +109,47 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const rate = 5_000;
     const burst = 1_000;
     const processes = 32;
-    await redis.del(rateBucketKey(rate, burst));
-    const buckets = await Promise.all(Array.from({ length: processes }, async () => new RateLimit(await processConnection(), rate, burst)));
+    await redis.del(rateLimitKey(rate, burst));
+    const pools = await Promise.all(Array.from({ length: processes }, async () => new RateLimit(await processConnection(), rate, burst)));
 
     const perProcess = (0.64 * rate) / processes; // 100 a second each
-    const { offered, admitted, windowSeconds } = await offerSteadily(buckets, perProcess, 3_000);
+    const { offered, admitted, windowSeconds } = await offerSteadily(pools, perProcess, 3_000);
     console.log(
       `${processes} processes offered ${offered} in ${windowSeconds.toFixed(2)} s (${Math.round(offered / windowSeconds)}/s at --rate ${rate}): admitted ÷ offered = ${(admitted / offered).toFixed(3)}`,
     );
 
-    // The offer was made, and below the rate: the fleet's bucket had no reason to refuse any of it.
+    // The offer was made, and below the rate: the fleet's pool had no reason to refuse any of it.
     expect(offered).toBe(processes * Math.floor(3 * perProcess));
     expect(offered / windowSeconds).toBeLessThanOrEqual(0.64 * rate);
     expect(admitted / offered).toBeGreaterThanOrEqual(0.95);
-    // The fleet leased about what it spent, not the whole rate: the bucket still holds most of its burst.
-    expect(Number(await redis.hget(rateBucketKey(rate, burst), 'tokens'))).toBeGreaterThanOrEqual(burst / 2);
+    // The fleet leased about what it spent, not the whole rate: the pool still holds most of its burst.
+    expect(Number(await redis.hget(rateLimitKey(rate, burst), 'permits'))).toBeGreaterThanOrEqual(burst / 2);
   });
 
-  it('hands what is left of a lapsed lease back to the fleet on its next lease call, spends none of it itself, and the bucket keeps at most burst', async () => {
+  it('hands what is left of a lapsed lease back to the fleet on its next lease call, spends none of it itself, and the pool keeps at most burst', async () => {
     const rate = 1_000;
     const burst = 1_000;
-    await redis.del(rateBucketKey(rate, burst));
-    const bucket = new RateLimit(await processConnection(), rate, burst);
-    const leases = vi.spyOn(RateTokens.prototype, 'lease');
+    await redis.del(rateLimitKey(rate, burst));
+    const pool = new RateLimit(await processConnection(), rate, burst);
+    const leases = vi.spyOn(RatePermits.prototype, 'lease');
     try {
       // A crowd at once, then one more request: its lease is sized by the crowd's demand, and mostly left unspent.
-      const crowd = await Promise.all(Array.from({ length: 400 }, () => Promise.resolve(bucket.take())));
-      expect(await bucket.take()).toBe(true);
+      const crowd = await Promise.all(Array.from({ length: 400 }, () => Promise.resolve(pool.take())));
+      expect(await pool.take()).toBe(true);
       const admitted = crowd.filter(Boolean).length + 1;
       const granted = (await Promise.all(leases.mock.results.map((r) => r.value as Promise<RateLease>))).reduce((sum, l) => sum + l.granted, 0);
       const unspent = granted - admitted;
       expect(unspent).toBeGreaterThan(0);
 
-      // The lease's second is up, and the bucket has refilled what the crowd took: it is full again.
+      // The lease's second is up, and the pool has refilled what the crowd took: it is full again.
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const callsBefore = leases.mock.calls.length;
-      expect(await bucket.take()).toBe(true);
+      expect(await pool.take()).toBe(true);
       expect(leases.mock.calls.length).toBe(callsBefore + 1);
       expect(leases.mock.calls.at(-1)![1]).toBe(unspent);
-      // Handed back to a full bucket, the old tokens were dropped: they cannot join the next burst.
+      // Handed back to a full pool, the old permits were dropped: they cannot join the next burst.
       const { granted: leasedAfter } = await (leases.mock.results.at(-1)!.value as Promise<RateLease>);
-      expect(Number(await redis.hget(rateBucketKey(rate, burst), 'tokens'))).toBe(burst - leasedAfter);
+      expect(Number(await redis.hget(rateLimitKey(rate, burst), 'permits'))).toBe(burst - leasedAfter);
     } finally {
       leases.mockRestore();
     }
@@ -160,21 +160,21 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
     const burst = 10;
     const lease = maxLeaseSize(rate, burst); // 5: a full lease refills in 50 ms
     const refillMs = (lease * 1000) / rate;
-    await redis.del(rateBucketKey(rate, burst));
+    await redis.del(rateLimitKey(rate, burst));
     // Without auto-pipelining every script call goes through the client's own sendCommand: count them there.
     const processes = await Promise.all(
       [1, 2].map(async () => {
         const client = await processConnection({ enableAutoPipelining: false });
-        return { bucket: new RateLimit(client, rate, burst), calls: vi.spyOn(client, 'sendCommand') };
+        return { pool: new RateLimit(client, rate, burst), calls: vi.spyOn(client, 'sendCommand') };
       }),
     );
 
     const startedAt = performance.now();
-    const results = await Promise.all(processes.map(({ bucket }) => hammer(bucket, startedAt + 1_500, 100)));
+    const results = await Promise.all(processes.map(({ pool }) => hammer(pool, startedAt + 1_500, 100)));
     const elapsedMs = performance.now() - startedAt;
 
     for (const [i, { calls }] of processes.entries()) {
-      // One call per refill interval, and a few for the full bucket at the start.
+      // One call per refill interval, and a few for the full pool at the start.
       expect(calls.mock.calls.length).toBeLessThanOrEqual(elapsedMs / refillMs + 4);
       expect(calls.mock.calls.length).toBeGreaterThan(0);
       expect(results[i].takes).toBeGreaterThan(5_000);
@@ -183,7 +183,7 @@ describe('the fleet token bucket, shared by bucket instances on separate connect
   });
 });
 
-describe('the fleet token bucket when Redis is down', () => {
+describe('the fleet rate limit when Redis is down', () => {
   let redisServer: ChildProcess | null = null;
   let redisExited: Promise<unknown> = Promise.resolve();
 
@@ -221,13 +221,13 @@ describe('the fleet token bucket when Redis is down', () => {
     const client = await connectRedis(url);
     client.on('error', () => {});
     clients.push(client);
-    // Leases of 1 from a bucket of 2: the second take() needs Redis again.
-    const bucket = new RateLimit(client, 20, 2);
-    expect(await bucket.take()).toBe(true);
+    // Leases of 1 from a pool of 2: the second take() needs Redis again.
+    const pool = new RateLimit(client, 20, 2);
+    expect(await pool.take()).toBe(true);
 
     await killOwnRedis();
     const answer = await Promise.race([
-      Promise.resolve(bucket.take()).then(
+      Promise.resolve(pool.take()).then(
         (admitted) => `answered ${admitted}`,
         (error: Error) => `rejected: ${error.message}`,
       ),
@@ -261,9 +261,9 @@ describe.each([
     const burst = 5;
     const processes = 2;
     const lease = maxLeaseSize(rate, burst);
-    await redis.del(rateBucketKey(rate, burst));
+    await redis.del(rateLimitKey(rate, burst));
     const servers = await Promise.all(Array.from({ length: count }, () => start(['--rate', String(rate), '--burst', String(burst), ...args])));
-    // Stock and admission cap far above what the rate lets through: only the bucket refuses.
+    // Stock and admission cap far above what the rate lets through: only the pool refuses.
     const { sku } = await preloadSku(redis, { sku: uniqueSku('fleetrate'), stock: 100_000, limit: 1 });
 
     let buyer = 0;
@@ -284,7 +284,7 @@ describe.each([
     for (const a of limited) expect(a.error).toBe('RATE_LIMITED');
     expect(admitted.every((a) => a.status === 201)).toBe(true);
     // Each process alone was asked for more than twice the fleet's rate (the workers share their port's
-    // connections round-robin): per-process buckets would let through twice as much.
+    // connections round-robin): per-process pools would let through twice as much.
     expect(answers.length).toBeGreaterThan(processes * 2 * (burst + rate * windowSeconds));
     expect(admitted.length).toBeLessThanOrEqual(burst + rate * windowSeconds + processes * lease);
     expect(admitted.length).toBeGreaterThanOrEqual(0.5 * rate * windowSeconds);

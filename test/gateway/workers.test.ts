@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { skuKeys } from '../../src/redis/keys.js';
 import {
   holdReserve,

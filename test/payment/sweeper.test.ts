@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { OwnRedis } from '../../src/bench/own-redis.js';
+import { OwnRedis } from '../../src/bench/servers/own-redis.js';
 import { createPipelineMetrics } from '../../src/queue/metrics.js';
 import { sweepOnce } from '../../src/payment/sweeper.js';
 import { reconcileSku } from '../../src/reconcile/drift.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { localBroker, type BrokerControl } from '../../src/bench/faults.js';
+import { localBroker, type BrokerControl } from '../../src/bench/faults/targets.js';
 import { SKU_INDEX_KEY } from '../../src/redis/keys.js';
 import { newRedis, preloadSku, startSeckill, startServer, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
 import { startOwnBroker, type OwnBroker } from '../own-broker.js';

@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectKafka } from '../../src/queue/kafka.js';
+import { TOPICS } from '../../src/queue/names.js';
 import { isAlive, waitFor } from '../helpers.js';
 
 /**
@@ -52,34 +53,30 @@ describe('seckill kafka start|status|stop (local KRaft broker)', () => {
     await seckillKafka('stop');
   }, 60_000);
 
-  it('starts a broker that answers only once it is ready: a kafkajs producer and consumer pass one message on a fresh topic', async () => {
+  it("starts a broker that answers only once it is ready: the Kafka adapter's producer and consumer pass one message on fresh topics", async () => {
     expect(started).toMatchObject({ running: true, alreadyRunning: false, address: ADDRESS });
     expect(started.readyMs).toBeLessThan(60_000);
 
-    const kafka = new Kafka({ clientId: 'broker-test', brokers: [ADDRESS], logLevel: logLevel.NOTHING });
-    const topic = `t-broker-${randomBytes(4).toString('hex')}`;
-    const admin = kafka.admin();
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    // A short fetch wait: disconnect waits for the fetch in flight (5 s by default).
-    const consumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
+    const kafka = await connectKafka({
+      clientId: 'broker-test',
+      brokers: [ADDRESS],
+      partitions: 1,
+      topicPrefix: `t-broker-${randomBytes(4).toString('hex')}.`,
+      sessionTimeoutMs: 6_000,
+      concurrency: 1,
+      lingerMs: 0,
+    });
     try {
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
       const received: string[] = [];
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        eachMessage: ({ message }) => {
-          received.push(message.value?.toString() ?? '');
-          return Promise.resolve();
-        },
+      await kafka.subscribe(TOPICS.orders, 'broker-test', (batch) => {
+        received.push(...batch.values);
+        return Promise.resolve();
       });
-      await producer.connect();
-      await producer.send({ topic, messages: [{ key: 'sku-1', value: 'order-1' }] });
-      await waitFor(() => received.length > 0, 30_000, `the consumer to receive the message on ${topic}`);
+      await kafka.publish(TOPICS.orders, [{ key: 'sku-1', value: 'order-1' }]);
+      await waitFor(() => received.length > 0, 30_000, 'the consumer to receive the message');
       expect(received).toEqual(['order-1']);
     } finally {
-      await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+      await kafka.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OwnRedis } from '../../src/bench/own-redis.js';
-import { freePort } from '../../src/bench/ports.js';
+import { OwnRedis } from '../../src/bench/servers/own-redis.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { createRedis, type RedisClient } from '../../src/redis/connection.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import { metricValue, preloadSku, scrapeMetrics, startSeckill, testMysql, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OwnRedis } from '../../src/bench/own-redis.js';
-import { freePort } from '../../src/bench/ports.js';
+import { OwnRedis } from '../../src/bench/servers/own-redis.js';
+import { freePort } from '../../src/bench/servers/ports.js';
 import { metricValue, startSeckill, waitFor, type RunningProcess } from '../helpers.js';
 
 /** A relay's or consumer's /metrics scraped while its Redis is down: answered, counted, and the process lives on. */

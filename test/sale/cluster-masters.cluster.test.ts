@@ -113,12 +113,24 @@ describe('waiting for a replica before a 201', () => {
     made.push(replicaAcks);
     return replicaAcks;
   };
-  /** The replica of the master that holds `key`. */
+  /**
+   * The replica of the master that holds `key`. Waited for: a replica an earlier test killed and
+   * started again is flagged failed for a moment after it is back (CI once found none).
+   */
   const replicaOf = async (key: string) => {
-    const nodes = await readClusterNodes(7330);
-    const port = await masterOf(cluster, key, 7330);
-    const id = nodes.find((n) => n.port === port)!.id;
-    return nodes.find((n) => n.role === 'replica' && n.masterId === id && !n.failed)!;
+    let replica: Awaited<ReturnType<typeof readClusterNodes>>[number] | undefined;
+    await waitFor(
+      async () => {
+        const nodes = await readClusterNodes(7330);
+        const port = await masterOf(cluster, key, 7330);
+        const id = nodes.find((n) => n.port === port)?.id;
+        replica = nodes.find((n) => n.role === 'replica' && n.masterId === id && !n.failed);
+        return replica !== undefined;
+      },
+      30_000,
+      `a live replica of the master holding ${key}`,
+    );
+    return replica!;
   };
   afterAll(async () => {
     for (const replicaAcks of made) replicaAcks.close();

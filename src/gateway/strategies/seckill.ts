@@ -117,7 +117,7 @@ export const seckillStrategy = (deps: {
     reserve: async (request, now) => {
       const looked = layouts.get(request.sku, now);
       const known = looked instanceof Promise ? await looked : looked;
-      // A made-up SKU is refused before it costs a rate token or a ticket.
+      // A made-up SKU is refused before it costs a rate permit or a ticket.
       if (known === NO_SALE) return NOT_LOADED;
       const { buckets, lowWater } = known;
       const home = bucketOfUser(request.userId, buckets);

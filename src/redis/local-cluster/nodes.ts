@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { HOST } from './layout.js';
+import { HOST, type NodeTarget } from './layout.js';
 
 /** One line of CLUSTER NODES, as the node asked sees the cluster. */
 export interface ClusterNode {
@@ -27,10 +27,9 @@ export interface ClusterNode {
 }
 
 /** Commands to one node over one connection; rejects when the node does not answer them (refused, loading, timed out, an error reply). */
-export const askRaw = async (port: number, ...commands: string[][]): Promise<unknown[]> => {
+export const askRaw = async (target: NodeTarget, ...commands: string[][]): Promise<unknown[]> => {
   const node = new Redis({
-    host: HOST,
-    port,
+    ...(typeof target === 'number' ? { host: HOST, port: target } : { path: target.socket }),
     lazyConnect: true,
     connectTimeout: 1_000,
     commandTimeout: 2_000,
@@ -50,10 +49,10 @@ export const askRaw = async (port: number, ...commands: string[][]): Promise<unk
 };
 
 /** askRaw, every reply as text. */
-export const ask = async (port: number, ...commands: string[][]): Promise<string[]> => (await askRaw(port, ...commands)).map(String);
+export const ask = async (target: NodeTarget, ...commands: string[][]): Promise<string[]> => (await askRaw(target, ...commands)).map(String);
 
-/** The cluster as the node on `port` sees it (CLUSTER NODES), parsed. */
-export const readClusterNodes = async (port: number): Promise<ClusterNode[]> => parseClusterNodes((await ask(port, ['CLUSTER', 'NODES']))[0]);
+/** The cluster as the node on `target` (a port of 127.0.0.1, or a placed node: see nodeTarget) sees it (CLUSTER NODES), parsed. */
+export const readClusterNodes = async (target: NodeTarget): Promise<ClusterNode[]> => parseClusterNodes((await ask(target, ['CLUSTER', 'NODES']))[0]);
 
 const parseClusterNodes = (text: string): ClusterNode[] =>
   text
@@ -94,8 +93,8 @@ export interface Probe {
 }
 
 /** CLUSTER INFO, INFO replication and CLUSTER NODES of one node; null when it does not answer. */
-export const probe = async (port: number): Promise<Probe | null> => {
-  const replies = await ask(port, ['CLUSTER', 'INFO'], ['INFO', 'replication'], ['CLUSTER', 'NODES']).catch(() => null);
+export const probe = async (target: NodeTarget): Promise<Probe | null> => {
+  const replies = await ask(target, ['CLUSTER', 'INFO'], ['INFO', 'replication'], ['CLUSTER', 'NODES']).catch(() => null);
   if (replies === null) return null;
   const [cluster = '', replication = '', nodes = ''] = replies;
   const field = (info: string, name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? '';
