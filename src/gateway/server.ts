@@ -114,10 +114,10 @@ const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysq
 };
 
 export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): Promise<Gateway> => {
-  const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs);
+  const replicaAcks = options.replicaAcks > 0 ? new ReplicaAcks(deps.redis, options.replicaAcks, options.replicaAckTimeoutMs) : null;
+  const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs, replicaAcks);
   const metrics = createGatewayMetrics(() => soldOut.flagged());
   const errors = new ErrorLog();
-  const replicaAcks = options.replicaAcks > 0 ? new ReplicaAcks(deps.redis, options.replicaAcks, options.replicaAckTimeoutMs) : null;
   const reservations = new Reservations(deps.redis, {
     replicaAcks,
     groupCommit: options.groupCommit,

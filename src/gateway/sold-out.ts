@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import type { BuyRequest, ReserveResult } from '../sale/reservations.js';
 import { answerSoldOut, readSoldOutSnapshot, type SoldOutSnapshot } from '../sale/sold-out-snapshot.js';
 
@@ -32,6 +33,8 @@ export class SoldOutSales {
   constructor(
     private readonly redis: RedisClient,
     private readonly ttlMs: number,
+    /** with --replica-acks: a snapshot is used only once replicas hold what it read (see readSoldOutSnapshot) */
+    private readonly replicaAcks: ReplicaAcks | null = null,
   ) {}
 
   isSoldOut(sku: string, now: number): boolean {
@@ -91,7 +94,7 @@ export class SoldOutSales {
   private async load(sku: string, entry: SoldOutEntry): Promise<SoldOutSnapshot | null> {
     let snapshot: SoldOutSnapshot | null;
     try {
-      snapshot = await readSoldOutSnapshot(this.redis, sku);
+      snapshot = await readSoldOutSnapshot(this.redis, sku, this.replicaAcks);
     } catch (error) {
       entry.loading = null; // the next buyer tries again
       throw error;

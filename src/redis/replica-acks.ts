@@ -8,7 +8,9 @@ import { replicaAckKeyOf } from './keys.js';
 /**
  * Makes sure replicas hold a write before anyone acts on it: before a buyer
  * is told an order, before the relay forwards an outbox entry, before the
- * consumer takes a reservation as persisted.
+ * consumer takes a reservation as persisted. And that a master's state was
+ * the sale's before a buyer is told SOLD_OUT from it: a master cut off from
+ * the others still answers, from stock its replica, promoted, never sold.
  *
  * Redis replicates asynchronously: a master that dies (or stalls and is
  * voted out, then wakes and runs what was queued at it before it learns it
@@ -49,6 +51,12 @@ export const entryIn = (stream: string, id: string): Look => ({
   read: ['XRANGE', stream, id, id],
   holds: (reply) => Array.isArray(reply) && reply.length === 1,
 });
+
+/**
+ * The integer at `key` is below `n` (a key that is not there counts as 0): a
+ * stock that cannot serve a buy of n units, as a SOLD_OUT answer claims.
+ */
+export const countBelow = (key: string, n: number): Look => ({ key, read: ['GET', key], holds: (reply) => Number(reply ?? 0) < n });
 
 /**
  * The write marked the JSON record in `field` of `hash` with `mark` (a

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { bucketName, type SkuKeys, skuKeys, STOCK_EVENTS_CHANNEL, STREAM_FIELD, streamMessage } from '../redis/keys.js';
-import { fieldIn, markedIn, type ReplicaAcks } from '../redis/replica-acks.js';
+import { countBelow, fieldIn, markedIn, type ReplicaAcks } from '../redis/replica-acks.js';
 import { retryWhileMoving } from '../redis/redirected.js';
 import { defineScript, type ScriptCall } from '../redis/scripts.js';
 import { groupBy } from '../group-by.js';
@@ -126,7 +126,7 @@ export class Reservations {
     const item: ReserveItem = { request, orderId: newOrderId(request.sku, now, bucket), ticketLease, bucket };
     // One call = one bucket = one cluster slot.
     const result = this.groups ? await this.groups.submit(bucketName(request.sku, bucket), item) : (await this.reserveBatch(request.sku, [item]))[0];
-    // An order reserve.lua wrote in this call is confirmed with the call's others, at once; one it names (DUPLICATE, LIMIT) on its own.
+    // An order reserve.lua wrote in this call, or its SOLD_OUT, is confirmed with the call's others, at once; an order it names (DUPLICATE, LIMIT) on its own.
     const ofCall = this.callConfirmations.get(result);
     if (ofCall !== undefined) {
       await ofCall;
@@ -169,21 +169,31 @@ export class Reservations {
       const remaining = replies[i + 2] as number;
       results.push({ outcome: replies[i] as ReserveOutcome, orderId: orderId === '' ? null : orderId, remaining: remaining < 0 ? null : remaining });
     }
-    if (this.replicaAcks !== null) this.confirmCall(k, results);
+    if (this.replicaAcks !== null) this.confirmCall(k, items, results);
     return results;
   }
 
   /**
-   * One confirmation for the orders one reserve.lua call wrote: a single
-   * script's writes replicate together, so the last of them held on a
-   * replica means all are. Started as soon as the call answered.
+   * One confirmation for the answers of one reserve.lua call that a buyer
+   * acts on: the orders it wrote (a single script's writes replicate
+   * together, so the last of them held on a replica means all are) and its
+   * SOLD_OUTs (the stock, after the call, still too low for each of them:
+   * a master cut off from its replica sells out stock the promoted replica
+   * still has, and its buyers must be told to retry, not that it is gone).
+   * Started as soon as the call answered.
    */
-  private confirmCall(k: SkuKeys, results: readonly ReserveResult[]): void {
+  private confirmCall(k: SkuKeys, items: readonly ReserveItem[], results: readonly ReserveResult[]): void {
     const written = results.filter((r) => r.outcome === Outcome.OK);
-    if (written.length === 0) return;
-    const confirming = this.replicaAcks!.confirm(fieldIn(k.reservations, written.at(-1)!.orderId!));
+    const refusedQty = items.filter((_, i) => results[i].outcome === Outcome.SOLD_OUT).map(({ request }) => request.qty);
+    const looks = [
+      ...(written.length > 0 ? [fieldIn(k.reservations, written.at(-1)!.orderId!)] : []),
+      // Within a call the stock only goes down: below the smallest refused buy now, it was below each when refused.
+      ...(refusedQty.length > 0 ? [countBelow(k.stock, Math.min(...refusedQty))] : []),
+    ];
+    if (looks.length === 0) return;
+    const confirming = this.replicaAcks!.confirmAll(looks);
     confirming.catch(() => {}); // awaited by each reserve() of the call
-    for (const r of written) this.callConfirmations.set(r, confirming);
+    for (const r of results) if (r.outcome === Outcome.OK || r.outcome === Outcome.SOLD_OUT) this.callConfirmations.set(r, confirming);
   }
 
   /**

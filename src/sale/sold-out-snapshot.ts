@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/connection.js';
 import { META, requestField } from '../redis/keys.js';
+import { countBelow, type ReplicaAcks } from '../redis/replica-acks.js';
 import { execAll } from '../redis/transaction.js';
 import { bucketKeysOf } from './buckets.js';
 import { heldUnits, parseHolding } from './holdings.js';
@@ -28,10 +29,18 @@ export interface SoldOutSnapshot {
  * one (a user's request ids and holding are all in their own bucket, so the
  * buckets' maps never overlap); null when it is not sold out (or not loaded)
  * any more.
+ *
+ * With replicas to wait for (--replica-acks), the read counts only once they
+ * hold what it saw (else NotReplicatedError, and the buyer retries): a master
+ * cut off from its replica sells on alone, and its snapshot would tell
+ * SOLD_OUT to buyers whose orders the promoted replica holds. A read a
+ * replica confirmed is the sale's: no master sells from a stock of 0, so
+ * every order of the SKU is in it until units are released (`released`).
  */
-export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Promise<SoldOutSnapshot | null> => {
+export const readSoldOutSnapshot = async (redis: RedisClient, sku: string, replicaAcks: ReplicaAcks | null = null): Promise<SoldOutSnapshot | null> => {
+  const bucketKeys = await bucketKeysOf(redis, sku);
   const buckets = await Promise.all(
-    (await bucketKeysOf(redis, sku)).map(
+    bucketKeys.map(
       async (k) =>
         (await execAll(redis.multi().get(k.stock).hmget(k.meta, META.limit, META.released).hgetall(k.holders).hgetall(k.requests))) as [
           string | null,
@@ -43,6 +52,7 @@ export const readSoldOutSnapshot = async (redis: RedisClient, sku: string): Prom
   );
   const [, meta] = buckets[0];
   if (meta[0] === null || buckets.some(([stock]) => stock === null || Number(stock) > 0)) return null;
+  await replicaAcks?.confirmAll(bucketKeys.map((k) => countBelow(k.stock, 1)));
   const held = new Map<string, { units: number; newestOrderId: string | null }>();
   const requests = new Map<string, string>();
   let released = 0;

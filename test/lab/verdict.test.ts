@@ -34,6 +34,7 @@ describe('the verdict of a lab sale', () => {
     const verdict = judgeLabSale([told(1, 'OK', 9_000), told(2, 'OK', 11_000), told(3, 'GAVE_UP', 12_000)], [order(1), order(3)], 3, STRUCK);
     expect(verdict.toldNotInMysql).toEqual(['o2']);
     expect(verdict.inMysqlNotTold).toEqual(['o3']);
+    expect(verdict.untoldBuyersWereTold).toEqual({ GAVE_UP: 1 });
     expect(verdict.gaveUp).toBe(1);
   });
 
@@ -64,7 +65,10 @@ describe('the verdict of a lab sale', () => {
     expect(brokenIn(whole)).toEqual([]);
     expect(brokenIn({ ...whole, toldNotInMysql: ['o9'] })).toEqual(['1 buyer(s) told an order MySQL never got']);
     expect(brokenIn({ ...whole, driftAfterFix: 3 })).toEqual(['drift 3 after reconcile --fix']);
-    expect(brokenIn({ ...whole, oversold: 2, inMysqlNotTold: ['o7'] })).toHaveLength(2);
+    expect(brokenIn({ ...whole, oversold: 2, inMysqlNotTold: ['o7'], untoldBuyersWereTold: { GAVE_UP: 1 } })).toEqual([
+      '1 order(s) in MySQL never told to their buyer (who were told GAVE_UP ×1)',
+      '2 unit(s) sold beyond the stock',
+    ]);
   });
 });
 

@@ -169,8 +169,9 @@ describe('waiting for a replica before a 201', () => {
     const { url: server } = await servers.start(['--replica-acks', '1', '--replica-ack-timeout', '1000', '--sold-out-ttl', '600000'], { REDIS_URL: url });
     const alice = await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' });
     expect(alice.status).toBe(201);
-    // Sold out: the server answers from its snapshot from now on.
+    // Sold out: the server answers from its snapshot from now on (Dave's answer reads it, and a replica confirms it).
     expect((await postJson(`${server}/reserve`, { sku, userId: 'bob', requestId: 'b1' })).body).toMatchObject({ error: 'SOLD_OUT' });
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'dave', requestId: 'd1' })).body).toMatchObject({ error: 'SOLD_OUT' });
 
     const replica = await replicaOf(skuKeys(sku).stock);
     await killNode(dir, replica.port);
@@ -178,7 +179,7 @@ describe('waiting for a replica before a 201', () => {
       // Without a replica no order id is named: retry later, not "you hold order X" that a failover could take back.
       expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).status).toBe(503);
       expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a2' })).status).toBe(503);
-      // An answer that names no order needs no replica.
+      // A SOLD_OUT from a snapshot replicas confirmed needs no replica now: no master sells from a stock of 0.
       expect((await postJson(`${server}/reserve`, { sku, userId: 'carol', requestId: 'c1' })).status).toBe(410);
     } finally {
       await startNode(dir, replica.port);
@@ -192,6 +193,26 @@ describe('waiting for a replica before a 201', () => {
       error: 'LIMIT',
       orderId: alice.body.orderId,
     });
+  }, 120_000);
+
+  it("tells a buyer to retry, not SOLD_OUT, while no replica holds the master's sell-out: a master cut off sells out stock its promoted replica may still have", async () => {
+    const sku = uniqueSku('sold-out-acks');
+    await preloadSku(cluster, { sku, stock: 1, limit: 1 });
+    const { url: server } = await servers.start(['--replica-acks', '1', '--replica-ack-timeout', '1000', '--sold-out-ttl', '600000'], { REDIS_URL: url });
+    const replica = await replicaOf(skuKeys(sku).stock);
+    await killNode(dir, replica.port);
+    try {
+      // Alice takes the last unit on the master alone: not confirmed, she retries.
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).status).toBe(503);
+      // Bob is refused by reserve.lua, Carol from the snapshot (the sell-out was announced): neither answer can be shown to be the sale's.
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'bob', requestId: 'b1' })).status).toBe(503);
+      expect((await postJson(`${server}/reserve`, { sku, userId: 'carol', requestId: 'c1' })).status).toBe(503);
+    } finally {
+      await startNode(dir, replica.port);
+    }
+    await waitFor(async () => (await postJson(`${server}/reserve`, { sku, userId: 'bob', requestId: 'b1' })).status === 410, 30_000, 'the sell-out confirmed');
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'carol', requestId: 'c1' })).body).toMatchObject({ error: 'SOLD_OUT' });
+    expect((await postJson(`${server}/reserve`, { sku, userId: 'alice', requestId: 'a1' })).body).toMatchObject({ error: 'DUPLICATE' });
   }, 120_000);
 
   it('confirms only a write that is on the master it asked: a replica acknowledging is not enough when the write is not there', async () => {

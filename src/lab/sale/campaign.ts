@@ -62,10 +62,17 @@ export const labFaultNames = (raw: string): string[] => {
   return names;
 };
 
+const toldInstead = (byOutcome: Record<string, number>): string =>
+  Object.entries(byOutcome)
+    .map(([outcome, n]) => `${outcome} ×${n}`)
+    .join(', ');
+
 /** What broke in a row, as sentences; empty when the sale came out whole. */
 export const brokenIn = (row: LabRow): string[] => [
   ...(row.toldNotInMysql.length > 0 ? [`${row.toldNotInMysql.length} buyer(s) told an order MySQL never got`] : []),
-  ...(row.inMysqlNotTold.length > 0 ? [`${row.inMysqlNotTold.length} order(s) in MySQL never told to their buyer`] : []),
+  ...(row.inMysqlNotTold.length > 0
+    ? [`${row.inMysqlNotTold.length} order(s) in MySQL never told to their buyer (who were told ${toldInstead(row.untoldBuyersWereTold)})`]
+    : []),
   ...(row.oversold > 0 ? [`${row.oversold} unit(s) sold beyond the stock`] : []),
   ...(row.driftAfterFix !== 0 ? [`drift ${row.driftAfterFix} after reconcile --fix`] : []),
   ...(row.refusedWithStockLeft > 0 ? [`${row.refusedWithStockLeft} buyer(s) told SOLD_OUT with units left`] : []),

@@ -23,6 +23,8 @@ export interface LabVerdict {
   toldNotInMysql: string[];
   /** live orders in MySQL no buyer was told */
   inMysqlNotTold: string[];
+  /** what the buyers of those orders were told instead, by outcome (GAVE_UP, SOLD_OUT, …; NO_BUYER when no buyer sent its request id) */
+  untoldBuyersWereTold: Record<string, number>;
   /** live units in MySQL beyond the stock */
   oversold: number;
   /** buyers told SOLD_OUT while MySQL ends with units unsold */
@@ -42,6 +44,13 @@ export const judgeLabSale = (told: Told[], orders: OrderRow[], stock: number, st
   const namedOrders = told.filter((t) => t.orderId !== null);
   const toldIds = new Set(namedOrders.map((t) => t.orderId));
   const liveUnits = live.reduce((units, o) => units + o.qty, 0);
+  const untold = live.filter((o) => !toldIds.has(o.orderId));
+  const outcomeOf = new Map(told.map((t) => [t.requestId, t.outcome]));
+  const untoldBuyersWereTold: Record<string, number> = {};
+  for (const o of untold) {
+    const outcome = outcomeOf.get(o.requestId) ?? 'NO_BUYER';
+    untoldBuyersWereTold[outcome] = (untoldBuyersWereTold[outcome] ?? 0) + 1;
+  }
   // Any answer naming the buyer's order counts: with replica acks a buy made during a partition is answered (DUPLICATE, its order) only once it heals.
   const sold = namedOrders
     .filter((t) => t.at >= struckAt)
@@ -53,7 +62,8 @@ export const judgeLabSale = (told: Told[], orders: OrderRow[], stock: number, st
     toldAnOrder: namedOrders.length,
     gaveUp: told.filter((t) => t.outcome === 'GAVE_UP').length,
     toldNotInMysql: namedOrders.filter((t) => !inMysql.has(t.orderId!)).map((t) => t.orderId!),
-    inMysqlNotTold: live.filter((o) => !toldIds.has(o.orderId)).map((o) => o.orderId),
+    inMysqlNotTold: untold.map((o) => o.orderId),
+    untoldBuyersWereTold,
     oversold: Math.max(0, liveUnits - stock),
     refusedWithStockLeft: liveUnits < stock ? told.filter((t) => t.outcome === 'SOLD_OUT').length : 0,
     secondsToSellAgain: sold.length === 0 ? null : longestPause / 1000,
