@@ -22,7 +22,8 @@ const valid = { name: 'x', skus: [{ sku, stock: 10 }] };
 const variant = (patch: Record<string, unknown>) => JSON.stringify({ ...valid, ...patch });
 
 describe('a bad scenario file', () => {
-  it.each([
+  // Each case is a CLI process of its own, the cost of which is starting node: run side by side.
+  it.concurrent.for([
     ['not JSON', '{"skus": [', 'is not valid JSON'],
     ['no skus', JSON.stringify({ name: 'x' }), 'skus must be a non-empty array'],
     ['a bad sku id', variant({ skus: [{ sku: 'a b', stock: 1 }] }), 'skus[0].sku must match'],
@@ -47,7 +48,7 @@ describe('a bad scenario file', () => {
     ],
     ['an unknown auth', variant({ auth: 'oauth' }), 'auth must be one of none, jwt, got "oauth"'],
     ['impostors without sign-in', variant({ bots: { badIdentity: 0.1 } }), 'bots.badIdentity needs "auth": "jwt"'],
-  ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async (name, content, message) => {
+  ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async ([name, content, message], { expect }) => {
     const run = await seckill('bench', scenarioFile(name.replace(/\W+/g, '-'), content));
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
@@ -56,7 +57,7 @@ describe('a bad scenario file', () => {
 });
 
 describe('bad flags', () => {
-  it.each([
+  it.concurrent.for([
     [['serve', '--port', '70000'], '--port must be a whole number from 0 to 65535'],
     [['serve', '--strategy', 'fastest'], "argument 'fastest' is invalid"],
     [['serve', '--redis-url', 'http://127.0.0.1'], 'REDIS_URL must start with redis:'],
@@ -78,7 +79,7 @@ describe('bad flags', () => {
     [['bench', 'smoke', '--html', '/no/such/folder/report.html'], 'the folder /no/such/folder does not exist'],
     [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
     [['nonsense'], "unknown command 'nonsense'"],
-  ])('%j: a message naming the problem and exit code 2', async (args, message) => {
+  ] as [string[], string][])('%j: a message naming the problem and exit code 2', async ([args, message], { expect }) => {
     const run = await seckill(...args);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
