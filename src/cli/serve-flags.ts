@@ -195,7 +195,7 @@ export const serveFlags = (command: Command): Command =>
           ),
       ),
     ),
-    'an order before any answer names it (201, DUPLICATE, LIMIT; unconfirmed in time: 503, retry with the same requestId)',
+    'an order before any answer names it (201, DUPLICATE, LIMIT), and a sell-out before SOLD_OUT is said (unconfirmed in time: 503, retry with the same requestId)',
   );
 
 export const SERVE_EXAMPLES = `
