@@ -16,7 +16,16 @@ import { connectionFlags, replicaAckFlags, waitFlag } from './common.js';
 
 export type ServeFlags = Omit<
   GatewayOptions,
-  'soldOutTtlMs' | 'ticketLeaseMs' | 'payTimeoutMs' | 'purchaseTokens' | 'requestTimeoutMs' | 'renderMetrics' | 'replicaAckTimeoutMs' | 'groupCommit' | 'auth'
+  | 'soldOutTtlMs'
+  | 'ticketLeaseMs'
+  | 'payTimeoutMs'
+  | 'purchaseTokens'
+  | 'requestTimeoutMs'
+  | 'renderMetrics'
+  | 'replicaAckTimeoutMs'
+  | 'groupCommit'
+  | 'auth'
+  | 'metricsPortApart'
 > &
   AuthFlags & {
     groupCommit: boolean;
@@ -30,6 +39,9 @@ export type ServeFlags = Omit<
     requireToken?: boolean;
     tokenTtl: number;
     shutdownTimeout: number;
+    /** the operator port (/metrics, /health), apart from the buyers'; unset: both on the buyers' port */
+    metricsPort?: number;
+    metricsHost: string;
     wait: number;
     json?: boolean;
     redisUrl?: string;
@@ -68,6 +80,13 @@ export const identityLine = (auth: Authenticator | null): string =>
     ? 'identity: --auth none: the userId a request names is taken on its word (the demo; behind a real login use --auth jwt)'
     : `identity: --auth jwt: the buyer is the bearer token's sub; ${auth.describe()}; SIGHUP reads the key file again`;
 
+/** `--metrics-port` on the buyers' own port would leave one of the two servers without it. */
+export const checkMetricsPort = (flags: ServeFlags): void => {
+  if (flags.metricsPort !== undefined && flags.metricsPort !== 0 && flags.metricsPort === flags.port) {
+    throw new ConfigError(`--metrics-port ${flags.metricsPort} is --port too: the operator port must be another one (or leave --metrics-port out)`);
+  }
+};
+
 /** `--workers`: a count, or `auto` for one per core this process may use. */
 const workersOption = (raw: string): number => (raw === 'auto' ? availableParallelism() : intOption('--workers', 1, 1024)(raw));
 
@@ -89,6 +108,8 @@ export const gatewayOptionsOf = (flags: ServeFlags, set: Pick<GatewayOptions, 'p
     redisUrl: _r,
     mysqlUrl: _m,
     workers: _n,
+    metricsPort,
+    metricsHost: _mh,
     auth: _a,
     jwtSecret: _js,
     jwtPublicKey: _jp,
@@ -105,6 +126,7 @@ export const gatewayOptionsOf = (flags: ServeFlags, set: Pick<GatewayOptions, 'p
     requestTimeoutMs: requestTimeout,
     replicaAckTimeoutMs: replicaAckTimeout,
     groupCommit: groupCommit ? { ...DEFAULT_GROUP_LIMITS, maxItems: groupSize } : null,
+    metricsPortApart: metricsPort !== undefined,
     ...set,
   };
 };
@@ -120,6 +142,12 @@ export const serveFlags = (command: Command): Command =>
           )
           .option('--host <addr>', 'address to listen on', '127.0.0.1')
           .option('--port <n>', 'port to listen on (0 = any free port)', intOption('--port', 0, 65535), 8080)
+          .option(
+            '--metrics-port <n>',
+            "operator port: GET /metrics and /health there, and the buyers' port answers /metrics 404 (0 = any free port; unset: /metrics on the buyers' port)",
+            intOption('--metrics-port', 0, 65535),
+          )
+          .option('--metrics-host <addr>', 'address of the operator port (--metrics-port)', '127.0.0.1')
           .option(
             '--workers <n>',
             'processes serving the one port: a number, or auto (one per core); each has its own Redis and MySQL connections',
@@ -203,6 +231,8 @@ Examples:
   $ seckill serve --port 8080
   $ REDIS_URL=redis://10.0.0.5:6379 seckill serve --rate 50000 --burst 5000
   $ seckill serve --port 8080 --workers auto    # one port, a worker process per core
+  $ seckill serve --port 8080 --metrics-port 9464 --metrics-host 10.0.0.3    # buyers on 8080; Prometheus and probes on 10.0.0.3:9464
+  $ curl -s 10.0.0.3:9464/health    # 200 {"ok":true,"redis":"up","mysql":"up"}, or 503 saying which is down
   $ curl -s -XPOST localhost:8080/reserve -d '{"sku":"phone-1","userId":"u1","requestId":"r1"}'
   $ SECKILL_SECRET=$(openssl rand -hex 32) seckill serve --require-token --token-ttl 30
   $ curl -s 'localhost:8080/sales/phone-1/token?userId=u1'    # then POST /reserve with {"token": ...}
@@ -216,6 +246,8 @@ Answers: 201 reserved; 409 limit or duplicate (with the existing orderId);
 401 UNAUTHORIZED with a reason, 403 WRONG_USER for another buyer's userId (with --auth jwt);
 404 unknown sku; 429 admission refused; 400 bad input; 413 body too large;
 503 Redis down (retry with the same requestId).
+GET /health answers from a check of Redis and MySQL at most a second old (200, or
+503 naming the store that is down); seckill_dependency_up exports the same check.
 SIGTERM stops accepting, finishes in-flight requests, closes connections, exits 0
 (with --workers: the primary does so for every worker, and restarts one that crashed).
 SIGHUP reads the --jwks / --jwt-public-key file again without dropping a connection

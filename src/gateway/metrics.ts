@@ -1,12 +1,13 @@
 import cluster from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEPENDENCIES, type HealthReport } from './health.js';
 
 /**
  * The gateway's Prometheus metrics. prom-client gives the text exposition
  * format, histograms and the process metrics (event-loop lag, heap) that an
  * operator wants next to ours, correctly escaped, for one small dependency.
  */
-export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
+export const createGatewayMetrics = (soldOutCount: () => number = () => 0, dependencyHealth?: () => Promise<HealthReport>) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'seckill_' });
   const requests = new Counter({
@@ -39,6 +40,25 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     labelNames: ['dependency'],
     registers: [registry],
   });
+  const dependencyChecks = new Counter({
+    name: 'seckill_dependency_checks_total',
+    help: 'Checks of Redis and MySQL behind GET /health and seckill_dependency_up (at most one a second, however often they are asked)',
+    registers: [registry],
+  });
+  if (dependencyHealth) {
+    new Gauge({
+      name: 'seckill_dependency_up',
+      help: 'Whether the dependency answered its last check (1) or not (0): the check of GET /health, at most a second old',
+      labelNames: ['dependency'],
+      registers: [registry],
+      // Across `serve --workers`: down if any worker finds it down.
+      aggregator: 'min',
+      async collect() {
+        const report = await dependencyHealth();
+        for (const name of DEPENDENCIES) this.labels(name).set(report[name] === 'up' ? 1 : 0);
+      },
+    });
+  }
   new Gauge({
     name: 'seckill_sold_out_skus',
     help: 'SKUs this process currently refuses locally as sold out',
@@ -81,6 +101,7 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0) => {
     reserveCallSize,
     bucketTransfers,
     dependencyErrors,
+    dependencyChecks,
     clientsCut,
     keyReloads,
   };

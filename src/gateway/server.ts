@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { registryPage, type MetricsPage } from '../metrics-server.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Pool } from 'mysql2/promise';
 import { pingMysql } from '../store/mysql.js';
@@ -12,8 +13,9 @@ import { keepInStep } from './keep-in-step.js';
 import { RateLimit } from './rate-limit.js';
 import { SoldOutSales } from './sold-out.js';
 import { ErrorLog } from '../error-log.js';
-import { sendError, sendJson } from './errors.js';
+import { sendError } from './errors.js';
 import { listen, type Listener } from './http-listener.js';
+import { DependencyHealth, type HealthReport } from './health.js';
 import { createGatewayMetrics } from './metrics.js';
 import { createOrdersRoute } from './orders-route.js';
 import { createPurchaseTokens, type PurchaseTokens } from './purchase-token.js';
@@ -72,13 +74,11 @@ export interface GatewayOptions {
    * registry. A worker of `serve --workers` answers with the fleet's sums (workers.ts).
    */
   renderMetrics?: () => Promise<MetricsPage>;
-}
-
-/** An answer to GET /metrics. */
-export interface MetricsPage {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
+  /**
+   * `serve --metrics-port`: /metrics is served on the operator port (by
+   * serve.ts, from `Gateway.metricsPage`), and the buyers' port answers it 404
+   */
+  metricsPortApart?: boolean;
 }
 
 export interface GatewayDeps {
@@ -96,7 +96,18 @@ export interface Gateway extends Listener {
    * when there is nothing to reload (--auth none).
    */
   reloadKeys(): Promise<string | null>;
+  /** Redis and MySQL as GET /health sees them: a report at most a second old */
+  health: DependencyHealth;
+  /** GET /metrics as the buyers' port would answer it (this process's registry, or the fleet's sums in a worker) */
+  metricsPage(): Promise<MetricsPage>;
 }
+
+/** GET /health's answer: 200 when both stores answer, else 503; the body says which is down and why. */
+export const healthPage = (report: HealthReport): MetricsPage => ({
+  status: report.ok ? 200 : 503,
+  headers: { 'content-type': 'application/json' },
+  text: JSON.stringify(report),
+});
 
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 const TOKEN_PATH = /^\/sales\/([^/]{1,200})\/token$/;
@@ -116,7 +127,14 @@ const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysq
 export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): Promise<Gateway> => {
   const replicaAcks = options.replicaAcks > 0 ? new ReplicaAcks(deps.redis, options.replicaAcks, options.replicaAckTimeoutMs) : null;
   const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs, replicaAcks);
-  const metrics = createGatewayMetrics(() => soldOut.flagged());
+  const metrics = createGatewayMetrics(
+    () => soldOut.flagged(),
+    () => health.current(),
+  );
+  const health = new DependencyHealth({
+    checks: { redis: () => deps.redis.ping(), mysql: () => pingMysql(deps.mysql) },
+    onCheck: () => metrics.dependencyChecks.inc(),
+  });
   const errors = new ErrorLog();
   const reservations = new Reservations(deps.redis, {
     replicaAcks,
@@ -151,16 +169,8 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
   if (tokens) await clock.measure();
   const issueToken = createTokenRoute({ redis: deps.redis, clock, tokens, buyer, metrics, errors });
 
-  const health = async (res: ServerResponse) => {
-    const check = (p: Promise<unknown>) =>
-      p.then(
-        () => 'up',
-        (error: Error) => `down: ${error.message}`,
-      );
-    const [redis, mysql] = await Promise.all([check(deps.redis.ping()), check(pingMysql(deps.mysql))]);
-    const ok = redis === 'up' && mysql === 'up';
-    sendJson(res, ok ? 200 : 503, JSON.stringify({ ok, redis, mysql }));
-  };
+  const sendPage = (res: ServerResponse, page: MetricsPage) => void res.writeHead(page.status, page.headers).end(page.text);
+  const metricsPage = () => options.renderMetrics?.() ?? registryPage(metrics.registry);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
@@ -171,17 +181,8 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
       sendError(res, 'METHOD_NOT_ALLOWED', `use ${allowed} on ${path}`);
     };
     if (path === '/reserve') return method === 'POST' ? reserve(req, res) : allow('POST');
-    if (path === '/health') return method === 'GET' ? health(res) : allow('GET');
-    if (path === '/metrics') {
-      if (method !== 'GET') return allow('GET');
-      if (options.renderMetrics) {
-        const page = await options.renderMetrics();
-        res.writeHead(page.status, page.headers);
-        return void res.end(page.text);
-      }
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      return void res.end(await metrics.registry.metrics());
-    }
+    if (path === '/health') return method === 'GET' ? sendPage(res, healthPage(await health.current())) : allow('GET');
+    if (path === '/metrics' && !options.metricsPortApart) return method === 'GET' ? sendPage(res, await metricsPage()) : allow('GET');
     const sale = TOKEN_PATH.exec(path);
     if (sale) return method === 'GET' ? issueToken(sale[1], url.slice(path.length + 1), req, res) : allow('GET');
     const order = ORDER_PATH.exec(path);
@@ -214,5 +215,5 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     await tickets.giveBackAll().catch((error: unknown) => errors.report('redis', error));
     replicaAcks?.close();
   };
-  return { ...listener, close, reloadKeys };
+  return { ...listener, close, reloadKeys, health, metricsPage };
 };

@@ -1,29 +1,41 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { MetricsPage } from './server.js';
+import type { MetricsPage } from '../metrics-server.js';
+import type { HealthReport } from './health.js';
 
 /**
  * `seckill serve --workers N`: one port, N processes. The primary only
  * supervises: it forks the workers (node's cluster module shares the
  * listening socket between them), restarts one that crashed (and a
  * replacement that failed its start), stops them all on SIGTERM, and answers
- * their GET /metrics with the fleet's sums. Each worker is the single-process
+ * their GET /metrics with the fleet's sums (and, with --metrics-port, serves
+ * the operator port itself: the fleet's sums, the workers' health). Each worker is the single-process
  * serve, with its own Redis and MySQL connections; everything they must agree
  * on (stock, admission tickets, sold-out flags over pub/sub) is in Redis
  * already.
  */
 
 /** What a worker tells its primary (prom-client's own collection messages travel on the same channel). */
-type WorkerMessage = { type: 'seckill:listening'; url: string } | { type: 'seckill:metrics-request'; id: number };
-/** The primary's answer to a metrics request: the fleet's text, or why there is none. */
-type PrimaryMessage = { type: 'seckill:metrics'; id: number; text: string } | { type: 'seckill:metrics'; id: number; error: string };
+type WorkerMessage =
+  { type: 'seckill:listening'; url: string } | { type: 'seckill:metrics-request'; id: number } | { type: 'seckill:health'; id: number; report: HealthReport };
+/** The primary's answer to a metrics request (the fleet's text, or why there is none), and its question for a worker's health. */
+type PrimaryMessage =
+  | { type: 'seckill:metrics'; id: number; text: string }
+  | { type: 'seckill:metrics'; id: number; error: string }
+  | { type: 'seckill:health-request'; id: number };
 
+const WORKER_MESSAGES = new Set(['seckill:listening', 'seckill:metrics-request', 'seckill:health']);
+const PRIMARY_MESSAGES = new Set(['seckill:metrics', 'seckill:health-request']);
 const isWorkerMessage = (message: unknown): message is WorkerMessage =>
-  typeof message === 'object' &&
-  message !== null &&
-  ((message as WorkerMessage).type === 'seckill:listening' || (message as WorkerMessage).type === 'seckill:metrics-request');
+  typeof message === 'object' && message !== null && WORKER_MESSAGES.has((message as WorkerMessage).type);
 const isPrimaryMessage = (message: unknown): message is PrimaryMessage =>
-  typeof message === 'object' && message !== null && (message as PrimaryMessage).type === 'seckill:metrics';
+  typeof message === 'object' && message !== null && PRIMARY_MESSAGES.has((message as PrimaryMessage).type);
+
+/** How long the primary waits for a worker's health before calling it down. */
+const WORKER_HEALTH_TIMEOUT_MS = 3_000;
+
+/** The fleet's GET /health: ok when every live worker finds both stores up; each worker's own report beside its pid. */
+export type FleetHealth = HealthReport & { workers: ({ pid: number } & HealthReport)[] };
 
 /** A crashed worker (or a replacement that failed its start) is restarted after 100 ms, doubling with each crash in the last minute, at most 5 s: one that dies on every request, or a store down for minutes, must not spin. */
 const RESTART_MIN_MS = 100;
@@ -48,6 +60,10 @@ export interface Fleet {
   stop(): Promise<number>;
   /** passes a reload (SIGHUP: the --auth jwt key files) on to every worker; each reloads and logs for itself */
   reload(): void;
+  /** the fleet's GET /metrics (the workers' sums) for the operator port */
+  metricsPage(): Promise<MetricsPage>;
+  /** asks every listening worker for its health (each answers from its check, at most a second old) */
+  health(): Promise<FleetHealth>;
   /**
    * resolves with the fleet's exit code once every worker has exited: 0 after
    * a stop in which each drained and exited cleanly, 1 if one did not, or the
@@ -92,6 +108,38 @@ export const startFleet = (options: FleetOptions): Fleet => {
       (error: Error) => worker.isConnected() && worker.send({ type: 'seckill:metrics', id, error: error.message } satisfies PrimaryMessage),
     );
 
+  const healthAnswers = new Map<number, (report: HealthReport) => void>();
+  let nextHealthId = 0;
+  const workerHealth = (worker: Worker): Promise<{ pid: number } & HealthReport> => {
+    const pid = worker.process.pid!;
+    const down = (why: string): HealthReport => ({ ok: false, redis: why, mysql: why });
+    if (!worker.isConnected()) return Promise.resolve({ pid, ...down('down: worker not connected') });
+    const id = nextHealthId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(down(`down: worker did not answer in ${WORKER_HEALTH_TIMEOUT_MS} ms`)), WORKER_HEALTH_TIMEOUT_MS);
+      const answer = (report: HealthReport) => {
+        clearTimeout(timer);
+        healthAnswers.delete(id);
+        resolve({ pid, ...report });
+      };
+      healthAnswers.set(id, answer);
+      worker.send({ type: 'seckill:health-request', id } satisfies PrimaryMessage);
+    });
+  };
+  const health = async (): Promise<FleetHealth> => {
+    const listening = [...workers].filter(([, state]) => state.listened).map(([worker]) => worker);
+    const reports = await Promise.all(listening.map(workerHealth));
+    const firstDown = (name: 'redis' | 'mysql') => reports.find((r) => r[name] !== 'up')?.[name] ?? 'up';
+    if (reports.length === 0) return { ok: false, redis: 'unknown: no worker listening', mysql: 'unknown: no worker listening', workers: [] };
+    return { ok: reports.every((r) => r.ok), redis: firstDown('redis'), mysql: firstDown('mysql'), workers: reports };
+  };
+
+  const metricsPage = async (): Promise<MetricsPage> => ({
+    status: 200,
+    headers: { 'content-type': aggregator.contentType },
+    text: await aggregator.clusterMetrics(),
+  });
+
   const stop = (code: number): Promise<number> => {
     if (stopping) return ended;
     stopping = true;
@@ -125,6 +173,7 @@ export const startFleet = (options: FleetOptions): Fleet => {
   cluster.on('message', (worker: Worker, message: unknown) => {
     if (!isWorkerMessage(message)) return;
     if (message.type === 'seckill:listening') listening(worker, message.url);
+    else if (message.type === 'seckill:health') healthAnswers.get(message.id)?.(message.report);
     else void answerMetrics(worker, message.id);
   });
 
@@ -157,10 +206,10 @@ export const startFleet = (options: FleetOptions): Fleet => {
   };
 
   for (let i = 0; i < options.workers; i++) fork(false);
-  return { stop: () => stop(0), reload, ended };
+  return { stop: () => stop(0), reload, ended, metricsPage, health };
 };
 
-/** The worker's side: tell the primary it listens, and ask it for the fleet's metrics. */
+/** The worker's side: tell the primary it listens, ask it for the fleet's metrics, answer its health requests. */
 export const joinFleet = (log: (line: string) => void) => {
   // prom-client answers the primary's collection requests only in a process
   // where an AggregatorRegistry was constructed (its constructor installs the
@@ -170,8 +219,15 @@ export const joinFleet = (log: (line: string) => void) => {
   const prometheus = new AggregatorRegistry();
   const waiting = new Map<number, (page: MetricsPage) => void>();
   let nextId = 0;
+  let health: (() => Promise<HealthReport>) | null = null;
+  const send = (message: WorkerMessage) => process.send!(message);
   process.on('message', (message: unknown) => {
     if (!isPrimaryMessage(message)) return;
+    if (message.type === 'seckill:health-request') {
+      const starting: HealthReport = { ok: false, redis: 'unknown: still starting', mysql: 'unknown: still starting' };
+      void (health ? health() : Promise.resolve(starting)).then((report) => process.connected && send({ type: 'seckill:health', id: message.id, report }));
+      return;
+    }
     const answer = waiting.get(message.id);
     waiting.delete(message.id);
     if ('text' in message) {
@@ -182,10 +238,13 @@ export const joinFleet = (log: (line: string) => void) => {
       answer?.({ status: 503, headers: { 'content-type': 'text/plain' }, text: `fleet metrics unavailable: ${message.error}\n` });
     }
   });
-  const send = (message: WorkerMessage) => process.send!(message);
 
   return {
-    listening: (url: string) => send({ type: 'seckill:listening', url }),
+    /** once the gateway runs: how this worker answers the primary's health requests */
+    listening: (url: string, report: () => Promise<HealthReport>) => {
+      health = report;
+      send({ type: 'seckill:listening', url });
+    },
     /** GET /metrics: the fleet's sums, collected by the primary (prom-client gives up on a worker that does not answer in 5 s) */
     renderMetrics: (): Promise<MetricsPage> =>
       new Promise((resolve) => {

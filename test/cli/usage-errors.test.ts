@@ -60,6 +60,8 @@ describe('bad flags', () => {
   it.concurrent.for([
     [['serve', '--port', '70000'], '--port must be a whole number from 0 to 65535'],
     [['serve', '--strategy', 'fastest'], "argument 'fastest' is invalid"],
+    [['serve', '--metrics-port', 'x'], '--metrics-port must be a whole number from 0 to 65535, got "x"'],
+    [['serve', '--port', '8080', '--metrics-port', '8080'], '--metrics-port 8080 is --port too'],
     [['serve', '--redis-url', 'http://127.0.0.1'], 'REDIS_URL must start with redis:'],
     [['relay', '--queue', 'redis'], 'nothing to relay'],
     [['consume', '--batch-size', '0'], '--batch-size must be a whole number from 1'],

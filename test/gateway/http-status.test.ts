@@ -311,7 +311,9 @@ describe('seckill serve whose Redis goes down', () => {
     });
     expectError({ status: res.status, body: (await res.json()) as Record<string, unknown> }, 503, 'REDIS_DOWN');
 
-    const health = await sendHttp(`${url}/health`, { timeoutMs: 5_000 });
+    // /health answers from a check up to a second old: the one before the kill may still answer.
+    let health = await sendHttp(`${url}/health`, { timeoutMs: 5_000 });
+    await waitFor(async () => (health = await sendHttp(`${url}/health`, { timeoutMs: 5_000 })).status !== 200, 10_000, '/health to see Redis down');
     expect(health.status).toBe(503);
     expect(health.body).toMatchObject({ ok: false, mysql: 'up' });
     expect(health.body!.redis).toMatch(/^down/);
