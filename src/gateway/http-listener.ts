@@ -20,7 +20,15 @@ export interface ListenOptions {
   requestTimeoutMs: number;
   /** a connection cut: a request too slow to arrive whole ('timeout'), or one that does not parse ('bad_request') */
   onCut: (reason: 'timeout' | 'bad_request') => void;
+  /** every answer's status, once it is sent (or on its way) */
+  onAnswer?: (status: number) => void;
 }
+
+/** A route has answered by the time it resolves, or (a handler that answers later) its status is counted when the answer is sent. */
+const counted = (res: ServerResponse, onAnswer: (status: number) => void) => {
+  if (res.headersSent) onAnswer(res.statusCode);
+  else res.once('finish', () => onAnswer(res.statusCode));
+};
 
 /**
  * The gateway's HTTP server: node's, with its timeouts bounded (a slow or
@@ -28,6 +36,7 @@ export interface ListenOptions {
  * hanging the buyer, and a close that drains keep-alive connections.
  */
 export const listen = async (handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, options: ListenOptions): Promise<Listener> => {
+  const { onAnswer } = options;
   const server = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -37,12 +46,16 @@ export const listen = async (handle: (req: IncomingMessage, res: ServerResponse)
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, options.requestTimeoutMs / 4)),
     },
     (req, res) => {
-      handle(req, res).catch((error: unknown) => {
-        // A bug, not a dependency: answer and say so rather than hang the buyer.
-        process.stderr.write(`unexpected error on ${req.method} ${req.url}: ${(error as Error).stack}\n`);
-        if (!res.headersSent) sendJson(res, 500, '{"error":"INTERNAL","message":"unexpected error"}');
-        else res.destroy();
-      });
+      handle(req, res).then(
+        () => onAnswer && counted(res, onAnswer),
+        (error: unknown) => {
+          // A bug, not a dependency: answer and say so rather than hang the buyer.
+          process.stderr.write(`unexpected error on ${req.method} ${req.url}: ${(error as Error).stack}\n`);
+          if (!res.headersSent) sendJson(res, 500, '{"error":"INTERNAL","message":"unexpected error"}');
+          else res.destroy();
+          onAnswer?.(500);
+        },
+      );
     },
   );
   // A request too slow to arrive whole (ERR_HTTP_REQUEST_TIMEOUT) is cut:

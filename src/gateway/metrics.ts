@@ -78,6 +78,13 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0, depen
     labelNames: ['reason'],
     registers: [registry],
   });
+  const answers = new Counter({
+    name: 'seckill_http_responses_total',
+    help: "Answers of the buyers' port by status class (2xx, 4xx, 5xx, ...), every route: the share of 5xx is what an alert watches",
+    labelNames: ['class'],
+    registers: [registry],
+  });
+  const countClass = perLabel(answers);
   const authRefused = new Counter({
     name: 'seckill_auth_refused_total',
     help: 'Requests refused for who they claim to be (--auth jwt): 401 by reason (MISSING, EXPIRED, BAD_SIGNATURE, WRONG_ISSUER, WRONG_AUDIENCE, ...), WRONG_USER for a userId that is not the bearer token sub',
@@ -97,6 +104,8 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0, depen
     registry,
     countOutcome: perLabel(requests),
     countAuthRefused: perLabel(authRefused),
+    /** an answer's status, counted by class: `STATUS_CLASSES` holds the label strings, so none is built per request */
+    countAnswer: (status: number) => countClass(STATUS_CLASSES[Math.floor(status / 100)] ?? 'other'),
     latency,
     reserveCallSize,
     bucketTransfers,
@@ -106,6 +115,8 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0, depen
     keyReloads,
   };
 };
+
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** Counts by one label, its children looked up once per value, not once per request. */
 const perLabel = (counter: Counter) => {

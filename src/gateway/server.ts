@@ -196,6 +196,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     port: options.port,
     requestTimeoutMs: options.requestTimeoutMs,
     onCut: (reason) => metrics.clientsCut.labels(reason).inc(),
+    onAnswer: metrics.countAnswer,
   });
   const auth = options.auth;
   const reloadKeys = async (): Promise<string | null> => {

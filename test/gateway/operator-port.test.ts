@@ -31,6 +31,10 @@ describe('seckill serve --metrics-port', () => {
     expect(buyersMetrics.status).toBe(404);
     expect(buyersMetrics.body).toMatchObject({ error: 'NOT_FOUND' });
     expect((await sendHttp(`${server.url}/health`)).status).toBe(200);
+    // The buyers' answers by status class, for the 5xx alert: the 404 and the 200 just sent.
+    const after = await scrapeMetrics(operator);
+    expect(metricValue(after, 'seckill_http_responses_total{class="4xx"}')).toBe(1);
+    expect(metricValue(after, 'seckill_http_responses_total{class="2xx"}')).toBe(1);
   });
 
   it("keeps /metrics on the buyers' port when no --metrics-port is given", async () => {
@@ -86,5 +90,6 @@ describe('seckill serve --metrics-port', () => {
     const metrics = await scrapeMetrics(operator);
     expect(metricValue(metrics, 'seckill_dependency_up{dependency="mysql"}')).toBe(0);
     expect(metricValue(metrics, 'seckill_dependency_up{dependency="redis"}')).toBe(1);
+    expect(metricValue(metrics, 'seckill_http_responses_total{class="5xx"}')).toBeGreaterThanOrEqual(1);
   });
 });
