@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/servers/ports.js';
 import { buyMany, ordersOf } from '../queue/pipeline-helpers.js';
+import { promqlReads } from '../promql.js';
 import { newRedis, preloadSku, scrapeMetrics, startSeckill, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
 
 /**
@@ -21,30 +22,6 @@ interface Dashboard {
   panels: Panel[];
   templating: { list: { name: string; definition?: string }[] };
 }
-
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
-
-/** What one PromQL expression reads: the metric names, the labels each selector matches on, the labels it groups by. */
-const promqlReads = (expr: string) => {
-  let rest = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  const selectors: { metric: string | null; labels: string[] }[] = [];
-  rest = rest.replace(/([A-Za-z_:][\w:]*)?\s*\{([^}]*)\}/g, (_all, metric: string | undefined, matchers: string) => {
-    selectors.push({ metric: metric ?? null, labels: [...matchers.matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((m) => m[1]) });
-    return metric ? ` ${metric} ` : ' ';
-  });
-  const grouping: string[] = [];
-  rest = rest.replace(/\[[^\]]*\]/g, ' ').replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_all, labels: string) => {
-    grouping.push(
-      ...labels
-        .split(',')
-        .map((l) => l.trim())
-        .filter(Boolean),
-    );
-    return ' ';
-  });
-  const metrics = [...rest.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)].filter((m) => m[2] === undefined && !KEYWORDS.has(m[1])).map((m) => m[1]);
-  return { metrics: [...new Set(metrics)], selectors: selectors.filter((s) => s.metric !== null) as { metric: string; labels: string[] }[], grouping };
-};
 
 /** Every query of the dashboard: panel targets (rows included) and the template variables' label_values(). */
 const dashboardQueries = (dashboard: Dashboard): { where: string; expr: string }[] => {
