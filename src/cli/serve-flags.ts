@@ -41,7 +41,7 @@ export type ServeFlags = Omit<
     shutdownTimeout: number;
     /** the operator port (/metrics, /health), apart from the buyers'; unset: both on the buyers' port */
     metricsPort?: number;
-    metricsHost: string;
+    metricsHost?: string;
     wait: number;
     json?: boolean;
     redisUrl?: string;
@@ -80,8 +80,14 @@ export const identityLine = (auth: Authenticator | null): string =>
     ? 'identity: --auth none: the userId a request names is taken on its word (the demo; behind a real login use --auth jwt)'
     : `identity: --auth jwt: the buyer is the bearer token's sub; ${auth.describe()}; SIGHUP reads the key file again`;
 
-/** `--metrics-port` on the buyers' own port would leave one of the two servers without it. */
+/** `--metrics-port` on the buyers' own port would leave one of the two servers without it; `--metrics-host` alone would do nothing. */
+/** Where the operator port listens unless --metrics-host says. */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
 export const checkMetricsPort = (flags: ServeFlags): void => {
+  if (flags.metricsHost !== undefined && flags.metricsPort === undefined) {
+    throw new ConfigError('--metrics-host is the address of the operator port: give --metrics-port too');
+  }
   if (flags.metricsPort !== undefined && flags.metricsPort !== 0 && flags.metricsPort === flags.port) {
     throw new ConfigError(`--metrics-port ${flags.metricsPort} is --port too: the operator port must be another one (or leave --metrics-port out)`);
   }
@@ -147,7 +153,7 @@ export const serveFlags = (command: Command): Command =>
             "operator port: GET /metrics and /health there, and the buyers' port answers /metrics 404 (0 = any free port; unset: /metrics on the buyers' port)",
             intOption('--metrics-port', 0, 65535),
           )
-          .option('--metrics-host <addr>', 'address of the operator port (--metrics-port)', '127.0.0.1')
+          .option('--metrics-host <addr>', 'address of the operator port (--metrics-port); default 127.0.0.1')
           .option(
             '--workers <n>',
             'processes serving the one port: a number, or auto (one per core); each has its own Redis and MySQL connections',

@@ -12,6 +12,7 @@ import { runAction } from './exit.js';
 import {
   authenticatorOf,
   checkMetricsPort,
+  DEFAULT_METRICS_HOST,
   gatewayOptionsOf,
   identityLine,
   purchaseTokenOptions,
@@ -27,10 +28,11 @@ import {
  */
 const startOperatorPort = async (flags: ServeFlags, pages: OperatorPages): Promise<OperatorServer | null> => {
   if (flags.metricsPort === undefined) return null;
+  const host = flags.metricsHost ?? DEFAULT_METRICS_HOST;
   try {
-    return await serveOperatorPages(pages, flags.metricsPort, flags.metricsHost, (error) => logLine(`operator port: ${error.message}`));
+    return await serveOperatorPages(pages, flags.metricsPort, host, (error) => logLine(`operator port: ${error.message}`));
   } catch (error) {
-    throw new ConfigError(`--metrics-port ${flags.metricsPort} on ${flags.metricsHost}: ${(error as Error).message}`);
+    throw new ConfigError(`--metrics-port ${flags.metricsPort} on ${host}: ${(error as Error).message}`);
   }
 };
 
@@ -53,14 +55,14 @@ const serveFleet = async (flags: ServeFlags): Promise<number> => {
   // every worker dies at once, the restarted ones would get another port.
   // A real port, picked here, keeps the fleet's address for its whole life.
   const port = flags.port === 0 ? await freePort() : flags.port;
-  // The primary serves the operator port itself: the workers' sums, each worker's health.
-  // eslint-disable-next-line prefer-const -- its pages are asked for only once the fleet below runs
-  let fleet: ReturnType<typeof startFleet>;
+  // The primary serves the operator port itself: the workers' sums, each
+  // worker's health. Its pages are first asked for in a later turn of the
+  // event loop, when the fleet below exists.
   const operator = await startOperatorPort(flags, {
     '/metrics': () => fleet.metricsPage(),
     '/health': async () => healthPage(await fleet.health()),
   });
-  fleet = startFleet({
+  const fleet = startFleet({
     workers: flags.workers,
     args: [...process.argv.slice(2), '--port', String(port)],
     shutdownTimeoutMs: flags.shutdownTimeout,

@@ -30,6 +30,7 @@ export interface DependencyHealthOptions {
 const withTimeout = (call: () => Promise<unknown>, timeoutMs: number): Promise<string> =>
   new Promise((resolve) => {
     const timer = setTimeout(() => resolve(`down: no answer in ${timeoutMs} ms`), timeoutMs);
+    timer.unref(); // a check under way does not hold a stopping process
     // A check that throws synchronously is as down as one that rejects.
     Promise.resolve()
       .then(call)

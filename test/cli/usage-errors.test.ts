@@ -62,6 +62,7 @@ describe('bad flags', () => {
     [['serve', '--strategy', 'fastest'], "argument 'fastest' is invalid"],
     [['serve', '--metrics-port', 'x'], '--metrics-port must be a whole number from 0 to 65535, got "x"'],
     [['serve', '--port', '8080', '--metrics-port', '8080'], '--metrics-port 8080 is --port too'],
+    [['serve', '--metrics-host', '0.0.0.0'], '--metrics-host is the address of the operator port: give --metrics-port too'],
     [['serve', '--redis-url', 'http://127.0.0.1'], 'REDIS_URL must start with redis:'],
     [['relay', '--queue', 'redis'], 'nothing to relay'],
     [['consume', '--batch-size', '0'], '--batch-size must be a whole number from 1'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/servers/ports.js';
-import { metricValue, scrapeMetrics, sendHttp, serversOfFile, startMysqlProxy, waitFor } from '../helpers.js';
+import { metricValue, runSeckill, scrapeMetrics, sendHttp, serversOfFile, startMysqlProxy, waitFor } from '../helpers.js';
 
 /**
  * `seckill serve --metrics-port`: /metrics and /health on an operator port
@@ -26,6 +26,11 @@ describe('seckill serve --metrics-port', () => {
     const health = await sendHttp(`${operator}/health`);
     expect({ status: health.status, body: health.body }).toEqual({ status: 200, body: { ok: true, redis: 'up', mysql: 'up' } });
     expect((await sendHttp(`${operator}/reserve`, { method: 'POST', body: '{}' })).status).toBe(404);
+
+    // A port already taken is a set-up error, said as such.
+    const taken = await runSeckill(['serve', '--port', '0', '--metrics-port', String(port)], {}, 60_000);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toContain(`--metrics-port ${port} on 127.0.0.1: listen EADDRINUSE`);
 
     const buyersMetrics = await sendHttp(`${server.url}/metrics`);
     expect(buyersMetrics.status).toBe(404);
@@ -63,10 +68,11 @@ describe('seckill serve --metrics-port', () => {
     expect(metricValue(metrics, 'seckill_dependency_up{dependency="redis"}')).toBe(1);
   });
 
-  it('answers 50 /health calls at once from at most a few dependency checks, not one each', async () => {
+  it('answers 50 /health calls at once from at most a few dependency checks, not one each (the operator port on --metrics-host)', async () => {
     const port = await freePort();
-    const server = await start(['--metrics-port', String(port)]);
-    const operator = `http://127.0.0.1:${port}`;
+    const server = await start(['--metrics-port', String(port), '--metrics-host', '127.0.0.2']);
+    const operator = `http://127.0.0.2:${port}`;
+    expect(server.ready.metrics).toBe(operator);
     const before = await checksCounted(operator);
     const answers = await Promise.all(Array.from({ length: 50 }, () => sendHttp(`${server.url}/health`)));
     expect(answers.map((a) => a.status)).toEqual(Array<number>(50).fill(200));
