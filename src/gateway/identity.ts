@@ -1,6 +1,7 @@
 import { USER_ID_PATTERN } from '../sale/ids.js';
 import type { ClaimChecks } from './hs256-jwt.js';
 import { loadKeys, type KeySource, type VerificationKeys } from './jwt-keys.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 /**
  * `serve --auth jwt`: the buyer is who the shop's login says, not what the
@@ -8,7 +9,9 @@ import { loadKeys, type KeySource, type VerificationKeys } from './jwt-keys.js';
  * `Authorization: Bearer …`, verifies signature, algorithm, expiry, issuer
  * and audience (HS256 synchronously, public keys with jose: jwt-keys.ts),
  * and takes its `sub` as the buyer. All of it in process, no I/O: the key is
- * loaded once (and again on reload), not per request.
+ * loaded once (and again on reload), not per request, and a token that
+ * verified is taken until its exp without verifying it again
+ * (verified-tokens.ts).
  */
 
 /** Why a request was not let in, each with the message its 401 carries (fixed text: nothing from the token is echoed). */
@@ -56,9 +59,15 @@ export const CLOCK_TOLERANCE_SEC = 5;
 const MAX_TOKEN_LENGTH = 4_096;
 const BEARER = /^Bearer +([A-Za-z0-9_.~+/=-]+) *$/i;
 
+/**
+ * Verified tokens kept (verified-tokens.ts), per process: the buyers of a
+ * sale's busiest minutes, at a few hundred bytes each (~20 MB full).
+ */
+export const VERIFIED_TOKENS_KEPT = 50_000;
+
 /** The claims every token is checked for, given the flags. */
 export const claimChecksOf = (options: Pick<JwtAuthOptions, 'issuer' | 'audience'>): ClaimChecks => ({
-  // exp is required: a token without one would let its holder in for ever.
+  // exp is required: a token without one would let its holder in for ever (and so no verified token is kept for ever).
   requiredClaims: ['exp', 'sub'],
   clockTolerance: CLOCK_TOLERANCE_SEC,
   ...(options.issuer !== undefined && { issuer: options.issuer }),
@@ -69,6 +78,7 @@ export const claimChecksOf = (options: Pick<JwtAuthOptions, 'issuer' | 'audience
 export const createJwtAuthenticator = async (options: JwtAuthOptions, clock: () => number = Date.now): Promise<Authenticator> => {
   const checks = claimChecksOf(options);
   let keys: VerificationKeys = await loadKeys(options.keys, checks);
+  const verified = new VerifiedTokens(VERIFIED_TOKENS_KEPT);
 
   const identify = async (authorization: string | undefined): Promise<Identified> => {
     if (authorization === undefined || authorization === '') return { ok: false, reason: 'MISSING' };
@@ -77,11 +87,16 @@ export const createJwtAuthenticator = async (options: JwtAuthOptions, clock: () 
     if (bearer === null) return { ok: false, reason: 'MALFORMED' };
     const token = bearer[1];
     const nowSec = Math.floor(clock() / 1000);
-    const verdict = await keys.verify(token, nowSec);
+    const known = verified.get(token, nowSec);
+    if (known !== undefined) return { ok: true, userId: known };
+    const keysUsed = keys;
+    const verdict = await keysUsed.verify(token, nowSec);
     if (!verdict.ok) return verdict;
-    const { sub } = verdict.claims;
+    const { sub, exp } = verdict.claims;
     // The sub becomes the user id Redis and MySQL key the limit by: the same rule as a body's userId.
     if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return { ok: false, reason: 'BAD_SUBJECT' };
+    // Kept only if the keys it verified with are still the keys in use: a reload while jose was verifying must not be undone.
+    if (keys === keysUsed) verified.remember(token, sub, (exp as number) + CLOCK_TOLERANCE_SEC);
     return { ok: true, userId: sub };
   };
 
@@ -92,6 +107,7 @@ export const createJwtAuthenticator = async (options: JwtAuthOptions, clock: () 
     identify,
     reload: async () => {
       keys = await loadKeys(options.keys, checks);
+      verified.clear();
     },
     describe,
   };
