@@ -1,14 +1,17 @@
-import { errors } from 'jose';
 import { USER_ID_PATTERN } from '../sale/ids.js';
+import type { ClaimChecks } from './hs256-jwt.js';
 import { loadKeys, type KeySource, type VerificationKeys } from './jwt-keys.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 /**
  * `serve --auth jwt`: the buyer is who the shop's login says, not what the
  * request body says. The login signs a JWT; the gateway reads it from
- * `Authorization: Bearer …`, has jose verify signature, algorithm, expiry,
- * issuer and audience, and takes its `sub` as the buyer. All of it in
- * process, no I/O: the key is loaded once (and again on reload), not per
- * request.
+ * `Authorization: Bearer …`, verifies signature, algorithm, expiry, issuer
+ * and audience (HS256 synchronously, public keys with jose: jwt-keys.ts),
+ * and takes its `sub` as the buyer. All of it in process, no I/O: the key is
+ * loaded once (and again on reload), not per request, and a token that
+ * verified is taken until its exp without verifying it again
+ * (verified-tokens.ts).
  */
 
 /** Why a request was not let in, each with the message its 401 carries (fixed text: nothing from the token is echoed). */
@@ -51,54 +54,49 @@ export interface Authenticator {
  * clock and ours are not one clock. Short, so an expired token is refused
  * within seconds.
  */
-const CLOCK_TOLERANCE_SEC = 5;
+export const CLOCK_TOLERANCE_SEC = 5;
 /** A bearer token longer than this is not one a login issues: refused unread. */
 const MAX_TOKEN_LENGTH = 4_096;
 const BEARER = /^Bearer +([A-Za-z0-9_.~+/=-]+) *$/i;
 
-/** jose's verdict, as a reason. Anything that is not a jose error is a bug and is thrown on. */
-const reasonOf = (error: unknown): AuthRefusal => {
-  if (error instanceof errors.JWTExpired) return 'EXPIRED';
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === 'iss') return 'WRONG_ISSUER';
-    if (error.claim === 'aud') return 'WRONG_AUDIENCE';
-    if (error.claim === 'nbf') return 'NOT_YET_VALID';
-    if (error.claim === 'sub') return 'BAD_SUBJECT';
-    return 'MALFORMED';
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'BAD_SIGNATURE';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'BAD_ALGORITHM';
-  // A JWKS without that kid, or several keys and a token that names none.
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return 'UNKNOWN_KEY';
-  // An algorithm a JWKS cannot serve (HS256 against public keys) is one this server does not accept.
-  if (error instanceof errors.JOSENotSupported) return 'BAD_ALGORITHM';
-  if (error instanceof errors.JOSEError) return 'MALFORMED';
-  throw error;
-};
+/**
+ * Verified tokens kept (verified-tokens.ts), per process: the buyers of a
+ * sale's busiest minutes, at a few hundred bytes each (~20 MB full).
+ */
+export const VERIFIED_TOKENS_KEPT = 50_000;
 
-export const createJwtAuthenticator = async (options: JwtAuthOptions): Promise<Authenticator> => {
-  let keys: VerificationKeys = await loadKeys(options.keys);
-  const checks = {
-    // exp is required: a token without one would let its holder in for ever.
-    requiredClaims: ['exp', 'sub'],
-    clockTolerance: CLOCK_TOLERANCE_SEC,
-    ...(options.issuer !== undefined && { issuer: options.issuer }),
-    ...(options.audience !== undefined && { audience: options.audience }),
-  };
+/** The claims every token is checked for, given the flags. */
+export const claimChecksOf = (options: Pick<JwtAuthOptions, 'issuer' | 'audience'>): ClaimChecks => ({
+  // exp is required: a token without one would let its holder in for ever (and so no verified token is kept for ever).
+  requiredClaims: ['exp', 'sub'],
+  clockTolerance: CLOCK_TOLERANCE_SEC,
+  ...(options.issuer !== undefined && { issuer: options.issuer }),
+  ...(options.audience !== undefined && { audience: options.audience }),
+});
+
+/** `clock`: the time tokens are checked at (a test's, to step past an exp). */
+export const createJwtAuthenticator = async (options: JwtAuthOptions, clock: () => number = Date.now): Promise<Authenticator> => {
+  const checks = claimChecksOf(options);
+  let keys: VerificationKeys = await loadKeys(options.keys, checks);
+  const verified = new VerifiedTokens(VERIFIED_TOKENS_KEPT);
 
   const identify = async (authorization: string | undefined): Promise<Identified> => {
     if (authorization === undefined || authorization === '') return { ok: false, reason: 'MISSING' };
     if (authorization.length > MAX_TOKEN_LENGTH + 16) return { ok: false, reason: 'MALFORMED' };
     const bearer = BEARER.exec(authorization);
     if (bearer === null) return { ok: false, reason: 'MALFORMED' };
-    let sub: unknown;
-    try {
-      sub = (await keys.verify(bearer[1], checks)).sub;
-    } catch (error) {
-      return { ok: false, reason: reasonOf(error) };
-    }
+    const token = bearer[1];
+    const nowSec = Math.floor(clock() / 1000);
+    const known = verified.get(token, nowSec);
+    if (known !== undefined) return { ok: true, userId: known };
+    const keysUsed = keys;
+    const verdict = await keysUsed.verify(token, nowSec);
+    if (!verdict.ok) return verdict;
+    const { sub, exp } = verdict.claims;
     // The sub becomes the user id Redis and MySQL key the limit by: the same rule as a body's userId.
     if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return { ok: false, reason: 'BAD_SUBJECT' };
+    // Kept only if the keys it verified with are still the keys in use: a reload while jose was verifying must not be undone.
+    if (keys === keysUsed) verified.remember(token, sub, (exp as number) + CLOCK_TOLERANCE_SEC);
     return { ok: true, userId: sub };
   };
 
@@ -108,7 +106,8 @@ export const createJwtAuthenticator = async (options: JwtAuthOptions): Promise<A
   return {
     identify,
     reload: async () => {
-      keys = await loadKeys(options.keys);
+      keys = await loadKeys(options.keys, checks);
+      verified.clear();
     },
     describe,
   };

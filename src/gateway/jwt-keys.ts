@@ -1,6 +1,8 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, importJWK, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, errors, importJWK, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createHs256Verifier, type ClaimChecks, type TokenVerdict } from './hs256-jwt.js';
+import type { AuthRefusal } from './identity.js';
 
 /**
  * The keys `serve --auth jwt` verifies buyers' tokens with, from where the
@@ -15,11 +17,13 @@ export type KeySource = { kind: 'secret'; secret: string } | { kind: 'public-key
 
 export interface VerificationKeys {
   /**
-   * jose's jwtVerify with these keys and only these keys' algorithms (a
-   * token naming another — none, HS256 against a public key — is refused):
-   * the payload, or jose's error
+   * The token's claims, or why it is refused, checked with these keys and
+   * only these keys' algorithms (a token naming another — none, HS256
+   * against a public key — is refused) and the claims `checks` names, at
+   * `nowSec`: synchronously for the shared secret (hs256-jwt.ts), by jose's
+   * jwtVerify for public keys.
    */
-  verify(token: string, checks: Omit<JWTVerifyOptions, 'algorithms'>): Promise<JWTPayload>;
+  verify(token: string, nowSec: number): TokenVerdict | Promise<TokenVerdict>;
   /** for the start-up and reload log lines */
   describe: string;
 }
@@ -46,18 +50,50 @@ const readText = async (file: string, what: string): Promise<string> => {
   }
 };
 
-const fromSecret = (secret: string): VerificationKeys => {
+/** jose's verdict, as a reason. Anything that is not a jose error is a bug and is thrown on. */
+export const refusalOfJoseError = (error: unknown): AuthRefusal => {
+  if (error instanceof errors.JWTExpired) return 'EXPIRED';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'iss') return 'WRONG_ISSUER';
+    if (error.claim === 'aud') return 'WRONG_AUDIENCE';
+    if (error.claim === 'nbf') return 'NOT_YET_VALID';
+    if (error.claim === 'sub') return 'BAD_SUBJECT';
+    return 'MALFORMED';
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'BAD_SIGNATURE';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'BAD_ALGORITHM';
+  // A JWKS without that kid, or several keys and a token that names none.
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) return 'UNKNOWN_KEY';
+  // An algorithm a JWKS cannot serve (HS256 against public keys) is one this server does not accept.
+  if (error instanceof errors.JOSENotSupported) return 'BAD_ALGORITHM';
+  if (error instanceof errors.JOSEError) return 'MALFORMED';
+  throw error;
+};
+
+/** jose's jwtVerify as a verdict. */
+const verifyWithJose =
+  (key: KeyObject | JWTVerifyGetKey, algorithms: string[], checks: ClaimChecks) =>
+  async (token: string, nowSec: number): Promise<TokenVerdict> => {
+    try {
+      const { payload } = await jwtVerify(token, key, { ...checks, algorithms, currentDate: new Date(nowSec * 1000) });
+      return { ok: true, claims: payload };
+    } catch (error) {
+      return { ok: false, reason: refusalOfJoseError(error) };
+    }
+  };
+
+const fromSecret = (secret: string, checks: ClaimChecks): VerificationKeys => {
   const bytes = Buffer.byteLength(secret, 'utf8');
   if (bytes < MIN_SECRET_BYTES) throw new KeyLoadError(`the HS256 secret must be at least ${MIN_SECRET_BYTES} bytes (it has ${bytes})`);
-  // One key object for the life of the keys: jose imports it for WebCrypto once and keeps that.
+  // One key object for the life of the keys: node:crypto takes it as is for every HMAC.
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
   return {
-    verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: ['HS256'] })).payload,
+    verify: createHs256Verifier(key, checks),
     describe: 'HS256 with the shared secret (--jwt-secret or SECKILL_JWT_SECRET; a restart changes it)',
   };
 };
 
-const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
+const fromPublicKeyFile = async (file: string, checks: ClaimChecks): Promise<VerificationKeys> => {
   const pem = await readText(file, '--jwt-public-key');
   let key: KeyObject;
   try {
@@ -71,14 +107,14 @@ const fromPublicKeyFile = async (file: string): Promise<VerificationKeys> => {
   if (algorithm === null)
     throw new KeyLoadError(`--jwt-public-key ${file}: an RSA key (RS256) or an EC P-256 key (ES256) is needed, got ${key.asymmetricKeyType}`);
   return {
-    verify: async (token, checks) => (await jwtVerify(token, key, { ...checks, algorithms: [algorithm] })).payload,
+    verify: verifyWithJose(key, [algorithm], checks),
     describe: `${algorithm} with the public key of ${file}`,
   };
 };
 
 const JWKS_ALGORITHMS = ['RS256', 'ES256'];
 
-const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
+const fromJwksFile = async (file: string, checks: ClaimChecks): Promise<VerificationKeys> => {
   const text = await readText(file, '--jwks');
   let set: unknown;
   try {
@@ -114,19 +150,19 @@ const fromJwksFile = async (file: string): Promise<VerificationKeys> => {
   return {
     // Both asymmetric algorithms, whatever the set holds today: the set picks a key by kid and type, so a token of a
     // key removed in a rotation is refused for its key (UNKNOWN_KEY), not its algorithm. HS256 never: no secret here.
-    verify: async (token, checks) => (await jwtVerify(token, keySet, { ...checks, algorithms: JWKS_ALGORITHMS })).payload,
+    verify: verifyWithJose(keySet, JWKS_ALGORITHMS, checks),
     describe: `${[...algorithms].join('/')} with the ${keys.length} key(s) of ${file}${kids.size ? ` (kid ${[...kids].join(', ')})` : ''}`,
   };
 };
 
-/** Loads the keys a source names; KeyLoadError says what is wrong with them. */
-export const loadKeys = (source: KeySource): Promise<VerificationKeys> => {
+/** Loads the keys a source names, to verify tokens by `checks`; KeyLoadError says what is wrong with them. */
+export const loadKeys = (source: KeySource, checks: ClaimChecks): Promise<VerificationKeys> => {
   switch (source.kind) {
     case 'secret':
-      return Promise.resolve().then(() => fromSecret(source.secret));
+      return Promise.resolve().then(() => fromSecret(source.secret, checks));
     case 'public-key':
-      return fromPublicKeyFile(source.file);
+      return fromPublicKeyFile(source.file, checks);
     case 'jwks':
-      return fromJwksFile(source.file);
+      return fromJwksFile(source.file, checks);
   }
 };

@@ -5,10 +5,13 @@ import { createHmac } from 'node:crypto';
  * the run's secret) for honest buyers, and the broken ones impostor bots
  * carry. Signed synchronously, because autocannon builds each request in a
  * synchronous callback and jose's SignJWT is async: a compact JWS is three
- * base64url parts and an HMAC. The gateway verifies every one with jose, so a
- * mistake here fails every honest buy (and test/bench/buyer-tokens.test.ts
- * has jose verify them). Each buyer's token is signed once and kept: signing
- * must not be what the bench measures.
+ * base64url parts and an HMAC. The gateway verifies every one, so a mistake
+ * here fails every honest buy (test/bench/buyer-tokens.test.ts has jose and
+ * the gateway's verifier check them). Each buyer's token is signed once and
+ * kept, and sent again on each of the buyer's retries, as a browser keeps its
+ * session: signing must not be what the bench measures, and a real crowd's
+ * retries carry the token they signed in with (which the gateway's verified
+ * tokens then answer without verifying again).
  */
 
 /** What the server of a run with `--auth jwt` checks, and what the load generator signs with. Crosses a process boundary (IPC). */

@@ -5,8 +5,8 @@ import { createJwtAuthenticator } from '../../../src/gateway/identity.js';
 
 /**
  * The bench signs its buyers' tokens by hand (synchronously, for autocannon):
- * jose, which the gateway verifies with, must take the honest ones, and refuse
- * each impostor's for the reason its kind names.
+ * jose and the gateway's verifier must take the honest ones, and the gateway
+ * refuse each impostor's for the reason its kind names.
  */
 
 const jwt = { secret: 'bench-secret-of-at-least-32-bytes-long', issuer: 'seckill-bench-login', audience: 'seckill' };
