@@ -15,7 +15,7 @@ import { putOnSale } from '../src/sale/put-on-sale.js';
 import { inventoryRecord } from '../src/store/inventory.js';
 import { openMysql } from '../src/store/mysql.js';
 import { TEST_DEFAULTS } from './test-env.js';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 /**
  * Shared by the tests: real Redis and MySQL at the addresses of REDIS_URL and
@@ -234,6 +234,13 @@ export interface HttpAnswer {
   /** the body as a JSON object, or null when it is not one */
   body: Record<string, unknown> | null;
 }
+
+/** A /health answer that reports `down` down and the other store up (503). */
+export const expectHealthDown = (health: HttpAnswer, down: 'redis' | 'mysql'): void => {
+  expect(health.status).toBe(503);
+  expect(health.body).toMatchObject({ ok: false, [down === 'redis' ? 'mysql' : 'redis']: 'up' });
+  expect(health.body![down]).toMatch(/^down/);
+};
 
 /**
  * One request (node:http), on a connection of its own unless `agent` keeps
