@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { startSeckillProcess, type SeckillProcess } from '../src/bench/servers/processes.js';
+import { startSeckillProcess, type SeckillProcess, type StartOptions } from '../src/bench/servers/processes.js';
 import { loadConnections } from '../src/config.js';
 import { createRedis, type RedisClient } from '../src/redis/connection.js';
 import { allSkuKeys, skuKeys, streamMessage } from '../src/redis/keys.js';
@@ -104,13 +104,18 @@ export const startMysqlProxy = async () => {
 export type RunningProcess = SeckillProcess;
 
 /** Starts a seckill command as its own process against the test databases and the test broker. */
-export const startSeckill = (command: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProcess> =>
-  startSeckillProcess(command, args, {
-    REDIS_URL: connections.redisUrl,
-    MYSQL_URL: connections.mysqlUrl,
-    KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS,
-    ...env,
-  });
+export const startSeckill = (command: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<RunningProcess> =>
+  startSeckillProcess(
+    command,
+    args,
+    {
+      REDIS_URL: connections.redisUrl,
+      MYSQL_URL: connections.mysqlUrl,
+      KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS,
+      ...env,
+    },
+    options,
+  );
 
 export interface CliRun {
   code: number;

@@ -26,6 +26,34 @@ const redisThatIsDown = async (): Promise<OwnRedis> => {
   return redis;
 };
 
+/**
+ * Starts the command against the Redis that is down, and brings that Redis up
+ * only once the command has logged its second failed attempt (not after a
+ * fixed pause: on a loaded machine node may not have tried yet by then).
+ */
+const startDuringOutage = async (redis: OwnRedis, command: string, args: string[]): Promise<RunningProcess> => {
+  let tried!: () => void;
+  const triedTwice = new Promise<void>((r) => (tried = r));
+  let log = '';
+  const starting = startSeckill(
+    command,
+    [...args, '--wait', '60'],
+    { REDIS_URL: redis.url },
+    {
+      onLog: (text) => {
+        log += text;
+        if (log.includes('Redis not reachable (attempt 2)')) tried();
+      },
+    },
+  );
+  // A start that ends (ready or failed) before trying twice fails the test here, with what it said.
+  await Promise.race([triedTwice, starting.then(() => Promise.reject(new Error(`${command} started before Redis was up: ${log}`)))]);
+  await redis.launch();
+  const started = await starting;
+  running.push(started);
+  return started;
+};
+
 describe('a process started while Redis is down', () => {
   it.each([
     ['serve', ['--port', '0']],
@@ -34,13 +62,7 @@ describe('a process started while Redis is down', () => {
   ])(
     '%s waits for it (logging each attempt) and starts once it answers',
     async (command, args) => {
-      const redis = await redisThatIsDown();
-      const starting = startSeckill(command, [...args, '--wait', '60'], { REDIS_URL: redis.url });
-      // It is trying, not gone: give it a few attempts against the dead port first.
-      await new Promise((r) => setTimeout(r, 1_500));
-      await redis.launch();
-      const started = await starting;
-      running.push(started);
+      const started = await startDuringOutage(await redisThatIsDown(), command, args);
       expect(started.stderr()).toContain('Redis not reachable (attempt 1)');
       expect(started.stderr()).toMatch(/Redis: connected after \d+ attempts/);
     },
@@ -49,11 +71,7 @@ describe('a process started while Redis is down', () => {
 
   it('serve started during the outage then sells through that Redis', async () => {
     const redis = await redisThatIsDown();
-    const starting = startSeckill('serve', ['--port', '0', '--wait', '60'], { REDIS_URL: redis.url });
-    await new Promise((r) => setTimeout(r, 1_000));
-    await redis.launch();
-    const server = await starting;
-    running.push(server);
+    const server = await startDuringOutage(redis, 'serve', ['--port', '0']);
     const client = new Redis(redis.url);
     try {
       const { sku } = await preloadSku(client, { sku: uniqueSku('late-redis'), stock: 1 });

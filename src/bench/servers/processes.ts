@@ -31,13 +31,15 @@ export interface StartOptions {
   readyDeadlineMs?: number;
   /** argv prefix the process is started through (a lab host's `ip netns exec <ns>`); it must exec node, so signals reach it */
   launcher?: string[];
+  /** called with each piece of its log (stderr) as it comes, also before it is ready */
+  onLog?: (text: string) => void;
 }
 
 export const startSeckillProcess = (
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  { readyDeadlineMs = READY_DEADLINE_MS, launcher = [] }: StartOptions = {},
+  { readyDeadlineMs = READY_DEADLINE_MS, launcher = [], onLog }: StartOptions = {},
 ): Promise<SeckillProcess> =>
   new Promise((resolve, reject) => {
     const fullEnv = { ...process.env, ...env };
@@ -46,7 +48,10 @@ export const startSeckillProcess = (
     const [file, ...argv] = [...launcher, process.execPath, ...profile, BIN, command, '--json', ...args];
     const child = spawn(file, argv, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onLog?.(d.toString());
+    });
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     const alive = () => child.exitCode === null && child.signalCode === null;
     const tooSlow = setTimeout(() => {
