@@ -279,13 +279,14 @@ describe('seckill reconcile', () => {
     expect(table.stdout).toContain('2 finding(s) in 1 of 1 SKU(s)');
   });
 
-  it.each([
+  // Each case is a CLI process of its own, the cost of which is starting node: run side by side.
+  it.concurrent.for([
     [['reconcile', '--sku', 'x{y}'], '--sku must match'],
     [['reconcile', '--sku', 't-reconcile-nowhere-0'], 'is neither in Redis nor in MySQL'],
     [['reconcile', '--grace', '-1'], '--grace must be a whole number'],
     [['reconcile', '--watch', '0'], '--watch must be a whole number'],
     [['reconcile', '--redis-url', 'http://x'], 'REDIS_URL must start with redis:'],
-  ])('refuses %j with a message and exit code 2 (else a typo looks like a clean sale)', async (args, message) => {
+  ] as const)('refuses %j with a message and exit code 2 (else a typo looks like a clean sale)', async ([args, message], { expect }) => {
     const run = await seckill(...args);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
