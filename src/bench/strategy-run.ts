@@ -23,6 +23,7 @@ import type { LoadResult } from './load/load-plan.js';
 import type { OwnRedis } from './servers/own-redis.js';
 import { RunProcesses } from './servers/run-processes.js';
 import { measureRedisCost } from './report/redis-cost.js';
+import { measureProcessCost } from './report/process-cost.js';
 import { removeSales, resetSale, scheduleOpenings } from './sale-setup.js';
 import { startSampler } from './report/sampler.js';
 import { BENCH_AUDIENCE, BENCH_ISSUER, createBuyerTokens } from './load/buyer-tokens.js';
@@ -65,6 +66,9 @@ export interface BenchContext {
   /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare */
   groupCommit?: boolean;
 }
+
+/** Whether a MySQL URL names this machine: then its server's CPU is this machine's mariadbd's. */
+const isLoopback = (url: string): boolean => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
 
 /** Drain deadline of a fault run, counted from when the last fault recovered: redelivery and rebalancing take their time. */
 const FAULT_DRAIN_MIN_SEC = 120;
@@ -122,6 +126,14 @@ export const runStrategy = async (
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       // Not through faults: a restarted server or Redis starts its counters again.
       const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
+      const cpu =
+        !ctx.target && !withFaults
+          ? await measureProcessCost(
+              () => ({ gateway: processes.pidsOf('serve'), relay: processes.pidsOf('relay'), consumer: processes.pidsOf('consume') }),
+              usesRedis ? ctx.redis : null,
+              isLoopback(ctx.env.MYSQL_URL),
+            )
+          : null;
       const started = Date.now();
       if (withFaults)
         faultRun = injectFaults(
@@ -171,6 +183,7 @@ export const runStrategy = async (
           ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
         },
       );
+      const processCost = cpu && (await cpu.stop(result.requests, result.cpuMicros));
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
@@ -191,6 +204,7 @@ export const runStrategy = async (
         afterFaults: faultRun?.recoveredAt ? answersAfter(result, faultRun.recoveredAt) : null,
         opensAt,
         redisCost,
+        processCost,
       });
     } finally {
       await sampler.stop();

@@ -55,3 +55,17 @@ export const scriptTimeBetween = (before: ScriptTime, after: ScriptTime): Script
 
 /** The master that spent the most script time. */
 export const busiestMaster = (time: ScriptTime): ScriptCounters => Object.values(time.byMaster).sort((a, b) => b.usec - a.usec)[0] ?? { calls: 0, usec: 0 };
+
+/** CPU seconds (user + system) each master's server has spent since it started, by host:port (INFO cpu). */
+export const readCpuSeconds = async (redis: RedisClient): Promise<Record<string, number>> => {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  return Object.fromEntries(
+    await Promise.all(
+      nodes.map(async (node) => {
+        const info = await node.info('cpu');
+        const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+        return [`${node.options.host}:${node.options.port}`, field('used_cpu_user') + field('used_cpu_sys')] as const;
+      }),
+    ),
+  );
+};

@@ -30,6 +30,14 @@ describe('seckill bench smoke', () => {
       ['mysql-for-update', 200, 0],
     ]);
     expect(report.runs[0].drift).toBe(0);
+    // What an answer cost each process: the pipeline and Redis for seckill; the server and MySQL for every strategy.
+    const costs = report.runs.map((r) => r.processCost!.cpuMicrosPerAnswer);
+    expect(costs.map((c) => Object.keys(c).sort())).toEqual([
+      ['MySQL', 'Redis', 'bench', 'consumer', 'gateway', 'load generator', 'relay'],
+      ['MySQL', 'bench', 'gateway', 'load generator'],
+      ['MySQL', 'bench', 'gateway', 'load generator'],
+    ]);
+    for (const cost of costs) expect(cost.gateway).toBeGreaterThan(0);
     // Judged, then gone: nothing is left for a later consumer's sweeper (or reconcile) to act on.
     expect(await getInventory(await testMysql(), 'smoke-1')).toBeNull();
     expect(await redis.exists(...allSkuKeys('smoke-1'))).toBe(0);

@@ -115,6 +115,8 @@ export interface LatencyPercentile {
 export interface LoadResult {
   /** wall-clock time (ms since epoch) the load started: the zero of the timeline and of firstSoldOutMs */
   startedAt: number;
+  /** CPU µs the load generator itself spent on the load: a generator near a core's worth is measuring itself */
+  cpuMicros: number;
   requests: number;
   durationMs: number;
   rps: number;

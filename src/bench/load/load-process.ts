@@ -45,6 +45,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     let count = 0;
     const started = performance.now();
     const startedAt = Date.now();
+    const cpuAtStart = process.cpuUsage();
 
     const instance = autocannon(
       {
@@ -124,8 +125,10 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
           p99Ms: answered ? percentile(l, 99) : null,
         });
       }
+      const cpu = process.cpuUsage(cpuAtStart);
       resolve({
         startedAt,
+        cpuMicros: cpu.user + cpu.system,
         requests: count,
         durationMs,
         rps: (count / durationMs) * 1000,

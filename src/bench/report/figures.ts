@@ -8,6 +8,7 @@ import { driftOf, liveUnits } from '../../sale/state.js';
 import type { FaultKind } from '../faults/kinds.js';
 import { TIME_SLOT_MS, type LatencyPercentile, type LoadResult, type TimelinePoint } from '../load/load-plan.js';
 import type { RedisCost } from './redis-cost.js';
+import type { ProcessCost } from './process-cost.js';
 import type { StockPoint, StockSample } from './sampler.js';
 import type { InvariantResult, SaleState } from '../judge/judged-sale.js';
 
@@ -71,6 +72,8 @@ export interface StrategyRun {
   lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
   /** seckill: Redis's script time over the load and the server's reserve.lua calls; null for the baselines, the ceiling and --target */
   redisCost: RedisCost | null;
+  /** CPU µs per answer of each kind of process over the load and its drain; null with faults and for --target */
+  processCost: ProcessCost | null;
 }
 
 /** The run's name in reports. */
@@ -84,7 +87,7 @@ export const summarize = (
   replicaAcks: number,
   result: LoadResult,
   state: SaleState,
-  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'afterFaults' | 'redisCost'> & { opensAt: number | undefined },
+  run: Pick<StrategyRun, 'invariants' | 'drained' | 'stockTimeline' | 'faults' | 'afterFaults' | 'redisCost' | 'processCost'> & { opensAt: number | undefined },
 ): StrategyRun => {
   const usesRedis = state.usesRedis;
   const lastPersisted = Math.max(0, ...state.skus.flatMap((s) => s.reservations.map((r) => r.persistedAt ?? 0)));
@@ -120,6 +123,7 @@ export const summarize = (
     beforeOpening: run.opensAt === undefined ? null : result.beforeOpening,
     lostReplies: lostRepliesSummary(result.lostReplies, state),
     redisCost: run.redisCost,
+    processCost: run.processCost,
   };
 };
 

@@ -6,6 +6,7 @@ import type { Scenario } from '../scenario.js';
 import type { StrategyRun } from './figures.js';
 import type { StrategyName } from '../../gateway/strategies/strategy.js';
 import { busiestMaster } from '../../redis/command-stats.js';
+import { COST_KINDS } from './process-cost.js';
 
 /** How the run was asked for: what someone needs to run it again. */
 export interface RunParameters {
@@ -44,6 +45,7 @@ export interface BenchReport {
 
 const ms = (v: number | null) => (v === null ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(0));
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
+const micros = (v: number | undefined) => (v === undefined ? '–' : v < 10 ? v.toFixed(1) : v.toFixed(0));
 
 /** What `seckill bench --json` prints: the report, its runs without their timelines (the HTML report draws those). */
 export type BenchReportJson = Omit<BenchReport, 'runs'> & { runs: Omit<StrategyRun, 'timeline' | 'stockTimeline' | 'invariants'>[] };
@@ -139,6 +141,13 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
       'requests per reserve.lua call',
       cost((c) => (c.reserveCalls > 0 ? (c.reserveRequests / c.reserveCalls).toFixed(1) : '–')),
     );
+  }
+  if (runs.some((r) => r.processCost !== null)) {
+    row('CPU µs per answer', () => '', false);
+    for (const kind of COST_KINDS) {
+      if (!runs.some((r) => r.processCost?.cpuMicrosPerAnswer[kind] !== undefined)) continue;
+      row(kind, (r) => micros(r.processCost?.cpuMicrosPerAnswer[kind]), true);
+    }
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
   row('answers', (r) => outcomeText(r.outcomes));

@@ -21,6 +21,11 @@ export class RunProcesses {
     return started;
   }
 
+  /** The pids of every running instance of a role. */
+  pidsOf(role: ProcessRole): number[] {
+    return [...this.running].filter(([name]) => name.startsWith(`${role}#`)).map(([, r]) => r.process.process.pid!);
+  }
+
   /** Stops every instance of a role (SIGTERM: each finishes what it holds). */
   async stop(role: ProcessRole): Promise<void> {
     const mine = [...this.running].filter(([name]) => name.startsWith(`${role}#`));
