@@ -12,12 +12,13 @@ import { thresholdText, type BenchReport } from './report.js';
 export type JunitReport = Pick<BenchReport, 'scenario' | 'date' | 'thresholds'> & { runs: Pick<StrategyRun, 'label' | 'durationMs' | 'invariants'>[] };
 
 // XML 1.0 allows tab, LF, CR and U+0020 on (no lone surrogate, no U+FFFE/FFFF): any other character, even as a
-// character reference, makes the whole file unreadable, so one in an invariant's detail is replaced, not written.
+// character reference, makes the whole file unreadable, so one in an invariant's detail is spelled out (`\u0007`).
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+const spelledOut = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
 /** Text content: markup characters as entities. */
-export const xmlText = (text: string): string => text.replace(NOT_XML_CHAR, '\uFFFD').replace(/[&<>"']/g, (c) => ENTITIES[c]);
+export const xmlText = (text: string): string => text.replace(NOT_XML_CHAR, spelledOut).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 
 /** An attribute value: as text, and tab, LF and CR as references too (a parser turns them into spaces otherwise). */
 const xmlAttribute = (text: string): string => xmlText(text).replace(/[\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
