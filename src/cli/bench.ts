@@ -83,7 +83,7 @@ const checkJudgedRun = (scenario: Scenario, flags: BenchFlags): void => {
         : flags.target !== undefined && (!flags.redisUrl || !flags.mysqlUrl)
           ? '--target without --redis-url and --mysql-url (nothing is judged)'
           : null;
-  if (why !== null) throw new UsageError(`${asked.join(' and ')} judge one bench run: not with ${why}`);
+  if (why !== null) throw new UsageError(`${asked.join(' and ')}: for one judged bench run only, not with ${why}`);
   checkThresholdsFit(scenario.thresholds, strategiesOf(flags));
 };
 
