@@ -56,7 +56,7 @@ const invariantList = (run: StrategyRun) => {
 const thresholdSection = (report: BenchReport) => {
   if (report.thresholds.length === 0) return '';
   const items = report.thresholds.map((t) => `<li class="${t.ok ? 'ok' : 'bad'}">${t.ok ? '✓' : '✗'} ${e(thresholdText(t))}</li>`);
-  return `<h2>Thresholds</h2>\n<ul class="invariants thresholds">${items.join('')}</ul>`;
+  return `<h2>Thresholds</h2>\n<ul class="thresholds">${items.join('')}</ul>`;
 };
 
 const thresholdSummary = (report: BenchReport) => {
