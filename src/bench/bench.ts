@@ -10,6 +10,7 @@ import { OwnRedisCluster, type ClusterShape } from './servers/own-redis-cluster.
 import type { BenchReport, CampaignSummary } from './report/report.js';
 import type { Scenario } from './scenario.js';
 import { runStrategy, type BenchContext } from './strategy-run.js';
+import { judgeThresholds } from './judge/thresholds.js';
 import type { StrategyRun } from './report/figures.js';
 import { BENCH_AUDIENCE, BENCH_ISSUER } from './load/buyer-tokens.js';
 import { loadPlanOf } from './load/traffic.js';
@@ -194,6 +195,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     groupCommit: options.groupCommit,
     ok: invariants.every((i) => i.ok),
     invariants,
+    thresholds: judgeThresholds(scenario.thresholds, runs),
     runs,
     drainRate,
     parameters: {

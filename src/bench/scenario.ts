@@ -4,6 +4,7 @@ import { SKU_PATTERN } from '../sale/ids.js';
 import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, type AuthMode } from '../config.js';
 import { FAULT_KINDS, FAULT_KINDS_WITH_SETUP, type Fault, type FaultKind } from './faults/kinds.js';
+import { parseThreshold, ThresholdError, type Threshold } from './judge/thresholds.js';
 
 /** A scenario's `"chaos"` block: faults drawn from the seed instead of written out (see chaos.ts). */
 export interface Chaos {
@@ -58,6 +59,8 @@ export interface Scenario {
    * offset in turn; empty: no offset
    */
   clockOffsetsMs: number[];
+  /** limits the run's figures are held to (`"p99<150ms"`, `"ceiling>=0.7"`): a broken one fails the run (exit 99); `bench --threshold` adds more */
+  thresholds: Threshold[];
 }
 
 export class ScenarioError extends Error {
@@ -169,6 +172,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     'chaos',
     'workers',
     'clockOffsetsMs',
+    'thresholds',
   ]);
   const o = top.o;
   if (!Array.isArray(o.skus) || o.skus.length === 0) top.fail('skus', 'must be a non-empty array');
@@ -212,6 +216,18 @@ export const parseScenario = (file: string, text: string): Scenario => {
     top.fail('clockOffsetsMs', `must be an array of whole ms from -3600000 to 3600000 (e.g. [-2000, 2000]), got ${JSON.stringify(o.clockOffsetsMs)}`);
   }
 
+  if (o.thresholds !== undefined && (!Array.isArray(o.thresholds) || !o.thresholds.every((t) => typeof t === 'string'))) {
+    top.fail('thresholds', `must be an array of strings like "p99<150ms", got ${JSON.stringify(o.thresholds)}`);
+  }
+  const thresholds = ((o.thresholds as string[] | undefined) ?? []).map((t, i) => {
+    try {
+      return parseThreshold(t);
+    } catch (error) {
+      if (error instanceof ThresholdError) return top.fail(`thresholds[${i}]`, error.message);
+      throw error;
+    }
+  });
+
   return {
     name: typeof o.name === 'string' ? o.name : file,
     description: typeof o.description === 'string' ? o.description : '',
@@ -234,6 +250,7 @@ export const parseScenario = (file: string, text: string): Scenario => {
     chaos,
     workers: o.workers === undefined || o.workers === null ? null : top.number('workers', 1, 64),
     clockOffsetsMs: clockOffsetsMs as number[],
+    thresholds,
   };
 };
 

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { BenchOptions } from '../bench/bench.js';
 import type { Scenario } from '../bench/scenario.js';
+import { parseThreshold, THRESHOLD_OPERATORS, type Threshold } from '../bench/judge/thresholds.js';
+import { METRIC_NAMES } from '../bench/judge/threshold-metrics.js';
 import { LAB_FAULTS } from '../lab/sale/lab-faults.js';
 import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, intOption, loadConnections, loadKafkaBrokers, type AuthMode, type QueueKind } from '../config.js';
@@ -25,6 +27,9 @@ export interface BenchFlags {
   seed: number;
   json?: boolean;
   html?: string;
+  /** --threshold, each time it is given */
+  threshold?: Threshold[];
+  junit?: string;
   redisUrl?: string;
   mysqlUrl?: string;
   kafkaBrokers?: string;
@@ -73,6 +78,13 @@ export const replicaAcksList = (raw: string): number[] => {
   }
   return acks;
 };
+
+/** `--threshold p99<150ms`, as often as given: each parsed at once, so a bad one is refused before anything runs. */
+export const collectThreshold = (raw: string, earlier: Threshold[] = []): Threshold[] => [...earlier, parseThreshold(raw)];
+
+/** The scenario's thresholds and the command line's, both held to. */
+export const withThresholds = (scenario: Scenario, thresholds: Threshold[] | undefined): Scenario =>
+  thresholds === undefined ? scenario : { ...scenario, thresholds: [...scenario.thresholds, ...thresholds] };
 
 /** `flash-1000` means scenarios/flash-1000.json; a path is taken as it is. */
 export const scenarioPath = (name: string): string => (existsSync(name) || name.includes('/') || name.endsWith('.json') ? name : `scenarios/${name}.json`);
@@ -205,7 +217,16 @@ export const benchFlags = (command: Command): Command =>
       '--lab <faults>',
       'run the scenario in a lab of network namespaces (root): 6 Redis nodes, 3 Kafka brokers, MySQL, 2 gateways, the pipeline and the buyers each on a host of their own, one run per fault (a comma list, or all) and per --replica-acks value; with --seeds, one run per seed, its fault and timing drawn among them',
     )
-    .option('--json', 'print one JSON object: ok, invariants, runs (each with its latency percentiles), parameters, environment (machine, versions)')
+    .option(
+      '--threshold <expr>',
+      `a limit the run's figures must hold, as often as needed: [strategy:]metric<op>value, e.g. 'p99<150ms', 'ceiling>=0.7', 'mysql-update:errors==0' (no prefix: seckill); operators ${THRESHOLD_OPERATORS.join(' ')}; metrics ${METRIC_NAMES.join(', ')}; added to the scenario's "thresholds"; one broken: exit 99`,
+      collectThreshold,
+    )
+    .option('--junit <file>', 'also write the invariants and thresholds as JUnit XML (a testsuite per run, a testcase each), for CI test reports')
+    .option(
+      '--json',
+      'print one JSON object: ok, invariants, thresholds, runs (each with its latency percentiles), parameters, environment (machine, versions)',
+    )
     .option('--redis-url <url>', 'Redis address (env REDIS_URL)')
     .option('--mysql-url <url>', 'MySQL address (env MYSQL_URL)')
     .option('--kafka-brokers <list>', 'Kafka bootstrap servers (env KAFKA_BROKERS; unset: a local broker is started)');
@@ -218,6 +239,8 @@ Examples:
   $ seckill bench contention --compare seckill,ceiling --pipeline after --no-group-commit
   $ seckill bench scenarios/bots.json --queue redis
   $ seckill bench flash-1000 --compare seckill --auth none,jwt     # requests/s with and without verifying tokens
+  $ seckill bench smoke --threshold 'p99<150ms' --threshold 'errors==0' --junit bench.xml   # CI: exit 99 on a broken threshold
+  $ seckill bench flash-1000 --compare seckill,ceiling --threshold 'ceiling>=0.7' --threshold 'ceiling:p99<50ms'
   $ seckill bench smoke --drain-rate 50000
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
@@ -243,5 +266,11 @@ load from its own process, drain, invariant check. A scenario's "faults"
 restart-redis, kill-redis-master, pause-redis-master, restart-workers, kill-worker)
 are injected into the seckill run, each announced as it fires. --lab faults
 (${LAB_FAULTS.map((f) => f.name).join(', ')}) strike a sale at size
-on hosts of their own (network namespaces; root). Exit code 1 names the
-broken invariant and the offending ids; 2 is a usage or set-up error.`;
+on hosts of their own (network namespaces; root).
+
+Thresholds hold a run's figures to limits, as k6's do: --threshold (and a
+scenario's "thresholds") judged on every run of its strategy, listed in the
+table, --json, --html and --junit. Exit codes: 0 every invariant and threshold
+holds; 1 an invariant broke (it names the offending ids; 1 wins when a
+threshold broke too); 99 a threshold broke, every invariant held; 2 a usage
+or set-up error (a malformed threshold among them), nothing run.`;

@@ -3,14 +3,16 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { campaignHtml } from '../bench/report/html/campaign-page.js';
 import { reportHtml } from '../bench/report/html/run-page.js';
-import { campaignText, reportJson, reportTable } from '../bench/report/report.js';
+import { campaignText, reportJson, reportTable, thresholdsHold, thresholdText, type BenchReport } from '../bench/report/report.js';
+import { reportJunit } from '../bench/report/junit.js';
+import { checkThresholdsFit } from '../bench/judge/thresholds.js';
 import { scenarioForSeed } from '../bench/faults/chaos.js';
 import { benchOnce, loadOnly, runCampaign, type BenchOptions } from '../bench/bench.js';
 import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { labSupported } from '../lab/index.js';
 import { labCampaignTable, labFaultNames, runLabCampaign } from '../lab/sale/campaign.js';
 import { startBroker, stopBroker } from '../queue/broker.js';
-import { BENCH_EXAMPLES, benchFlags, optionsOf, scenarioPath, withBuckets, type BenchFlags } from './bench-flags.js';
+import { BENCH_EXAMPLES, benchFlags, optionsOf, scenarioPath, strategiesOf, withBuckets, withThresholds, type BenchFlags } from './bench-flags.js';
 import { EXIT, runAction, UsageError } from './exit.js';
 
 /** One progress line on stderr, rewritten in place on a terminal, at most one a second otherwise. */
@@ -50,19 +52,50 @@ const withLocalBroker = async <T>(flags: BenchFlags, options: BenchOptions, work
   }
 };
 
-/** --html: the page, written once the figures are printed (a report that cannot be written still leaves them on stdout). */
-const writeHtml = (file: string | undefined, page: () => string): void => {
+/** --html, --junit: the file, written once the figures are printed (a report that cannot be written still leaves them on stdout). */
+const writeReport = (file: string | undefined, what: string, content: () => string): void => {
   if (file === undefined) return;
-  writeFileSync(file, page());
-  process.stderr.write(`report written to ${file}\n`);
+  writeFileSync(file, content());
+  process.stderr.write(`${what} written to ${file}\n`);
 };
 
-const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
-  // Said before a run of minutes, not after it.
-  if (flags.html !== undefined && !statSync(dirname(flags.html), { throwIfNoEntry: false })?.isDirectory()) {
-    throw new UsageError(`--html ${flags.html}: the folder ${dirname(flags.html)} does not exist`);
+/** A report file's folder must be there: said before a run of minutes, not after it. */
+const checkReportFolder = (flag: string, file: string | undefined): void => {
+  if (file !== undefined && !statSync(dirname(file), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`${flag} ${file}: the folder ${dirname(file)} does not exist`);
   }
-  const scenario = withBuckets(loadScenario(scenarioPath(scenarioName)), flags.buckets);
+};
+
+/**
+ * Thresholds and --junit judge one run of the sale bench runs and checks:
+ * not a chaos campaign (--seeds), a lab campaign (--lab), or a --target
+ * load with no invariants checked. Refused before anything starts, as is a
+ * threshold the run could not judge (its strategy, or the ceiling, not in it).
+ */
+const checkJudgedRun = (scenario: Scenario, flags: BenchFlags): void => {
+  const asked = [...(scenario.thresholds.length > 0 ? ['thresholds'] : []), ...(flags.junit !== undefined ? ['--junit'] : [])];
+  if (asked.length === 0) return;
+  const why =
+    flags.lab !== undefined
+      ? '--lab'
+      : flags.seeds !== undefined
+        ? '--seeds'
+        : flags.target !== undefined && (!flags.redisUrl || !flags.mysqlUrl)
+          ? '--target without --redis-url and --mysql-url (nothing is judged)'
+          : null;
+  if (why !== null) throw new UsageError(`${asked.join(' and ')}: for one judged bench run only, not with ${why}`);
+  checkThresholdsFit(scenario.thresholds, strategiesOf(flags));
+};
+
+/** The exit code of a judged run: an invariant broken outranks a threshold (a sale that was wrong; how fast it was wrong matters less). */
+export const benchExit = (report: Pick<BenchReport, 'ok' | 'thresholds'>): number =>
+  !report.ok ? EXIT.INVARIANT : thresholdsHold(report) ? EXIT.OK : EXIT.THRESHOLD;
+
+const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> => {
+  checkReportFolder('--html', flags.html);
+  checkReportFolder('--junit', flags.junit);
+  const scenario = withThresholds(withBuckets(loadScenario(scenarioPath(scenarioName)), flags.buckets), flags.threshold);
+  checkJudgedRun(scenario, flags);
   if (flags.lab !== undefined) return benchInLab(scenario, flags);
   if (flags.cpuProf !== undefined) process.env.SECKILL_CPU_PROF_DIR = resolve(flags.cpuProf);
   const options = optionsOf(flags, { progress: progressLine(), note: noteLine });
@@ -125,13 +158,16 @@ const benchWith = async (scenario: Scenario, options: BenchOptions, flags: Bench
   if (flags.seeds !== undefined) {
     const campaign = await runCampaign(scenario, options, flags.seeds);
     print(flags.json ? JSON.stringify(campaign) : campaignText(campaign));
-    writeHtml(flags.html, () => campaignHtml(campaign));
+    writeReport(flags.html, 'report', () => campaignHtml(campaign));
     return campaign.breaks.length === 0 ? EXIT.OK : EXIT.INVARIANT;
   }
   const report = await benchOnce(scenarioForSeed(scenario, flags.seed), options);
   print(flags.json ? reportJson(report) : reportTable(report));
-  writeHtml(flags.html, () => reportHtml(report));
-  return report.ok ? EXIT.OK : EXIT.INVARIANT;
+  // On stderr too: with --json, the line a CI log shows.
+  for (const t of report.thresholds.filter((x) => !x.ok)) noteLine(`threshold broken: ${thresholdText(t)}`);
+  writeReport(flags.html, 'report', () => reportHtml(report));
+  writeReport(flags.junit, 'JUnit report', () => reportJunit(report));
+  return benchExit(report);
 };
 
 export const registerBench = (program: Command): void => {

@@ -1,5 +1,9 @@
-/** Exit codes every command shares: 0 ok, 1 an invariant broke, 2 usage or set-up error. */
-export const EXIT = { OK: 0, INVARIANT: 1, USAGE: 2 } as const;
+/**
+ * Exit codes every command shares: 0 ok, 1 an invariant broke, 2 usage or
+ * set-up error; and bench's 99, a threshold broke while every invariant held
+ * (k6's code for a broken threshold, so a CI that knows k6 reads it alike).
+ */
+export const EXIT = { OK: 0, INVARIANT: 1, USAGE: 2, THRESHOLD: 99 } as const;
 
 export class UsageError extends Error {
   readonly code = 'USAGE';

@@ -48,6 +48,13 @@ describe('a bad scenario file', () => {
     ],
     ['an unknown auth', variant({ auth: 'oauth' }), 'auth must be one of none, jwt, got "oauth"'],
     ['impostors without sign-in', variant({ bots: { badIdentity: 0.1 } }), 'bots.badIdentity needs "auth": "jwt"'],
+    [
+      'a malformed threshold',
+      variant({ thresholds: ['p99<150ms', 'p99 under 150ms'] }),
+      'thresholds[1] threshold "p99 under 150ms": is not [strategy:]metric<op>value',
+    ],
+    ['a threshold on an unknown metric', variant({ thresholds: ['p98<150ms'] }), 'unknown metric "p98" (metrics: p25, p50'],
+    ['a ceiling threshold without the ceiling', variant({ thresholds: ['ceiling>=0.7'] }), 'ceiling needs a ceiling run to divide by'],
   ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async ([name, content, message], { expect }) => {
     const run = await seckill('bench', scenarioFile(name.replace(/\W+/g, '-'), content));
     expect(run.code).toBe(2);
@@ -80,6 +87,13 @@ describe('bad flags', () => {
     [['reconcile', '--grace', '-1'], '--grace'],
     [['reconcile', '--metrics-port', '9467'], '--metrics-port serves the rounds of --watch'],
     [['bench', 'smoke', '--html', '/no/such/folder/report.html'], 'the folder /no/such/folder does not exist'],
+    [['bench', 'smoke', '--junit', '/no/such/folder/junit.xml'], '--junit /no/such/folder/junit.xml: the folder /no/such/folder does not exist'],
+    [['bench', 'smoke', '--threshold', 'p99<<150ms'], 'threshold "p99<<150ms": is not [strategy:]metric<op>value (e.g. p99<150ms'],
+    [['bench', 'smoke', '--threshold', 'p99<1ms', '--threshold', 'p42<1ms'], 'unknown metric "p42" (metrics: p25, p50, p75, p90, p95, p99,'],
+    [['bench', 'smoke', '--threshold', 'p99<150'], 'p99 is a latency: give its unit, ms or s'],
+    [['bench', 'smoke', '--threshold', 'mysql-update:p99<1s'], 'mysql-update is not in this run (strategies: seckill)'],
+    [['bench', 'smoke', '--strategy', 'mysql-update', '--threshold', 'p99<1s'], 'name the strategy, e.g. mysql-update:p99<1s'],
+    [['bench', 'smoke', '--seeds', '1-2', '--junit', 'junit.xml'], '--junit: for one judged bench run only, not with --seeds'],
     [['preload', '--sku', 'a', '--stock', '1', '--mysql-url', 'postgres://x'], 'MYSQL_URL must start with mysql:'],
     [['nonsense'], "unknown command 'nonsense'"],
   ] as [string[], string][])('%j: a message naming the problem and exit code 2', async ([args, message], { expect }) => {

@@ -127,6 +127,8 @@ export interface LoadResult {
   outcomes: Record<string, number>;
   errors: number;
   timeouts: number;
+  /** answers with a 5xx status (REDIS_DOWN, MYSQL_DOWN, a 500…): the server could not say */
+  serverErrors: number;
   answers: Answer[];
   /** requests whose outcome was never learned: in flight when the load stopped, cut by a connection error or a timeout, or answered 5xx */
   unread: { sku: string; userId: string; requestId: string }[];

@@ -32,6 +32,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
     const answers: Answer[] = [];
     const firstSoldOutMs: Record<string, number> = {};
     let lastOkAt: number | null = null;
+    let serverErrors = 0;
     // Requests whose outcome the buyer never learned: sent but not answered
     // when the load stopped (autocannon cuts their connections), cut by a
     // connection error or a timeout (a server killed mid-request: autocannon
@@ -73,6 +74,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
               const now = performance.now();
               const attempt = context.attempt!;
               if (status < 500) inFlight.delete(context);
+              else serverErrors += 1;
               const latency = now - context.sentAt!;
               const outcome = outcomeOf(status, body);
               outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
@@ -137,6 +139,7 @@ const run = (plan: LoadPlan): Promise<LoadResult> =>
         outcomes,
         errors: result.errors,
         timeouts: result.timeouts,
+        serverErrors,
         // A retry told its order id is an answer like any other.
         answers: [
           ...answers,

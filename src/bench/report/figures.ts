@@ -32,7 +32,10 @@ export interface StrategyRun {
   requests: number;
   /** how long the load lasted, ms */
   durationMs: number;
+  /** requests that got no answer: connection errors and timeouts */
   errors: number;
+  /** answers with a 5xx status: the server could not say what became of the request */
+  serverErrors: number;
   outcomes: Record<string, number>;
   /** units in orders that are not cancelled */
   sold: number;
@@ -106,6 +109,7 @@ export const summarize = (
     requests: result.requests,
     durationMs: result.durationMs,
     errors: result.errors + result.timeouts,
+    serverErrors: result.serverErrors,
     outcomes: result.outcomes,
     sold: state.skus.reduce((n, s) => n + liveUnits(s), 0),
     stock: state.skus.reduce((n, s) => n + s.mysqlStock, 0),

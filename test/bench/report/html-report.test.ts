@@ -55,7 +55,21 @@ const seriesPixels = () =>
 describe('the bench report in a real browser', () => {
   it('draws every chart with every strategy on it, shows the comparison as a table, the invariants and the parameters, with no console error and no network', async () => {
     const html = join(dir, 'report.html');
-    const run = await runSeckill(['bench', scenarioFile('report'), '--compare', 'seckill,ceiling', '--queue', 'redis', '--html', html, '--json']);
+    const run = await runSeckill([
+      'bench',
+      scenarioFile('report'),
+      '--compare',
+      'seckill,ceiling',
+      '--queue',
+      'redis',
+      '--threshold',
+      'ceiling>=0.01',
+      '--threshold',
+      'ceiling:p99<60s',
+      '--html',
+      html,
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as { invariants: unknown[] };
 
@@ -79,6 +93,13 @@ describe('the bench report in a real browser', () => {
       const invariants = await page.$$eval('ul.invariants li', (els) => els.map((el) => el.textContent ?? ''));
       expect(invariants).toHaveLength(report.invariants.length);
       expect(invariants.every((text) => text.startsWith('✓ ') && text.includes(': '))).toBe(true);
+      // The thresholds, each on its run with the value it was held to.
+      const thresholds = await page.$$eval('ul.thresholds li', (els) => els.map((el) => el.textContent ?? ''));
+      expect(thresholds).toEqual([
+        expect.stringMatching(/^✓ seckill: ceiling>=0\.01 \(ceiling [\d.]+×\)$/),
+        expect.stringMatching(/^✓ ceiling: ceiling:p99<60s \(p99 [\d.]+ ms\)$/),
+      ]);
+      expect(await page.locator('p .ok', { hasText: 'Every threshold holds.' }).count()).toBe(1);
       const parameters = await page.locator('dl.parameters').innerText();
       expect(parameters).toContain(`${cpus().length} cores`);
       expect(parameters).toMatch(/seckill \d+\.\d+\.\d+, Node v\d+/);

@@ -1,5 +1,5 @@
 import { TIME_SLOT_MS } from '../../load/load-plan.js';
-import { comparisonRows, drainRateLine, runLine, type BenchReport } from '../report.js';
+import { comparisonRows, drainRateLine, runLine, thresholdsHold, thresholdText, type BenchReport } from '../report.js';
 import type { StrategyRun } from '../figures.js';
 import { runCharts, type ChartSpec } from './charts.js';
 import { escapeHtml as e, htmlPage } from './page.js';
@@ -52,6 +52,25 @@ const invariantList = (run: StrategyRun) => {
   return `<h3>${e(run.strategy)}</h3><ul class="invariants">${items.join('')}</ul>`;
 };
 
+/** The thresholds, each on each run of its strategy; nothing when none was given. */
+const thresholdSection = (report: BenchReport) => {
+  if (report.thresholds.length === 0) return '';
+  const items = report.thresholds.map((t) => `<li class="${t.ok ? 'ok' : 'bad'}">${t.ok ? '✓' : '✗'} ${e(thresholdText(t))}</li>`);
+  return `<h2>Thresholds</h2>\n<ul class="thresholds">${items.join('')}</ul>`;
+};
+
+const thresholdSummary = (report: BenchReport) => {
+  if (report.thresholds.length === 0) return '';
+  return thresholdsHold(report)
+    ? ' <span class="ok">Every threshold holds.</span>'
+    : ` <span class="bad">Thresholds broken: ${e(
+        report.thresholds
+          .filter((t) => !t.ok)
+          .map((t) => `${t.run}: ${t.expr}`)
+          .join(', '),
+      )}.</span>`;
+};
+
 const parameterList = (report: BenchReport) => {
   const {
     parameters: p,
@@ -92,7 +111,7 @@ export const reportHtml = (report: BenchReport): string => {
   const drain = drainRateLine(report);
   const body = `<h1>seckill bench: ${e(report.scenario)}</h1>
 <p>${e(report.description)}</p>
-<p>${report.ok ? '<span class="ok">Every invariant holds for every strategy.</span>' : '<span class="bad">Invariants broken: see the list below.</span>'} Measured ${e(report.date)}; the strategies ran one after the other on the same machine: compare the columns, not the machines.</p>
+<p>${report.ok ? '<span class="ok">Every invariant holds for every strategy.</span>' : '<span class="bad">Invariants broken: see the list below.</span>'}${thresholdSummary(report)} Measured ${e(report.date)}; the strategies ran one after the other on the same machine: compare the columns, not the machines.</p>
 ${sellOuts.length > 0 ? `<h2>At the sell-out</h2><ul>${sellOuts.join('')}</ul>` : ''}
 <h2>Comparison</h2>
 ${comparisonTable(report)}
@@ -103,6 +122,7 @@ ${chartsOf(['answers', 'latency', 'stock', 'latency-distribution'])}
 <p class="note">Hover a chart for the values at that moment; drag to zoom in, double-click to zoom out; click a legend entry to hide its line.</p>
 <h2>Invariants</h2>
 ${report.runs.map(invariantList).join('\n')}
+${thresholdSection(report)}
 <h2>Parameters</h2>
 ${parameterList(report)}`;
   return htmlPage(`seckill bench: ${report.scenario}`, body, charts);
