@@ -30,6 +30,7 @@ describe('seckill bench with an open crowd', () => {
     expect(run.stdout).toMatch(/spike to 1,500\/s in 100 ms/);
     expect(run.stdout).toMatch(/intended \/ sent \/ dropped\s*│\s*1,950 \/ [\d,]+ \/ [\d,]+/);
     expect(run.stdout).toMatch(/p99 \/ max ms from intended send/);
+    expect(run.stdout).toMatch(/never sent \(dropped\) [\d,]+/);
   }, 300_000);
 
   it('runs the closed loop and the spike side by side, the crowd figures under runs[].crowd', async () => {

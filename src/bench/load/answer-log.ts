@@ -30,7 +30,7 @@ type Histogram = ReturnType<typeof latencyHistogram>;
 
 const msAt = (h: Histogram, p: number): number => (h.totalCount === 0 ? 0 : h.getValueAtPercentile(p) / 1000);
 /** p50/p90/p99/max of a histogram of µs, in ms. */
-export const latencyFigures = (h: Histogram): LatencyFigures => ({
+const latencyFigures = (h: Histogram): LatencyFigures => ({
   p50: msAt(h, 50),
   p90: msAt(h, 90),
   p99: msAt(h, 99),

@@ -17,10 +17,10 @@ import type { LoadProgress } from './run-load.js';
 import { createTraffic, type BuyAttempt } from './traffic.js';
 
 /** The generator is behind its schedule when 1 % of its requests went out later than this: its figures are then its own as much as the server's. */
-export const BEHIND_SCHEDULE_WARN_MS = 10;
+const BEHIND_SCHEDULE_WARN_MS = 10;
 const DEFAULT_TIMEOUT_SEC = 10;
 /** Requests in flight (on a connection, or waiting for one) per connection of the pool, when the plan gives no maxInFlight. */
-export const IN_FLIGHT_PER_CONNECTION = 10;
+const IN_FLIGHT_PER_CONNECTION = 10;
 
 export const runOpenCrowd = (plan: LoadPlan, arrival: Arrival, onProgress: (p: LoadProgress) => void): Promise<LoadResult> =>
   new Promise((resolve, reject) => {

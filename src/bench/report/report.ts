@@ -164,7 +164,8 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
     );
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
-  row('answers', (r) => outcomeText(r.outcomes));
+  // An open crowd's dropped requests beside its answers: asked for, never sent, so never answered.
+  row('answers', (r) => outcomeText(r.outcomes) + (r.arrival === 'closed' ? '' : `\nnever sent (dropped) ${r.crowd.dropped.toLocaleString('en')}`));
   if (runs.some((r) => r.beforeOpening !== null)) {
     row('sent before the opening', (r) => (r.beforeOpening === null ? '–' : outcomeText(r.beforeOpening) || 'none'), true);
     row(
