@@ -14,6 +14,7 @@ import { judgeThresholds } from './judge/thresholds.js';
 import type { StrategyRun } from './report/figures.js';
 import { BENCH_AUDIENCE, BENCH_ISSUER } from './load/buyer-tokens.js';
 import { loadPlanOf } from './load/traffic.js';
+import { arrivalOf, type ArrivalAsk, type ArrivalModel } from './load/arrivals.js';
 import type { AuthMode, QueueKind } from '../config.js';
 import type { StrategyName } from '../gateway/strategies/strategy.js';
 import { startBroker } from '../queue/broker.js';
@@ -35,6 +36,14 @@ export interface BenchOptions {
   auth: AuthMode[] | null;
   queue: QueueKind;
   pipeline: 'during' | 'after';
+  /**
+   * how the crowd arrives in each run: closed (each connection sends again
+   * once answered), or an open crowd's shape; every strategy runs once per
+   * model listed, side by side (`closed,spike`); null: the scenario's
+   */
+  arrivals: ArrivalModel[] | null;
+  /** what the command line asks of the open crowd's rate */
+  arrivalAsk: ArrivalAsk;
   seed: number;
   /** overrides of the scenario's load */
   load: Partial<Scenario['load']>;
@@ -175,7 +184,9 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     for (const strategy of strategies) {
       for (const auth of options.auth ?? [scenario.auth]) {
         // Replica acks are the seckill server's: a baseline runs once.
-        for (const acks of strategy === 'seckill' ? replicaAcks : [0]) runs.push(await runStrategy(ctx, scenario, strategy, auth, acks));
+        for (const acks of strategy === 'seckill' ? replicaAcks : [0]) {
+          for (const crowd of crowdsOf(scenario, options)) runs.push(await runStrategy(ctx, crowd, strategy, auth, acks));
+        }
       }
     }
     if (options.drainRate) drainRate = await measureDrainRate(ctx, options.drainRate);
@@ -206,6 +217,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       skus: scenario.skus.map(({ sku, stock, limit }) => ({ sku, stock, limit })),
       workers,
       consumers: options.consumers,
+      arrivals: options.arrivals ?? [scenario.load.arrival?.shape ?? 'closed'],
       replicaAcks: strategies.includes('seckill') ? replicaAcks : [],
       redis: ownRedis
         ? `bench's own redis-server (port ${ownRedis.port})`
@@ -215,6 +227,13 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
     },
     environment,
   };
+};
+
+/** The scenario once per arrival model asked for (`--arrival closed,spike`), each with its crowd's arrival; the scenario as it is without. */
+const crowdsOf = (scenario: Scenario, options: Pick<BenchOptions, 'arrivals' | 'arrivalAsk' | 'load'>): Scenario[] => {
+  const load = { ...scenario.load, ...options.load };
+  const models = options.arrivals ?? [scenario.load.arrival?.shape ?? 'closed'];
+  return models.map((model) => ({ ...scenario, load: { ...scenario.load, arrival: arrivalOf(model, load, options.arrivalAsk) } }));
 };
 
 /** Whether a run goes through Kafka: the seckill strategy's pipeline with the kafka queue, on a sale bench runs itself. */
@@ -256,7 +275,9 @@ export const runCampaign = async (scenario: Scenario, options: BenchOptions, see
 };
 
 /** --target without the target's Redis and MySQL: the load figures alone, nothing checked. */
-export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress'>) => {
+export const loadOnly = async (url: string, scenario: Scenario, options: Pick<BenchOptions, 'load' | 'seed' | 'progress' | 'arrivals' | 'arrivalAsk'>) => {
+  if ((options.arrivals?.length ?? 1) > 1) throw new BenchSetupError('--target without --redis-url and --mysql-url runs one crowd: give --arrival one model');
+  [scenario] = crowdsOf(scenario, options);
   // With tokens (or sign-in) on, honest buyers carry valid ones only when SECKILL_SECRET (SECKILL_JWT_SECRET, and the
   // target checks bench's issuer and audience) is the target's.
   const plan = loadPlanOf(url, scenario, options.load, options.seed, {

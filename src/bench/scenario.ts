@@ -3,6 +3,7 @@ import type { SkuDefinition } from '../sale/catalog.js';
 import { SKU_PATTERN } from '../sale/ids.js';
 import { MAX_BUCKETS } from '../sale/buckets.js';
 import { AUTH_MODES, type AuthMode } from '../config.js';
+import { ARRIVAL_SHAPES, SPIKE_DEFAULTS, type Arrival } from './load/arrivals.js';
 import { FAULT_KINDS, FAULT_KINDS_WITH_SETUP, type Fault, type FaultKind } from './faults/kinds.js';
 import { parseThreshold, ThresholdError, type Threshold } from './judge/thresholds.js';
 
@@ -41,8 +42,16 @@ export interface Scenario {
    * and bots in `badIdentity` carry broken ones. `bench --auth` overrides it
    */
   auth: AuthMode;
-  /** `rate`: requests a second over all connections, sent on a schedule whatever the server does (null: each connection sends again as soon as it is answered) */
-  load: { connections: number; requests: number; durationSec: number; rate: number | null };
+  /**
+   * `rate`: requests a second over all connections, sent on a schedule
+   * whatever the server does (null: each connection sends again as soon as it
+   * is answered). `arrival`: an open crowd instead (arrivals.ts): requests
+   * arrive on the shape's schedule over a pool of `connections`, at most
+   * `maxInFlight` in flight (null: 10 a connection), the rest dropped and
+   * counted; `requests` caps it and `durationSec` is its length (null: the
+   * closed loop). `bench --arrival` picks the model per run
+   */
+  load: { connections: number; requests: number; durationSec: number; rate: number | null; arrival: Arrival | null; maxInFlight: number | null };
   /** null: nobody pays and nothing times out during the run */
   payment: { payTimeoutSec: number; payShare: number } | null;
   expect: { sellOut: boolean };
@@ -125,6 +134,36 @@ const parseChaos = (file: string, raw: unknown): Chaos => {
   };
 };
 
+const parseArrival = (file: string, raw: unknown): Arrival => {
+  const shape = (raw as Json | null)?.shape;
+  if (!(ARRIVAL_SHAPES as readonly unknown[]).includes(shape)) {
+    reader(file, 'load.arrival', raw, ['shape']).fail('shape', `must be one of ${ARRIVAL_SHAPES.join(', ')}, got ${JSON.stringify(shape)}`);
+  }
+  const rate = (r: ReturnType<typeof reader>, field: string, min = 1) => r.number(field, min, 1e6);
+  switch (shape as Arrival['shape']) {
+    case 'constant': {
+      const r = reader(file, 'load.arrival', raw, ['shape', 'rate']);
+      return { shape: 'constant', rate: rate(r, 'rate') };
+    }
+    case 'ramp': {
+      const r = reader(file, 'load.arrival', raw, ['shape', 'from', 'to']);
+      return { shape: 'ramp', from: rate(r, 'from', 0), to: rate(r, 'to') };
+    }
+    case 'spike': {
+      const r = reader(file, 'load.arrival', raw, ['shape', 'peak', 'rise', 'hold', 'tail', 'tailShare']);
+      const ms = (field: string, fallback: number) => r.duration(field, 1, 600_000, `${fallback}ms`);
+      return {
+        shape: 'spike',
+        peak: rate(r, 'peak'),
+        riseMs: ms('rise', SPIKE_DEFAULTS.riseMs),
+        holdMs: ms('hold', SPIKE_DEFAULTS.holdMs),
+        tailMs: ms('tail', SPIKE_DEFAULTS.tailMs),
+        tailShare: r.number('tailShare', 0, 1, SPIKE_DEFAULTS.tailShare, false),
+      };
+    }
+  }
+};
+
 const parseSku = (file: string, path: string, raw: unknown) => {
   const r = reader(file, path, raw, ['sku', 'stock', 'limit', 'buckets', 'weight', 'startsAt', 'endsAt', 'opensAfter', 'endsAfter']);
   if (typeof r.o.sku !== 'string' || !SKU_PATTERN.test(r.o.sku)) r.fail('sku', `must match ${SKU_PATTERN}, got ${JSON.stringify(r.o.sku)}`);
@@ -203,7 +242,9 @@ export const parseScenario = (file: string, text: string): Scenario => {
   if (botShares.noToken > 0 && o.tokens !== true) bots.fail('noToken', 'needs "tokens": true (without purchase tokens there is nothing to post without)');
   if (Object.values(botShares).reduce((a, b) => a + b, 0) > 1) bots.fail('', 'shares add up to more than 1');
 
-  const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec', 'rate']);
+  const load = reader(file, 'load', o.load ?? {}, ['connections', 'requests', 'durationSec', 'rate', 'arrival', 'maxInFlight']);
+  if (load.o.rate !== undefined && load.o.arrival !== undefined)
+    load.fail('arrival', 'is an open crowd on its own schedule: give it without "rate" (the closed loop\'s cap)');
   const payment = o.payment === undefined || o.payment === null ? null : reader(file, 'payment', o.payment, ['payTimeoutSec', 'payShare']);
   const expect = reader(file, 'expect', o.expect ?? {}, ['sellOut']);
   if (expect.o.sellOut !== undefined && typeof expect.o.sellOut !== 'boolean') expect.fail('sellOut', 'must be true or false');
@@ -242,6 +283,8 @@ export const parseScenario = (file: string, text: string): Scenario => {
       requests: load.number('requests', 1, 1e8, 10_000),
       durationSec: load.number('durationSec', 1, 600, 10),
       rate: load.o.rate === undefined || load.o.rate === null ? null : load.number('rate', 1, 1e7),
+      arrival: load.o.arrival === undefined || load.o.arrival === null ? null : parseArrival(file, load.o.arrival),
+      maxInFlight: load.o.maxInFlight === undefined || load.o.maxInFlight === null ? null : load.number('maxInFlight', 1, 1e6),
     },
     payment: payment && { payTimeoutSec: payment.number('payTimeoutSec', 1, 86_400), payShare: payment.number('payShare', 0, 1, 1, false) },
     expect: { sellOut: (expect.o.sellOut as boolean | undefined) ?? false },

@@ -106,7 +106,7 @@ export const runStrategy = async (
 
   try {
     const acks = strategy === 'seckill' ? replicaAcks : 0;
-    const label = runLabel(strategy, auth, acks);
+    const label = runLabel(strategy, auth, acks, scenario.load.arrival?.shape);
     const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, {
       withFaults,
       tokens: keys.tokenSecret !== null,

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { BenchOptions } from '../bench/bench.js';
+import { ARRIVAL_MODELS, type ArrivalModel } from '../bench/load/arrivals.js';
 import type { Scenario } from '../bench/scenario.js';
 import { parseThreshold, THRESHOLD_OPERATORS, type Threshold } from '../bench/judge/thresholds.js';
 import { METRIC_NAMES } from '../bench/judge/threshold-metrics.js';
@@ -19,6 +20,10 @@ export interface BenchFlags {
   strategy: StrategyName;
   compare?: string;
   auth?: AuthMode[];
+  arrival?: ArrivalModel[];
+  arrivalRate?: number;
+  rampFrom?: number;
+  maxInFlight?: number;
   queue: QueueKind;
   connections?: number;
   buckets?: number;
@@ -69,6 +74,15 @@ export const authModes = (raw: string): AuthMode[] => {
   return modes as AuthMode[];
 };
 
+/** `--arrival closed,spike`: how the crowd arrives, one run each. */
+export const arrivalModels = (raw: string): ArrivalModel[] => {
+  const models = raw.split(',').map((m) => m.trim());
+  const unknown = models.find((m) => !(ARRIVAL_MODELS as readonly string[]).includes(m));
+  if (unknown !== undefined || new Set(models).size !== models.length)
+    throw new UsageError(`--arrival must list ${ARRIVAL_MODELS.join(', ')} (each once), like spike or closed,spike, got ${JSON.stringify(raw)}`);
+  return models as ArrivalModel[];
+};
+
 /** `--replica-acks 0,1`: the seckill server's replica acks, one run each. */
 export const replicaAcksList = (raw: string): number[] => {
   const values = raw.split(',').map((v) => v.trim());
@@ -105,6 +119,8 @@ export const optionsOf = (flags: BenchFlags, lines: Pick<BenchOptions, 'progress
   return {
     strategies: strategiesOf(flags),
     auth: flags.auth ?? null,
+    arrivals: flags.arrival ?? null,
+    arrivalAsk: { rate: flags.arrivalRate ?? null, rampFrom: flags.rampFrom ?? null },
     queue: flags.queue,
     pipeline: flags.pipeline,
     seed: flags.seed,
@@ -112,6 +128,7 @@ export const optionsOf = (flags: BenchFlags, lines: Pick<BenchOptions, 'progress
       ...(flags.connections !== undefined && { connections: flags.connections }),
       ...(flags.requests !== undefined && { requests: flags.requests }),
       ...(flags.duration !== undefined && { durationSec: flags.duration }),
+      ...(flags.maxInFlight !== undefined && { maxInFlight: flags.maxInFlight }),
     },
     redisUrl,
     mysqlUrl,
@@ -145,6 +162,22 @@ export const benchFlags = (command: Command): Command =>
       '--auth <modes>',
       "who buyers are: none (the body's userId), jwt (a bearer token signed by the run's login key), or none,jwt: each strategy once per mode, side by side (the cost of verifying); default: the scenario's \"auth\"",
       authModes,
+    )
+    .option(
+      '--arrival <models>',
+      "how the crowd arrives: closed (each connection sends again once answered), or an open crowd that does not wait: constant, ramp, spike (from nothing to the peak in 100 ms, held, then a tail of retries); requests go out on a pool of --connections, wait for a free one (timed from their arrival), and past --max-in-flight are dropped and counted; a list (closed,spike) runs each side by side; default: the scenario's load.arrival, or closed",
+      arrivalModels,
+    )
+    .option(
+      '--arrival-rate <n>',
+      "requests a second of the open crowd: constant's rate, ramp's end, spike's peak; default: the scenario's, or its requests over its duration",
+      intOption('--arrival-rate', 1, 1_000_000),
+    )
+    .option('--ramp-from <n>', 'requests a second a ramp starts from (default 0)', intOption('--ramp-from', 0, 1_000_000))
+    .option(
+      '--max-in-flight <n>',
+      "the open crowd's requests in flight at most, on a connection or waiting for one: a request due past it is dropped (default: the scenario's, or 10 a connection)",
+      intOption('--max-in-flight', 1, 1_000_000),
     )
     .addOption(new Option('--queue <kind>', 'kafka, or redis: the consumer reads the outbox itself').choices(['kafka', 'redis']).default('kafka'))
     .addOption(
@@ -242,6 +275,10 @@ Examples:
   $ seckill bench smoke --threshold 'p99<150ms' --threshold 'errors==0' --junit bench.xml   # CI: exit 99 on a broken threshold
   $ seckill bench flash-1000 --compare seckill,ceiling --threshold 'ceiling>=0.7' --threshold 'ceiling:p99<50ms'
   $ seckill bench smoke --drain-rate 50000
+  $ seckill bench flash-1000 --arrival spike     # an open crowd: the seed's spike, dropped requests counted, latency from the intended send
+  $ seckill bench flash-1000 --arrival closed,spike --compare seckill,ceiling   # the closed loop and the spike side by side
+  $ seckill bench contention --arrival constant --arrival-rate 2000 --connections 200
+  $ seckill bench contention --arrival ramp --ramp-from 500 --arrival-rate 8000 --duration 10
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks

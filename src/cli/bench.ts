@@ -107,7 +107,7 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
  * with --seeds, once per seed, the fault and its timing drawn from it) and per --replica-acks value.
  */
 const benchInLab = async (scenario: Scenario, flags: BenchFlags): Promise<number> => {
-  const asked = ['target', 'compare', 'redisCluster', 'ownRedis', 'workers', 'drainRate'] as const;
+  const asked = ['target', 'compare', 'redisCluster', 'ownRedis', 'workers', 'drainRate', 'arrival'] as const;
   const clash = asked.find((flag) => flags[flag] !== undefined && flags[flag] !== false);
   if (clash)
     throw new UsageError(

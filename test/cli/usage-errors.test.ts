@@ -55,6 +55,9 @@ describe('a bad scenario file', () => {
     ],
     ['a threshold on an unknown metric', variant({ thresholds: ['p98<150ms'] }), 'unknown metric "p98" (metrics: p25, p50'],
     ['a ceiling threshold without the ceiling', variant({ thresholds: ['ceiling>=0.7'] }), 'ceiling needs a ceiling run to divide by'],
+    ['an unknown arrival shape', variant({ load: { arrival: { shape: 'burst' } } }), 'load.arrival.shape must be one of constant, ramp, spike, got "burst"'],
+    ['a spike without its peak', variant({ load: { arrival: { shape: 'spike' } } }), 'load.arrival.peak must be a whole number from 1'],
+    ['an open crowd with a closed rate', variant({ load: { rate: 100, arrival: { shape: 'constant', rate: 100 } } }), 'load.arrival is an open crowd'],
   ])('with %s: bench names the problem, exits 2, and starts and changes nothing', async ([name, content, message], { expect }) => {
     const run = await seckill('bench', scenarioFile(name.replace(/\W+/g, '-'), content));
     expect(run.code).toBe(2);
@@ -84,6 +87,10 @@ describe('bad flags', () => {
     ],
     [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--buckets', '3'], 'its buckets what its sale was preloaded with'],
     [['bench', 'smoke', '--buckets', '0'], '--buckets must be a whole number from 1'],
+    [['bench', 'smoke', '--arrival', 'burst'], '--arrival must list closed, constant, ramp, spike (each once), like spike or closed,spike, got "burst"'],
+    [['bench', 'smoke', '--arrival', 'spike,spike'], '--arrival must list closed, constant, ramp, spike (each once)'],
+    [['bench', 'smoke', '--arrival', 'spike', '--arrival-rate', '0'], '--arrival-rate must be a whole number from 1'],
+    [['bench', 'smoke', '--target', 'http://127.0.0.1:1', '--arrival', 'closed,spike'], 'give --arrival one model'],
     [['reconcile', '--grace', '-1'], '--grace'],
     [['reconcile', '--metrics-port', '9467'], '--metrics-port serves the rounds of --watch'],
     [['bench', 'smoke', '--html', '/no/such/folder/report.html'], 'the folder /no/such/folder does not exist'],

@@ -36,7 +36,7 @@ const latencyPercentiles = (): Record<string, ThresholdMetric> =>
       `p${p}`,
       {
         kind: 'duration',
-        about: `${p}th percentile of the answers' latency`,
+        about: `${p}th percentile of the answers' latency, from each request's intended send (an open crowd's arrival; the closed loop's send)`,
         read: (run) => run.latencyPercentiles.find((l) => l.percentile === p)?.ms ?? null,
       } satisfies ThresholdMetric,
     ]),
@@ -54,6 +54,11 @@ export const THRESHOLD_METRICS: Readonly<Record<string, ThresholdMetric>> = {
       const ceiling = ceilingOf(run, runs);
       return ceiling && ceiling.rps > 0 ? run.rps / ceiling.rps : null;
     },
+  },
+  dropped: {
+    kind: 'count',
+    about: 'requests an open crowd could not send in time (too many in flight): 0 for the closed loop, which never sends past its connections',
+    read: (run) => run.crowd.dropped,
   },
   errors: { kind: 'count', about: 'requests that got no answer (connection errors, timeouts)', read: (run) => run.errors },
   '5xx': { kind: 'count', about: 'answers with a 5xx status (REDIS_DOWN, MYSQL_DOWN, a 500)', read: (run) => run.serverErrors },

@@ -1,4 +1,5 @@
 /** What the load process is asked to send, and what it reports back. Crosses a process boundary (IPC). */
+import type { Arrival, ArrivalModel } from './arrivals.js';
 import type { JwtTraffic } from './buyer-tokens.js';
 
 export interface TrafficMix {
@@ -56,6 +57,17 @@ export interface LoadPlan {
   durationSec: number;
   /** requests a second over all connections, on a schedule whatever the server does; absent: each connection sends again once answered */
   rate?: number;
+  /**
+   * an open crowd: requests arrive at the times this gives, whatever the
+   * server does, on a pool of `connections` keep-alive connections (a request
+   * due while all are busy waits for one, timed from its arrival); absent:
+   * the closed loop
+   */
+  arrival?: Arrival;
+  /** an open crowd's requests in flight, on a connection or waiting for one; a request due past it is dropped. Default: 10 a connection */
+  maxInFlight?: number;
+  /** an open crowd's request still unanswered this long after it went out is given up (a timeout); default 10 */
+  timeoutSec?: number;
   seed: number;
   traffic: TrafficMix;
   /** when a scheduled sale opens (ms since epoch): answers to requests sent before it are also counted apart */
@@ -112,6 +124,41 @@ export interface LatencyPercentile {
   ms: number;
 }
 
+/** A latency distribution's figures, ms. */
+export interface LatencyFigures {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * How the crowd arrived and what it could send: the figures an open crowd
+ * adds, under names that stay (bench --json's `runs[].crowd`; thresholds read
+ * them). The closed loop has them too: each request is intended when it goes
+ * out, and none is dropped.
+ */
+export interface CrowdFigures {
+  /** closed (each connection sends again once answered), or the open crowd's shape: constant, ramp, spike */
+  model: ArrivalModel;
+  /** the arrival in a few words ("spike to 4,000/s in 100 ms, …") */
+  arrival: string;
+  /** requests the arrivals asked for (the closed loop: those it sent) */
+  intended: number;
+  /** requests handed to the connection pool (one that waited for a connection went out late, and is timed from its arrival all the same) */
+  sent: number;
+  /** requests due while maxInFlight were in flight: never sent, and counted here rather than hidden */
+  dropped: number;
+  /** every answer's latency from when its request should have gone out (its arrival): what a buyer waits */
+  latencyFromIntendedMs: LatencyFigures;
+  /** every answer's latency from when its request went out on a connection: what a closed loop sees, and hides a stall with */
+  latencyFromSendMs: LatencyFigures;
+  /** the open crowd: how late the generator itself sent the requests it sent (its CPU, its event loop); null for the closed loop */
+  behindScheduleMs: { p99: number; max: number } | null;
+  /** set when the generator could not keep its own schedule: its figures are then the generator's as much as the server's */
+  warning: string | null;
+}
+
 export interface LoadResult {
   /** wall-clock time (ms since epoch) the load started: the zero of the timeline and of firstSoldOutMs */
   startedAt: number;
@@ -120,11 +167,14 @@ export interface LoadResult {
   requests: number;
   durationMs: number;
   rps: number;
+  /** every answer's latency from its intended send (the closed loop: from its send) */
   latency: { p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number };
-  /** every answer's latency at LATENCY_PERCENTILES */
+  crowd: CrowdFigures;
+  /** every answer's latency at LATENCY_PERCENTILES, from its intended send */
   latencyPercentiles: LatencyPercentile[];
   /** every answer by outcome code: OK, SOLD_OUT, LIMIT, DUPLICATE, RATE_LIMITED, … */
   outcomes: Record<string, number>;
+  /** connection errors other than timeouts */
   errors: number;
   timeouts: number;
   /** answers with a 5xx status (REDIS_DOWN, MYSQL_DOWN, a 500…): the server could not say */

@@ -32,6 +32,8 @@ export const loadPlanOf = (url: string, scenario: Scenario, overrides: Partial<S
     amount: load.requests,
     durationSec: load.durationSec,
     ...(load.rate !== null && { rate: load.rate }),
+    ...(load.arrival !== null && { arrival: load.arrival }),
+    ...(load.maxInFlight !== null && { maxInFlight: load.maxInFlight }),
     seed,
     traffic: trafficOf(scenario, keys),
   };

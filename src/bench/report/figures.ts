@@ -6,7 +6,8 @@ import type { AuthMode } from '../../config.js';
 import type { StrategyName } from '../../gateway/strategies/strategy.js';
 import { driftOf, liveUnits } from '../../sale/state.js';
 import type { FaultKind } from '../faults/kinds.js';
-import { TIME_SLOT_MS, type LatencyPercentile, type LoadResult, type TimelinePoint } from '../load/load-plan.js';
+import type { ArrivalModel } from '../load/arrivals.js';
+import { TIME_SLOT_MS, type CrowdFigures, type LatencyPercentile, type LoadResult, type TimelinePoint } from '../load/load-plan.js';
 import type { RedisCost } from './redis-cost.js';
 import type { ProcessCost } from './process-cost.js';
 import type { StockPoint, StockSample } from './sampler.js';
@@ -18,13 +19,24 @@ export interface StrategyRun {
   auth: AuthMode;
   /** serve --replica-acks of the run: replicas that held each answer naming an order before it was given (0 for the baselines) */
   replicaAcks: number;
+  /** how the crowd arrived: closed (each connection sends again once answered), or an open crowd's shape (constant, ramp, spike) */
+  arrival: ArrivalModel;
   /**
    * the run's name in reports: the strategy, `+jwt` when buyers signed in
    * (bench --auth none,jwt runs both), `+acks1` when the server waited for a
-   * replica (bench --replica-acks 0,1 runs both)
+   * replica (bench --replica-acks 0,1 runs both), `+spike` (`+constant`,
+   * `+ramp`) when an open crowd arrived (bench --arrival closed,spike runs both)
    */
   label: string;
   rps: number;
+  /**
+   * the crowd's figures, under names that stay (thresholds read them):
+   * crowd.intended, crowd.sent, crowd.dropped,
+   * crowd.latencyFromIntendedMs.{p50,p90,p99,max},
+   * crowd.latencyFromSendMs.{…}, crowd.behindScheduleMs.{p99,max}, crowd.warning
+   */
+  crowd: CrowdFigures;
+  /** every answer's latency from its intended send (the closed loop: from its send); the same as crowd.latencyFromIntendedMs */
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;
@@ -80,8 +92,8 @@ export interface StrategyRun {
 }
 
 /** The run's name in reports. */
-export const runLabel = (strategy: StrategyName, auth: AuthMode, replicaAcks = 0): string =>
-  `${strategy}${auth === 'jwt' ? '+jwt' : ''}${replicaAcks > 0 ? `+acks${replicaAcks}` : ''}`;
+export const runLabel = (strategy: StrategyName, auth: AuthMode, replicaAcks = 0, arrival: ArrivalModel = 'closed'): string =>
+  `${strategy}${auth === 'jwt' ? '+jwt' : ''}${replicaAcks > 0 ? `+acks${replicaAcks}` : ''}${arrival === 'closed' ? '' : `+${arrival}`}`;
 
 /** The run's figures, from what the load generator saw and the state judged. */
 export const summarize = (
@@ -100,8 +112,10 @@ export const summarize = (
     strategy,
     auth,
     replicaAcks,
-    label: runLabel(strategy, auth, replicaAcks),
+    arrival: result.crowd.model,
+    label: runLabel(strategy, auth, replicaAcks, result.crowd.model),
     rps: result.rps,
+    crowd: result.crowd,
     p50Ms: result.latency.p50Ms,
     p90Ms: result.latency.p90Ms,
     p99Ms: result.latency.p99Ms,

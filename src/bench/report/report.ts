@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import type { DrainRate } from '../load/drain-rate.js';
+import type { ArrivalModel } from '../load/arrivals.js';
 import type { RunEnvironment } from './environment.js';
 import type { Fault } from '../faults/kinds.js';
 import type { Scenario } from '../scenario.js';
@@ -19,6 +20,8 @@ export interface RunParameters {
   skus: { sku: string; stock: number; limit: number }[];
   workers: number;
   consumers: number;
+  /** how the crowd arrived, one run per model (closed, constant, ramp, spike) */
+  arrivals: ArrivalModel[];
   /** serve --replica-acks of the seckill runs, one run per value */
   replicaAcks: number[];
   /** which Redis: REDIS_URL (without its password), or the one bench started for the run */
@@ -103,20 +106,38 @@ export interface ComparisonRow {
  */
 export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
   const runs = report.runs;
-  const find = (strategy: string, auth: string) => runs.find((r) => r.strategy === strategy && r.auth === auth) ?? runs.find((r) => r.strategy === strategy);
+  /** The run of `strategy` most like `like`: the same sign-in and the same crowd, else the same sign-in, else any. */
+  const find = (strategy: string, like: StrategyRun) =>
+    runs.find((r) => r.strategy === strategy && r.auth === like.auth && r.arrival === like.arrival) ??
+    runs.find((r) => r.strategy === strategy && r.auth === like.auth) ??
+    runs.find((r) => r.strategy === strategy);
   const rows: ComparisonRow[] = [];
   const row = (label: string, cell: (r: StrategyRun) => string, sub = false) => rows.push({ label, sub, cells: runs.map(cell) });
-  const ceilingOf = (r: StrategyRun) => find('ceiling', r.auth);
+  const ceilingOf = (r: StrategyRun) => find('ceiling', r);
   const hasCeiling = runs.some((r) => r.strategy === 'ceiling');
+  const open = runs.some((r) => r.arrival !== 'closed');
+  if (open) {
+    row('crowd', (r) => r.crowd.arrival);
+    row('intended / sent / dropped', (r) =>
+      r.arrival === 'closed'
+        ? `– / ${r.crowd.sent.toLocaleString('en')} / 0`
+        : [r.crowd.intended, r.crowd.sent, r.crowd.dropped].map((n) => n.toLocaleString('en')).join(' / '),
+    );
+    row(
+      'generator behind schedule p99 / max ms',
+      (r) => (r.crowd.behindScheduleMs === null ? '–' : `${ms(r.crowd.behindScheduleMs.p99)} / ${ms(r.crowd.behindScheduleMs.max)}`),
+      true,
+    );
+  }
   row('requests/s', (r) => Math.round(r.rps).toLocaleString('en'));
   const bothAuth = runs.some((r) => r.auth === 'jwt' && runs.some((o) => o.strategy === r.strategy && o.auth === 'none'));
   if (bothAuth) {
     row('÷ without sign-in', (r) => {
-      const without = runs.find((o) => o.strategy === r.strategy && o.auth === 'none');
+      const without = runs.find((o) => o.strategy === r.strategy && o.auth === 'none' && o.arrival === r.arrival);
       return r.auth === 'jwt' && without ? ratio(r.rps, without.rps) : '–';
     });
   }
-  const withoutAcks = (r: StrategyRun) => runs.find((o) => o.strategy === r.strategy && o.auth === r.auth && o.replicaAcks === 0);
+  const withoutAcks = (r: StrategyRun) => runs.find((o) => o.strategy === r.strategy && o.auth === r.auth && o.arrival === r.arrival && o.replicaAcks === 0);
   if (runs.some((r) => r.replicaAcks > 0 && withoutAcks(r))) {
     row('÷ without replica acks', (r) => {
       const without = withoutAcks(r);
@@ -124,11 +145,13 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
     });
   }
   if (hasCeiling) row('÷ ceiling', (r) => ratio(r.rps, ceilingOf(r)!.rps));
-  if (runs.some((r) => r.strategy === 'seckill')) row('seckill ÷ this', (r) => ratio(find('seckill', r.auth)!.rps, r.rps));
+  if (runs.some((r) => r.strategy === 'seckill')) row('seckill ÷ this', (r) => ratio(find('seckill', r)!.rps, r.rps));
   row('answers/s after sell-out', (r) => (r.afterSellOutRps === null ? '–' : Math.round(r.afterSellOutRps).toLocaleString('en')));
   if (hasCeiling) row('÷ ceiling requests/s', (r) => (r.afterSellOutRps === null ? '–' : ratio(r.afterSellOutRps, ceilingOf(r)!.rps)), true);
-  row('p50 / p90 ms', (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
-  row('p99 / max ms', (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
+  const from = open ? ' from intended send' : '';
+  row(`p50 / p90 ms${from}`, (r) => `${ms(r.p50Ms)} / ${ms(r.p90Ms)}`);
+  row(`p99 / max ms${from}`, (r) => `${ms(r.p99Ms)} / ${ms(r.maxMs)}`);
+  if (open) row('p99 / max ms from actual send', (r) => `${ms(r.crowd.latencyFromSendMs.p99)} / ${ms(r.crowd.latencyFromSendMs.max)}`, true);
   if (hasCeiling) row('p99 ÷ ceiling p99', (r) => ratio(r.p99Ms, ceilingOf(r)!.p99Ms));
   if (runs.some((r) => r.redisCost !== null)) {
     const cost = (cell: (c: NonNullable<StrategyRun['redisCost']>, r: StrategyRun) => string) => (r: StrategyRun) =>
@@ -154,7 +177,8 @@ export const comparisonRows = (report: BenchReport): ComparisonRow[] => {
     }
   }
   row('requests (errors)', (r) => `${r.requests.toLocaleString('en')} (${r.errors})`);
-  row('answers', (r) => outcomeText(r.outcomes));
+  // An open crowd's dropped requests beside its answers: asked for, never sent, so never answered.
+  row('answers', (r) => outcomeText(r.outcomes) + (r.arrival === 'closed' ? '' : `\nnever sent (dropped) ${r.crowd.dropped.toLocaleString('en')}`));
   if (runs.some((r) => r.beforeOpening !== null)) {
     row('sent before the opening', (r) => (r.beforeOpening === null ? '–' : outcomeText(r.beforeOpening) || 'none'), true);
     row(
@@ -228,6 +252,10 @@ export const drainRateLine = (report: BenchReport): string | null => {
     : null;
 };
 
+/** Each run whose load generator could not keep its schedule, said: its figures are the generator's as much as the server's. */
+export const crowdWarnings = (report: BenchReport): string[] =>
+  report.runs.flatMap((r) => (r.crowd.warning === null ? [] : [`warning: ${r.label}: ${r.crowd.warning}`]));
+
 /** The table a person reads in the terminal. */
 export const reportTable = (report: BenchReport): string => {
   const table = new Table({ head: ['', ...report.runs.map((r) => r.label)], style: { head: [], border: [] } });
@@ -239,6 +267,7 @@ export const reportTable = (report: BenchReport): string => {
     runLine(report),
     table.toString(),
     ...(drain ? [drain] : []),
+    ...crowdWarnings(report),
     report.ok ? 'every invariant holds for every run' : ['INVARIANTS BROKEN:', ...broken].join('\n'),
     ...(report.thresholds.length === 0
       ? []

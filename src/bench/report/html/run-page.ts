@@ -1,5 +1,5 @@
 import { TIME_SLOT_MS } from '../../load/load-plan.js';
-import { comparisonRows, drainRateLine, runLine, thresholdsHold, thresholdText, type BenchReport } from '../report.js';
+import { comparisonRows, crowdWarnings, drainRateLine, runLine, thresholdsHold, thresholdText, type BenchReport } from '../report.js';
 import type { StrategyRun } from '../figures.js';
 import { runCharts, type ChartSpec } from './charts.js';
 import { escapeHtml as e, htmlPage } from './page.js';
@@ -116,6 +116,9 @@ ${sellOuts.length > 0 ? `<h2>At the sell-out</h2><ul>${sellOuts.join('')}</ul>` 
 <h2>Comparison</h2>
 ${comparisonTable(report)}
 ${drain ? `<p>${e(drain)}</p>` : ''}
+${crowdWarnings(report)
+  .map((w) => `<p class="bad">${e(w)}</p>`)
+  .join('\n')}
 ${sellOuts.length > 0 ? `<h2>The sell-out, close up</h2>${chartsOf(['sell-out-answers', 'sell-out-stock'])}` : ''}
 <h2>The whole run</h2>
 ${chartsOf(['answers', 'latency', 'stock', 'latency-distribution'])}
