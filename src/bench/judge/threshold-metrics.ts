@@ -25,9 +25,16 @@ export interface ThresholdMetric {
   read: (run: StrategyRun, runs: readonly StrategyRun[]) => number | null;
 }
 
-/** The ceiling's run of the same sign-in, to divide by (the comparison table's `÷ ceiling` does the same). */
-const ceilingOf = (run: StrategyRun, runs: readonly StrategyRun[]): StrategyRun | undefined =>
-  runs.find((r) => r.strategy === 'ceiling' && r.auth === run.auth) ?? runs.find((r) => r.strategy === 'ceiling');
+/** The ceiling's run of the same sign-in and crowd, to divide by (the comparison table's `÷ ceiling` does the same). */
+const ceilingOf = (run: StrategyRun, runs: readonly StrategyRun[]): StrategyRun | undefined => {
+  const ceilings = runs.filter((r) => r.strategy === 'ceiling');
+  return (
+    ceilings.find((r) => r.auth === run.auth && r.arrival === run.arrival) ??
+    ceilings.find((r) => r.arrival === run.arrival) ??
+    ceilings.find((r) => r.auth === run.auth) ??
+    ceilings[0]
+  );
+};
 
 /** p25 … p99.999: every percentile bench measures (LATENCY_PERCENTILES), of every answer's latency. */
 const latencyPercentiles = (): Record<string, ThresholdMetric> =>

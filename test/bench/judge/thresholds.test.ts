@@ -18,6 +18,8 @@ const runOf = (strategy: StrategyName, figures: Partial<StrategyRun> = {}): Stra
     maxMs: 250,
     errors: 0,
     serverErrors: 0,
+    arrival: 'closed',
+    crowd: { dropped: 0 },
     latencyPercentiles: LATENCY_PERCENTILES.map((p) => ({ percentile: p, ms: p })),
     ...figures,
   }) as StrategyRun;
@@ -132,6 +134,21 @@ describe('judging thresholds', () => {
       ['seckill+jwt', 'rps>400', 300, false],
     ]);
     expect(results[1].detail).toBe('ceiling 0.500×');
+  });
+
+  it("reads an open crowd's dropped requests, and divides by the ceiling's run of the same crowd", () => {
+    const runs = [
+      runOf('seckill', { rps: 700 }),
+      runOf('seckill', { arrival: 'spike', label: 'seckill+spike', rps: 150, crowd: { dropped: 40 } as StrategyRun['crowd'] }),
+      runOf('ceiling', { rps: 1_000 }),
+      runOf('ceiling', { arrival: 'spike', label: 'ceiling+spike', rps: 200, crowd: { dropped: 10 } as StrategyRun['crowd'] }),
+    ];
+    expect(judge(['dropped==0', 'ceiling>=0.6'], runs).map((r) => [r.run, r.expr, r.value, r.ok])).toEqual([
+      ['seckill', 'dropped==0', 0, true],
+      ['seckill+spike', 'dropped==0', 40, false],
+      ['seckill', 'ceiling>=0.6', 0.7, true],
+      ['seckill+spike', 'ceiling>=0.6', 0.75, true],
+    ]);
   });
 
   it('holds a prefixed threshold to its strategy only, and one written without to seckill only', () => {
