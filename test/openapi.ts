@@ -45,7 +45,9 @@ const ajv = newAjv();
 const escapePart = (part: string) => part.replaceAll('~', '~0').replaceAll('/', '~1');
 const unescapePart = (part: string) => part.replaceAll('~1', '/').replaceAll('~0', '~');
 
-export class OpenApiMismatch extends Error {}
+export class OpenApiMismatch extends Error {
+  override name = 'OpenApiMismatch';
+}
 
 /** The value at a JSON pointer (`/paths/~1reserve`) of the document; throws naming the pointer when there is none. */
 export const valueAt = (pointer: string): Json => {
