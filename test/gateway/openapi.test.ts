@@ -272,6 +272,7 @@ describe('seckill serve --auth jwt --require-token --metrics-port, checked again
 
   it("serves /metrics and /health on the operator port as described, and the buyers' /metrics answers 404", async () => {
     expect((await sendHttp(`${url}/metrics`)).body?.error).toBe('NOT_FOUND');
+    expect((await sendHttp(`${url}/metrics`, { method: 'POST', body: '{}' })).body?.error).toBe('NOT_FOUND');
     expect((await sendHttp(`${url}/health`)).status).toBe(200);
     expect((await sendHttp(`${operator}/metrics`)).status).toBe(200);
     expect((await sendHttp(`${operator}/health`)).status).toBe(200);
