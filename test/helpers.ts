@@ -14,6 +14,7 @@ import type { SkuDefinition } from '../src/sale/catalog.js';
 import { putOnSale } from '../src/sale/put-on-sale.js';
 import { inventoryRecord } from '../src/store/inventory.js';
 import { openMysql } from '../src/store/mysql.js';
+import { answerMismatch, describeOrigin, forgetOrigin } from './openapi.js';
 import { TEST_DEFAULTS } from './test-env.js';
 import { afterAll, expect } from 'vitest';
 
@@ -103,9 +104,14 @@ export const startMysqlProxy = async () => {
 
 export type RunningProcess = SeckillProcess;
 
-/** Starts a seckill command as its own process against the test databases and the test broker. */
-export const startSeckill = (command: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<RunningProcess> =>
-  startSeckillProcess(
+/**
+ * Starts a seckill command as its own process against the test databases and
+ * the test broker. The ports of a `seckill serve` are described by
+ * openapi.json: until it exits, every answer the HTTP helpers get from them
+ * is checked against the document (openapi.ts).
+ */
+export const startSeckill = async (command: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<RunningProcess> => {
+  const running = await startSeckillProcess(
     command,
     args,
     {
@@ -116,6 +122,15 @@ export const startSeckill = (command: string, args: string[] = [], env: NodeJS.P
     },
     options,
   );
+  if (command === 'serve') {
+    const ports = Object.entries({ buyers: running.ready.listening, operator: running.ready.metrics }).filter(
+      (port): port is ['buyers' | 'operator', string] => typeof port[1] === 'string',
+    );
+    for (const [port, url] of ports) describeOrigin(url, port);
+    void running.exited.then(() => ports.forEach(([, url]) => forgetOrigin(url)));
+  }
+  return running;
+};
 
 export interface CliRun {
   code: number;
@@ -225,9 +240,9 @@ export const metricValue = (text: string, sample: string): number => {
 
 /** GET /metrics of a process (a server, or a relay or consumer's --metrics-port); throws unless it answers 200. */
 export const scrapeMetrics = async (url: string): Promise<string> => {
-  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  if (res.status !== 200) throw new Error(`GET ${url}/metrics answered ${res.status}`);
-  return res.text();
+  const answer = await sendHttp(`${url}/metrics`);
+  if (answer.status !== 200) throw new Error(`GET ${url}/metrics answered ${answer.status}`);
+  return answer.text;
 };
 
 // --- raw HTTP for the gateway tests -----------------------------------------
@@ -251,7 +266,8 @@ export const expectHealthDown = (health: HttpAnswer, down: 'redis' | 'mysql'): v
  * One request (node:http), on a connection of its own unless `agent` keeps
  * some, the body sent byte for byte as given. Unlike fetch it sends any
  * method, header or invalid UTF-8, and it resolves on the answer even when
- * the server closes right after it.
+ * the server closes right after it. An answer of a `seckill serve` that
+ * openapi.json does not describe rejects (openapi.ts).
  */
 export const sendHttp = (
   url: string,
@@ -274,7 +290,10 @@ export const sendHttp = (
           } catch {
             // not JSON: body stays null, text says what came
           }
-          resolve({ status: res.statusCode!, headers: res.headers, text, body });
+          const answer = { status: res.statusCode!, headers: res.headers, text, body };
+          const mismatch = answerMismatch(url, options.method ?? 'GET', options.body, answer);
+          if (mismatch) reject(mismatch);
+          else resolve(answer);
         });
       },
     );
@@ -309,7 +328,11 @@ export const holdReserve = (url: string, body: unknown, agent: Agent | false): H
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
+      res.on('end', () => {
+        const mismatch = answerMismatch(`${url}/reserve`, 'POST', payload, { status: res.statusCode!, headers: res.headers, text });
+        if (mismatch) reject(mismatch);
+        else resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> });
+      });
     });
   });
   answer.catch(() => {}); // observed through finish()

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { registryPage, type MetricsPage } from '../metrics-server.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -13,7 +14,7 @@ import { keepInStep } from './keep-in-step.js';
 import { RateLimit } from './rate-limit.js';
 import { SoldOutSales } from './sold-out.js';
 import { ErrorLog } from '../error-log.js';
-import { sendError } from './errors.js';
+import { sendError, sendJson } from './errors.js';
 import { listen, type Listener } from './http-listener.js';
 import { DependencyHealth, type HealthReport } from './health.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -109,6 +110,13 @@ export const healthPage = (report: HealthReport): MetricsPage => ({
   text: JSON.stringify(report),
 });
 
+/**
+ * The API's description (GET /openapi.json): the package's openapi.json,
+ * the one file the tests validate every answer against, read once at start
+ * (the same URL from src/gateway/ and dist/gateway/).
+ */
+const OPENAPI_FILE = new URL('../../openapi.json', import.meta.url);
+
 const ORDER_PATH = /^\/orders\/([^/]{1,200})(\/pay)?$/;
 const TOKEN_PATH = /^\/sales\/([^/]{1,200})\/token$/;
 
@@ -125,6 +133,7 @@ const chooseStrategy = (name: StrategyName, seckill: () => ReserveStrategy, mysq
 };
 
 export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): Promise<Gateway> => {
+  const openapi = await readFile(OPENAPI_FILE, 'utf8');
   const replicaAcks = options.replicaAcks > 0 ? new ReplicaAcks(deps.redis, options.replicaAcks, options.replicaAckTimeoutMs) : null;
   const soldOut = new SoldOutSales(deps.redis, options.soldOutTtlMs, replicaAcks);
   const metrics = createGatewayMetrics(
@@ -183,6 +192,7 @@ export const startGateway = async (deps: GatewayDeps, options: GatewayOptions): 
     if (path === '/reserve') return method === 'POST' ? reserve(req, res) : allow('POST');
     if (path === '/health') return method === 'GET' ? sendPage(res, healthPage(await health.current())) : allow('GET');
     if (path === '/metrics' && !options.metricsPortApart) return method === 'GET' ? sendPage(res, await metricsPage()) : allow('GET');
+    if (path === '/openapi.json') return method === 'GET' ? sendJson(res, 200, openapi) : allow('GET');
     const sale = TOKEN_PATH.exec(path);
     if (sale) return method === 'GET' ? issueToken(sale[1], url.slice(path.length + 1), req, res) : allow('GET');
     const order = ORDER_PATH.exec(path);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { skuKeys } from '../../src/redis/keys.js';
 import type { CloseReport } from '../../src/reconcile/close.js';
-import { postJson, preloadSku, type RunningServer, runSeckill, serversOfFile, uniqueSku, waitFor } from '../helpers.js';
+import { postJson, preloadSku, type RunningServer, runSeckill, sendHttp, serversOfFile, uniqueSku, waitFor } from '../helpers.js';
 
 /**
  * A sale run by a fleet that deploys, crashes and disagrees about the time,
@@ -94,7 +94,7 @@ describe('a small drop through deploys and crashes', () => {
     for (const pid of workers) process.kill(pid, 'SIGKILL');
     await waitFor(
       async () =>
-        (await fetch(`${fleet.url}/health`).then(
+        (await sendHttp(`${fleet.url}/health`).then(
           (r) => r.status,
           () => 0,
         )) === 200,
@@ -131,7 +131,7 @@ describe('gateways whose clocks disagree with Redis', () => {
     ]);
     const startsAt = Date.now() + 2_000;
     const { sku } = await preloadSku(redis, { sku: uniqueSku('token-clock'), stock: 5, limit: 1, startsAt });
-    const token = async (url: string) => (await fetch(`${url}/sales/${sku}/token?userId=u1`)).status;
+    const token = async (url: string) => (await sendHttp(`${url}/sales/${sku}/token?userId=u1`)).status;
     expect(await token(fast.url)).toBe(403);
     await waitFor(() => Date.now() >= startsAt + 1_100, 5_000, 'the opening (and the window cache refreshed)');
     expect(await token(slow.url)).toBe(200);

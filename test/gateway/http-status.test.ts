@@ -110,7 +110,7 @@ describe('seckill serve with default admission', () => {
     const other = await postJson(`${url}/reserve`, { sku, userId: 'u2', requestId: 'last-unit' });
     expectError(other, 410, 'SOLD_OUT');
     expect(other.body.orderId).toBeUndefined();
-    const order: unknown = await fetch(`${url}/orders/${last.body.orderId as string}`).then((r) => r.json());
+    const order = (await sendHttp(`${url}/orders/${last.body.orderId as string}`)).body;
     expect(order).toMatchObject({ orderId: last.body.orderId, userId: 'u1', status: 'reserved' });
     expect(await redis.hlen(skuKeys(sku).reservations)).toBe(1);
   });
@@ -316,12 +316,12 @@ describe('seckill serve whose Redis goes down', () => {
     redisServer.kill('SIGKILL');
     await redisExited;
 
-    const res = await fetch(`${url}/reserve`, {
+    const down = await sendHttp(`${url}/reserve`, {
       method: 'POST',
       body: JSON.stringify({ sku: def.sku, userId: 'after', requestId: 'r1' }),
-      signal: AbortSignal.timeout(5_000),
+      timeoutMs: 5_000,
     });
-    expectError({ status: res.status, body: (await res.json()) as Record<string, unknown> }, 503, 'REDIS_DOWN');
+    expectError(down, 503, 'REDIS_DOWN');
 
     // /health answers from a check up to a second old: the one before the kill may still answer.
     let health = await sendHttp(`${url}/health`, { timeoutMs: 5_000 });

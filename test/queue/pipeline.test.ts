@@ -5,7 +5,7 @@ import { connectKafka } from '../../src/queue/kafka.js';
 import { GROUPS, TOPICS } from '../../src/queue/names.js';
 import { Reservations } from '../../src/sale/reservations.js';
 import type { OrderColumns, Row } from '../../src/store/rows.js';
-import { postJson, preloadSku, startMysqlProxy, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
+import { postJson, preloadSku, sendHttp, startMysqlProxy, startSeckill, startServer, testMysql, uniqueSku, waitFor } from '../helpers.js';
 import { TEST_DEFAULTS } from '../test-env.js';
 
 const TEST_KAFKA = TEST_DEFAULTS.KAFKA_BROKERS;
@@ -175,7 +175,7 @@ describe('dead letters and compensation', () => {
     // The database refuses Bob's second unit (past his limit): dead letter, stock back in Redis, the refusal recorded as a cancelled order.
     await waitFor(async () => (await new Reservations(redis).get(sku, bobOrder))?.releasedAt !== undefined, 30_000, "Bob's order released");
     expect(await redisStock(sku)).toBe(1);
-    expect((await fetch(`${server.url}/orders/${bobOrder}`).then((r) => r.json())) as object).toMatchObject({
+    expect((await sendHttp(`${server.url}/orders/${bobOrder}`)).body).toMatchObject({
       status: 'cancelled',
       reason: 'DEAD_LETTER:OVER_LIMIT',
     });
