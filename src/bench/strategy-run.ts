@@ -21,6 +21,7 @@ import { launch } from './servers/launch.js';
 import { runLoad, type LoadProgress } from './load/run-load.js';
 import type { LoadResult } from './load/load-plan.js';
 import type { OwnRedis } from './servers/own-redis.js';
+import type { ScrapeTargets } from './servers/launch.js';
 import { RunProcesses } from './servers/run-processes.js';
 import { measureRedisCost } from './report/redis-cost.js';
 import { removeSales, resetSale, scheduleOpenings } from './sale-setup.js';
@@ -64,6 +65,8 @@ export interface BenchContext {
   keep?: boolean;
   /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare */
   groupCommit?: boolean;
+  /** bench's own Prometheus (--prometheus): every process gets a metrics port it scrapes, and a reconcile watcher runs beside them */
+  prometheus?: ScrapeTargets | null;
 }
 
 /** Drain deadline of a fault run, counted from when the last fault recovered: redelivery and rebalancing take their time. */
@@ -103,7 +106,7 @@ export const runStrategy = async (
   try {
     const acks = strategy === 'seckill' ? replicaAcks : 0;
     const label = runLabel(strategy, auth, acks);
-    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, {
+    const { url, metricsUrl, startPipeline } = await launch(ctx, scenario, strategy, processes, {
       withFaults,
       tokens: keys.tokenSecret !== null,
       jwt: keys.jwt,
@@ -121,7 +124,7 @@ export const runStrategy = async (
     try {
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       // Not through faults: a restarted server or Redis starts its counters again.
-      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
+      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, metricsUrl) : null;
       const started = Date.now();
       if (withFaults)
         faultRun = injectFaults(
@@ -202,6 +205,7 @@ export const runStrategy = async (
       await faultRun.done.catch(() => {});
     }
     await processes.stopAll();
+    await ctx.prometheus?.forgetTargets();
     if (!ctx.target && !ctx.keep) await removeSales(ctx, scenario);
   }
 };

@@ -46,6 +46,8 @@ export interface BenchFlags {
   groupCommit: boolean;
   cpuProf?: string;
   lab?: string;
+  prometheus?: boolean;
+  keepPrometheus?: boolean;
 }
 
 export const seedRange = (raw: string): number[] => {
@@ -164,6 +166,11 @@ export const benchFlags = (command: Command): Command =>
       'the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default',
     )
     .option('--cpu-prof <dir>', 'every seckill process bench starts (server, relay, consumers) writes a V8 CPU profile (.cpuprofile) to this dir when it exits')
+    .option(
+      '--prometheus',
+      "start a Prometheus of bench's own (127.0.0.1, a free port, data in a temp dir; Debian's prometheus package) that scrapes the run's serve, relay, consume and a reconcile watcher every second and evaluates alerts/seckill.yml; its URL is printed, and it is stopped at the end",
+    )
+    .option('--keep-prometheus', 'with --prometheus: leave it running after the run, to look at the graphs (it says its pid and how to stop it)')
     .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
     .option(
       '--keep',
@@ -219,6 +226,7 @@ Examples:
   $ seckill bench scenarios/bots.json --queue redis
   $ seckill bench flash-1000 --compare seckill --auth none,jwt     # requests/s with and without verifying tokens
   $ seckill bench smoke --drain-rate 50000
+  $ seckill bench smoke --prometheus --keep-prometheus    # a real Prometheus scraping the run; open its URL afterwards
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks

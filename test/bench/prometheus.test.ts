@@ -1,0 +1,177 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OwnPrometheus } from '../../src/bench/servers/own-prometheus.js';
+import { connections, isAlive, runSeckill, uniqueSku, waitFor } from '../helpers.js';
+import { TEST_DEFAULTS } from '../test-env.js';
+import { dashboardQueries, outerGrouping, type Dashboard } from '../promql.js';
+
+/**
+ * `bench --prometheus`: a real Prometheus scrapes a real sale, and every
+ * query of dashboards/seckill.json returns a series with the labels its panel
+ * shows. One bench run for the file (--keep-prometheus, so the queries are
+ * asked after it), and the Prometheus it left is stopped in afterAll, also
+ * when a test failed.
+ */
+
+/** What bench says when its Prometheus is up: its URL, pid and data dir. */
+const STARTED = /prometheus: (http:\/\/\S+) scrapes .*\(pid (\d+), data in (\S+)\)/;
+
+interface BenchRun {
+  code: number | null;
+  stderr: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+const started: { url: string; pid: number; dir: string }[] = [];
+const scratch = mkdtempSync(join(tmpdir(), 'seckill-prom-test-'));
+
+/** Stops every Prometheus a bench of this file said it started, and deletes its data. */
+const stopStarted = () => {
+  for (const { pid, dir } of started.splice(0)) {
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+/** Runs the CLI's bench, noting each Prometheus it starts as soon as it says so (before it ends, or fails). */
+const bench = (args: string[]): Promise<BenchRun> =>
+  new Promise((resolve) => {
+    const startedAt = Date.now();
+    const child = spawn(process.execPath, ['bin/seckill', 'bench', ...args], {
+      env: { ...process.env, REDIS_URL: connections.redisUrl, MYSQL_URL: connections.mysqlUrl, KAFKA_BROKERS: TEST_DEFAULTS.KAFKA_BROKERS },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = STARTED.exec(stderr);
+      if (m && !started.some((s) => s.pid === Number(m[2]))) started.push({ url: m[1], pid: Number(m[2]), dir: m[3] });
+    });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.once('exit', (code) => {
+      clearTimeout(deadline);
+      resolve({ code, stderr, startedAt, endedAt: Date.now() });
+    });
+  });
+
+interface Series {
+  metric: Record<string, string>;
+  values: [number, string][];
+}
+
+/** A range query over the run, every second: what a dashboard showing the sale would draw. */
+const queryRange = async (url: string, expr: string, run: BenchRun): Promise<Series[]> => {
+  const params = new URLSearchParams({ query: expr, start: String(run.startedAt / 1000), end: String(run.endedAt / 1000), step: '1' });
+  const res = await fetch(`${url}/api/v1/query_range?${params}`);
+  const body = (await res.json()) as { status: string; error?: string; data?: { result: Series[] } };
+  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
+  return body.data!.result;
+};
+
+/** Grafana's variables as the dashboard would fill them: every SKU, a rate window of 4 scrapes. */
+const asGrafanaSends = (expr: string) => expr.replaceAll('$__rate_interval', '4s').replaceAll('$sku', '.*');
+
+afterAll(() => {
+  stopStarted();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('seckill bench --prometheus', () => {
+  let run: BenchRun;
+  let prometheus: { url: string; pid: number; dir: string };
+  const sku = uniqueSku('prom');
+
+  beforeAll(async () => {
+    // A short sale: 20 units, 400 requests over 3 s, so each panel has something to draw.
+    const scenario = join(scratch, 'prom.json');
+    writeFileSync(
+      scenario,
+      JSON.stringify({
+        name: 'prometheus',
+        description: 'a short sale for a real Prometheus',
+        skus: [{ sku, stock: 20, limit: 1 }],
+        buyers: 300,
+        load: { connections: 4, requests: 400, durationSec: 3 },
+        expect: { sellOut: true },
+        drainTimeoutSec: 60,
+      }),
+    );
+    run = await bench([scenario, '--prometheus', '--keep-prometheus']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(started, run.stderr).toHaveLength(1);
+    prometheus = started[0];
+  }, 300_000);
+
+  it('evaluates alerts/seckill.yml, listens on 127.0.0.1 only, and is left running with --keep-prometheus', async () => {
+    expect(run.stderr).toContain(`prometheus: left running at ${prometheus.url}`);
+    expect(isAlive(prometheus.pid)).toBe(true);
+    const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as { data: { groups: { file: string; rules: { name: string }[] }[] } };
+    expect(rules.data.groups.map((g) => g.file)).toEqual([join(process.cwd(), 'alerts/seckill.yml')]);
+    expect(rules.data.groups[0].rules.map((r) => r.name)).toContain('SeckillDrift');
+    const listening = execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(`pid=${prometheus.pid},`))
+      .map((line) => line.trim().split(/\s+/)[3]);
+    expect(listening).toEqual([new URL(prometheus.url).host]);
+  });
+
+  it('scraped serve, relay, consume and the reconcile watcher, each as a job of its own', async () => {
+    const up = await queryRange(prometheus.url, 'max by (job) (up)', run);
+    expect(up.map((s) => s.metric.job).sort()).toEqual(['seckill-consume', 'seckill-reconcile', 'seckill-relay', 'seckill-serve']);
+    for (const s of up)
+      expect(
+        s.values.some(([, v]) => v === '1'),
+        s.metric.job,
+      ).toBe(true);
+  });
+
+  it('answers every query of dashboards/seckill.json with at least one series carrying the labels its panel shows', async () => {
+    const dashboard = JSON.parse(readFileSync('dashboards/seckill.json', 'utf8')) as Dashboard;
+    const queries = dashboardQueries(dashboard);
+    expect(queries.length).toBeGreaterThan(15);
+    const problems: string[] = [];
+    for (const { where, expr, shows } of queries) {
+      const series = await queryRange(prometheus.url, asGrafanaSends(expr), run);
+      if (series.length === 0) {
+        problems.push(`${where}: no series for ${expr}`);
+        continue;
+      }
+      for (const label of new Set([...shows, ...outerGrouping(expr)])) {
+        const without = series.find((s) => !s.metric[label]);
+        if (without) problems.push(`${where}: a series of ${expr} has no label ${label}: ${JSON.stringify(without.metric)}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    // The sale itself is in the figures: every unit sold was answered OK, and the watcher saw the SKU sold out in both stores.
+    const sold = await queryRange(prometheus.url, 'max(seckill_reserve_requests_total{outcome="OK"})', run);
+    expect(Number(sold[0].values.at(-1)![1])).toBe(20);
+    const stock = await queryRange(prometheus.url, `seckill_stock_units{sku="${sku}"}`, run);
+    expect(stock.map((s) => [s.metric.store, s.values.at(-1)![1]]).sort()).toEqual([
+      ['mysql', '0'],
+      ['redis', '0'],
+    ]);
+  });
+
+  it('stops its Prometheus and deletes its data when the run fails', async () => {
+    // A fault bench refuses at set-up (no relay to kill with --queue redis): it fails after Prometheus started.
+    const failed = await bench(['faults-kill-relay', '--queue', 'redis', '--prometheus']);
+    expect(failed.code, failed.stderr).toBe(2);
+    expect(failed.stderr).toContain('fault kill-relay');
+    const mine = started.find((s) => s.pid !== prometheus.pid);
+    expect(mine, failed.stderr).toBeDefined();
+    expect(failed.stderr).toContain('prometheus: stopped');
+    await waitFor(() => !isAlive(mine!.pid), 10_000, 'its Prometheus gone');
+    expect(existsSync(mine!.dir)).toBe(false);
+  }, 60_000);
+
+  it('names the apt package when prometheus is not installed', async () => {
+    await expect(OwnPrometheus.start({ binary: 'prometheus-not-installed-here' })).rejects.toThrow(/apt-get install prometheus/);
+    const run = await runSeckill(['bench', 'smoke', '--keep-prometheus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('give --prometheus too');
+  });
+});
