@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,5 +173,20 @@ describe('seckill bench --prometheus', () => {
     const run = await runSeckill(['bench', 'smoke', '--keep-prometheus']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('give --prometheus too');
+  });
+});
+
+describe('the prometheus.yml docs/running-a-sale.md gives to copy', () => {
+  it('is a configuration promtool accepts, loading alerts/seckill.yml, with a job for serve, relay, consume and the reconcile watcher', () => {
+    const doc = readFileSync('docs/running-a-sale.md', 'utf8');
+    const block = /A `prometheus\.yml` to copy[^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(doc);
+    expect(block, 'the yaml block after "A `prometheus.yml` to copy"').not.toBeNull();
+    const dir = join(scratch, 'copied');
+    mkdirSync(join(dir, 'alerts'), { recursive: true });
+    copyFileSync('alerts/seckill.yml', join(dir, 'alerts/seckill.yml'));
+    writeFileSync(join(dir, 'prometheus.yml'), block![1]);
+    const checked = execFileSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+    expect(checked).toContain('SUCCESS: 1 rule files found');
+    expect([...block![1].matchAll(/job_name: (\S+)/g)].map((m) => m[1])).toEqual(['seckill-serve', 'seckill-relay', 'seckill-consume', 'seckill-reconcile']);
   });
 });
