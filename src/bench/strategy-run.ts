@@ -115,6 +115,8 @@ export const runStrategy = async (
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
+    // --prometheus: the sale starts once Prometheus scrapes every process, so its graphs hold the whole sale.
+    await ctx.prometheus?.untilScraped();
 
     const logins = keys.jwt && createBuyerTokens(keys.jwt);
     const payers = scenario.payment && { url, share: scenario.payment.payShare, authorization: logins && ((userId: string) => logins.honest(userId)) };
@@ -146,7 +148,10 @@ export const runStrategy = async (
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
-      if (pipelineAfter) await startPipeline();
+      if (pipelineAfter) {
+        await startPipeline();
+        await ctx.prometheus?.untilScraped();
+      }
       if (faultRun) {
         const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
         ctx.progress(
@@ -174,6 +179,8 @@ export const runStrategy = async (
           ctx.progress(`${label}: draining, ${n} unit(s) on their way to MySQL, ${etaText(eta)} (gives up in ${durationText(drainDeadline - Date.now())})`);
         },
       );
+      // --prometheus: one more scrape of every process, so the graphs end on the drained sale.
+      await ctx.prometheus?.untilScraped(Date.now());
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');

@@ -20,6 +20,8 @@ const FAST_FAILOVER = ['--session-timeout', '6000', '--claim-after', '2000'];
 /** Where a run's processes are scraped from (bench's own Prometheus, --prometheus). */
 export interface ScrapeTargets {
   scrape(job: ScrapeJob, address: string): Promise<void>;
+  /** resolves once each process given to scrape() has been scraped (since `since`, ms) */
+  untilScraped(since?: number): Promise<void>;
   forgetTargets(): Promise<void>;
 }
 

@@ -11,6 +11,8 @@ import { freePort } from './ports.js';
 const HOST = '127.0.0.1';
 const READY_DEADLINE_MS = 30_000;
 const STOP_DEADLINE_MS = 10_000;
+/** Prometheus applies a change of targets at most every 5 s; then a first scrape, on a loaded machine. */
+const FIRST_SCRAPE_DEADLINE_MS = 30_000;
 /** Short enough that a sale of a few seconds is a graph, not a dot. */
 export const SCRAPE_INTERVAL = '1s';
 
@@ -128,6 +130,32 @@ export class OwnPrometheus {
     await this.writeTargets();
   }
 
+  /**
+   * Resolves once every process given to scrape() has been scraped successfully since `since` (ms; default:
+   * ever): a sale that starts before the first would be missing from the graphs (Prometheus applies new
+   * targets up to 5 s late), and a run that stops its processes before a last one would end them early.
+   */
+  async untilScraped(since = 0): Promise<void> {
+    const wanted = [...this.targets.values()].flatMap((addresses) => [...addresses]);
+    const deadline = Date.now() + FIRST_SCRAPE_DEADLINE_MS;
+    for (;;) {
+      const up = await this.healthyTargets(since);
+      const waiting = wanted.filter((address) => !up.has(address));
+      if (waiting.length === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(`prometheus at ${this.url} has not scraped ${waiting.join(', ')} within ${FIRST_SCRAPE_DEADLINE_MS / 1000} s: see ${this.url}/targets`);
+      await sleep(200);
+    }
+  }
+
+  /** The addresses whose last scrape succeeded, at `since` (ms) or later. */
+  private async healthyTargets(since: number): Promise<Set<string>> {
+    const body = await getJson(`${this.url}/api/v1/targets?state=active`);
+    type Target = { labels: Record<string, string>; health: string; lastScrape: string };
+    const targets = (body as { data?: { activeTargets?: Target[] } }).data?.activeTargets ?? [];
+    return new Set(targets.filter((t) => t.health === 'up' && Date.parse(t.lastScrape) >= since).map((t) => t.labels.instance));
+  }
+
   /** Stops scraping every process (a run ended: they are gone); what was scraped stays in its data. */
   async forgetTargets(): Promise<void> {
     this.targets.clear();
@@ -179,6 +207,24 @@ const scrapeConfig = (dir: string): string =>
     '        refresh_interval: 1s',
     '',
   ].join('\n');
+
+/** GET url's JSON body. */
+const getJson = (url: string): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const req = get(url, { timeout: 5_000 }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new Error(`GET ${url} answered ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.once('timeout', () => req.destroy(new Error(`GET ${url}: no answer within 5 s`)));
+    req.once('error', reject);
+  });
 
 /** True when GET url answers 200. */
 const answers = (url: string): Promise<boolean> =>
