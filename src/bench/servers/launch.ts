@@ -25,7 +25,7 @@ export interface ScrapeTargets {
   forgetTargets(): Promise<void>;
 }
 
-/** How often the watcher of a scraped run reads both stores: as often as Prometheus scrapes it. */
+/** How often the watcher of a scraped run reads both stores: as often as Prometheus scrapes it (own-prometheus.ts). */
 const WATCH_EVERY_SEC = '1';
 
 /**

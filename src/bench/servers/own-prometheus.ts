@@ -191,7 +191,7 @@ export class OwnPrometheus {
   }
 }
 
-/** Prometheus's configuration for a run: every process of the targets file, every second; the alert rules evaluated as often. */
+/** Prometheus's configuration for a run: every process of the targets file, every SCRAPE_INTERVAL; the alert rules evaluated as often. */
 const scrapeConfig = (dir: string): string =>
   [
     'global:',
