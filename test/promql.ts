@@ -28,3 +28,46 @@ export const promqlReads = (expr: string) => {
   const metrics = [...rest.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)].filter((m) => m[2] === undefined && !KEYWORDS.has(m[1])).map((m) => m[1]);
   return { metrics: [...new Set(metrics)], selectors: selectors.filter((s) => s.metric !== null) as { metric: string; labels: string[] }[], grouping };
 };
+
+interface Panel {
+  title: string;
+  targets?: { expr: string; legendFormat?: string }[];
+  panels?: Panel[];
+}
+export interface Dashboard {
+  panels: Panel[];
+  templating: { list: { name: string; definition?: string }[] };
+}
+
+/**
+ * Every query of the dashboard: panel targets (rows included) and the
+ * template variables' label_values(), each with where it is and the labels
+ * it shows (the legend's `{{label}}`s; a variable, the label it lists).
+ */
+export const dashboardQueries = (dashboard: Dashboard): { where: string; expr: string; shows: string[] }[] => {
+  const panels = (list: Panel[]): Panel[] => list.flatMap((p) => [p, ...panels(p.panels ?? [])]);
+  return [
+    ...panels(dashboard.panels).flatMap((p) =>
+      (p.targets ?? []).map((t) => ({
+        where: `panel "${p.title}"`,
+        expr: t.expr,
+        shows: [...(t.legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]),
+      })),
+    ),
+    ...dashboard.templating.list.flatMap((v) => {
+      const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(v.definition ?? '');
+      return m ? [{ where: `variable $${v.name}`, expr: `sum by (${m[2]}) (${m[1]})`, shows: [m[2]] }] : [];
+    }),
+  ];
+};
+
+/** The labels the outermost aggregation keeps (`sum by (a, b) (...)`): every series the expression returns has them. */
+export const outerGrouping = (expr: string): string[] => {
+  const m = /^\s*(?:sum|max|min|avg|count)\s+by\s*\(([^)]*)\)/.exec(expr);
+  return m
+    ? m[1]
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
+};

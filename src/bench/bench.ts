@@ -6,6 +6,7 @@ import { checkFaultSetup } from './faults/kinds.js';
 import { localBroker, type BrokerControl } from './faults/targets.js';
 import { runLoad } from './load/run-load.js';
 import { OwnRedis } from './servers/own-redis.js';
+import type { ScrapeTargets } from './servers/launch.js';
 import { OwnRedisCluster, type ClusterShape } from './servers/own-redis-cluster.js';
 import type { BenchReport, CampaignSummary } from './report/report.js';
 import type { Scenario } from './scenario.js';
@@ -76,6 +77,8 @@ export interface BenchOptions {
   groupCommit: boolean;
   /** also measure the pipeline's drain rate with a backlog of this many orders */
   drainRate?: number;
+  /** bench's own Prometheus (--prometheus), which scrapes every process of the runs */
+  prometheus?: ScrapeTargets | null;
   progress: (line: string) => void;
   /** a line that must be seen (a fault injected) */
   note: (line: string) => void;
@@ -169,6 +172,7 @@ export const benchOnce = async (scenario: Scenario, options: BenchOptions): Prom
       pipeline: options.pipeline,
       keep: options.keep,
       groupCommit: options.groupCommit,
+      prometheus: options.prometheus ?? null,
       ...(options.target !== undefined && { target: options.target }),
     };
   } catch (error) {

@@ -21,6 +21,7 @@ import { launch } from './servers/launch.js';
 import { runLoad, type LoadProgress } from './load/run-load.js';
 import type { LoadResult } from './load/load-plan.js';
 import type { OwnRedis } from './servers/own-redis.js';
+import type { ScrapeTargets } from './servers/launch.js';
 import { RunProcesses } from './servers/run-processes.js';
 import { measureRedisCost } from './report/redis-cost.js';
 import { measureProcessCost } from './report/process-cost.js';
@@ -65,6 +66,8 @@ export interface BenchContext {
   keep?: boolean;
   /** false: the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare */
   groupCommit?: boolean;
+  /** bench's own Prometheus (--prometheus): every process gets a metrics port it scrapes, and a reconcile watcher runs beside them */
+  prometheus?: ScrapeTargets | null;
 }
 
 /** Whether a MySQL URL names this machine: then its server's CPU is this machine's mariadbd's. */
@@ -107,7 +110,7 @@ export const runStrategy = async (
   try {
     const acks = strategy === 'seckill' ? replicaAcks : 0;
     const label = runLabel(strategy, auth, acks, scenario.load.arrival?.shape);
-    const { url, startPipeline } = await launch(ctx, scenario, strategy, processes, {
+    const { url, metricsUrl, startPipeline } = await launch(ctx, scenario, strategy, processes, {
       withFaults,
       tokens: keys.tokenSecret !== null,
       jwt: keys.jwt,
@@ -116,6 +119,8 @@ export const runStrategy = async (
     // Payments need the consumer during the sale: their orders must reach MySQL to be paid.
     const pipelineAfter = ctx.pipeline === 'after' && !scenario.payment;
     if (!pipelineAfter) await startPipeline();
+    // --prometheus: the sale starts once Prometheus scrapes every process, so its graphs hold the whole sale.
+    await ctx.prometheus?.untilScraped();
 
     const logins = keys.jwt && createBuyerTokens(keys.jwt);
     const payers = scenario.payment && { url, share: scenario.payment.payShare, authorization: logins && ((userId: string) => logins.honest(userId)) };
@@ -125,7 +130,7 @@ export const runStrategy = async (
     try {
       opensAt = ctx.target ? undefined : await scheduleOpenings(ctx, scenario);
       // Not through faults: a restarted server or Redis starts its counters again.
-      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, url) : null;
+      const cost = usesRedis && !ctx.target && !withFaults ? await measureRedisCost(ctx.redis, metricsUrl) : null;
       const cpu =
         !ctx.target && !withFaults
           ? await measureProcessCost(
@@ -155,7 +160,10 @@ export const runStrategy = async (
       );
       const loadEnded = Date.now();
       const redisCost = cost && (await cost.stop());
-      if (pipelineAfter) await startPipeline();
+      if (pipelineAfter) {
+        await startPipeline();
+        await ctx.prometheus?.untilScraped();
+      }
       if (faultRun) {
         const lastEnds = started + Math.max(...scenario.faults.map((f) => f.atMs + f.forMs));
         ctx.progress(
@@ -184,6 +192,8 @@ export const runStrategy = async (
         },
       );
       const processCost = cpu && (await cpu.stop(result.requests, result.cpuMicros));
+      // --prometheus: one more scrape of every process, so the graphs end on the drained sale.
+      await ctx.prometheus?.untilScraped(Date.now());
       // The state the invariants judge is read once the server has stopped (SIGTERM lets every request
       // it holds finish, the baselines' transactions with them), so no answer is half-written.
       await processes.stop('serve');
@@ -216,6 +226,7 @@ export const runStrategy = async (
       await faultRun.done.catch(() => {});
     }
     await processes.stopAll();
+    await ctx.prometheus?.forgetTargets();
     if (!ctx.target && !ctx.keep) await removeSales(ctx, scenario);
   }
 };

@@ -56,6 +56,8 @@ export interface BenchFlags {
   groupCommit: boolean;
   cpuProf?: string;
   lab?: string;
+  prometheus?: boolean;
+  keepPrometheus?: boolean;
 }
 
 export const seedRange = (raw: string): number[] => {
@@ -209,6 +211,11 @@ export const benchFlags = (command: Command): Command =>
       'the seckill server makes one reserve.lua call per request (serve --no-group-commit), to compare with group commit, the default',
     )
     .option('--cpu-prof <dir>', 'every seckill process bench starts (server, relay, consumers) writes a V8 CPU profile (.cpuprofile) to this dir when it exits')
+    .option(
+      '--prometheus',
+      "start a Prometheus of bench's own (127.0.0.1, a free port, data in a temp dir; Debian's prometheus package) that scrapes the run's serve, relay, consume and a reconcile watcher every second and evaluates alerts/seckill.yml; its URL is printed, and it is stopped at the end",
+    )
+    .option('--keep-prometheus', 'with --prometheus: leave it running after the run, to look at the graphs (it says its pid and how to stop it)')
     .option('--keep-kafka', 'leave running the local Kafka broker this run started (by default it is stopped at the end; one already running is always left)')
     .option(
       '--keep',
@@ -279,6 +286,7 @@ Examples:
   $ seckill bench flash-1000 --arrival closed,spike --compare seckill,ceiling   # the closed loop and the spike side by side
   $ seckill bench contention --arrival constant --arrival-rate 2000 --connections 200
   $ seckill bench contention --arrival ramp --ramp-from 500 --arrival-rate 8000 --duration 10
+  $ seckill bench smoke --prometheus --keep-prometheus    # a real Prometheus scraping the run; open its URL afterwards
   $ seckill bench smoke --drain-rate 30000 --cpu-prof prof/    # where the relay's and consumer's time goes
   $ seckill bench chaos --seed 7                 # the faults seed 7 draws
   $ seckill bench chaos --seeds 1-10             # a campaign: runs, faults by kind, breaks

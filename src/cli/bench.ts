@@ -12,6 +12,7 @@ import { loadScenario, type Scenario } from '../bench/scenario.js';
 import { labSupported } from '../lab/index.js';
 import { labCampaignTable, labFaultNames, runLabCampaign } from '../lab/sale/campaign.js';
 import { startBroker, stopBroker } from '../queue/broker.js';
+import { ALERT_RULES, OwnPrometheus, SCRAPE_INTERVAL } from '../bench/servers/own-prometheus.js';
 import { BENCH_EXAMPLES, benchFlags, optionsOf, scenarioPath, strategiesOf, withBuckets, withThresholds, type BenchFlags } from './bench-flags.js';
 import { EXIT, runAction, UsageError } from './exit.js';
 
@@ -48,6 +49,34 @@ const withLocalBroker = async <T>(flags: BenchFlags, options: BenchOptions, work
         await stopBroker({});
         noteLine('kafka: stopped the broker this run started (--keep-kafka keeps it running)');
       }
+    }
+  }
+};
+
+/**
+ * --prometheus: runs `work` with a Prometheus of bench's own scraping it,
+ * stopped at the end, also when the run fails (--keep-prometheus leaves it
+ * running and says how to stop it). Started first: a missing prometheus is
+ * said before minutes of set-up.
+ */
+const withOwnPrometheus = async <T>(flags: BenchFlags, work: (prometheus: OwnPrometheus | null) => Promise<T>): Promise<T> => {
+  if (!flags.prometheus) {
+    if (flags.keepPrometheus) throw new UsageError('--keep-prometheus keeps the Prometheus of --prometheus: give --prometheus too');
+    return work(null);
+  }
+  const prometheus = await OwnPrometheus.start({ detached: flags.keepPrometheus === true });
+  noteLine(
+    `prometheus: ${prometheus.url} scrapes this run's serve, relay, consume and reconcile watcher every ${SCRAPE_INTERVAL} and evaluates ${ALERT_RULES} (pid ${prometheus.pid}, data in ${prometheus.dir})`,
+  );
+  try {
+    return await work(prometheus);
+  } finally {
+    if (flags.keepPrometheus) {
+      prometheus.leaveRunning();
+      noteLine(`prometheus: left running at ${prometheus.url} as --keep-prometheus asked; stop it with: kill ${prometheus.pid} && rm -r ${prometheus.dir}`);
+    } else {
+      await prometheus.stop();
+      noteLine('prometheus: stopped, its data deleted (--keep-prometheus keeps it running)');
     }
   }
 };
@@ -96,10 +125,12 @@ const bench = async (scenarioName: string, flags: BenchFlags): Promise<number> =
   checkReportFolder('--junit', flags.junit);
   const scenario = withThresholds(withBuckets(loadScenario(scenarioPath(scenarioName)), flags.buckets), flags.threshold);
   checkJudgedRun(scenario, flags);
+  if (flags.prometheus && (flags.lab !== undefined || flags.target !== undefined))
+    throw new UsageError(`--prometheus scrapes the processes bench starts itself: not with --${flags.lab !== undefined ? 'lab' : 'target'}`);
   if (flags.lab !== undefined) return benchInLab(scenario, flags);
   if (flags.cpuProf !== undefined) process.env.SECKILL_CPU_PROF_DIR = resolve(flags.cpuProf);
   const options = optionsOf(flags, { progress: progressLine(), note: noteLine });
-  return withLocalBroker(flags, options, () => benchWith(scenario, options, flags));
+  return withOwnPrometheus(flags, (prometheus) => withLocalBroker(flags, options, () => benchWith(scenario, { ...options, prometheus }, flags)));
 };
 
 /**

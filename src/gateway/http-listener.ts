@@ -6,6 +6,10 @@ import { sendJson } from './errors.js';
 const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
+/** Why a connection is cut: a request too slow to arrive whole, or one that does not parse. */
+export const CUT_REASONS = ['timeout', 'bad_request'] as const;
+export type CutReason = (typeof CUT_REASONS)[number];
+
 export interface Listener {
   server: Server;
   url: string;
@@ -19,7 +23,7 @@ export interface ListenOptions {
   /** the most a client may take to send a whole request (headers and body) */
   requestTimeoutMs: number;
   /** a connection cut: a request too slow to arrive whole ('timeout'), or one that does not parse ('bad_request') */
-  onCut: (reason: 'timeout' | 'bad_request') => void;
+  onCut: (reason: CutReason) => void;
   /** every answer's status, once it is sent (or on its way) */
   onAnswer?: (status: number) => void;
 }

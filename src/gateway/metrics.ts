@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEPENDENCIES, type HealthReport } from './health.js';
+import { CUT_REASONS } from './http-listener.js';
 
 /**
  * The gateway's Prometheus metrics. prom-client gives the text exposition
@@ -97,6 +98,9 @@ export const createGatewayMetrics = (soldOutCount: () => number = () => 0, depen
     labelNames: ['result'],
     registers: [registry],
   });
+  // Series of a closed set of label values exist from the start, at 0: a graph of them (and a rate()) shows 0, not "No data", until one happens.
+  for (const name of DEPENDENCIES) dependencyErrors.labels(name).inc(0);
+  for (const reason of CUT_REASONS) clientsCut.labels(reason).inc(0);
   // In a worker of `serve --workers` this is what prom-client sends the
   // primary when it collects the fleet's metrics (see workers.ts).
   if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);

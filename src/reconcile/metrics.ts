@@ -1,5 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { scrapedRegistry } from '../metrics-server.js';
+import { FINDING_KINDS } from './drift.js';
 import type { ReconcileReport } from './report.js';
 
 /**
@@ -9,6 +10,9 @@ import type { ReconcileReport } from './report.js';
  * succeeded; a SKU that left both stores leaves the gauges with the round
  * after.
  */
+/** A round's result: every store read and nothing found, findings, or a store could not be read. */
+const ROUND_RESULTS = ['clean', 'findings', 'failed'] as const;
+
 export const createReconcileMetrics = () => {
   const { registry, scrapeErrors } = scrapedRegistry();
   const r = [registry];
@@ -42,6 +46,7 @@ export const createReconcileMetrics = () => {
     labelNames: ['result'],
     registers: r,
   });
+  for (const result of ROUND_RESULTS) rounds.labels(result).inc(0);
   const lastRound = new Gauge({
     name: 'seckill_reconcile_last_round_timestamp_seconds',
     help: 'When the last reconcile round that read both stores ended (Unix time)',
@@ -56,6 +61,8 @@ export const createReconcileMetrics = () => {
       if (s.redisStock !== null) stock.labels(s.sku, 'redis').set(s.redisStock);
       if (s.mysqlStock !== null) stock.labels(s.sku, 'mysql').set(s.mysqlStock);
       if (s.inFlight !== null) inFlight.labels(s.sku).set(s.inFlight);
+      // Every kind, 0 when none: a graph by kind shows the round was clean rather than "No data".
+      for (const kind of FINDING_KINDS) findings.labels(s.sku, kind).set(0);
       for (const f of s.findings) findings.labels(s.sku, f.kind).set(f.count);
     }
     rounds.labels(report.ok ? 'clean' : 'findings').inc();

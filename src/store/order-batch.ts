@@ -6,7 +6,9 @@ import { transactionOn, withDeadline } from './transaction.js';
 import { MYSQL_TRANSACTION_DEADLINE_MS } from '../config.js';
 import { groupBy } from '../group-by.js';
 
-export type RejectionReason = 'UNKNOWN_SKU' | 'OUT_OF_STOCK' | 'OVER_LIMIT' | 'ORDER_ID_REUSED' | 'REQUEST_ID_REUSED';
+/** Why MySQL refuses an order event (its dead letter's reason); the pipeline's metrics count each from 0. */
+export const REJECTION_REASONS = ['UNKNOWN_SKU', 'OUT_OF_STOCK', 'OVER_LIMIT', 'ORDER_ID_REUSED', 'REQUEST_ID_REUSED'] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 export interface Rejection {
   event: OrderEvent;

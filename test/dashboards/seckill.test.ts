@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bench/servers/ports.js';
 import { buyMany, ordersOf } from '../queue/pipeline-helpers.js';
-import { promqlReads } from '../promql.js';
+import { dashboardQueries, promqlReads, type Dashboard } from '../promql.js';
 import { newRedis, preloadSku, scrapeMetrics, startSeckill, uniqueSku, waitFor, type RunningProcess } from '../helpers.js';
 
 /**
@@ -12,28 +12,6 @@ import { newRedis, preloadSku, scrapeMetrics, startSeckill, uniqueSku, waitFor, 
  * /metrics of a running serve, relay, consume and reconcile watcher. A panel
  * on a metric nobody exports shows "No data" on the day of the sale.
  */
-
-interface Panel {
-  title: string;
-  targets?: { expr: string }[];
-  panels?: Panel[];
-}
-interface Dashboard {
-  panels: Panel[];
-  templating: { list: { name: string; definition?: string }[] };
-}
-
-/** Every query of the dashboard: panel targets (rows included) and the template variables' label_values(). */
-const dashboardQueries = (dashboard: Dashboard): { where: string; expr: string }[] => {
-  const panels = (list: Panel[]): Panel[] => list.flatMap((p) => [p, ...panels(p.panels ?? [])]);
-  return [
-    ...panels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
-    ...dashboard.templating.list.flatMap((v) => {
-      const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(v.definition ?? '');
-      return m ? [{ where: `variable $${v.name}`, expr: `sum by (${m[2]}) (${m[1]})` }] : [];
-    }),
-  ];
-};
 
 /** A scrape, as names: every sample name a family's TYPE promises (a labelled counter never incremented has no sample yet, but is exported), and the labels seen per sample name. */
 const exportedBy = (text: string) => {

@@ -2,8 +2,8 @@
 import { brokerStatus, startBroker, stopBroker } from '../../queue/broker.js';
 import type { OwnRedis } from '../servers/own-redis.js';
 
-/** The processes bench runs per strategy, by the command that started them. */
-export type ProcessRole = 'serve' | 'relay' | 'consume';
+/** The processes bench runs per strategy, by the command that started them (reconcile: the watcher of --prometheus, which no fault hits). */
+export type ProcessRole = 'serve' | 'relay' | 'consume' | 'reconcile';
 
 /** What the faults break, and how each thing is brought back. */
 export interface FaultTargets {

@@ -22,13 +22,13 @@ const sample = (metrics: string, name: string): number => {
  * another user of a shared Redis): `--pipeline after` on a Redis of the
  * run's own measures the reservations alone.
  */
-export const measureRedisCost = async (redis: RedisClient, serverUrl: string) => {
+export const measureRedisCost = async (redis: RedisClient, metricsUrl: string) => {
   const before = await readScriptTime(redis);
   return {
     stop: async (): Promise<RedisCost> => {
       const scripts = scriptTimeBetween(before, await readScriptTime(redis));
-      const res = await fetch(`${serverUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-      if (res.status !== 200) throw new Error(`GET ${serverUrl}/metrics answered ${res.status}`);
+      const res = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      if (res.status !== 200) throw new Error(`GET ${metricsUrl}/metrics answered ${res.status}`);
       const metrics = await res.text();
       return {
         scripts,

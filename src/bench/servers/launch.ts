@@ -5,6 +5,7 @@ import type { StrategyName } from '../../gateway/strategies/strategy.js';
 import type { JwtTraffic } from '../load/buyer-tokens.js';
 import { freePort } from './ports.js';
 import type { RunProcesses } from './run-processes.js';
+import type { ScrapeJob } from './own-prometheus.js';
 import type { BenchContext } from '../strategy-run.js';
 import type { Scenario } from '../scenario.js';
 
@@ -15,6 +16,27 @@ import type { Scenario } from '../scenario.js';
  * operator who expects crashes would set. Redelivery is absorbed by order id.
  */
 const FAST_FAILOVER = ['--session-timeout', '6000', '--claim-after', '2000'];
+
+/** Where a run's processes are scraped from (bench's own Prometheus, --prometheus). */
+export interface ScrapeTargets {
+  scrape(job: ScrapeJob, address: string): Promise<void>;
+  /** resolves once each process given to scrape() has been scraped (since `since`, ms) */
+  untilScraped(since?: number): Promise<void>;
+  forgetTargets(): Promise<void>;
+}
+
+/** How often the watcher of a scraped run reads both stores: as often as Prometheus scrapes it (own-prometheus.ts). */
+const WATCH_EVERY_SEC = '1';
+
+/**
+ * Under --prometheus, a process's metrics port: a fixed free one (a fault's restart listens on it again), scraped
+ * from when the process is ready. Without, no port.
+ */
+const metricsPortFor = async (ctx: BenchContext) => {
+  if (!ctx.prometheus) return { args: [], scrape: async () => {} };
+  const port = await freePort();
+  return { args: ['--metrics-port', String(port)], scrape: (job: ScrapeJob) => ctx.prometheus!.scrape(job, `127.0.0.1:${port}`) };
+};
 
 /**
  * Starts the server (unless benching a target), and says how to start the
@@ -50,16 +72,37 @@ export const launch = async (
   ];
   // Clocks that disagree: each worker takes the next offset (src/clock.ts).
   const serveEnv = scenario.clockOffsetsMs.length > 0 ? { SECKILL_CLOCK_OFFSET_MS: scenario.clockOffsetsMs.join(',') } : {};
-  const url = ctx.target ?? ((await processes.start('serve', serveArgs, 0, serveEnv)).ready.listening as string);
+  if (ctx.target) return { url: ctx.target, metricsUrl: ctx.target, startPipeline: async () => {} };
+  // With --workers the primary answers the operator port with the fleet's sums.
+  const serveMetrics = await metricsPortFor(ctx);
+  const { ready } = await processes.start('serve', [...serveArgs, ...serveMetrics.args], 0, serveEnv);
+  const url = ready.listening as string;
+  // Where its /metrics is: the operator port when it has one, else the buyers'.
+  const metricsUrl = (ready.metrics as string | undefined) ?? url;
+  await serveMetrics.scrape('serve');
+  // The drift, stock and in-flight gauges of the dashboard are the reconcile watcher's: it reads both stores as an operator's would.
+  if (usesRedis && ctx.prometheus) {
+    const watcherMetrics = await metricsPortFor(ctx);
+    const oneSku = scenario.skus.length === 1 ? ['--sku', scenario.skus[0].sku] : [];
+    await processes.start('reconcile', ['--watch', WATCH_EVERY_SEC, ...oneSku, ...watcherMetrics.args]);
+    await watcherMetrics.scrape('reconcile');
+  }
   const startPipeline = async () => {
-    if (ctx.target) return;
-    if (usesRedis && ctx.queue === 'kafka') await processes.start('relay', common);
+    if (usesRedis && ctx.queue === 'kafka') {
+      const relayMetrics = await metricsPortFor(ctx);
+      await processes.start('relay', [...common, ...relayMetrics.args]);
+      await relayMetrics.scrape('relay');
+    }
     // The baselines write orders themselves; they need a consumer only for its payment-timeout sweeper.
     if (usesRedis || scenario.payment) {
       const consumeArgs = [...(usesRedis ? common : ['--queue', 'redis']), '--pay-timeout', payTimeout, '--sweep-interval', '200'];
       const consumers = usesRedis ? (ctx.consumers ?? 1) : 1;
-      for (let i = 0; i < consumers; i++) await processes.start('consume', consumeArgs, i);
+      for (let i = 0; i < consumers; i++) {
+        const consumeMetrics = await metricsPortFor(ctx);
+        await processes.start('consume', [...consumeArgs, ...consumeMetrics.args], i);
+        await consumeMetrics.scrape('consume');
+      }
     }
   };
-  return { url, startPipeline };
+  return { url, metricsUrl, startPipeline };
 };
