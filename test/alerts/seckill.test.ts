@@ -106,6 +106,7 @@ describe('alerts/seckill.yml', () => {
       'SeckillDeadLetters',
       'SeckillQueueLagGrowing',
       'SeckillConsumerStalled',
+      'SeckillOrdersNotReachingMySQL',
       'SeckillDependencyDown',
       'SeckillServerErrors',
       'SeckillSignInRefusals',
