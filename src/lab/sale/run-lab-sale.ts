@@ -44,6 +44,13 @@ export const LAB_FAULT_TIMES = { strikeAtMs: 4_000, healAfterMs: 8_000 };
 const DRAIN_DEADLINE_MS = 90_000;
 /** Looks, 2 s apart, that must agree before the pipeline counts as drained. */
 const STILL_ROUNDS = 3;
+/**
+ * With units still in flight, how long nothing may move before they count as
+ * stuck rather than on their way: longer than a consumer group takes to
+ * rebalance after a broker came back (the consumers' 10 s session timeout,
+ * then the rebalance), during which nothing is written.
+ */
+const STUCK_AFTER_MS = 30_000;
 
 const readOrders = async (sale: LabSale, sku: string): Promise<OrderRow[]> =>
   (JSON.parse(await sale.lab.host(SALE_HOSTS.pipeline).runNode({ file: labScript('orders-main.js') }, [sale.env.MYSQL_URL, sku])) as { orders: OrderRow[] })
@@ -60,18 +67,25 @@ const reconcile = async (sale: LabSale, sku: string, fix: boolean): Promise<Reco
 
 /**
  * Waits until the pipeline is still: MySQL's live orders and Redis's units in
- * flight the same over STILL_ROUNDS looks. Not "nothing in flight": after a
- * lost write a reservation may stay in flight for good (its persisted mark
- * was lost), which is a finding of the run, not a pipeline at work.
+ * flight the same over STILL_ROUNDS looks, and, while units are in flight,
+ * for STUCK_AFTER_MS (a consumer group rebalancing writes nothing for a
+ * while: a shorter look took orders on their way for lost ones). Not
+ * "nothing in flight": after a lost write a reservation may stay in flight
+ * for good (its persisted mark was lost), which is a finding of the run, not
+ * a pipeline at work.
  */
 const drained = async (sale: LabSale, sku: string): Promise<void> => {
   const deadline = Date.now() + DRAIN_DEADLINE_MS;
   const seen: string[] = [];
+  let changedAt = Date.now();
   for (;;) {
     const sku0 = (await reconcile(sale, sku, false)).skus[0];
-    seen.push(JSON.stringify([sku0?.liveOrders, sku0?.inFlight]));
+    const look = JSON.stringify([sku0?.liveOrders, sku0?.inFlight]);
+    if (look !== seen.at(-1)) changedAt = Date.now();
+    seen.push(look);
     const last = seen.slice(-STILL_ROUNDS);
-    if (sku0 && last.length === STILL_ROUNDS && last.every((s) => s === last[0])) return;
+    const still = sku0 && last.length === STILL_ROUNDS && last.every((s) => s === last[0]);
+    if (still && (sku0.inFlight === 0 || Date.now() - changedAt >= STUCK_AFTER_MS)) return;
     if (Date.now() > deadline) throw new Error(`the pipeline did not drain within ${DRAIN_DEADLINE_MS / 1000} s: ${JSON.stringify(sku0)}`);
     await sleep(2_000);
   }
