@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import type { AnswerSample } from '../src/bench/load/load-plan.js';
 
 /**
  * openapi.json, the description of `seckill serve`'s HTTP API, held to what
@@ -277,5 +278,19 @@ export const answerMismatch = (url: string, method: string, body: string | Buffe
   } catch (error) {
     if (error instanceof OpenApiMismatch) return error;
     throw error;
+  }
+};
+
+/**
+ * The answers a bench run's buyers got — its `answerSamples`, the first of
+ * each status and outcome, whole, with the POST /reserve body it answered —
+ * each held to openapi.json as the HTTP tests' answers are.
+ */
+export const checkBenchAnswers = (samples: readonly AnswerSample[]): void => {
+  for (const sample of samples) {
+    checkAnswer(
+      { port: 'buyers', method: 'POST', path: '/reserve', body: sample.requestBody },
+      { status: sample.status, headers: sample.headers, text: sample.body },
+    );
   }
 };

@@ -3,6 +3,7 @@ import { allSkuKeys, SKU_INDEX_KEY } from '../../src/redis/keys.js';
 import { getInventory } from '../../src/store/inventory.js';
 import { newRedis, runSeckill, testMysql } from '../helpers.js';
 import type { BenchReportJson } from '../../src/bench/report/report.js';
+import { checkBenchAnswers } from '../openapi.js';
 
 const redis = newRedis();
 afterAll(async () => {
@@ -38,6 +39,9 @@ describe('seckill bench smoke', () => {
       ['MySQL', 'bench', 'gateway', 'load generator'],
     ]);
     for (const cost of costs) expect(cost.gateway).toBeGreaterThan(0);
+    // One answer of each kind the buyers got, from every strategy, as openapi.json describes it.
+    for (const run of report.runs) checkBenchAnswers(run.answerSamples);
+    expect(report.runs[0].answerSamples.map((a) => a.status).sort()).toEqual(expect.arrayContaining([201, 409, 410]));
     // Judged, then gone: nothing is left for a later consumer's sweeper (or reconcile) to act on.
     expect(await getInventory(await testMysql(), 'smoke-1')).toBeNull();
     expect(await redis.exists(...allSkuKeys('smoke-1'))).toBe(0);
@@ -61,6 +65,9 @@ describe('seckill bench bots', () => {
     const lost = report.runs[0].lostReplies!;
     expect(lost.heldOrder).toBeGreaterThan(0);
     expect(lost.toldOrderId).toBe(lost.heldOrder);
+    // The refusals of sign-in and purchase tokens too, as openapi.json describes them.
+    checkBenchAnswers(report.runs[0].answerSamples);
+    expect(report.runs[0].answerSamples.map((a) => a.status)).toEqual(expect.arrayContaining([401, 403]));
   }, 300_000);
 });
 
@@ -74,5 +81,6 @@ describe('seckill bench scheduled', () => {
     expect(run.outcomes.ADMISSION_CLOSED ?? 0).toBe(0);
     expect([run.sold, run.stock, run.drift]).toEqual([1_000, 0, 0]);
     expect(run.lostReplies!.toldOrderId).toBe(run.lostReplies!.heldOrder);
+    checkBenchAnswers(run.answerSamples);
   }, 300_000);
 });

@@ -14,6 +14,7 @@ import {
   type CrowdFigures,
   type LatencyFigures,
   type LoadPlan,
+  type AnswerSample,
   type LoadResult,
   type TimelinePoint,
 } from './load-plan.js';
@@ -44,6 +45,8 @@ export interface AnsweredRequest {
   attempt: BuyAttempt;
   status: number;
   body: string;
+  /** the answer's headers */
+  headers: Record<string, string | string[] | undefined>;
   /** when the request should have gone out: its arrival time (the closed loop: when it went out) */
   intendedAt: number;
   /** when it went out */
@@ -69,6 +72,8 @@ export const createAnswerLog = (plan: LoadPlan) => {
   let lastOkAt: number | null = null;
   let count = 0;
   let serverErrors = 0;
+  // The first answer of each status and outcome, whole: what a test holds to openapi.json.
+  const samples = new Map<string, AnswerSample>();
   const started = performance.now();
   const startedAt = Date.now();
   const cpuAtStart = process.cpuUsage();
@@ -81,6 +86,11 @@ export const createAnswerLog = (plan: LoadPlan) => {
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     count += 1;
     if (status >= 500) serverErrors += 1;
+    const kind = `${status} ${outcome}`;
+    if (!samples.has(kind)) {
+      const headers = Object.fromEntries(Object.entries(a.headers).map(([name, value]) => [name.toLowerCase(), value]));
+      samples.set(kind, { status, headers, body, requestBody: attempt.body, signedIn: attempt.authorization !== null });
+    }
     fromIntended.recordValue(Math.max(1, Math.round(latency * 1000)));
     fromSend.recordValue(Math.max(1, Math.round((a.answeredAt - a.sentAt) * 1000)));
     const slot = (slots[Math.floor((a.answeredAt - started) / TIME_SLOT_MS)] ??= { outcomes: {}, latencies: [] });
@@ -143,6 +153,7 @@ export const createAnswerLog = (plan: LoadPlan) => {
       errors: end.errors,
       timeouts: end.timeouts,
       serverErrors,
+      answerSamples: [...samples.values()],
       // A retry told its order id is an answer like any other.
       answers: [
         ...answers,

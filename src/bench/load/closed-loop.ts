@@ -54,7 +54,7 @@ export const runClosedLoop = (plan: LoadPlan, onProgress: (p: LoadProgress) => v
                 ? { ...req, body: attempt.body }
                 : { ...req, body: attempt.body, headers: { ...req.headers, authorization: attempt.authorization } };
             },
-            onResponse: (status, body, context: Context) => {
+            onResponse: (status, body, context: Context, headers) => {
               if (status < 500) inFlight.delete(context);
               // The closed loop sends each request when its connection is free: that is its intended time.
               log.record(
@@ -62,6 +62,7 @@ export const runClosedLoop = (plan: LoadPlan, onProgress: (p: LoadProgress) => v
                   attempt: context.attempt!,
                   status,
                   body,
+                  headers: headers ?? {},
                   intendedAt: context.sentAt!,
                   sentAt: context.sentAt!,
                   answeredAt: performance.now(),

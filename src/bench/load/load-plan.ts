@@ -159,6 +159,17 @@ export interface CrowdFigures {
   warning: string | null;
 }
 
+/** One answer as the buyer got it, with the request it answered: what openapi.json must describe. */
+export interface AnswerSample {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** the POST /reserve body sent */
+  requestBody: string;
+  /** sent with a bearer token */
+  signedIn: boolean;
+}
+
 export interface LoadResult {
   /** wall-clock time (ms since epoch) the load started: the zero of the timeline and of firstSoldOutMs */
   startedAt: number;
@@ -179,6 +190,8 @@ export interface LoadResult {
   timeouts: number;
   /** answers with a 5xx status (REDIS_DOWN, MYSQL_DOWN, a 500…): the server could not say */
   serverErrors: number;
+  /** the first answer of each status and outcome, whole (at most one per kind: a handful a run) */
+  answerSamples: AnswerSample[];
   answers: Answer[];
   /** requests whose outcome was never learned: in flight when the load stopped, cut by a connection error or a timeout, or answered 5xx */
   unread: { sku: string; userId: string; requestId: string }[];

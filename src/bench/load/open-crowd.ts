@@ -63,7 +63,7 @@ export const runOpenCrowd = (plan: LoadPlan, arrival: Arrival, onProgress: (p: L
           const status = res.statusCode ?? 0;
           answered = true;
           settle(attempt, status >= 500);
-          log.record({ attempt, status, body, intendedAt, sentAt, answeredAt: performance.now(), beforeOpening }, traffic.fresh);
+          log.record({ attempt, status, body, headers: res.headers, intendedAt, sentAt, answeredAt: performance.now(), beforeOpening }, traffic.fresh);
         });
       });
       req.once('socket', () => (sentAt = performance.now()));

@@ -7,7 +7,7 @@ import type { StrategyName } from '../../gateway/strategies/strategy.js';
 import { driftOf, liveUnits } from '../../sale/state.js';
 import type { FaultKind } from '../faults/kinds.js';
 import type { ArrivalModel } from '../load/arrivals.js';
-import { TIME_SLOT_MS, type CrowdFigures, type LatencyPercentile, type LoadResult, type TimelinePoint } from '../load/load-plan.js';
+import { TIME_SLOT_MS, type CrowdFigures, type AnswerSample, type LatencyPercentile, type LoadResult, type TimelinePoint } from '../load/load-plan.js';
 import type { RedisCost } from './redis-cost.js';
 import type { ProcessCost } from './process-cost.js';
 import type { StockPoint, StockSample } from './sampler.js';
@@ -87,6 +87,8 @@ export interface StrategyRun {
   lostReplies: { sent: number; heldOrder: number; toldOrderId: number } | null;
   /** seckill: Redis's script time over the load and the server's reserve.lua calls; null for the baselines, the ceiling and --target */
   redisCost: RedisCost | null;
+  /** the first answer of each status and outcome the buyers got, whole, with its request: what openapi.json must describe */
+  answerSamples: AnswerSample[];
   /** CPU µs per answer of each kind of process over the load and its drain; null with faults and for --target */
   processCost: ProcessCost | null;
 }
@@ -142,6 +144,7 @@ export const summarize = (
     lostReplies: lostRepliesSummary(result.lostReplies, state),
     redisCost: run.redisCost,
     processCost: run.processCost,
+    answerSamples: result.answerSamples,
   };
 };
 
