@@ -1,24 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadPlan, TrafficMix } from '../../../src/bench/load/load-plan.js';
+import type { LoadPlan } from '../../../src/bench/load/load-plan.js';
 import { runLoad } from '../../../src/bench/load/run-load.js';
+import { honestMix } from './honest-mix.js';
 
 /** Honest first attempts only: the crowd's shape is what these tests are about. */
-const mix: TrafficMix = {
-  skus: [{ sku: 'open-crowd', weight: 1 }],
-  buyers: 100_000,
-  qty: 1,
-  retries: 0,
-  hammer: 0,
-  unknownSku: 0,
-  badBody: 0,
-  noToken: 0,
-  badIdentity: 0,
-  lostReplies: 0,
-  tokenSecret: null,
-  jwt: null,
-};
+const mix = honestMix('open-crowd', { buyers: 100_000 });
 
 const listen = async (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> => {
   const server = createServer({ keepAlive: true }, handler);

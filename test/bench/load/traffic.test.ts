@@ -1,22 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TrafficMix } from '../../../src/bench/load/load-plan.js';
 import { createTraffic } from '../../../src/bench/load/traffic.js';
+import { honestMix } from './honest-mix.js';
 
-const mix = (bots: Partial<TrafficMix>): TrafficMix => ({
-  skus: [{ sku: 'traffic-1', weight: 1 }],
-  buyers: 1_000,
-  qty: 1,
-  retries: 0,
-  hammer: 0,
-  unknownSku: 0,
-  badBody: 0,
-  noToken: 0,
-  badIdentity: 0,
-  lostReplies: 0,
-  tokenSecret: null,
-  jwt: null,
-  ...bots,
-});
+const mix = (bots: Partial<TrafficMix>): TrafficMix => honestMix('traffic-1', bots);
 
 describe('the crowd the load generator sends', () => {
   it("asks only for the sale's SKU when the mix has no unknown-SKU share, even from the first request (retries and hammerers with nothing sent yet are first attempts)", () => {
