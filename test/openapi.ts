@@ -50,12 +50,13 @@ export class OpenApiMismatch extends Error {
   override name = 'OpenApiMismatch';
 }
 
-const values = new Map<string, Json>();
-/** The value at a JSON pointer (`/paths/~1reserve`) of the document; throws naming the pointer when there is none. */
-export const valueAt = (pointer: string): Json => {
-  let value = values.get(pointer);
-  if (value === undefined) values.set(pointer, (value = walkTo(pointer)));
-  return value;
+/** `look` of each pointer worked out once: the document does not change while the suite runs. */
+const oncePerPointer = <T>(look: (pointer: string) => T): ((pointer: string) => T) => {
+  const seen = new Map<string, T>();
+  return (pointer) => {
+    if (!seen.has(pointer)) seen.set(pointer, look(pointer));
+    return seen.get(pointer)!;
+  };
 };
 
 const walkTo = (pointer: string): Json => {
@@ -68,15 +69,11 @@ const walkTo = (pointer: string): Json => {
   return value;
 };
 
-const followed = new Map<string, string>();
-/** A pointer past `$ref`s (`#/...` only): where the object it names really is (the document does not change: each is followed once). */
-export const followRefs = (pointer: string): string => {
-  let target = followed.get(pointer);
-  if (target === undefined) followed.set(pointer, (target = followRefsOnce(pointer)));
-  return target;
-};
+/** The value at a JSON pointer (`/paths/~1reserve`) of the document; throws naming the pointer when there is none. */
+export const valueAt = oncePerPointer(walkTo);
 
-const followRefsOnce = (pointer: string): string => {
+/** A pointer past `$ref`s (`#/...` only): where the object it names really is. */
+export const followRefs = oncePerPointer((pointer: string): string => {
   for (let hops = 0; hops < 20; hops++) {
     const value = valueAt(pointer);
     const ref = typeof value === 'object' && value !== null && !Array.isArray(value) ? value.$ref : undefined;
@@ -85,21 +82,16 @@ const followRefsOnce = (pointer: string): string => {
     pointer = ref.slice(1);
   }
   throw new OpenApiMismatch(`openapi.json: ${pointer} is a loop of $refs`);
-};
+});
 
 const objectAt = (pointer: string): JsonObject => valueAt(followRefs(pointer)) as JsonObject;
 
-const validators = new Map<string, ValidateFunction>();
-/** The compiled schema at a pointer of the document, compiled once. */
-export const schemaAt = (pointer: string): ValidateFunction => {
-  let validate = validators.get(pointer);
-  if (!validate) {
-    validate = ajv.getSchema(`${DOCUMENT_ID}#${pointer}`);
-    if (!validate) throw new OpenApiMismatch(`openapi.json: no schema at ${pointer}`);
-    validators.set(pointer, validate);
-  }
+/** The compiled schema at a pointer of the document. */
+export const schemaAt = oncePerPointer((pointer: string): ValidateFunction => {
+  const validate = ajv.getSchema(`${DOCUMENT_ID}#${pointer}`);
+  if (!validate) throw new OpenApiMismatch(`openapi.json: no schema at ${pointer}`);
   return validate;
-};
+});
 
 /** The ports a path is served on: its own `servers`, else the document's, each tagged `x-seckill-port`. */
 const portsOf = (pathItem: JsonObject): ServerPort[] => {
